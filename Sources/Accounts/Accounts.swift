@@ -1,0 +1,147 @@
+import BazaarcheCore
+import Foundation
+import HummingbirdBcrypt
+import Logging
+import NIOPosix
+import PostgresNIO
+
+public struct AccountSettings: Sendable {
+    public var tokenLifetime: Duration
+    public var bcryptCost: UInt8
+    public init(tokenLifetime: Duration = .seconds(12 * 3600), bcryptCost: UInt8 = 12) {
+        self.tokenLifetime = tokenLifetime
+        self.bcryptCost = bcryptCost
+    }
+}
+
+/// Accounts, passwords and tokens. Every query of this feature is in this file.
+public struct Accounts: Sendable {
+    public let db: Database
+    public let settings: AccountSettings
+
+    public init(db: Database, settings: AccountSettings) {
+        self.db = db
+        self.settings = settings
+    }
+
+    /// The JSON shape of an account, built by PostgreSQL (alias `a`).
+    public static let json = """
+        json_build_object('id', a.id, 'login', a.login, 'role', a.role, 'province_code', a.province_code,
+          'producer_id', a.producer_id, 'partner_id', a.partner_id, 'disabled', a.disabled, 'created_at', a.created_at)
+        """
+
+    // MARK: validation (plain rules, unit-tested)
+
+    public static func validateLogin(_ login: String, into v: inout Validator, field: String = "login") {
+        let ok = (3...64).contains(login.count)
+            && login.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-@".unicodeScalars.contains($0)) }
+        v.check(ok, field, "must be 3 to 64 characters of latin letters, digits and . _ - @")
+    }
+
+    public static func validatePassword(_ password: String, into v: inout Validator, field: String = "password") {
+        v.check(password.count >= 8, field, "must be at least 8 characters")
+        v.check(password.utf8.count <= 72, field, "must be at most 72 bytes")
+    }
+
+    // MARK: passwords
+
+    public func hash(_ password: String) async throws -> String {
+        let cost = settings.bcryptCost
+        return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+    }
+
+    func verify(_ password: String, hash: String) async throws -> Bool {
+        try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
+    }
+
+    /// A hash to verify against when the login does not exist, so timing does not reveal which logins exist.
+    static let decoyHash = Bcrypt.hash("decoy-password", cost: 4)
+
+    // MARK: operations
+
+    /// Inserts an account on an open connection (the caller's transaction) and audits it.
+    /// Returns the account JSON.
+    public static func insert(
+        on connection: PostgresConnection, logger: Logger, role: Role, login: String, passwordHash: String,
+        provinceCode: String?, producerID: Int64?, partnerID: Int64?, actor: Principal?
+    ) async throws -> (id: Int64, json: String) {
+        let rows = try await connection.query(
+            """
+            INSERT INTO accounts AS a (login, password_hash, role, province_code, producer_id, partner_id)
+            VALUES (\(login), \(passwordHash), \(role.rawValue), \(provinceCode), \(producerID), \(partnerID))
+            RETURNING a.id, \(unescaped: json)::text
+            """, logger: logger
+        ).collect()
+        let (id, body) = try rows[0].decode((Int64, String).self)
+        try await Audit.record(
+            on: connection, logger: logger, actor: actor, entityType: "account", entityID: id,
+            provinceCode: provinceCode, action: "account.created", from: nil, to: role.rawValue)
+        return (id, body)
+    }
+
+    /// Creates a staff or partner account (admin API and the `accounts create` command).
+    public func create(role: Role, login: String, password: String, provinceCode: String?, actor: Principal?) async throws
+        -> String
+    {
+        var v = Validator()
+        Self.validateLogin(login, into: &v)
+        Self.validatePassword(password, into: &v)
+        if role == .producer { v.add("role", "producer accounts are created by applying at /v1/producer-applications") }
+        if role == .supervisor && provinceCode == nil { v.add("province_code", "is required for a supervisor") }
+        if role != .supervisor && provinceCode != nil { v.add("province_code", "is only for supervisors") }
+        try v.throwIfInvalid()
+        let hash = try await hash(password)
+        return try await db.transaction { connection in
+            try await Self.insert(
+                on: connection, logger: db.logger, role: role, login: login, passwordHash: hash,
+                provinceCode: provinceCode, producerID: nil, partnerID: nil, actor: actor
+            ).json
+        }
+    }
+
+    /// Checks credentials and issues a token; nil when they are wrong.
+    public func issueToken(login: String, password: String) async throws -> String? {
+        let rows = try await db.rows(
+            "SELECT a.id, a.password_hash, a.disabled FROM accounts a WHERE lower(a.login) = lower(\(login))")
+        guard let row = rows.first else {
+            _ = try await verify(password, hash: Self.decoyHash)
+            return nil
+        }
+        let (id, hash, disabled) = try row.decode((Int64, String, Bool).self)
+        guard try await verify(password, hash: hash), !disabled else { return nil }
+        let token = Tokens.generate()
+        let seconds = Int(settings.tokenLifetime.components.seconds)
+        return try await db.text(
+            """
+            WITH t AS (
+              INSERT INTO access_tokens (token_hash, account_id, expires_at)
+              VALUES (sha256(convert_to(\(token), 'UTF8')), \(id), now() + make_interval(secs => \(seconds)))
+              RETURNING expires_at)
+            SELECT json_build_object('token', \(token)::text, 'token_type', 'Bearer', 'expires_at', t.expires_at,
+                                     'account', \(unescaped: Self.json))::text
+            FROM t, accounts a WHERE a.id = \(id)
+            """)
+    }
+
+    public func revoke(token: String) async throws {
+        try await db.execute(
+            """
+            UPDATE access_tokens SET revoked_at = now()
+            WHERE token_hash = sha256(convert_to(\(token), 'UTF8')) AND revoked_at IS NULL
+            """)
+    }
+
+    public func me(_ principal: Principal) async throws -> String? {
+        try await db.text("SELECT \(unescaped: Self.json)::text FROM accounts a WHERE a.id = \(principal.accountID)")
+    }
+
+    public func list(page: Page, role: Role?) async throws -> String {
+        let rows = try await db.rows(
+            """
+            SELECT a.id, \(unescaped: Self.json)::text FROM accounts a
+            WHERE a.id > \(page.after ?? 0) AND (\(role?.rawValue)::text IS NULL OR a.role = \(role?.rawValue))
+            ORDER BY a.id LIMIT \(page.limit + 1)
+            """)
+        return page.body(items: try rows.map { try $0.decode((Int64, String).self) }.map { (key: $0.0, json: $0.1) })
+    }
+}

@@ -1,0 +1,117 @@
+import Accounts
+import BazaarcheCore
+import Foundation
+import Hummingbird
+import Onboarding
+import Prometheus
+import Reference
+
+/// What the application needs from outside: the database client (already configured) and where
+/// its migrations and docs are. Shared by `bazaarche serve` and the tests.
+public struct AppDependencies: Sendable {
+    public var client: PostgresClient
+    public var migrator: Migrator
+    public var registry: PrometheusCollectorRegistry
+    public var openAPIDocument: String?
+
+    public init(client: PostgresClient, migrator: Migrator, registry: PrometheusCollectorRegistry, openAPIDocument: String?) {
+        self.client = client
+        self.migrator = migrator
+        self.registry = registry
+        self.openAPIDocument = openAPIDocument
+    }
+}
+
+public func buildApplication(
+    config: AppConfig, dependencies: AppDependencies, logger: Logger,
+    host: String = "127.0.0.1", port: Int = 8080
+) -> some ApplicationProtocol {
+    let db = Database(client: dependencies.client, logger: logger)
+    let router = buildRouter(config: config, dependencies: dependencies, db: db)
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(host, port: port), serverName: "bazaarche"),
+        logger: logger)
+    app.addServices(dependencies.client)
+    if config.migrateOnStart {
+        app.beforeServerStarts {
+            let applied = try await dependencies.migrator.migrate(client: dependencies.client, logger: logger)
+            logger.info("migrations up to date", metadata: ["applied_now": "\(applied)"])
+            if config.loadDemoData {
+                let db = Database(client: dependencies.client, logger: logger)
+                let accounts = Accounts(
+                    db: db,
+                    settings: AccountSettings(
+                        tokenLifetime: .seconds(config.tokenLifetimeSeconds), bcryptCost: UInt8(config.bcryptCost)))
+                printLogins(try await DemoData.load(db: db, accounts: accounts, logger: logger))
+            }
+        }
+    }
+    return app
+}
+
+func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    let table = RouteTable()
+    router.add(middleware: ObservabilityMiddleware(maxBodyBytes: config.maxBodyBytes))
+    router.add(middleware: ProblemMiddleware(routes: table))
+    router.add(middleware: AuthMiddleware(db: db))
+
+    var routes = Routes(router: router)
+    let accounts = Accounts(
+        db: db,
+        settings: AccountSettings(tokenLifetime: .seconds(config.tokenLifetimeSeconds), bcryptCost: UInt8(config.bcryptCost)))
+
+    routes.get("/healthz") { _, _ in JSONResponse.raw("{\"status\":\"ok\"}") }
+    routes.get("/readyz") { _, _ in
+        do {
+            if try await dependencies.migrator.isCurrent(db: db) { return JSONResponse.raw("{\"status\":\"ready\"}") }
+            return JSONResponse.raw("{\"status\":\"migrations_pending\"}", status: .serviceUnavailable)
+        } catch {
+            return JSONResponse.raw("{\"status\":\"database_unavailable\"}", status: .serviceUnavailable)
+        }
+    }
+    routes.get("/metrics") { _, _ in
+        var buffer: [UInt8] = []
+        dependencies.registry.emit(into: &buffer)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+    }
+    routes.get("/openapi.yaml") { _, _ in
+        guard let document = dependencies.openAPIDocument else { throw APIError.notFound("The OpenAPI document") }
+        return Response(
+            status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: document)))
+    }
+
+    ReferenceData(db: db).addRoutes(to: &routes)
+    accounts.addRoutes(to: &routes)
+    Producers(db: db, accounts: accounts).addRoutes(to: &routes)
+    Training(db: db).addRoutes(to: &routes)
+    Programme(db: db).addRoutes(to: &routes)
+
+    table.set(routes.registered)
+    return router
+}
+
+/// The pool settings every instance uses: UTC so JSON timestamps are unambiguous.
+public func clientConfiguration(_ base: PostgresClient.Configuration, poolSize: Int) -> PostgresClient.Configuration {
+    var configuration = base
+    configuration.options.maximumConnections = poolSize
+    configuration.options.minimumConnections = 0
+    configuration.options.additionalStartupParameters = [("TimeZone", "UTC"), ("application_name", "bazaarche")]
+    return configuration
+}
+
+/// Finds docs/openapi.yaml next to the sql/ folder.
+public func loadOpenAPIDocument(sqlDirectory: URL) -> String? {
+    let candidates = [
+        sqlDirectory.deletingLastPathComponent().appendingPathComponent("docs/openapi.yaml"),
+        URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("docs/openapi.yaml"),
+    ]
+    for url in candidates {
+        if let text = try? String(contentsOf: url, encoding: .utf8) { return text }
+    }
+    return nil
+}

@@ -1,0 +1,116 @@
+import Accounts
+import BazaarcheCore
+import Foundation
+import Onboarding
+
+/// A small, realistic data set so a newcomer has something to query. Loaded once: a second run
+/// finds the demo admin and does nothing.
+public enum DemoData {
+    public static let password = "bazaarche-demo"
+
+    struct DemoProducer {
+        let first: String, last: String, province: String, city: String, skills: [String], status: String
+    }
+
+    static let producers: [DemoProducer] = [
+        .init(first: "زهرا", last: "احمدی", province: "IR-00", city: "اراک", skills: ["کیک و شیرینی خانگی"], status: "verified"),
+        .init(first: "مریم", last: "کریمی", province: "IR-00", city: "اراک", skills: ["ترشی و شور", "مربا"], status: "verified"),
+        .init(first: "فاطمه", last: "رضایی", province: "IR-00", city: "ساوه", skills: ["گلیم‌بافی"], status: "screened"),
+        .init(first: "علی", last: "محمدی", province: "IR-00", city: "خمین", skills: ["عسل طبیعی"], status: "applied"),
+        .init(first: "سکینه", last: "موسوی", province: "IR-00", city: "محلات", skills: ["گل و گیاه دارویی"], status: "rejected"),
+        .init(first: "نرگس", last: "حسینی", province: "IR-23", city: "تهران", skills: ["صابون دست‌ساز"], status: "verified"),
+        .init(first: "لیلا", last: "صادقی", province: "IR-23", city: "ری", skills: ["لباس محلی", "سوزن‌دوزی"], status: "suspended"),
+        .init(first: "رضا", last: "نجفی", province: "IR-10", city: "اصفهان", skills: ["قلمکار", "میناکاری"], status: "verified"),
+        .init(first: "سمیه", last: "جعفری", province: "IR-10", city: "کاشان", skills: ["گلاب و عرقیات"], status: "verified"),
+        .init(first: "حسن", last: "قاسمی", province: "IR-07", city: "شیراز", skills: ["خاتم‌کاری"], status: "screened"),
+        .init(first: "معصومه", last: "باقری", province: "IR-03", city: "تبریز", skills: ["فرش دستباف"], status: "verified"),
+        .init(first: "پروین", last: "اکبری", province: "IR-03", city: "مرند", skills: ["خشکبار"], status: "applied"),
+    ]
+
+    static let staff: [(login: String, role: Role, province: String?)] = [
+        ("admin", .admin, nil),
+        ("supervisor.markazi", .supervisor, "IR-00"),
+        ("supervisor.tehran", .supervisor, "IR-23"),
+        ("supervisor.isfahan", .supervisor, "IR-10"),
+        ("officer", .exportOfficer, nil),
+        ("partner.demo", .partner, nil),
+    ]
+
+    /// Loads the set unless present; returns the demo logins (login, role) to print.
+    @discardableResult
+    public static func load(db: Database, accounts: Accounts, logger: Logger) async throws -> [(String, String)] {
+        var logins: [(String, String)] = []
+        let present = try await db.rows("SELECT 1 FROM accounts WHERE login = 'admin'")
+        let hash = try await accounts.hash(password)
+        if present.isEmpty {
+            try await db.transaction { connection in
+                for member in staff {
+                    _ = try await Accounts.insert(
+                        on: connection, logger: logger, role: member.role, login: member.login, passwordHash: hash,
+                        provinceCode: member.province, producerID: nil, partnerID: nil, actor: nil)
+                }
+                let year = SolarHijri.year(of: Date())
+                try await connection.query(
+                    """
+                    INSERT INTO plan_quotas (year, province_code, quota)
+                    SELECT \(year), code, CASE code WHEN 'IR-00' THEN 2000 WHEN 'IR-23' THEN 5000 ELSE 1500 END FROM provinces
+                    ON CONFLICT DO NOTHING
+                    """, logger: logger)
+                let admin = try await connection.query("SELECT id FROM accounts WHERE login = 'admin'", logger: logger)
+                    .collect()[0].decode(Int64.self)
+                try await connection.query(
+                    """
+                    INSERT INTO courses (title, description, kind, mode, hours, province_code, created_by) VALUES
+                      ('آموزش عمومی کسب‌وکار خانگی', 'قیمت‌گذاری، ثبت سفارش و فروش اینترنتی', 'general', 'online', 12, NULL, \(admin)),
+                      ('بسته‌بندی صادراتی محصولات غذایی', 'استانداردها و برچسب‌گذاری', 'specialized', 'in_person', 24, 'IR-00', \(admin)),
+                      ('بهداشت و ایمنی مواد غذایی', 'الزامات پروانه بهداشت', 'specialized', 'online', 16, NULL, \(admin))
+                    """, logger: logger)
+                for (index, p) in producers.enumerated() {
+                    let nationalID = NationalID.withCheckDigit(String(format: "%09d", 4_120_000_00 + index * 7_919))
+                    let mobile = String(format: "0912%07d", 1_000_000 + index)
+                    let id = try await connection.query(
+                        """
+                        INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, skills)
+                        VALUES (\(nationalID), \(p.first), \(p.last), \(mobile), \(p.province), \(p.city), \(p.skills))
+                        RETURNING id
+                        """, logger: logger
+                    ).collect()[0].decode(Int64.self)
+                    _ = try await Accounts.insert(
+                        on: connection, logger: logger, role: .producer, login: mobile, passwordHash: hash,
+                        provinceCode: nil, producerID: id, partnerID: nil, actor: nil)
+                    let path: [String] = switch p.status {
+                    case "screened": ["screened"]
+                    case "verified": ["screened", "verified"]
+                    case "suspended": ["screened", "verified", "suspended"]
+                    case "rejected": ["rejected"]
+                    default: []
+                    }
+                    for status in path {
+                        let stamp = status == "suspended" ? "updated_at" : "\(status)_at"
+                        try await connection.query(
+                            "UPDATE producers SET status = \(status), \(unescaped: stamp) = now() WHERE id = \(id)",
+                            logger: logger)
+                    }
+                    if p.status == "verified" {
+                        try await connection.query(
+                            """
+                            INSERT INTO enrollments (course_id, producer_id, completed_at)
+                            SELECT c.id, \(id), now() FROM courses c WHERE c.kind = 'general'
+                            """, logger: logger)
+                        try await connection.query(
+                            """
+                            INSERT INTO counseling_sessions (producer_id, topic, counselor, held_on, mode, notes, created_by)
+                            VALUES (\(id), 'packaging', 'مشاور بسته‌بندی استان', current_date - 7, 'online',
+                                    'پیشنهاد بسته‌بندی شیشه‌ای با برچسب دوزبانه', \(admin))
+                            """, logger: logger)
+                    }
+                }
+            }
+        }
+        for member in staff { logins.append((member.login, member.role.rawValue)) }
+        let producerLogins = try await db.rows(
+            "SELECT a.login FROM accounts a JOIN producers p ON p.id = a.producer_id WHERE p.mobile LIKE '09121%' ORDER BY a.id LIMIT 3")
+        for row in producerLogins { logins.append((try row.decode(String.self), "producer")) }
+        return logins
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import Hummingbird
+import PostgresNIO
+
+public enum Role: String, Sendable, Codable, CaseIterable {
+    case admin, supervisor, producer, partner
+    case exportOfficer = "export_officer"
+}
+
+/// Who is calling: resolved from the bearer token by `AuthMiddleware`.
+public struct Principal: Sendable, Equatable {
+    public var accountID: Int64
+    public var login: String
+    public var role: Role
+    /// The supervisor's province, or the producer's own province.
+    public var provinceCode: String?
+    public var producerID: Int64?
+    public var partnerID: Int64?
+
+    public init(accountID: Int64, login: String, role: Role, provinceCode: String?, producerID: Int64?, partnerID: Int64?) {
+        self.accountID = accountID
+        self.login = login
+        self.role = role
+        self.provinceCode = provinceCode
+        self.producerID = producerID
+        self.partnerID = partnerID
+    }
+
+    public func require(_ roles: Role...) throws {
+        guard roles.contains(role) else {
+            throw APIError.forbidden("This operation is not available to the \(role.rawValue) role.")
+        }
+    }
+
+    /// Whether this caller may see/act on an object in `province` owned by `producer`.
+    /// Admins see all, supervisors their province, producers themselves.
+    public func canSee(province: String, producer: Int64?) -> Bool {
+        switch role {
+        case .admin: return true
+        case .supervisor: return provinceCode == province
+        case .producer: return producer != nil && producer == producerID
+        default: return false
+        }
+    }
+
+    /// Staff rights over a province: admin, or that province's supervisor.
+    public func supervises(_ province: String) -> Bool {
+        role == .admin || (role == .supervisor && provinceCode == province)
+    }
+}
+
+public struct AppRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var principal: Principal?
+    public var maxBodyBytes: Int
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        principal = nil
+        maxBodyBytes = 1 << 20
+    }
+
+    public var maxUploadSize: Int { maxBodyBytes }
+
+    public func requirePrincipal() throws -> Principal {
+        guard let principal else { throw APIError.unauthenticated }
+        return principal
+    }
+
+    public func require(_ roles: Role...) throws -> Principal {
+        let principal = try requirePrincipal()
+        guard roles.contains(principal.role) else {
+            throw APIError.forbidden("This operation is not available to the \(principal.role.rawValue) role.")
+        }
+        return principal
+    }
+}
+
+/// Opaque bearer tokens: random, shown once, stored only as SHA-256.
+public enum Tokens {
+    public static func generate() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return "bz_" + Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Resolves a token to its account if it exists, is unexpired and unrevoked.
+    public static func principal(for token: String, db: Database) async throws -> Principal? {
+        guard token.count <= 128 else { return nil }
+        let rows = try await db.rows(
+            """
+            SELECT a.id, a.login, a.role, coalesce(a.province_code, p.province_code), a.producer_id, a.partner_id
+            FROM access_tokens t
+            JOIN accounts a ON a.id = t.account_id
+            LEFT JOIN producers p ON p.id = a.producer_id
+            WHERE t.token_hash = sha256(convert_to(\(token), 'UTF8'))
+              AND t.revoked_at IS NULL AND t.expires_at > now() AND NOT a.disabled
+            """)
+        guard let row = rows.first else { return nil }
+        let (id, login, role, province, producer, partner) = try row.decode(
+            (Int64, String, String, String?, Int64?, Int64?).self)
+        guard let role = Role(rawValue: role) else { return nil }
+        return Principal(
+            accountID: id, login: login, role: role, provinceCode: province, producerID: producer, partnerID: partner)
+    }
+}
+
+/// Resolves `Authorization: Bearer …` on every request. A present but invalid token is a 401 even on
+/// public routes, so a client never silently acts anonymously.
+public struct AuthMiddleware: RouterMiddleware {
+    public typealias Context = AppRequestContext
+    let db: Database
+
+    public init(db: Database) { self.db = db }
+
+    public func handle(
+        _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
+        guard let header = request.headers[.authorization] else {
+            return try await next(request, context)
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw APIError.unauthenticated }
+        guard let principal = try await Tokens.principal(for: String(parts[1]), db: db) else {
+            throw APIError.unauthenticated
+        }
+        var context = context
+        context.principal = principal
+        context.logger[metadataKey: "account_id"] = "\(principal.accountID)"
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+/// The one way feature modules reach PostgreSQL: queries, transactions, and error mapping.
+public struct Database: Sendable {
+    public let client: PostgresClient
+    public let logger: Logger
+    let usage: PoolUsage
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+        self.usage = PoolUsage()
+    }
+
+    /// Runs `query` and collects its rows.
+    public func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await withConnection { try await $0.query(query, logger: logger).collect() }
+    }
+
+    /// Runs `query` and returns the first column of its first row as text (typically a JSON document).
+    public func text(_ query: PostgresQuery) async throws -> String? {
+        try await withConnection { connection in
+            for try await row in try await connection.query(query, logger: logger) {
+                return try row.decode(String?.self)
+            }
+            return nil
+        }
+    }
+
+    public func execute(_ query: PostgresQuery) async throws {
+        _ = try await rows(query)
+    }
+
+    public func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        usage.lease()
+        defer { usage.release() }
+        do {
+            return try await client.withConnection { try await body($0) }
+        } catch let error as PSQLError {
+            throw DatabaseErrors.map(error)
+        }
+    }
+
+    /// BEGIN … COMMIT around `body`; rolls back and rethrows the body's own error on failure, so
+    /// handlers see `APIError`s unchanged and constraint violations mapped.
+    public func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await withConnection { connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                let value = try await body(connection)
+                try await connection.query("COMMIT", logger: logger)
+                return value
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                if let error = error as? PSQLError { throw DatabaseErrors.map(error) }
+                throw error
+            }
+        }
+    }
+}
+
+/// Connections currently leased by request handlers, exported as a gauge.
+final class PoolUsage: Sendable {
+    private let inUse = Atomic<Int>(0)
+    private let gauge = Gauge(label: "bazaarche_db_connections_in_use")
+    func lease() { gauge.record(inUse.add(1, ordering: .relaxed).newValue) }
+    func release() { gauge.record(inUse.subtract(1, ordering: .relaxed).newValue) }
+}
+
+/// Maps PostgreSQL errors to problem documents at the boundary.
+///
+/// Constraint names follow PostgreSQL's defaults (`<table>_<column>_key|fkey|check`), so the column is
+/// recoverable from the name; `named` overrides that for the few that do not.
+public enum DatabaseErrors {
+    static let named: [String: String] = [
+        "accounts_login_key": "login",
+        "audit_events_append_only": "audit_events",
+    ]
+
+    public static func field(fromConstraint name: String, table: String?) -> String {
+        if let field = named[name] { return field }
+        var field = name
+        if let table, field.hasPrefix(table + "_") { field.removeFirst(table.count + 1) }
+        for suffix in ["_key", "_fkey", "_check", "_excl"] where field.hasSuffix(suffix) {
+            field.removeLast(suffix.count)
+            break
+        }
+        return field
+    }
+
+    public static func map(_ error: PSQLError) -> any Error {
+        guard let info = error.serverInfo, let state = info[.sqlState] else {
+            switch error.code {
+            case .connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown,
+                .sslUnsupported, .failedToAddSSLHandler:
+                return APIError.unavailable
+            default:
+                return error
+            }
+        }
+        let constraint = info[.constraintName] ?? ""
+        let field = field(fromConstraint: constraint, table: info[.tableName])
+        switch state {
+        case "23505":
+            return APIError.conflict(code: "already_exists", "A record with this \(field) already exists.", field: field)
+        case "23503":
+            return APIError.validation(field: field, "refers to something that does not exist")
+        case "23514", "23502", "22001", "22003", "22P02", "22007", "22008":
+            return APIError.validation(field: field.isEmpty ? "body" : field, info[.message] ?? "is invalid")
+        case "40001", "40P01", "55P03":
+            return APIError(
+                .conflict, code: "concurrent_update", title: "Concurrent update",
+                detail: "Another request changed the same data; retry.", headers: [.retryAfter: "1"])
+        case "57P01", "57P02", "57P03", "08000", "08003", "08006", "53300":
+            return APIError.unavailable
+        default:
+            return error
+        }
+    }
+}

@@ -1,0 +1,220 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// JSON in: strict decoding with problem documents that name the offending field.
+public enum JSONBody {
+    static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: AppRequestContext)
+        async throws -> T
+    {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        } catch {
+            throw APIError(
+                .contentTooLarge, code: "body_too_large", title: "Request body too large",
+                detail: "The body exceeds \(context.maxUploadSize) bytes.")
+        }
+        if let type = request.headers[.contentType],
+            !type.lowercased().hasPrefix("application/json") && !type.lowercased().hasPrefix("application/merge-patch+json")
+        {
+            throw APIError(
+                .unsupportedMediaType, code: "unsupported_media_type", title: "Unsupported media type",
+                detail: "Send the body as application/json.")
+        }
+        return try decode(type, from: Data(buffer.readableBytesView))
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        if data.isEmpty { throw APIError.badRequest(code: "malformed_json", "The request body is empty; send a JSON object.") }
+        do {
+            return try decoder().decode(T.self, from: data)
+        } catch let error as DecodingError {
+            throw problem(for: error)
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw APIError.badRequest(code: "malformed_json", "The request body is not valid JSON.")
+        }
+    }
+
+    static func path(_ codingPath: [any CodingKey], appending key: (any CodingKey)? = nil) -> String {
+        var parts: [String] = []
+        for key in codingPath + (key.map { [$0] } ?? []) {
+            if let index = key.intValue { parts.append("[\(index)]") } else {
+                let name = key.stringValue.snakeCased
+                parts.append(parts.isEmpty ? name : "." + name)
+            }
+        }
+        return parts.joined()
+    }
+
+    static func problem(for error: DecodingError) -> APIError {
+        switch error {
+        case .dataCorrupted(let context) where context.codingPath.isEmpty:
+            return APIError.badRequest(code: "malformed_json", "The request body is not valid JSON.")
+        case .dataCorrupted(let context):
+            return .validation(field: path(context.codingPath), context.debugDescription)
+        case .keyNotFound(let key, let context):
+            return .validation(field: path(context.codingPath, appending: key), "is required")
+        case .typeMismatch(let type, let context):
+            if context.codingPath.isEmpty {
+                return APIError.badRequest(code: "malformed_json", "The request body must be a JSON object.")
+            }
+            return .validation(field: path(context.codingPath), "must be \(describe(type))")
+        case .valueNotFound(let type, let context):
+            return .validation(field: path(context.codingPath), "must be \(describe(type)), not null")
+        @unknown default:
+            return APIError.badRequest(code: "malformed_json", "The request body could not be read.")
+        }
+    }
+
+    static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Int.Type, is Int64.Type, is Int32.Type: return "an integer"
+        case is Double.Type: return "a number"
+        case is Bool.Type: return "a boolean"
+        case is [Any].Type: return "an array"
+        default:
+            let name = "\(type)"
+            if name.hasPrefix("Array") { return "an array" }
+            if name.hasPrefix("Dictionary") { return "an object" }
+            return "a valid value"
+        }
+    }
+}
+
+extension String {
+    var snakeCased: String {
+        var out = ""
+        for ch in self {
+            if ch.isUppercase {
+                out += "_" + ch.lowercased()
+            } else { out.append(ch) }
+        }
+        return out
+    }
+}
+
+/// A closed set of values decoded from JSON; unknown values are a 422 naming the allowed ones.
+public protocol APIEnum: RawRepresentable<String>, CaseIterable, Sendable, Codable {}
+
+extension APIEnum {
+    public init(from decoder: any Decoder) throws {
+        let raw = try decoder.singleValueContainer().decode(String.self)
+        guard let value = Self(rawValue: raw) else {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "must be one of: " + Self.allCases.map(\.rawValue).joined(separator: ", ")))
+        }
+        self = value
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+
+    /// Parses a query parameter, 422 on an unknown value.
+    public static func query(_ value: String?, field: String) throws -> Self? {
+        guard let value else { return nil }
+        guard let parsed = Self(rawValue: value) else {
+            throw APIError.validation(
+                field: field, "must be one of: " + allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return parsed
+    }
+}
+
+extension Role: APIEnum {}
+
+/// JSON out: bodies are mostly built by PostgreSQL (json_build_object) and passed through as bytes.
+public enum JSONResponse {
+    public static func raw(_ json: String, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: json)))
+    }
+
+    public static func encode<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        return Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    public static let noContent = Response(status: .noContent)
+}
+
+extension AppRequestContext {
+    /// An integer path parameter; a non-number is a 404 (no such resource), not a 500.
+    public func id(_ name: String = "id", what: String) throws -> Int64 {
+        guard let text = parameters.get(name), let value = Int64(text), value > 0 else {
+            throw APIError.notFound(what)
+        }
+        return value
+    }
+}
+
+/// Cursor pagination: `limit` (1…200, default 50) and an opaque `cursor` that encodes the last key seen.
+public struct Page: Sendable {
+    public static let maxLimit = 200
+    public var limit: Int
+    public var after: Int64?
+
+    public init(request: Request) throws {
+        let query = request.uri.queryParameters
+        var v = Validator()
+        limit = 50
+        if let text = query.get("limit") {
+            if let value = Int(text), (1...Page.maxLimit).contains(value) { limit = value } else {
+                v.add("limit", "must be an integer from 1 to \(Page.maxLimit)")
+            }
+        }
+        after = nil
+        if let cursor = query.get("cursor") {
+            if let decoded = Page.decode(cursor) { after = decoded } else { v.add("cursor", "is not a valid cursor") }
+        }
+        try v.throwIfInvalid()
+    }
+
+    public static func encode(_ key: Int64) -> String {
+        Data("k\(key)".utf8).base64EncodedString().replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ cursor: String) -> Int64? {
+        var text = cursor
+        while text.count % 4 != 0 { text += "=" }
+        guard text.count <= 64, let data = Data(base64Encoded: text), let plain = String(data: data, encoding: .utf8),
+            plain.hasPrefix("k"), let key = Int64(plain.dropFirst()), key > 0
+        else { return nil }
+        return key
+    }
+
+    /// Wraps rows fetched with `LIMIT limit + 1` (each a JSON object text plus its key) into {items, next_cursor}.
+    public func body(items: [(key: Int64, json: String)]) -> String {
+        let shown = items.prefix(limit)
+        var out = "{\"items\":[" + shown.map(\.json).joined(separator: ",") + "],\"next_cursor\":"
+        if items.count > limit, let last = shown.last { out += "\"" + Page.encode(last.key) + "\"}" } else { out += "null}" }
+        return out
+    }
+}
+
+extension Request {
+    /// A query parameter parsed as an integer, 422 if present and not one.
+    public func intQuery(_ name: String) throws -> Int? {
+        guard let text = uri.queryParameters.get(name) else { return nil }
+        guard let value = Int(text) else { throw APIError.validation(field: name, "must be an integer") }
+        return value
+    }
+}

@@ -1,0 +1,78 @@
+import BazaarcheCore
+import Foundation
+
+/// Digits typed on Persian or Arabic keyboards are accepted and stored as ASCII.
+public enum Digits {
+    public static func ascii(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
+            switch scalar.value {
+            case 0x06F0...0x06F9: return Unicode.Scalar(scalar.value - 0x06F0 + 0x30)!
+            case 0x0660...0x0669: return Unicode.Scalar(scalar.value - 0x0660 + 0x30)!
+            default: return scalar
+            }
+        }))
+    }
+}
+
+/// کد ملی: ten digits; the tenth checks the first nine (weights 10…2, mod 11).
+public enum NationalID {
+    public static func isValid(_ id: String) -> Bool {
+        let digits = id.compactMap { $0.isASCII ? $0.wholeNumberValue : nil }
+        guard id.count == 10, digits.count == 10 else { return false }
+        if Set(digits).count == 1 { return false }  // 0000000000 … 9999999999 are never issued
+        let sum = (0..<9).reduce(0) { $0 + digits[$1] * (10 - $1) }
+        let r = sum % 11
+        return digits[9] == (r < 2 ? r : 11 - r)
+    }
+}
+
+/// Iranian mobile numbers: 09 followed by nine digits. +98 / 0098 / 98 prefixes are normalised.
+public enum Mobile {
+    public static func normalize(_ text: String) -> String {
+        var s = Digits.ascii(text).filter { !$0.isWhitespace && $0 != "-" }
+        if s.hasPrefix("+98") { s = "0" + s.dropFirst(3) } else if s.hasPrefix("0098") { s = "0" + s.dropFirst(4) } else if s.hasPrefix("98") && s.count == 12 { s = "0" + s.dropFirst(2) }
+        return s
+    }
+
+    public static func isValid(_ mobile: String) -> Bool {
+        mobile.count == 11 && mobile.hasPrefix("09") && mobile.allSatisfy { $0.isASCII && $0.isNumber }
+    }
+}
+
+public enum ProducerStatus: String, APIEnum {
+    case applied, screened, verified, rejected, suspended
+
+    /// applied → screened → verified; applied | screened → rejected; verified ⇄ suspended.
+    public func canMove(to target: ProducerStatus) -> Bool {
+        switch (self, target) {
+        case (.applied, .screened), (.applied, .rejected), (.screened, .rejected), (.screened, .verified),
+            (.verified, .suspended), (.suspended, .verified):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Moves that must carry a reason for the audit trail.
+    public var needsReason: Bool { self == .rejected || self == .suspended }
+}
+
+public enum CourseKind: String, APIEnum { case general, specialized }
+public enum CourseMode: String, APIEnum { case online, inPerson = "in_person" }
+public enum CounselingTopic: String, APIEnum { case quality, packaging, branding, export, marketing, finance }
+
+public enum ProvinceCode {
+    public static func isWellFormed(_ code: String) -> Bool {
+        code.count == 5 && code.hasPrefix("IR-") && code.dropFirst(3).allSatisfy { $0.isASCII && $0.isNumber }
+    }
+}
+
+extension NationalID {
+    /// Completes nine digits with their check digit (demo data and tests).
+    public static func withCheckDigit(_ nine: String) -> String {
+        let digits = nine.compactMap(\.wholeNumberValue)
+        precondition(digits.count == 9)
+        let r = (0..<9).reduce(0) { $0 + digits[$1] * (10 - $1) } % 11
+        return nine + String(r < 2 ? r : 11 - r)
+    }
+}
