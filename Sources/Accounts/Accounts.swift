@@ -63,7 +63,8 @@ public struct Accounts: Sendable {
     /// Returns the account JSON.
     public static func insert(
         on connection: PostgresConnection, logger: Logger, role: Role, login: String, passwordHash: String,
-        provinceCode: String?, producerID: Int64?, partnerID: Int64?, actor: Principal?
+        provinceCode: String?, producerID: Int64?, partnerID: Int64?, actor: Principal?,
+        actorRole: String? = nil, auditProvince: String? = nil
     ) async throws -> (id: Int64, json: String) {
         let rows = try await connection.query(
             """
@@ -74,12 +75,13 @@ public struct Accounts: Sendable {
         ).collect()
         let (id, body) = try rows[0].decode((Int64, String).self)
         try await Audit.record(
-            on: connection, logger: logger, actor: actor, entityType: "account", entityID: id,
-            provinceCode: provinceCode, action: "account.created", from: nil, to: role.rawValue)
+            on: connection, logger: logger, actor: actor, actorRole: actorRole, entityType: "account", entityID: id,
+            provinceCode: auditProvince ?? provinceCode, action: "account.created", from: nil, to: role.rawValue)
         return (id, body)
     }
 
     /// Creates a staff or partner account (admin API and the `accounts create` command).
+    /// `actor` nil means the operator's command line (audited as "system").
     public func create(role: Role, login: String, password: String, provinceCode: String?, actor: Principal?) async throws
         -> String
     {
@@ -94,7 +96,8 @@ public struct Accounts: Sendable {
         return try await db.transaction { connection in
             try await Self.insert(
                 on: connection, logger: db.logger, role: role, login: login, passwordHash: hash,
-                provinceCode: provinceCode, producerID: nil, partnerID: nil, actor: actor
+                provinceCode: provinceCode, producerID: nil, partnerID: nil, actor: actor,
+                actorRole: actor == nil ? "system" : nil
             ).json
         }
     }

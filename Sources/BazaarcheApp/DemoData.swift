@@ -47,7 +47,7 @@ public enum DemoData {
                 for member in staff {
                     _ = try await Accounts.insert(
                         on: connection, logger: logger, role: member.role, login: member.login, passwordHash: hash,
-                        provinceCode: member.province, producerID: nil, partnerID: nil, actor: nil)
+                        provinceCode: member.province, producerID: nil, partnerID: nil, actor: nil, actorRole: "system")
                 }
                 let year = SolarHijri.year(of: Date())
                 try await connection.query(
@@ -77,7 +77,8 @@ public enum DemoData {
                     ).collect()[0].decode(Int64.self)
                     _ = try await Accounts.insert(
                         on: connection, logger: logger, role: .producer, login: mobile, passwordHash: hash,
-                        provinceCode: nil, producerID: id, partnerID: nil, actor: nil)
+                        provinceCode: nil, producerID: id, partnerID: nil, actor: nil, actorRole: "system",
+                        auditProvince: p.province)
                     let path: [String] = switch p.status {
                     case "screened": ["screened"]
                     case "verified": ["screened", "verified"]

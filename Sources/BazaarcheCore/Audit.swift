@@ -5,13 +5,14 @@ import Logging
 /// transaction as the change itself.
 public enum Audit {
     public static func record(
-        on connection: PostgresConnection, logger: Logger, actor: Principal?, entityType: String, entityID: Int64,
+        on connection: PostgresConnection, logger: Logger, actor: Principal?, actorRole: String? = nil,
+        entityType: String, entityID: Int64,
         provinceCode: String?, action: String, from: String?, to: String?, reason: String? = nil
     ) async throws {
         try await connection.query(
             """
             INSERT INTO audit_events (actor_account_id, actor_role, entity_type, entity_id, province_code, action, from_status, to_status, reason)
-            VALUES (\(actor?.accountID), \(actor?.role.rawValue ?? "public"), \(entityType), \(entityID), \(provinceCode), \(action), \(from), \(to), \(reason))
+            VALUES (\(actor?.accountID), \(actorRole ?? actor?.role.rawValue ?? "public"), \(entityType), \(entityID), \(provinceCode), \(action), \(from), \(to), \(reason))
             """, logger: logger)
     }
 }

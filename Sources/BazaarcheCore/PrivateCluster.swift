@@ -48,7 +48,7 @@ public struct PrivateCluster: Sendable {
 
     /// Creates the cluster if it does not exist and starts it unless it is already running.
     /// Returns true when this call started it (and so should stop it).
-    public func start() throws -> Bool {
+    public func start(extraOptions: String = "") throws -> Bool {
         let fm = FileManager.default
         try fm.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true)
         if !fm.fileExists(atPath: dataDirectory + "/PG_VERSION") {
@@ -65,7 +65,7 @@ public struct PrivateCluster: Sendable {
             logger.info("private PostgreSQL cluster already running", metadata: ["path": .string(dataDirectory)])
             return false
         }
-        let options = "-c listen_addresses='' -c unix_socket_directories='\(socketDirectory)' -c unix_socket_permissions=0770 -c max_connections=200 -c shared_buffers=256MB"
+        let options = "-c listen_addresses='' -c unix_socket_directories='\(socketDirectory)' -c unix_socket_permissions=0770 -c max_connections=200 -c shared_buffers=256MB \(extraOptions)"
         try run("pg_ctl", ["-D", dataDirectory, "-l", dataDirectory + ".log", "-o", options, "-w", "-t", "60", "start"])
         logger.info("private PostgreSQL cluster started", metadata: ["socket": .string(socketDirectory)])
         return true

@@ -83,7 +83,7 @@ public struct Producers: Sendable {
                 let (id, json) = try rows[0].decode((Int64, String).self)
                 _ = try await Accounts.insert(
                     on: connection, logger: db.logger, role: .producer, login: mobile, passwordHash: hash,
-                    provinceCode: nil, producerID: id, partnerID: nil, actor: nil)
+                    provinceCode: nil, producerID: id, partnerID: nil, actor: nil, auditProvince: body.provinceCode)
                 try await Audit.record(
                     on: connection, logger: db.logger, actor: nil, entityType: "producer", entityID: id,
                     provinceCode: body.provinceCode, action: "producer.applied", from: nil, to: "applied")
@@ -106,16 +106,16 @@ public struct Producers: Sendable {
             guard current.canMove(to: target) else {
                 throw APIError.invalidTransition(entity: "producer", from: current.rawValue, to: target.rawValue)
             }
+            // First time a stage is reached is kept (the funnel counts stages reached, not current status).
             let stamp = switch target {
-            case .screened: "screened_at"
-            case .verified: "verified_at"
-            case .rejected: "rejected_at"
-            default: "updated_at"
+            case .screened: ", screened_at = coalesce(p.screened_at, now())"
+            case .verified: ", verified_at = coalesce(p.verified_at, now())"
+            case .rejected: ", rejected_at = coalesce(p.rejected_at, now())"
+            default: ""
             }
             let rows = try await connection.query(
                 """
-                UPDATE producers p SET status = \(target.rawValue), updated_at = now(),
-                  \(unescaped: stamp) = coalesce(\(unescaped: stamp == "updated_at" ? "NULL" : "p." + stamp), now())
+                UPDATE producers p SET status = \(target.rawValue), updated_at = now() \(unescaped: stamp)
                 WHERE p.id = \(id) RETURNING \(unescaped: Self.json)::text
                 """, logger: db.logger
             ).collect()
@@ -176,7 +176,7 @@ public struct Producers: Sendable {
             return JSONResponse.raw(try await get(id: try context.id(what: "Producer"), by: principal))
         }
         routes.post("/v1/producers/{id}/transitions") { request, context in
-            let principal = try context.requirePrincipal()
+            let principal = try context.require(.admin, .supervisor)
             let id = try context.id(what: "Producer")
             let body = try await JSONBody.decode(TransitionRequest.self, from: request, context: context)
             return JSONResponse.raw(try await transition(id: id, to: body.to, reason: body.reason, by: principal))

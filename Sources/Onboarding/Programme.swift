@@ -43,6 +43,9 @@ public struct Programme: Sendable {
 
     func listQuotas(year: Int?, principal: Principal) async throws -> String {
         try principal.require(.admin, .supervisor)
+        if let year, !Self.validYears.contains(year) {
+            throw APIError.validation(field: "year", "must be a Solar Hijri year from 1390 to 1500")
+        }
         let province = principal.role == .supervisor ? principal.provinceCode : nil
         return try await db.text(
             """
@@ -121,7 +124,7 @@ public struct Programme: Sendable {
 
     public func addRoutes(to routes: inout Routes) {
         routes.put("/v1/quotas/{year}/{province_code}") { request, context in
-            let principal = try context.requirePrincipal()
+            let principal = try context.require(.admin)
             guard let year = context.parameters.get("year").flatMap({ Int($0) }) else {
                 throw APIError.validation(field: "year", "must be a Solar Hijri year from 1390 to 1500")
             }

@@ -210,7 +210,7 @@ public struct Training: Sendable {
 
     public func addRoutes(to routes: inout Routes) {
         routes.post("/v1/courses") { request, context in
-            let principal = try context.requirePrincipal()
+            let principal = try context.require(.admin, .supervisor)
             let body = try await JSONBody.decode(CourseRequest.self, from: request, context: context)
             let (id, json) = try await createCourse(body, by: principal)
             return JSONResponse.raw(json, status: .created, headers: [.location: "/v1/courses/\(id)"])
@@ -224,7 +224,7 @@ public struct Training: Sendable {
             return JSONResponse.raw(try await getCourse(id: try context.id(what: "Course")))
         }
         routes.post("/v1/courses/{id}/enrollments") { request, context in
-            let principal = try context.requirePrincipal()
+            let principal = try context.require(.admin, .supervisor, .producer)
             let courseID = try context.id(what: "Course")
             let body = try await JSONBody.decode(EnrollmentRequest.self, from: request, context: context)
             let (_, json) = try await enroll(courseID: courseID, producerID: body.producerId, by: principal)
@@ -240,7 +240,7 @@ public struct Training: Sendable {
             return JSONResponse.raw(try await complete(enrollmentID: try context.id(what: "Enrollment"), by: principal))
         }
         routes.post("/v1/producers/{id}/counseling-sessions") { request, context in
-            let principal = try context.requirePrincipal()
+            let principal = try context.require(.admin, .supervisor)
             let producerID = try context.id(what: "Producer")
             let body = try await JSONBody.decode(CounselingRequest.self, from: request, context: context)
             let (_, json) = try await addSession(producerID: producerID, body, by: principal)

@@ -1,0 +1,224 @@
+import BazaarcheCore
+import Foundation
+import Testing
+
+@Suite struct ProducerApplicationTests {
+    static func body(
+        nationalID: String = "0013542419", mobile: String = "09351234567", province: String = "IR-00",
+        first: String = "سارا", password: String = "password-123"
+    ) -> String {
+        """
+        {"national_id":"\(nationalID)","first_name":"\(first)","last_name":"امینی","mobile":"\(mobile)",
+         "province_code":"\(province)","city":"اراک","skills":["نان محلی","ترشی"],"password":"\(password)"}
+        """
+    }
+
+    @Test func applicantIsStoredWithALoginByMobile() async throws {
+        try await withApp { api in
+            let reply = try await api.post("/v1/producer-applications", Self.body(mobile: "+98 935 123 4567"))
+            #expect(reply.status == .created)
+            #expect(reply.string("status") == "applied")
+            #expect(reply.string("mobile") == "09351234567")
+            #expect(reply.json["skills"] as? [String] == ["نان محلی", "ترشی"])
+            let id = try #require(reply.int("id"))
+            #expect(reply.headers[.location] == "/v1/producers/\(id)")
+            let token = try await api.login("09351234567")
+            let own = try await api.get("/v1/producers/\(id)", token: token)
+            #expect(own.status == .ok)
+            #expect(own.string("first_name") == "سارا")
+            let me = try await api.get("/v1/me", token: token)
+            #expect(me.int("producer_id") == id)
+            let audit = try await api.db.rows(
+                "SELECT action, to_status, actor_role FROM audit_events WHERE entity_type = 'producer' AND entity_id = \(id)")
+            #expect(try audit.map { try $0.decode((String, String, String).self) }.map { "\($0.0) \($0.1) \($0.2)" } == ["producer.applied applied public"])
+        }
+    }
+
+    @Test func persianDigitsInIDsAreAccepted() async throws {
+        try await withApp { api in
+            let reply = try await api.post(
+                "/v1/producer-applications", Self.body(nationalID: "۰۰۱۳۵۴۲۴۱۹", mobile: "۰۹۳۵۱۲۳۴۵۶۷"))
+            #expect(reply.status == .created)
+            #expect(reply.string("national_id") == "0013542419")
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"national_id":"0013542418","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","password":"password-123"}"#, ["national_id"]),
+        (#"{"national_id":"0000000000","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","password":"password-123"}"#, ["national_id"]),
+        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"0935123456","province_code":"IR-00","city":"c","password":"password-123"}"#, ["mobile"]),
+        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-99","city":"c","password":"password-123"}"#, ["province_code"]),
+        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"Tehran","city":"c","password":"password-123"}"#, ["province_code"]),
+        (#"{"national_id":"0013542419","first_name":"  ","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","password":"password-123"}"#, ["first_name"]),
+        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","password":"short"}"#, ["password"]),
+        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","password":"password-123"}"#, ["city"]),
+        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","skills":"baking","password":"password-123"}"#, ["skills"]),
+    ])
+    func invalidApplicationsAre422NamingTheField(body: String, fields: [String]) async throws {
+        try await withApp { api in
+            let reply = try await api.post("/v1/producer-applications", body)
+            #expect(reply.status == .unprocessableContent)
+            #expect(reply.fields == fields)
+            let count = try await api.db.rows("SELECT (SELECT count(*) FROM producers) + (SELECT count(*) FROM accounts)")
+            #expect(try count[0].decode(Int64.self) == 0)
+        }
+    }
+
+    @Test func duplicateNationalIDOrMobileIs409() async throws {
+        try await withApp { api in
+            #expect(try await api.post("/v1/producer-applications", Self.body()).status == .created)
+            let sameID = try await api.post("/v1/producer-applications", Self.body(mobile: "09357654321"))
+            #expect(sameID.status == .conflict)
+            #expect(sameID.fields == ["national_id"])
+            let sameMobile = try await api.post("/v1/producer-applications", Self.body(nationalID: "0499370899"))
+            #expect(sameMobile.status == .conflict)
+            #expect(sameMobile.fields == ["mobile"])
+            let rows = try await api.db.rows("SELECT (SELECT count(*) FROM producers) + (SELECT count(*) FROM accounts)")
+            #expect(try rows[0].decode(Int64.self) == 2)
+        }
+    }
+}
+
+@Suite struct ProducerAccessTests {
+    @Test func supervisorsSeeTheirProvinceOnly() async throws {
+        try await withApp { api in
+            let markazi = try await api.producer(province: "IR-00")
+            let tehran = try await api.producer(province: "IR-23")
+            let supervisor = try await api.token(.supervisor, province: "IR-00")
+            let list = try await api.get("/v1/producers", token: supervisor)
+            #expect(list.status == .ok)
+            #expect(list.items.compactMap { ($0["id"] as? NSNumber)?.int64Value } == [markazi.id])
+            #expect(try await api.get("/v1/producers/\(markazi.id)", token: supervisor).status == .ok)
+            // Another province's producer does not exist for this supervisor.
+            #expect(try await api.get("/v1/producers/\(tehran.id)", token: supervisor).status == .notFound)
+            #expect(try await api.get("/v1/producers?province_code=IR-23", token: supervisor).status == .forbidden)
+            let admin = try await api.token(.admin)
+            #expect(try await api.get("/v1/producers", token: admin).items.count == 2)
+            #expect(try await api.get("/v1/producers?province_code=IR-23", token: admin).items.count == 1)
+        }
+    }
+
+    @Test func producersSeeThemselvesOnly() async throws {
+        try await withApp { api in
+            let one = try await api.producer()
+            let two = try await api.producer()
+            #expect(try await api.get("/v1/producers/\(one.id)", token: one.token).status == .ok)
+            let other = try await api.get("/v1/producers/\(two.id)", token: one.token)
+            #expect(other.status == .notFound)
+            #expect(try await api.get("/v1/producers", token: one.token).status == .forbidden)
+            #expect(try await api.get("/v1/producers/999999", token: one.token).status == .notFound)
+            #expect(try await api.get("/v1/producers/abc", token: one.token).status == .notFound)
+            let partner = try await api.token(.partner)
+            #expect(try await api.get("/v1/producers/\(one.id)", token: partner).status == .forbidden)
+            #expect(try await api.get("/v1/producers/\(one.id)").status == .unauthorized)
+        }
+    }
+
+    @Test func listFiltersAndCursorPagination() async throws {
+        try await withApp { api in
+            var ids: [Int64] = []
+            for _ in 0..<5 { ids.append(try await api.producer().id) }
+            let admin = try await api.token(.admin)
+            _ = try await api.post("/v1/producers/\(ids[1])/transitions", #"{"to":"screened"}"#, token: admin)
+            var seen: [Int64] = []
+            var cursor: String? = nil
+            repeat {
+                let page = try await api.get("/v1/producers?limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""), token: admin)
+                #expect(page.items.count <= 2)
+                seen += page.items.compactMap { ($0["id"] as? NSNumber)?.int64Value }
+                cursor = page.json["next_cursor"] as? String
+            } while cursor != nil
+            #expect(seen == ids)
+            let screened = try await api.get("/v1/producers?status=screened", token: admin)
+            #expect(screened.items.compactMap { ($0["id"] as? NSNumber)?.int64Value } == [ids[1]])
+            #expect(try await api.get("/v1/producers?status=dancing", token: admin).status == .unprocessableContent)
+        }
+    }
+}
+
+@Suite struct ProducerTransitionTests {
+    @Test func lifecycleThroughTheAPIIsAudited() async throws {
+        try await withApp { api in
+            let producer = try await api.producer()
+            let supervisor = try await api.token(.supervisor, province: "IR-00")
+            for (target, reason) in [("screened", ""), ("verified", ""), ("suspended", "quality complaint"), ("verified", "")] {
+                let body = reason.isEmpty ? #"{"to":"\#(target)"}"# : #"{"to":"\#(target)","reason":"\#(reason)"}"#
+                let reply = try await api.post("/v1/producers/\(producer.id)/transitions", body, token: supervisor)
+                #expect(reply.status == .ok, "\(target): \(reply.text)")
+                #expect(reply.string("status") == target)
+            }
+            let audit = try await api.get("/v1/audit-events?entity_type=producer&entity_id=\(producer.id)", token: supervisor)
+            let moves = audit.items.map { "\($0["from"] as? String ?? "-")>\($0["to"] as? String ?? "-")" }
+            #expect(moves == ["->applied", "applied>screened", "screened>verified", "verified>suspended", "suspended>verified"])
+            #expect(audit.items[3]["reason"] as? String == "quality complaint")
+            #expect(audit.items[1]["actor_role"] as? String == "supervisor")
+        }
+    }
+
+    @Test func forbiddenMovesAre409NamingTheCurrentStatus() async throws {
+        try await withApp { api in
+            let producer = try await api.producer()
+            let admin = try await api.token(.admin)
+            let skip = try await api.post("/v1/producers/\(producer.id)/transitions", #"{"to":"verified"}"#, token: admin)
+            #expect(skip.status == .conflict)
+            #expect(skip.code == "invalid_transition")
+            #expect(skip.string("current_status") == "applied")
+            let rejected = try await api.producer(status: .rejected)
+            let revive = try await api.post("/v1/producers/\(rejected.id)/transitions", #"{"to":"screened"}"#, token: admin)
+            #expect(revive.status == .conflict)
+            #expect(revive.string("current_status") == "rejected")
+            let rows = try await api.db.rows("SELECT status FROM producers WHERE id = \(producer.id)")
+            #expect(try rows[0].decode(String.self) == "applied")
+        }
+    }
+
+    @Test func rejectionNeedsAReasonAndUnknownTargetsAre422() async throws {
+        try await withApp { api in
+            let producer = try await api.producer()
+            let admin = try await api.token(.admin)
+            let noReason = try await api.post("/v1/producers/\(producer.id)/transitions", #"{"to":"rejected"}"#, token: admin)
+            #expect(noReason.status == .unprocessableContent)
+            #expect(noReason.fields == ["reason"])
+            let unknown = try await api.post("/v1/producers/\(producer.id)/transitions", #"{"to":"approved"}"#, token: admin)
+            #expect(unknown.status == .unprocessableContent)
+            #expect(unknown.fields == ["to"])
+        }
+    }
+
+    @Test func onlyTheProvincesSupervisorOrAdminMayMove() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(province: "IR-00")
+            let elsewhere = try await api.token(.supervisor, province: "IR-23")
+            let crossProvince = try await api.post(
+                "/v1/producers/\(producer.id)/transitions", #"{"to":"screened"}"#, token: elsewhere)
+            #expect(crossProvince.status == .notFound)
+            let itself = try await api.post(
+                "/v1/producers/\(producer.id)/transitions", #"{"to":"screened"}"#, token: producer.token)
+            #expect(itself.status == .forbidden)
+            let officer = try await api.token(.exportOfficer)
+            #expect(try await api.post(
+                "/v1/producers/\(producer.id)/transitions", #"{"to":"screened"}"#, token: officer).status == .forbidden)
+            let rows = try await api.db.rows("SELECT status FROM producers WHERE id = \(producer.id)")
+            #expect(try rows[0].decode(String.self) == "applied")
+        }
+    }
+
+    @Test func concurrentTransitionsCannotBothWin() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(status: .screened)
+            let admin = try await api.token(.admin)
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for target in ["verified", "rejected"] {
+                    group.addTask {
+                        try await api.post(
+                            "/v1/producers/\(producer.id)/transitions", #"{"to":"\#(target)","reason":"race"}"#, token: admin
+                        ).status
+                    }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .ok }.count == 1)
+            #expect(statuses.filter { $0 == .conflict }.count == 1)
+        }
+    }
+}

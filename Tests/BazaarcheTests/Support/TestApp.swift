@@ -1,0 +1,149 @@
+import Accounts
+import BazaarcheApp
+import BazaarcheCore
+import Foundation
+import HummingbirdTesting
+import Onboarding
+import Synchronization
+import Testing
+
+/// A response as a client sees it, with JSON helpers.
+struct Reply: Sendable {
+    let status: HTTPResponse.Status
+    let headers: HTTPFields
+    let text: String
+
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+    }
+    var items: [[String: Any]] { json["items"] as? [[String: Any]] ?? [] }
+    var code: String? { json["code"] as? String }
+    var fields: [String] { (json["errors"] as? [[String: Any]] ?? []).compactMap { $0["field"] as? String } }
+    func int(_ key: String) -> Int64? { (json[key] as? NSNumber)?.int64Value }
+    func string(_ key: String) -> String? { json[key] as? String }
+}
+
+/// The application under test, its private database, and helpers to drive it over HTTP.
+struct API: Sendable {
+    let client: any TestClientProtocol
+    let db: Database
+    let accounts: Accounts
+    static let password = "password-123"
+
+    @discardableResult
+    func call(
+        _ method: HTTPRequest.Method, _ path: String, json: String? = nil, token: String? = nil,
+        headers: HTTPFields = [:], sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> Reply {
+        var fields = headers
+        if let token { fields[.authorization] = "Bearer \(token)" }
+        if json != nil && fields[.contentType] == nil { fields[.contentType] = "application/json" }
+        let response = try await client.executeRequest(
+            uri: path, method: method, headers: fields, body: json.map { ByteBuffer(string: $0) })
+        let reply = Reply(status: response.status, headers: response.headers, text: String(buffer: response.body))
+        let bare = String(path.split(separator: "?", maxSplits: 1).first ?? "")
+        for problem in OpenAPIConformance.shared.check(
+            method: method.rawValue, path: bare, status: Int(reply.status.code),
+            contentType: reply.headers[.contentType], body: reply.text)
+        {
+            Issue.record("OpenAPI: \(problem)", sourceLocation: sourceLocation)
+        }
+        if reply.status.code >= 500 && reply.status.code != 503 {
+            Issue.record("server error \(reply.status.code): \(reply.text)", sourceLocation: sourceLocation)
+        }
+        return reply
+    }
+
+    func get(_ path: String, token: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Reply {
+        try await call(.get, path, token: token, sourceLocation: sourceLocation)
+    }
+
+    func post(_ path: String, _ json: String, token: String? = nil, sourceLocation: SourceLocation = #_sourceLocation)
+        async throws -> Reply
+    {
+        try await call(.post, path, json: json, token: token, sourceLocation: sourceLocation)
+    }
+
+    /// Logs in over HTTP and returns the bearer token.
+    func login(_ login: String, _ password: String = API.password) async throws -> String {
+        let reply = try await post("/v1/auth/tokens", #"{"login":"\#(login)","password":"\#(password)"}"#)
+        #expect(reply.status == .created, "login \(login): \(reply.text)")
+        return reply.string("token") ?? ""
+    }
+
+    /// Creates a staff/partner account directly and returns a token for it.
+    func token(_ role: Role, province: String? = nil) async throws -> String {
+        let name = "\(role.rawValue).\(Fixtures.next())"
+        _ = try await accounts.create(role: role, login: name, password: API.password, provinceCode: province, actor: nil)
+        return try await login(name)
+    }
+
+    /// Files a producer application over HTTP and moves it to `status` as an admin would.
+    func producer(province: String = "IR-00", status: ProducerStatus = .applied) async throws -> (id: Int64, token: String) {
+        let n = Fixtures.next()
+        let mobile = String(format: "0935%07d", n)
+        let reply = try await post(
+            "/v1/producer-applications",
+            """
+            {"national_id":"\(Fixtures.nationalID(n))","first_name":"زهرا","last_name":"احمدی","mobile":"\(mobile)",
+             "province_code":"\(province)","city":"اراک","skills":["کیک خانگی"],"password":"\(API.password)"}
+            """)
+        #expect(reply.status == .created, "application: \(reply.text)")
+        let id = reply.int("id") ?? 0
+        let path: [ProducerStatus] = switch status {
+        case .applied: []
+        case .screened: [.screened]
+        case .verified: [.screened, .verified]
+        case .suspended: [.screened, .verified, .suspended]
+        case .rejected: [.rejected]
+        }
+        if !path.isEmpty {
+            let admin = try await token(.admin)
+            for step in path {
+                let moved = try await post(
+                    "/v1/producers/\(id)/transitions", #"{"to":"\#(step.rawValue)","reason":"test"}"#, token: admin)
+                #expect(moved.status == .ok, "transition to \(step): \(moved.text)")
+            }
+        }
+        return (id, try await login(mobile))
+    }
+}
+
+enum Fixtures {
+    static let counter = Atomic<Int>(Int.random(in: 0..<1_000_000))
+    static func next() -> Int { counter.add(1, ordering: .relaxed).newValue % 10_000_000 }
+
+    /// A valid national ID derived from `n`.
+    static func nationalID(_ n: Int) -> String {
+        NationalID.withCheckDigit(String(format: "1%08d", n % 100_000_000))
+    }
+}
+
+/// Runs `body` against a fresh application on its own database copied from the migrated template.
+func withApp(
+    tokenLifetime: Int = 3600, _ body: @Sendable (API) async throws -> Void
+) async throws {
+    let database = try await TestDatabase.shared.createDatabase()
+    let logger = await TestDatabase.shared.logger
+    var config = AppConfig()
+    config.bcryptCost = 4
+    config.migrateOnStart = false
+    config.tokenLifetimeSeconds = tokenLifetime
+    config.maxBodyBytes = 64 * 1024
+    let client = PostgresClient(configuration: clientConfiguration(database.configuration, poolSize: 4), backgroundLogger: logger)
+    let dependencies = AppDependencies(
+        client: client, migrator: await TestDatabase.shared.migrator, registry: TestDatabase.registry,
+        openAPIDocument: await TestDatabase.shared.openAPIDocument)
+    let app = buildApplication(config: config, dependencies: dependencies, logger: logger)
+    let db = Database(client: client, logger: logger)
+    let accounts = Accounts(db: db, settings: AccountSettings(tokenLifetime: .seconds(tokenLifetime), bcryptCost: 4))
+    do {
+        try await app.test(.router) { client in
+            try await body(API(client: client, db: db, accounts: accounts))
+        }
+    } catch {
+        await TestDatabase.shared.dropDatabase(database.name)
+        throw error
+    }
+    await TestDatabase.shared.dropDatabase(database.name)
+}
