@@ -14,20 +14,40 @@ public struct PrivateCluster: Sendable {
     let runAs: String?
     let logger: Logger
 
-    public init(directory: String, logger: Logger) throws {
-        let dir = URL(fileURLWithPath: directory, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+    /// - Parameter fallbackParent: where to put the cluster instead when, started as root, the
+    ///   `postgres` user cannot reach `directory` (a checkout under /root, say). Nil: fail instead.
+    public init(directory: String, logger: Logger, fallbackParent: String? = nil) throws {
+        var dir = URL(fileURLWithPath: directory, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
             .standardizedFileURL.path
+        binDirectory = try Self.findBinaries()
+        runAs = geteuid() == 0 ? "postgres" : nil
+        self.logger = logger
+        if let runAs {
+            let parent = (dir as NSString).deletingLastPathComponent
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            let (reachable, _) = try Subprocess.run("/usr/sbin/runuser", ["-u", runAs, "--", "test", "-x", parent])
+            if reachable != 0 {
+                guard let fallbackParent else { throw ClusterError.unreachable(parent, runAs) }
+                dir = fallbackParent + "/bazaarche-" + Self.stableHash(dir) + "/" + (dir as NSString).lastPathComponent
+                try FileManager.default.createDirectory(
+                    atPath: (dir as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            }
+        }
         dataDirectory = dir
         // Unix socket paths are limited to 107 bytes; fall back to /tmp for deep folders.
         let socket = dir + "-socket"
         if (socket + "/.s.PGSQL.5432").utf8.count < 100 {
             socketDirectory = socket
         } else {
-            socketDirectory = "/tmp/bazaarche-" + String(UInt64(bitPattern: Int64(dir.hashValue)), radix: 36)
+            socketDirectory = "/tmp/bazaarche-" + Self.stableHash(dir)
         }
-        binDirectory = try Self.findBinaries()
-        runAs = geteuid() == 0 ? "postgres" : nil
-        self.logger = logger
+    }
+
+    /// FNV-1a: stable across runs, unlike `hashValue`.
+    static func stableHash(_ text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(hash, radix: 36)
     }
 
     public var databaseURLForSocket: String { "postgres://\(user)@localhost/postgres?host=\(socketDirectory)" }
@@ -128,11 +148,14 @@ enum Subprocess {
 public enum ClusterError: Error, CustomStringConvertible {
     case binariesNotFound
     case commandFailed(String, String)
+    case unreachable(String, String)
     public var description: String {
         switch self {
         case .binariesNotFound:
             return "PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin and PATH); install them with `apt-get install postgresql` or set DATABASE_URL"
         case .commandFailed(let tool, let output): return "\(tool) failed: \(output)"
+        case .unreachable(let path, let user):
+            return "the \(user) user cannot reach \(path) (a parent folder is not searchable); run from a folder it can reach, set BAZAARCHE_DATA_DIR, or set DATABASE_URL"
         }
     }
 }

@@ -48,8 +48,12 @@ actor TestDatabase {
             }
         } else {
             let cluster = try PrivateCluster(
-                directory: repositoryRoot.appendingPathComponent(".data/test-postgres").path, logger: logger)
+                directory: repositoryRoot.appendingPathComponent(".data/test-postgres").path, logger: logger,
+                fallbackParent: "/tmp")
             _ = try cluster.start(extraOptions: "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+            // scripts/test stops the cluster when the run ends; tell it where the cluster is.
+            try? cluster.dataDirectory.write(
+                to: repositoryRoot.appendingPathComponent(".data/test-cluster-path"), atomically: true, encoding: .utf8)
             configuration = .init(
                 unixSocketPath: cluster.socketDirectory + "/.s.PGSQL.5432", username: cluster.user, password: nil,
                 database: "postgres")
