@@ -51,11 +51,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "Onboarding", dependencies: ["BazaarcheCore", "Accounts"], swiftSettings: swiftSettings),
+        .target(name: "Catalog", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         // Wires the feature modules into one application; shared by the executable and the tests.
         .target(
             name: "BazaarcheApp",
             dependencies: [
-                "BazaarcheCore", "Reference", "Accounts", "Onboarding",
+                "BazaarcheCore", "Reference", "Accounts", "Onboarding", "Catalog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],

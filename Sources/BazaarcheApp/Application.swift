@@ -2,6 +2,7 @@ import Accounts
 import BazaarcheCore
 import Foundation
 import Hummingbird
+import Catalog
 import Onboarding
 import Prometheus
 import Reference
@@ -90,6 +91,10 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database)
     Producers(db: db, accounts: accounts).addRoutes(to: &routes)
     Training(db: db).addRoutes(to: &routes)
     Programme(db: db).addRoutes(to: &routes)
+    Brands(db: db).addRoutes(to: &routes)
+    Products(db: db).addRoutes(to: &routes)
+    Quality(db: db).addRoutes(to: &routes)
+    Search(db: db).addRoutes(to: &routes)
 
     table.set(routes.registered)
     return router
@@ -100,7 +105,11 @@ public func clientConfiguration(_ base: PostgresClient.Configuration, poolSize: 
     var configuration = base
     configuration.options.maximumConnections = poolSize
     configuration.options.minimumConnections = 0
-    configuration.options.additionalStartupParameters = [("TimeZone", "UTC"), ("application_name", "bazaarche")]
+    // Typo tolerance of product search: how close a word must be (pg_trgm's default 0.6 misses
+    // one-letter typos in short Persian words).
+    configuration.options.additionalStartupParameters = [
+        ("TimeZone", "UTC"), ("application_name", "bazaarche"), ("pg_trgm.word_similarity_threshold", "0.5"),
+    ]
     return configuration
 }
 

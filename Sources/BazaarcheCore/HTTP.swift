@@ -35,12 +35,39 @@ public enum JSONBody {
         if data.isEmpty { throw APIError.badRequest(code: "malformed_json", "The request body is empty; send a JSON object.") }
         do {
             return try decoder().decode(T.self, from: data)
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+            // Foundation reports a number that does not fit its field (10.5 or 1e30 for an integer) as
+            // invalid JSON with no path; tell that apart from real syntax errors and name the field.
+            guard let parsed = try? JSONSerialization.jsonObject(with: data) else {
+                throw APIError.badRequest(code: "malformed_json", "The request body is not valid JSON.")
+            }
+            guard parsed is [String: Any] else {
+                throw APIError.badRequest(code: "malformed_json", "The request body must be a JSON object.")
+            }
+            let fields = nonIntegralNumbers(parsed, path: "")
+            throw APIError.validation(
+                fields.isEmpty ? [FieldError("body", "has a value of the wrong type")]
+                    : fields.map { FieldError($0, "must be a whole number within range") })
         } catch let error as DecodingError {
             throw problem(for: error)
         } catch let error as APIError {
             throw error
         } catch {
             throw APIError.badRequest(code: "malformed_json", "The request body is not valid JSON.")
+        }
+    }
+
+    static func nonIntegralNumbers(_ value: Any, path: String) -> [String] {
+        switch value {
+        case let object as [String: Any]:
+            return object.keys.sorted().flatMap { nonIntegralNumbers(object[$0]!, path: path.isEmpty ? $0 : "\(path).\($0)") }
+        case let array as [Any]:
+            return array.enumerated().flatMap { nonIntegralNumbers($0.element, path: "\(path)[\($0.offset)]") }
+        case let number as NSNumber where String(describing: type(of: number)) != "__NSCFBoolean":
+            let d = number.doubleValue
+            return d.rounded() != d || abs(d) > 9.2e18 ? [path] : []
+        default:
+            return []
         }
     }
 

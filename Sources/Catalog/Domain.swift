@@ -1,0 +1,115 @@
+import BazaarcheCore
+import Foundation
+
+/// Search normalisation for Persian (and Latin) text; the SQL twin is `fa_normalize` in
+/// sql/0003_catalog.sql, and a test checks the two agree.
+public enum PersianText {
+    static let letters: [Unicode.Scalar: Unicode.Scalar] = [
+        "ي": "ی", "ى": "ی", "ك": "ک", "ۀ": "ه", "ة": "ه", "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ؤ": "و", "ئ": "ی",
+    ]
+
+    public static func normalize(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        var lastWasSpace = true
+        for scalar in text.unicodeScalars {
+            var s = letters[scalar] ?? scalar
+            switch s.value {
+            case 0x06F0...0x06F9: s = Unicode.Scalar(s.value - 0x06F0 + 0x30)!
+            case 0x0660...0x0669: s = Unicode.Scalar(s.value - 0x0660 + 0x30)!
+            case 0x064B...0x065F, 0x0670, 0x0640, 0x200C, 0x200D: continue  // diacritics, tatweel, ZWNJ/ZWJ
+            default: break
+            }
+            if s.properties.isWhitespace {
+                if !lastWasSpace { out.append(" ") }
+                lastWasSpace = true
+                continue
+            }
+            lastWasSpace = false
+            for lowered in String(Character(s)).lowercased().unicodeScalars { out.append(lowered) }
+        }
+        if out.last == " " { out.removeLast() }
+        return String(out)
+    }
+
+    /// Without spaces: «کتاب ها», «کتاب‌ها» and «کتابها» become the same string.
+    public static func compact(_ text: String) -> String {
+        normalize(text).replacingOccurrences(of: " ", with: "")
+    }
+}
+
+/// GTIN-13 (EAN-13): twelve digits and a check digit (weights 1, 3 alternating, mod 10).
+public enum GTIN {
+    public static func isValid(_ code: String) -> Bool {
+        let digits = code.compactMap { $0.isASCII ? $0.wholeNumberValue : nil }
+        guard code.count == 13, digits.count == 13 else { return false }
+        let sum = (0..<12).reduce(0) { $0 + digits[$1] * ($1 % 2 == 0 ? 1 : 3) }
+        return digits[12] == (10 - sum % 10) % 10
+    }
+}
+
+public enum ProductStatus: String, APIEnum {
+    case draft, listed, paused, archived
+
+    /// draft → listed; listed ⇄ paused; any (but archived) → archived.
+    public func canMove(to target: ProductStatus) -> Bool {
+        switch (self, target) {
+        case (.draft, .listed), (.listed, .paused), (.paused, .listed): return true
+        case (.draft, .archived), (.listed, .archived), (.paused, .archived): return true
+        default: return false
+        }
+    }
+}
+
+public enum PackagingLevel: String, APIEnum, Comparable {
+    case none, basic, retail, export
+    public var rank: Int { Self.allCases.firstIndex(of: self)! }
+    public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
+}
+
+public enum ImprovementStatus: String, APIEnum { case notStarted = "not_started", inProgress = "in_progress", approved }
+
+public enum CertificateKind: String, APIEnum {
+    case inso, healthLicense = "health_license", halal, iso22000, handicraftSeal = "handicraft_seal", organic, other
+}
+
+public enum CertificateStatus: String, APIEnum {
+    case applied, underReview = "under_review", granted, rejected, revoked
+
+    /// applied → under_review → granted | rejected; granted → revoked.
+    public func canMove(to target: CertificateStatus) -> Bool {
+        switch (self, target) {
+        case (.applied, .underReview), (.underReview, .granted), (.underReview, .rejected), (.granted, .revoked): return true
+        default: return false
+        }
+    }
+}
+
+public enum ProductUnit: String, APIEnum {
+    case piece, kg, g, liter, ml, box, pack, jar, bottle, meter
+    case squareMeter = "square_meter"
+    case set, dozen, pair
+}
+
+public enum Slug {
+    public static func isValid(_ slug: String) -> Bool {
+        guard (1...60).contains(slug.count), !slug.hasPrefix("-"), !slug.hasSuffix("-"), !slug.contains("--") else { return false }
+        return slug.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
+    }
+}
+
+public enum HSCode {
+    /// 6 to 10 digits; whether its chapter exists is checked against hs_chapters.
+    public static func isWellFormed(_ code: String) -> Bool {
+        (6...10).contains(code.count) && code.allSatisfy { $0.isASCII && $0.isNumber }
+    }
+}
+
+/// Optional URL fields: http(s) only, so stored links are safe to render.
+public enum WebURL {
+    public static func isValid(_ text: String) -> Bool {
+        guard text.count <= 500, let url = URL(string: text), let scheme = url.scheme?.lowercased(),
+            ["http", "https"].contains(scheme), url.host?.isEmpty == false
+        else { return false }
+        return true
+    }
+}

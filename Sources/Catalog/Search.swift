@@ -1,0 +1,192 @@
+import BazaarcheCore
+import Foundation
+
+public enum SearchSort: String, APIEnum { case relevance, newest, price }
+
+/// The parsed filters of GET /v1/products. Kept apart from SQL so the rules are testable.
+public struct SearchQuery: Sendable {
+    public var text: String?          // normalised
+    public var category: String?
+    public var province: String?
+    public var brandID: Int64?
+    public var producerID: Int64?
+    public var certificate: CertificateKind?
+    public var minPackaging: PackagingLevel?
+    public var maxPrice: Int64?
+    public var minCapacity: Int?
+    public var status: ProductStatus?
+    public var sort: SearchSort
+    public var limit: Int
+    public var cursor: SearchCursor?
+
+    public init(request: Request) throws {
+        let q = request.uri.queryParameters
+        var v = Validator()
+        func int64(_ name: String, min: Int64) -> Int64? {
+            guard let text = q.get(name) else { return nil }
+            guard let value = Int64(text), value >= min else { v.add(name, "must be an integer ≥ \(min)"); return nil }
+            return value
+        }
+        let raw = q.get("q").map { PersianText.normalize(String($0)) }
+        text = (raw?.isEmpty ?? true) ? nil : raw
+        if let t = text, t.count > 200 { v.add("q", "must be at most 200 characters") }
+        category = q.get("category_code").map { String($0) }
+        province = q.get("province_code").map { String($0) }
+        brandID = int64("brand_id", min: 1)
+        producerID = int64("producer_id", min: 1)
+        maxPrice = int64("max_price_rials", min: 1)
+        minCapacity = int64("min_capacity", min: 0).map { Int(clamping: $0) }
+        do { certificate = try CertificateKind.query(q.get("certificate"), field: "certificate") } catch let e as APIError { v.add("certificate", e.errors.first?.message ?? "") }
+        do { minPackaging = try PackagingLevel.query(q.get("min_packaging_level"), field: "min_packaging_level") } catch let e as APIError { v.add("min_packaging_level", e.errors.first?.message ?? "") }
+        do { status = try ProductStatus.query(q.get("status"), field: "status") } catch let e as APIError { v.add("status", e.errors.first?.message ?? "") }
+        var sort: SearchSort? = nil
+        do { sort = try SearchSort.query(q.get("sort"), field: "sort") } catch let e as APIError { v.add("sort", e.errors.first?.message ?? "") }
+        self.sort = sort ?? (text == nil ? .newest : .relevance)
+        if self.sort == .relevance && text == nil { self.sort = .newest }
+        limit = 20
+        if let l = q.get("limit") {
+            if let value = Int(l), (1...100).contains(value) { limit = value } else { v.add("limit", "must be an integer from 1 to 100") }
+        }
+        cursor = nil
+        if let c = q.get("cursor") {
+            if let parsed = SearchCursor(c), parsed.sort == self.sort { cursor = parsed } else { v.add("cursor", "is not a cursor of this search") }
+        }
+        try v.throwIfInvalid()
+    }
+}
+
+/// Opaque position in a result list: keyset for newest and price, offset for relevance.
+public struct SearchCursor: Sendable, Equatable {
+    public var sort: SearchSort
+    public var id: Int64
+    public var price: Int64
+    public var offset: Int
+
+    public init(sort: SearchSort, id: Int64 = 0, price: Int64 = 0, offset: Int = 0) {
+        self.sort = sort
+        self.id = id
+        self.price = price
+        self.offset = offset
+    }
+
+    public init?(_ text: String) {
+        var b64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while b64.count % 4 != 0 { b64 += "=" }
+        guard text.count <= 100, let data = Data(base64Encoded: b64), let plain = String(data: data, encoding: .utf8) else { return nil }
+        let parts = plain.split(separator: ":").map(String.init)
+        guard parts.count == 4, let sort = SearchSort(rawValue: parts[0]), let id = Int64(parts[1]), let price = Int64(parts[2]),
+            let offset = Int(parts[3]), offset >= 0, offset <= 10_000
+        else { return nil }
+        self.init(sort: sort, id: id, price: price, offset: offset)
+    }
+
+    public var encoded: String {
+        Data("\(sort.rawValue):\(id):\(price):\(offset)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+}
+
+/// Supply search: one round trip; PostgreSQL filters, ranks, and builds the JSON of the page.
+public struct Search: Sendable {
+    let db: Database
+
+    public init(db: Database) { self.db = db }
+
+    static func escapeLike(_ text: String) -> String {
+        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_")
+    }
+
+    func build(_ query: SearchQuery, principal: Principal?) -> SQLBuilder {
+        var b = SQLBuilder()
+        var conditions: [String] = []
+        // Who sees what: everyone sees listed products of verified producers; owners and staff more.
+        switch principal?.role {
+        case .admin?: break
+        case .producer?: conditions.append("(p.searchable OR p.producer_id = \(b.bind(principal?.producerID ?? 0)))")
+        case .supervisor?: conditions.append("(p.searchable OR p.province_code = \(b.bind(principal?.provinceCode ?? "")))")
+        default: conditions.append("p.searchable")
+        }
+        if let status = query.status { conditions.append("p.status = \(b.bind(status.rawValue))") }
+        if let category = query.category {
+            let c = b.bind(category)
+            let like = b.bind(Self.escapeLike(category) + ".%")
+            conditions.append("p.category_code = ANY(ARRAY(SELECT code FROM categories WHERE code = \(c) OR code LIKE \(like)))")
+        }
+        if let province = query.province { conditions.append("p.province_code = \(b.bind(province))") }
+        if let brand = query.brandID { conditions.append("p.brand_id = \(b.bind(brand))") }
+        if let producer = query.producerID { conditions.append("p.producer_id = \(b.bind(producer))") }
+        if let level = query.minPackaging, level != .none { conditions.append("p.packaging_level >= \(b.bind(level.rank))") }
+        if let price = query.maxPrice { conditions.append("p.price_rials <= \(b.bind(price))") }
+        if let capacity = query.minCapacity, capacity > 0 { conditions.append("p.monthly_capacity >= \(b.bind(capacity))") }
+        if let kind = query.certificate {
+            conditions.append(
+                """
+                EXISTS (SELECT 1 FROM certificates c WHERE c.product_id = p.id AND c.kind = \(b.bind(kind.rawValue))
+                  AND c.status = 'granted' AND c.expires_on >= tehran_today())
+                """)
+        }
+        var rank = "0"
+        if let text = query.text {
+            let t = b.bind(text)
+            let like = b.bind("%" + Self.escapeLike(text.replacingOccurrences(of: " ", with: "")) + "%")
+            let prefix = b.bind(Self.escapeLike(text) + "%")
+            // Substring of the space-free text (ZWNJ/space variants), or a close word (typos).
+            conditions.append("(p.search_compact LIKE \(like) OR \(t) <% p.search_text)")
+            rank = """
+                (CASE WHEN p.title_norm = \(t) THEN 3 WHEN p.title_norm LIKE \(prefix) THEN 2
+                      WHEN p.search_compact LIKE \(like) THEN 1 ELSE 0 END + word_similarity(\(t), p.search_text))
+                """
+        }
+        let order: String
+        switch query.sort {
+        case .newest:
+            if let cursor = query.cursor { conditions.append("p.id < \(b.bind(cursor.id))") }
+            order = "p.id DESC"
+        case .price:
+            if let cursor = query.cursor {
+                conditions.append("(p.price_rials, p.id) > (\(b.bind(cursor.price)), \(b.bind(cursor.id)))")
+            }
+            order = "p.price_rials, p.id"
+        case .relevance:
+            order = "rank DESC, p.id DESC"
+        }
+        let offset = query.sort == .relevance ? (query.cursor?.offset ?? 0) : 0
+        // Rank and page first, then build JSON for the page's rows only.
+        b.append(
+            """
+            WITH hits AS (
+              SELECT p.id, \(rank) AS rank FROM products p
+              WHERE \(conditions.isEmpty ? "true" : conditions.joined(separator: " AND "))
+              ORDER BY \(order) LIMIT \(query.limit + 1) OFFSET \(offset))
+            SELECT p.id, p.price_rials, \(Products.json)::text
+            FROM hits JOIN products p ON p.id = hits.id
+            ORDER BY \(order.replacingOccurrences(of: "rank", with: "hits.rank"))
+            """)
+        return b
+    }
+
+    func run(_ query: SearchQuery, principal: Principal?) async throws -> String {
+        let rows = try await db.rows(build(query, principal: principal).query)
+        let decoded = try rows.map { try $0.decode((Int64, Int64, String).self) }
+        let page = decoded.prefix(query.limit)
+        var next: String? = nil
+        if decoded.count > query.limit, let last = page.last {
+            let cursor = switch query.sort {
+            case .newest: SearchCursor(sort: .newest, id: last.0)
+            case .price: SearchCursor(sort: .price, id: last.0, price: last.1)
+            case .relevance: SearchCursor(sort: .relevance, offset: (query.cursor?.offset ?? 0) + query.limit)
+            }
+            if cursor.offset <= 10_000 { next = cursor.encoded }
+        }
+        return "{\"items\":[" + page.map(\.2).joined(separator: ",") + "],\"next_cursor\":"
+            + (next.map { "\"\($0)\"" } ?? "null") + "}"
+    }
+
+    public func addRoutes(to routes: inout Routes) {
+        routes.get("/v1/products") { request, context in
+            let query = try SearchQuery(request: request)
+            return JSONResponse.raw(try await run(query, principal: context.principal))
+        }
+    }
+}
