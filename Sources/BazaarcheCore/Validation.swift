@@ -16,8 +16,9 @@ public struct Validator: Sendable {
     /// Trims and checks a required text: not blank, at most `max` characters.
     public mutating func text(_ value: String, _ field: String, max: Int = 200) -> String {
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        // Counted in code points, as PostgreSQL's length() does (ZWNJ and diacritics count).
         if trimmed.isEmpty { add(field, "must not be empty") }
-        else if trimmed.count > max { add(field, "must be at most \(max) characters") }
+        else if trimmed.unicodeScalars.count > max { add(field, "must be at most \(max) characters") }
         return trimmed
     }
 
@@ -26,7 +27,7 @@ public struct Validator: Sendable {
         guard let value else { return nil }
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed.isEmpty { return nil }
-        if trimmed.count > max { add(field, "must be at most \(max) characters") }
+        if trimmed.unicodeScalars.count > max { add(field, "must be at most \(max) characters") }
         return trimmed
     }
 

@@ -17,6 +17,15 @@ enum PatchField<T: Decodable & Sendable>: Sendable {
     var isAbsent: Bool { if case .absent = self { true } else { false } }
 }
 
+extension PatchField where T == String {
+    /// Surrounding whitespace dropped; a blank string clears the field.
+    var trimmed: PatchField<String> {
+        guard case .value(let text) = self else { return self }
+        let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return t.isEmpty ? .null : .value(t)
+    }
+}
+
 extension KeyedDecodingContainer {
     func patch<T: Decodable>(_ type: T.Type, _ key: Key) throws -> PatchField<T> {
         guard contains(key) else { return .absent }
@@ -85,6 +94,11 @@ public struct Brands: Sendable {
             logger: db.logger)
     }
 
+    func clean(_ text: String?) -> String? {
+        let t = text?.trimmingCharacters(in: .whitespacesAndNewlines)
+        return (t?.isEmpty ?? true) ? nil : t
+    }
+
     func create(_ body: BrandRequest, by principal: Principal) async throws -> (Int64, String) {
         try principal.require(.producer, .admin)
         var owners = body.owners ?? []
@@ -98,7 +112,8 @@ public struct Brands: Sendable {
             let rows = try await connection.query(
                 """
                 INSERT INTO brands (slug, name_fa, name_en, story, logo_url, trademark_number)
-                VALUES (\(body.slug), \(body.nameFa.trimmingCharacters(in: .whitespacesAndNewlines)), \(body.nameEn), \(body.story), \(body.logoUrl), \(body.trademarkNumber))
+                VALUES (\(body.slug), \(body.nameFa.trimmingCharacters(in: .whitespacesAndNewlines)), \(clean(body.nameEn)),
+                        \(clean(body.story)), \(body.logoUrl), \(clean(body.trademarkNumber)))
                 RETURNING id
                 """, logger: db.logger
             ).collect()
@@ -142,8 +157,8 @@ public struct Brands: Sendable {
                 }
             }
             let changes = [
-                set("slug", patch.slug), set("name_fa", patch.nameFa), set("name_en", patch.nameEn), set("story", patch.story),
-                set("logo_url", patch.logoUrl), set("trademark_number", patch.trademarkNumber),
+                set("slug", patch.slug), set("name_fa", patch.nameFa.trimmed), set("name_en", patch.nameEn.trimmed),
+                set("story", patch.story.trimmed), set("logo_url", patch.logoUrl), set("trademark_number", patch.trademarkNumber.trimmed),
             ].compactMap { $0 }
             var builder = SQLBuilder()
             builder.append("UPDATE brands SET version = version + 1, updated_at = now()")
@@ -166,10 +181,10 @@ public struct Brands: Sendable {
         let q = request.uri.queryParameters
         var owner: Int64? = nil
         if let text = q.get("producer_id") {
-            guard let value = Int64(text) else { throw APIError.validation(field: "producer_id", "must be an integer") }
+            guard let value = Int64(text), value > 0 else { throw APIError.validation(field: "producer_id", "must be a positive integer") }
             owner = value
         }
-        let term = q.get("q").map { "%" + PersianText.compact(String($0)).replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%" }
+        let term = q.get("q").map { "%" + Search.escapeLike(PersianText.compact(String($0))) + "%" }
         let rows = try await db.rows(
             """
             SELECT b.id, \(unescaped: Self.json)::text FROM brands b

@@ -167,6 +167,9 @@ public struct Products: Sendable {
             titleFa: body.titleFa, titleEn: body.titleEn, description: body.description, price: body.priceRials,
             stock: body.stock, capacity: body.monthlyCapacity, minOrder: body.minOrderQty, hsCode: body.hsCode, into: &v)
         try v.throwIfInvalid()
+        var body = body
+        body.titleEn = v.optionalText(body.titleEn, "title_en")
+        body.description = v.optionalText(body.description, "description", max: 5000)
         return try await db.transaction { connection in
             let producer = try await connection.query(
                 "SELECT status, province_code FROM producers WHERE id = \(producerID)", logger: db.logger
@@ -209,11 +212,8 @@ public struct Products: Sendable {
     /// `If-Match` holds one or more entity tags (or `*`); a stale one means someone else changed the product.
     static func checkIfMatch(_ header: String?, version: Int) throws {
         guard let header else { return }
-        let tags = header.split(separator: ",").map {
-            var tag = $0.trimmingCharacters(in: .whitespaces)
-            if tag.hasPrefix("W/") { tag.removeFirst(2) }
-            return tag
-        }
+        // Strong comparison (RFC 9110 §13.1.1): a weak tag W/"…" never matches.
+        let tags = header.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         if tags.contains("*") || tags.contains(etag(version)) { return }
         throw APIError(
             .preconditionFailed, code: "stale_version", title: "The product has changed",
@@ -260,9 +260,9 @@ public struct Products: Sendable {
                 case .value(let x): builder.append(", \(column) = \(builder.bind(x))")
                 }
             }
-            set("title_fa", patch.titleFa)
-            set("title_en", patch.titleEn)
-            set("description", patch.description)
+            set("title_fa", patch.titleFa.trimmed)
+            set("title_en", patch.titleEn.trimmed)
+            set("description", patch.description.trimmed)
             set("category_code", patch.categoryCode)
             set("brand_id", patch.brandId)
             if case .value(let unit) = patch.unit { builder.append(", unit = \(builder.bind(unit.rawValue))") }

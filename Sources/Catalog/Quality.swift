@@ -77,9 +77,18 @@ public struct Quality: Sendable {
             let current = try await connection.query(
                 "SELECT improvement_status FROM product_packaging WHERE product_id = \(productID)", logger: db.logger
             ).collect().first.map { try $0.decode(String.self) } ?? "not_started"
-            let improvement = body.improvementStatus?.rawValue ?? current
-            if improvement == "approved" && current != "approved" && !principal.supervises(access.province) {
-                throw APIError.forbidden("Only a supervisor of the producer's province approves a packaging improvement.")
+            if access.status == .archived {
+                throw APIError.conflict(code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
+            }
+            let improvement: String
+            if principal.supervises(access.province) {
+                improvement = body.improvementStatus?.rawValue ?? current
+            } else {
+                // A producer's change to approved packaging goes back for review; only staff approve.
+                if body.improvementStatus == .approved {
+                    throw APIError.forbidden("Only a supervisor of the producer's province approves a packaging improvement.")
+                }
+                improvement = body.improvementStatus?.rawValue ?? (current == "approved" ? "in_progress" : current)
             }
             let rows = try await connection.query(
                 """
@@ -95,7 +104,7 @@ public struct Quality: Sendable {
                 """, logger: db.logger
             ).collect()
             try await connection.query(
-                "UPDATE products SET packaging_level = \(body.level.rank), updated_at = now() WHERE id = \(productID)",
+                "UPDATE products SET packaging_level = \(body.level.rank), version = version + 1, updated_at = now() WHERE id = \(productID)",
                 logger: db.logger)
             if improvement != current {
                 try await Audit.record(
@@ -130,6 +139,9 @@ public struct Quality: Sendable {
         try v.throwIfInvalid()
         return try await db.transaction { connection in
             let access = try await Products.owned(productID, by: principal, on: connection, logger: db.logger)
+            if access.status == .archived {
+                throw APIError.conflict(code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
+            }
             let (id, json) = try await connection.query(
                 """
                 INSERT INTO certificates AS c (product_id, kind, number, issuer, issued_on, expires_on, document_url)
@@ -150,11 +162,14 @@ public struct Quality: Sendable {
             guard let access = try await Products.access(productID, on: connection, logger: db.logger), access.visible(to: principal) else {
                 throw APIError.notFound("Product \(productID)")
             }
+            // Buyers see granted certificates (valid or expired); applications, rejections and
+            // revocations are between the producer and its supervisors.
+            let everything = principal.map { access.owned(by: $0) || $0.supervises(access.province) } ?? false
             return try await connection.query(
                 """
                 SELECT json_build_object('items', coalesce(json_agg(\(unescaped: Self.certificateJSON) ORDER BY c.id), '[]'),
                   'next_cursor', NULL)::text
-                FROM certificates c WHERE c.product_id = \(productID)
+                FROM certificates c WHERE c.product_id = \(productID) AND (\(everything) OR c.status = 'granted')
                 """, logger: db.logger
             ).collect()[0].decode(String.self)
         }

@@ -18,6 +18,19 @@ public struct SearchQuery: Sendable {
     public var sort: SearchSort
     public var limit: Int
     public var cursor: SearchCursor?
+    public var fingerprint: String
+
+    /// FNV-1a of every filter, so a cursor cannot be replayed against another search.
+    static func fingerprint(of q: SearchQuery) -> String {
+        let parts: [String] = [
+            q.text ?? "", q.category ?? "", q.province ?? "", q.brandID.map(String.init) ?? "", q.producerID.map(String.init) ?? "",
+            q.certificate?.rawValue ?? "", q.minPackaging?.rawValue ?? "", q.maxPrice.map(String.init) ?? "",
+            q.minCapacity.map(String.init) ?? "", q.status?.rawValue ?? "", q.sort.rawValue,
+        ]
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in parts.joined(separator: "\u{1F}").utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(hash, radix: 36)
+    }
 
     public init(request: Request) throws {
         let q = request.uri.queryParameters
@@ -48,8 +61,12 @@ public struct SearchQuery: Sendable {
             if let value = Int(l), (1...100).contains(value) { limit = value } else { v.add("limit", "must be an integer from 1 to 100") }
         }
         cursor = nil
+        fingerprint = ""
+        fingerprint = Self.fingerprint(of: self)
         if let c = q.get("cursor") {
-            if let parsed = SearchCursor(c), parsed.sort == self.sort { cursor = parsed } else { v.add("cursor", "is not a cursor of this search") }
+            if let parsed = SearchCursor(c), parsed.sort == self.sort, parsed.fingerprint == fingerprint { cursor = parsed } else {
+                v.add("cursor", "is not a cursor of this search")
+            }
         }
         try v.throwIfInvalid()
     }
@@ -61,12 +78,15 @@ public struct SearchCursor: Sendable, Equatable {
     public var id: Int64
     public var price: Int64
     public var offset: Int
+    /// Which search the cursor belongs to: a cursor is refused by a search with other filters.
+    public var fingerprint: String
 
-    public init(sort: SearchSort, id: Int64 = 0, price: Int64 = 0, offset: Int = 0) {
+    public init(sort: SearchSort, id: Int64 = 0, price: Int64 = 0, offset: Int = 0, fingerprint: String) {
         self.sort = sort
         self.id = id
         self.price = price
         self.offset = offset
+        self.fingerprint = fingerprint
     }
 
     public init?(_ text: String) {
@@ -74,14 +94,14 @@ public struct SearchCursor: Sendable, Equatable {
         while b64.count % 4 != 0 { b64 += "=" }
         guard text.count <= 100, let data = Data(base64Encoded: b64), let plain = String(data: data, encoding: .utf8) else { return nil }
         let parts = plain.split(separator: ":").map(String.init)
-        guard parts.count == 4, let sort = SearchSort(rawValue: parts[0]), let id = Int64(parts[1]), let price = Int64(parts[2]),
+        guard parts.count == 5, let sort = SearchSort(rawValue: parts[0]), let id = Int64(parts[1]), let price = Int64(parts[2]),
             let offset = Int(parts[3]), offset >= 0, offset <= 10_000
         else { return nil }
-        self.init(sort: sort, id: id, price: price, offset: offset)
+        self.init(sort: sort, id: id, price: price, offset: offset, fingerprint: parts[4])
     }
 
     public var encoded: String {
-        Data("\(sort.rawValue):\(id):\(price):\(offset)".utf8).base64EncodedString()
+        Data("\(sort.rawValue):\(id):\(price):\(offset):\(fingerprint)".utf8).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 }
@@ -173,9 +193,9 @@ public struct Search: Sendable {
         var next: String? = nil
         if decoded.count > query.limit, let last = page.last {
             let cursor = switch query.sort {
-            case .newest: SearchCursor(sort: .newest, id: last.0)
-            case .price: SearchCursor(sort: .price, id: last.0, price: last.1)
-            case .relevance: SearchCursor(sort: .relevance, offset: (query.cursor?.offset ?? 0) + query.limit)
+            case .newest: SearchCursor(sort: .newest, id: last.0, fingerprint: query.fingerprint)
+            case .price: SearchCursor(sort: .price, id: last.0, price: last.1, fingerprint: query.fingerprint)
+            case .relevance: SearchCursor(sort: .relevance, offset: (query.cursor?.offset ?? 0) + query.limit, fingerprint: query.fingerprint)
             }
             if cursor.offset <= 10_000 { next = cursor.encoded }
         }

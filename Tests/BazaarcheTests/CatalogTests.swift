@@ -360,3 +360,64 @@ func encoded(_ text: String) -> String {
         }
     }
 }
+
+@Suite struct CatalogEdgeTests {
+    @Test func weakOrStaleTagsNeverMatchIfMatch() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(status: .verified)
+            let id = try await api.product(producer)
+            let etag = try #require(try await api.get("/v1/products/\(id)").headers[.eTag])
+            let weak = try await api.call(
+                .patch, "/v1/products/\(id)", json: #"{"stock":1}"#, token: producer.token, headers: [.ifMatch: "W/\(etag)"])
+            #expect(weak.status == .preconditionFailed)
+            let any = try await api.call(
+                .patch, "/v1/products/\(id)", json: #"{"stock":2}"#, token: producer.token, headers: [.ifMatch: "*"])
+            #expect(any.status == .ok)
+            #expect(any.int("stock") == 2)
+        }
+    }
+
+    @Test func producerChangesSendApprovedPackagingBackForReview() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(status: .verified)
+            let id = try await api.product(producer)
+            let supervisor = try await api.token(.supervisor, province: "IR-00")
+            #expect(try await api.call(
+                .put, "/v1/products/\(id)/packaging", json: #"{"level":"export","improvement_status":"approved"}"#, token: supervisor
+            ).string("improvement_status") == "approved")
+            let changed = try await api.call(.put, "/v1/products/\(id)/packaging", json: #"{"level":"basic"}"#, token: producer.token)
+            #expect(changed.status == .ok)
+            #expect(changed.string("improvement_status") == "in_progress")
+            _ = try await api.post("/v1/products/\(id)/transitions", #"{"to":"archived"}"#, token: producer.token)
+            let archived = try await api.call(.put, "/v1/products/\(id)/packaging", json: #"{"level":"retail"}"#, token: producer.token)
+            #expect(archived.status == .conflict)
+            #expect(archived.code == "product_archived")
+        }
+    }
+
+    @Test func buyersSeeOnlyGrantedCertificates() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(status: .verified)
+            let id = try await api.product(producer)
+            _ = try await api.post(
+                "/v1/products/\(id)/certificates",
+                #"{"kind":"organic","number":"O-1","issuer":"x","issued_on":"2026-01-01","expires_on":"2028-01-01"}"#,
+                token: producer.token)
+            #expect(try await api.get("/v1/products/\(id)/certificates").items.isEmpty)
+            let partner = try await api.token(.partner)
+            #expect(try await api.get("/v1/products/\(id)/certificates", token: partner).items.isEmpty)
+            #expect(try await api.get("/v1/products/\(id)/certificates", token: producer.token).items.count == 1)
+        }
+    }
+
+    @Test func cursorsBelongToTheirSearch() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(status: .verified)
+            for i in 0..<3 { _ = try await api.product(producer, title: "کیک \(i)", category: "food.bakery") }
+            let first = try await api.get("/v1/products?category_code=food&limit=1")
+            let cursor = try #require(first.json["next_cursor"] as? String)
+            #expect(try await api.get("/v1/products?category_code=food&limit=1&cursor=\(cursor)").status == .ok)
+            #expect(try await api.get("/v1/products?category_code=dairy&limit=1&cursor=\(cursor)").status == .unprocessableContent)
+        }
+    }
+}
