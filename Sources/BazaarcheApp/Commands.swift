@@ -9,7 +9,7 @@ public struct BazaarcheCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "bazaarche",
         abstract: "Bazaarche: the national e-marketplace backend for home-made products.",
-        subcommands: [Serve.self, Migrate.self, AccountsCommand.self, DemoDataCommand.self])
+        subcommands: [Serve.self, Migrate.self, AccountsCommand.self, DemoDataCommand.self, DatasetCommand.self])
 
     public init() {}
 }
@@ -81,7 +81,10 @@ struct Environment {
 func withRunningClient<T: Sendable>(
     _ configuration: PostgresClient.Configuration, logger: Logger, _ body: @Sendable (PostgresClient) async throws -> T
 ) async throws -> T {
-    let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+    // The body may lease before run() is scheduled; PostgresNIO warns about that harmless race.
+    var quiet = logger
+    quiet.logLevel = .error
+    let client = PostgresClient(configuration: configuration, backgroundLogger: quiet)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await client.run() }
         defer { group.cancelAll() }

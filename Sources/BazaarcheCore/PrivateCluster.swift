@@ -79,7 +79,7 @@ public struct PrivateCluster: Sendable {
                 "initdb", ["-D", dataDirectory, "-U", user, "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"])
         }
         try ownByRunUser(socketDirectory)
-        if !fm.fileExists(atPath: dataDirectory + ".log") { fm.createFile(atPath: dataDirectory + ".log", contents: nil) }
+        if !fm.fileExists(atPath: dataDirectory + ".log") { _ = fm.createFile(atPath: dataDirectory + ".log", contents: nil) }
         try ownByRunUser(dataDirectory + ".log")
         if (try? run("pg_ctl", ["-D", dataDirectory, "status"])) != nil {
             logger.info("private PostgreSQL cluster already running", metadata: ["path": .string(dataDirectory)])
