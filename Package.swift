@@ -52,11 +52,12 @@ let package = Package(
         ),
         .target(name: "Onboarding", dependencies: ["BazaarcheCore", "Accounts"], swiftSettings: swiftSettings),
         .target(name: "Catalog", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
+        .target(name: "Orders", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         // Wires the feature modules into one application; shared by the executable and the tests.
         .target(
             name: "BazaarcheApp",
             dependencies: [
-                "BazaarcheCore", "Reference", "Accounts", "Onboarding", "Catalog",
+                "BazaarcheCore", "Reference", "Accounts", "Onboarding", "Catalog", "Orders",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],

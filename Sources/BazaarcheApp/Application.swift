@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Catalog
 import Onboarding
+import Orders
 import Prometheus
 import Reference
 
@@ -95,6 +96,7 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database)
     Products(db: db).addRoutes(to: &routes)
     Quality(db: db).addRoutes(to: &routes)
     Search(db: db).addRoutes(to: &routes)
+    Orders(db: db).addRoutes(to: &routes)
 
     table.set(routes.registered)
     return router

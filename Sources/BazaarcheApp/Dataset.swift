@@ -86,6 +86,8 @@ enum Dataset {
             JOIN LATERAL (SELECT code, name_fa, name_en FROM categories WHERE parent_code IS NOT NULL
                           ORDER BY code OFFSET g.n % 99 LIMIT 1) c ON true
             """),
+            // Fresh statistics first: without them the foreign-key checks of the next insert crawl.
+            ("vacuum analyze products", "VACUUM ANALYZE products"),
             ("certificates", """
             INSERT INTO certificates (product_id, kind, number, issuer, issued_on, expires_on, status)
             SELECT p.id, (ARRAY['health_license','halal','inso','handicraft_seal','organic'])[1 + p.id % 5], 'B-' || p.id,

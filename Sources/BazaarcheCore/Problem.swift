@@ -41,12 +41,20 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var fields = headers
+        fields[.contentType] = "application/problem+json"
+        return Response(
+            status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: body(instance: request.uri.path))))
+    }
+
+    /// The problem document as JSON text.
+    public func body(instance: String) -> String {
         var object: [String: Any] = [
             "type": "https://bazaarche.ir/problems/\(code.replacingOccurrences(of: "_", with: "-"))",
             "title": title,
             "status": Int(status.code),
             "code": code,
-            "instance": request.uri.path,
+            "instance": instance,
         ]
         if let detail { object["detail"] = detail }
         if !errors.isEmpty {
@@ -54,9 +62,7 @@ public struct APIError: HTTPResponseError, Sendable {
         }
         for (key, value) in extra { object[key] = value }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        var fields = headers
-        fields[.contentType] = "application/problem+json"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return String(decoding: data, as: UTF8.self)
     }
 }
 

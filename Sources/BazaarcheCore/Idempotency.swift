@@ -1,0 +1,102 @@
+import Foundation
+import Hummingbird
+
+/// Safe retries for POSTs that create things (orders, shipments).
+///
+/// The key row is inserted in the same transaction as the work. A concurrent request with the same
+/// key blocks on that row's unique index until the first commits, then finds it and replays the
+/// stored response: a retry waits for the original instead of creating a duplicate. Business
+/// refusals (4xx) are stored and replayed too; a failure of our own (5xx) stores nothing, so the
+/// client's retry runs afresh.
+public enum Idempotency {
+    public struct Outcome: Sendable {
+        public var status: HTTPResponse.Status
+        public var json: String
+        public var headers: HTTPFields
+        public init(status: HTTPResponse.Status, json: String, headers: HTTPFields = [:]) {
+            self.status = status
+            self.json = json
+            self.headers = headers
+        }
+    }
+
+    public static func key(from request: Request) throws -> String {
+        guard let key = request.headers[.idempotencyKey]?.trimmingCharacters(in: .whitespaces), !key.isEmpty else {
+            throw APIError.badRequest(
+                code: "idempotency_key_required", "Send an Idempotency-Key header (a unique value per order you mean to place).")
+        }
+        guard key.count <= 200, key.allSatisfy({ $0.isASCII && !$0.isNewline }) else {
+            throw APIError.badRequest(code: "idempotency_key_invalid", "The Idempotency-Key must be 1 to 200 ASCII characters.")
+        }
+        return key
+    }
+
+    public static func run(
+        db: Database, accountID: Int64, key: String, operation: String, fingerprint: String, path: String,
+        _ work: (PostgresConnection) async throws -> Outcome
+    ) async throws -> Response {
+        let logger = db.logger
+        let outcome: (Outcome, replayed: Bool) = try await db.transaction { connection in
+            // Opportunistic clean-up: keys are kept at least 24 hours (here: 48).
+            if Int.random(in: 0..<200) == 0 {
+                try await connection.query(
+                    "DELETE FROM idempotency_keys WHERE created_at < now() - interval '48 hours'", logger: logger)
+            }
+            let inserted = try await connection.query(
+                """
+                INSERT INTO idempotency_keys (account_id, key, operation, request_hash)
+                VALUES (\(accountID), \(key), \(operation), sha256(convert_to(\(fingerprint), 'UTF8')))
+                ON CONFLICT (account_id, key) DO NOTHING RETURNING 1
+                """, logger: logger
+            ).collect()
+            if inserted.isEmpty {
+                let rows = try await connection.query(
+                    """
+                    SELECT operation = \(operation) AND request_hash = sha256(convert_to(\(fingerprint), 'UTF8')),
+                           response_status, response_body
+                    FROM idempotency_keys WHERE account_id = \(accountID) AND key = \(key)
+                    """, logger: logger
+                ).collect()
+                guard let row = rows.first else {
+                    throw APIError(
+                        .conflict, code: "idempotency_in_progress", title: "A request with this key is in progress",
+                        detail: "Retry shortly.", headers: [.retryAfter: "1"])
+                }
+                let (same, status, body) = try row.decode((Bool, Int?, String?).self)
+                guard same else {
+                    throw APIError(
+                        .unprocessableContent, code: "idempotency_key_reused", title: "Idempotency key reused",
+                        detail: "This Idempotency-Key was used with a different request; use a new key for a new request.")
+                }
+                guard let status, let body else {
+                    throw APIError(
+                        .conflict, code: "idempotency_in_progress", title: "A request with this key is in progress",
+                        detail: "Retry shortly.", headers: [.retryAfter: "1"])
+                }
+                return (Outcome(status: HTTPResponse.Status(code: status), json: body), true)
+            }
+            try await connection.query("SAVEPOINT idempotent_work", logger: logger)
+            var result: Outcome
+            do {
+                result = try await work(connection)
+            } catch let error as APIError where (400..<500).contains(error.status.code) {
+                try await connection.query("ROLLBACK TO SAVEPOINT idempotent_work", logger: logger)
+                result = Outcome(status: error.status, json: error.body(instance: path), headers: error.headers)
+            }
+            try await connection.query(
+                """
+                UPDATE idempotency_keys SET response_status = \(Int(result.status.code)), response_body = \(result.json)
+                WHERE account_id = \(accountID) AND key = \(key)
+                """, logger: logger)
+            return (result, false)
+        }
+        var headers = outcome.0.headers
+        headers[.contentType] = outcome.0.status.code >= 400 ? "application/problem+json" : "application/json; charset=utf-8"
+        if outcome.replayed { headers[.idempotentReplayed] = "true" }
+        return Response(status: outcome.0.status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: outcome.0.json)))
+    }
+}
+
+extension HTTPField.Name {
+    public static let idempotentReplayed = Self("Idempotent-Replayed")!
+}

@@ -1,0 +1,386 @@
+import BazaarcheCore
+import Foundation
+
+public enum OrderStatus: String, APIEnum {
+    case placed, accepted, rejected, packed, shipped, delivered, cancelled
+
+    /// placed → accepted → packed → shipped → delivered; placed → rejected; placed | accepted → cancelled.
+    public func canMove(to target: OrderStatus) -> Bool {
+        switch (self, target) {
+        case (.placed, .accepted), (.placed, .rejected), (.accepted, .packed), (.packed, .shipped), (.shipped, .delivered),
+            (.placed, .cancelled), (.accepted, .cancelled):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Moves after which the reserved stock goes back on the shelf.
+    public var releasesStock: Bool { self == .rejected || self == .cancelled }
+
+    /// Who may make the move: the producer runs fulfilment, the partner cancels, either confirms delivery.
+    public func allowed(for role: Role) -> Bool {
+        switch self {
+        case .accepted, .rejected, .packed, .shipped: return role == .producer
+        case .cancelled: return role == .partner
+        case .delivered: return role == .partner || role == .producer
+        case .placed: return false
+        }
+    }
+}
+
+struct OrderLineRequest: Codable {
+    var productId: Int64
+    var quantity: Int
+}
+
+struct DeliveryRequest: Codable {
+    var provinceCode: String
+    var city: String
+    var address: String
+    var recipient: String
+    var phone: String
+}
+
+struct OrderRequest: Codable {
+    var producerId: Int64
+    var lines: [OrderLineRequest]
+    var delivery: DeliveryRequest
+    var note: String?
+}
+
+struct OrderTransitionRequest: Decodable {
+    var to: OrderStatus
+    var reason: String?
+    var trackingCode: String?
+}
+
+/// B2B orders: placement with stock reservation, safe retries, and the fulfilment lifecycle.
+public struct Orders: Sendable {
+    let db: Database
+
+    public init(db: Database) { self.db = db }
+
+    static let json = """
+        json_build_object('id', o.id, 'partner_account_id', o.partner_account_id, 'producer_id', o.producer_id,
+          'province_code', o.province_code, 'status', o.status, 'total_rials', o.total_rials,
+          'delivery', json_build_object('province_code', o.delivery_province_code, 'city', o.delivery_city,
+             'address', o.delivery_address, 'recipient', o.delivery_recipient, 'phone', o.delivery_phone),
+          'note', o.note, 'tracking_code', o.tracking_code,
+          'lines', (SELECT json_agg(json_build_object('line_no', l.line_no, 'product_id', l.product_id, 'title_fa', l.title_fa,
+                       'unit', l.unit, 'quantity', l.quantity, 'unit_price_rials', l.unit_price_rials,
+                       'line_total_rials', l.line_total_rials) ORDER BY l.line_no)
+                    FROM order_lines l WHERE l.order_id = o.id),
+          'created_at', o.created_at, 'updated_at', o.updated_at)
+        """
+
+    static let detailJSON = """
+        (\(json)::jsonb || jsonb_build_object('history', (SELECT json_agg(json_build_object('from', e.from_status,
+           'to', e.to_status, 'at', e.occurred_at, 'actor_role', e.actor_role, 'reason', e.reason,
+           'tracking_code', e.tracking_code) ORDER BY e.id) FROM order_events e WHERE e.order_id = o.id)))
+        """
+
+    static func etag(_ version: Int) -> String { "\"\(version)\"" }
+
+    // MARK: placement
+
+    static func validate(_ body: OrderRequest) throws -> OrderRequest {
+        var v = Validator()
+        var body = body
+        v.check((1...50).contains(body.lines.count), "lines", "must hold 1 to 50 lines")
+        var seen = Set<Int64>()
+        for (i, line) in body.lines.enumerated() {
+            v.check((1...1_000_000).contains(line.quantity), "lines[\(i)].quantity", "must be from 1 to 1000000")
+            v.check(seen.insert(line.productId).inserted, "lines[\(i)].product_id", "appears twice; put the whole quantity on one line")
+        }
+        body.delivery.city = v.text(body.delivery.city, "delivery.city", max: 100)
+        body.delivery.address = v.text(body.delivery.address, "delivery.address", max: 500)
+        body.delivery.recipient = v.text(body.delivery.recipient, "delivery.recipient", max: 200)
+        body.delivery.phone = String(body.delivery.phone.unicodeScalars.compactMap { s -> Character? in
+            switch s.value {
+            case 0x06F0...0x06F9: Character(Unicode.Scalar(s.value - 0x06F0 + 0x30)!)
+            case 0x0660...0x0669: Character(Unicode.Scalar(s.value - 0x0660 + 0x30)!)
+            case 0x20, 0x2D: nil
+            default: Character(s)
+            }
+        })
+        v.check(
+            body.delivery.phone.count == 11 && body.delivery.phone.hasPrefix("0") && body.delivery.phone.allSatisfy { $0.isASCII && $0.isNumber },
+            "delivery.phone", "must be an 11-digit Iranian phone number starting with 0")
+        body.note = v.optionalText(body.note, "note", max: 2000)
+        try v.throwIfInvalid()
+        return body
+    }
+
+    /// Places the order on `connection` (inside the idempotency transaction): checks every line,
+    /// locks the products in id order (no deadlocks between orders), reserves stock, writes the order.
+    func place(_ body: OrderRequest, by principal: Principal, on connection: PostgresConnection) async throws -> Idempotency.Outcome {
+        let logger = db.logger
+        let producer = try await connection.query(
+            "SELECT status, province_code FROM producers WHERE id = \(body.producerId)", logger: logger
+        ).collect()
+        guard let producerRow = producer.first else {
+            throw APIError.validation(field: "producer_id", "is not a producer")
+        }
+        let (producerStatus, producerProvince) = try producerRow.decode((String, String).self)
+        guard producerStatus == "verified" else {
+            throw APIError.validation(field: "producer_id", "is not a verified producer (status \(producerStatus))")
+        }
+        let delivery = try await connection.query(
+            "SELECT 1 FROM provinces WHERE code = \(body.delivery.provinceCode)", logger: logger
+        ).collect()
+        if delivery.isEmpty { throw APIError.validation(field: "delivery.province_code", "is not a known province") }
+
+        let ids = body.lines.map(\.productId)
+        var products: [Int64: (producer: Int64, searchable: Bool, price: Int64, stock: Int, minOrder: Int, title: String, unit: String)] = [:]
+        for try await row in try await connection.query(
+            """
+            SELECT id, producer_id, searchable, price_rials, stock, min_order_qty, title_fa, unit
+            FROM products WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE
+            """, logger: logger
+        ) {
+            let r = try row.decode((Int64, Int64, Bool, Int64, Int, Int, String, String).self)
+            products[r.0] = (r.1, r.2, r.3, r.4, r.5, r.6, r.7)
+        }
+        var v = Validator()
+        for (i, line) in body.lines.enumerated() {
+            guard let p = products[line.productId], p.producer == body.producerId, p.searchable else {
+                v.add("lines[\(i)].product_id", "is not a listed product of producer \(body.producerId)")
+                continue
+            }
+            v.check(line.quantity >= p.minOrder, "lines[\(i)].quantity", "is below the minimum order quantity \(p.minOrder)")
+        }
+        try v.throwIfInvalid()
+        let short = body.lines.filter { products[$0.productId]!.stock < $0.quantity }
+        if let first = short.first {
+            let available = products[first.productId]!.stock
+            throw APIError(
+                .conflict, code: "insufficient_stock", title: "Not enough stock",
+                detail: "Product \(first.productId) has \(available) available; \(first.quantity) were ordered.",
+                errors: short.map { line in
+                    FieldError(
+                        "lines[\(body.lines.firstIndex { $0.productId == line.productId }!)].quantity",
+                        "only \(products[line.productId]!.stock) available")
+                },
+                extra: ["product_id": String(first.productId), "available": String(available)])
+        }
+        var total: Int64 = 0
+        for line in body.lines {
+            let (product, overflow) = products[line.productId]!.price.multipliedReportingOverflow(by: Int64(line.quantity))
+            let (sum, overflow2) = total.addingReportingOverflow(product)
+            if overflow || overflow2 { throw APIError.validation(field: "lines", "the order total is too large") }
+            total = sum
+        }
+        // The CHECK (stock >= 0) on products is the last line of defence against overselling.
+        try await connection.query(
+            """
+            UPDATE products p SET stock = p.stock - l.quantity
+            FROM unnest(\(ids), \(body.lines.map(\.quantity))) AS l(id, quantity) WHERE p.id = l.id
+            """, logger: logger)
+        let order = try await connection.query(
+            """
+            INSERT INTO orders (partner_account_id, producer_id, province_code, total_rials, delivery_province_code,
+              delivery_city, delivery_address, delivery_recipient, delivery_phone, note)
+            VALUES (\(principal.accountID), \(body.producerId), \(producerProvince), \(total), \(body.delivery.provinceCode),
+              \(body.delivery.city), \(body.delivery.address), \(body.delivery.recipient), \(body.delivery.phone), \(body.note))
+            RETURNING id
+            """, logger: logger
+        ).collect()[0].decode(Int64.self)
+        let titles = body.lines.map { products[$0.productId]!.title }
+        let units = body.lines.map { products[$0.productId]!.unit }
+        let prices = body.lines.map { products[$0.productId]!.price }
+        try await connection.query(
+            """
+            INSERT INTO order_lines (order_id, line_no, product_id, title_fa, unit, quantity, unit_price_rials, line_total_rials)
+            SELECT \(order), l.n, l.id, l.title, l.unit, l.quantity, l.price, l.quantity * l.price
+            FROM unnest(\(ids), \(titles), \(units), \(body.lines.map(\.quantity)), \(prices)) WITH ORDINALITY
+              AS l(id, title, unit, quantity, price, n)
+            """, logger: logger)
+        try await connection.query(
+            """
+            INSERT INTO order_events (order_id, actor_account_id, actor_role, from_status, to_status)
+            VALUES (\(order), \(principal.accountID), \(principal.role.rawValue), NULL, 'placed')
+            """, logger: logger)
+        try await Audit.record(
+            on: connection, logger: logger, actor: principal, entityType: "order", entityID: order,
+            provinceCode: producerProvince, action: "order.placed", from: nil, to: "placed")
+        let (json, version) = try await connection.query(
+            "SELECT \(unescaped: Self.detailJSON)::text, o.version FROM orders o WHERE o.id = \(order)", logger: logger
+        ).collect()[0].decode((String, Int).self)
+        return Idempotency.Outcome(
+            status: .created, json: json, headers: [.location: "/v1/orders/\(order)", .eTag: Self.etag(version)])
+    }
+
+    // MARK: lifecycle
+
+    func visible(_ order: (partner: Int64, producer: Int64, province: String), to principal: Principal) -> Bool {
+        switch principal.role {
+        case .admin: true
+        case .supervisor: principal.provinceCode == order.province
+        case .producer: principal.producerID == order.producer
+        case .partner: principal.accountID == order.partner
+        case .exportOfficer: false
+        }
+    }
+
+    func transition(
+        _ id: Int64, _ body: OrderTransitionRequest, ifMatch: String?, by principal: Principal
+    ) async throws -> (String, Int) {
+        var v = Validator()
+        let reason = v.optionalText(body.reason, "reason", max: 1000)
+        let tracking = v.optionalText(body.trackingCode, "tracking_code", max: 100)
+        if body.to == .shipped && tracking == nil { v.add("tracking_code", "is required to ship") }
+        try v.throwIfInvalid()
+        return try await db.transaction { connection in
+            let logger = db.logger
+            let rows = try await connection.query(
+                """
+                SELECT partner_account_id, producer_id, province_code, status, version FROM orders WHERE id = \(id) FOR UPDATE
+                """, logger: logger
+            ).collect()
+            guard let row = rows.first else { throw APIError.notFound("Order \(id)") }
+            let (partner, producer, province, status, version) = try row.decode((Int64, Int64, String, String, Int).self)
+            guard visible((partner, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
+            guard body.to.allowed(for: principal.role) else {
+                throw APIError.forbidden("The \(principal.role.rawValue) role cannot move an order to \(body.to.rawValue).")
+            }
+            if let ifMatch, !ifMatch.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }).contains(where: {
+                $0 == "*" || $0 == Self.etag(version)
+            }) {
+                throw APIError(
+                    .preconditionFailed, code: "stale_version", title: "The order has changed",
+                    detail: "If-Match does not match the order's current version; read it again.",
+                    extra: ["current_etag": Self.etag(version), "current_status": status])
+            }
+            let current = OrderStatus(rawValue: status)!
+            guard current.canMove(to: body.to) else {
+                throw APIError.invalidTransition(entity: "order", from: current.rawValue, to: body.to.rawValue)
+            }
+            if body.to.releasesStock {
+                // Runs once per order: the row lock above and the lifecycle make a second release impossible.
+                // Products are locked in id order first, as placement does, so the two never deadlock.
+                try await connection.query(
+                    """
+                    SELECT 1 FROM products WHERE id IN (SELECT product_id FROM order_lines WHERE order_id = \(id))
+                    ORDER BY id FOR UPDATE
+                    """, logger: logger)
+                try await connection.query(
+                    """
+                    UPDATE products p SET stock = p.stock + l.quantity
+                    FROM order_lines l WHERE l.order_id = \(id) AND p.id = l.product_id
+                    """, logger: logger)
+            }
+            try await connection.query(
+                """
+                UPDATE orders SET status = \(body.to.rawValue), updated_at = now(), version = version + 1,
+                  tracking_code = CASE WHEN \(body.to.rawValue) = 'shipped' THEN \(tracking) ELSE tracking_code END
+                WHERE id = \(id)
+                """, logger: logger)
+            try await connection.query(
+                """
+                INSERT INTO order_events (order_id, actor_account_id, actor_role, from_status, to_status, reason, tracking_code)
+                VALUES (\(id), \(principal.accountID), \(principal.role.rawValue), \(status), \(body.to.rawValue), \(reason), \(tracking))
+                """, logger: logger)
+            try await Audit.record(
+                on: connection, logger: logger, actor: principal, entityType: "order", entityID: id, provinceCode: province,
+                action: "order.status_changed", from: status, to: body.to.rawValue, reason: reason)
+            return try await connection.query(
+                "SELECT \(unescaped: Self.detailJSON)::text, o.version FROM orders o WHERE o.id = \(id)", logger: logger
+            ).collect()[0].decode((String, Int).self)
+        }
+    }
+
+    // MARK: reads
+
+    func get(_ id: Int64, by principal: Principal) async throws -> (String, Int) {
+        let rows = try await db.rows(
+            """
+            SELECT o.partner_account_id, o.producer_id, o.province_code, \(unescaped: Self.detailJSON)::text, o.version
+            FROM orders o WHERE o.id = \(id)
+            """)
+        guard let row = rows.first else { throw APIError.notFound("Order \(id)") }
+        let (partner, producer, province, json, version) = try row.decode((Int64, Int64, String, String, Int).self)
+        guard visible((partner, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
+        return (json, version)
+    }
+
+    static func parseInstant(_ text: String, field: String, endOfDay: Bool) throws -> Date {
+        if let date = CalendarDate(text) {
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = SolarHijri.tehran
+            let start = calendar.date(from: DateComponents(year: date.year, month: date.month, day: date.day))!
+            return endOfDay ? start.addingTimeInterval(86400) : start
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        if let instant = formatter.date(from: text) { return instant }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let instant = formatter.date(from: text) { return instant }
+        throw APIError.validation(field: field, "must be a date (YYYY-MM-DD) or an ISO 8601 date-time")
+    }
+
+    func list(request: Request, principal: Principal) async throws -> String {
+        try principal.require(.admin, .supervisor, .producer, .partner)
+        let page = try Page(request: request)
+        let q = request.uri.queryParameters
+        let status = try OrderStatus.query(q.get("status"), field: "status")
+        var producer: Int64? = nil
+        if let text = q.get("producer_id") {
+            guard let value = Int64(text), value > 0 else { throw APIError.validation(field: "producer_id", "must be a positive integer") }
+            producer = value
+        }
+        // Dates are Tehran calendar days; created_to includes its whole day.
+        let from = try q.get("created_from").map { try Self.parseInstant(String($0), field: "created_from", endOfDay: false) }
+        let to = try q.get("created_to").map { try Self.parseInstant(String($0), field: "created_to", endOfDay: true) }
+        let partnerScope: Int64? = principal.role == .partner ? principal.accountID : nil
+        let producerScope: Int64? = principal.role == .producer ? (principal.producerID ?? -1) : nil
+        let provinceScope: String? = principal.role == .supervisor ? principal.provinceCode : nil
+        let rows = try await db.rows(
+            """
+            SELECT o.id, \(unescaped: Self.json)::text FROM orders o
+            WHERE o.id > \(page.after ?? 0)
+              AND (\(partnerScope)::bigint IS NULL OR o.partner_account_id = \(partnerScope))
+              AND (\(producerScope)::bigint IS NULL OR o.producer_id = \(producerScope))
+              AND (\(provinceScope)::text IS NULL OR o.province_code = \(provinceScope))
+              AND (\(status?.rawValue)::text IS NULL OR o.status = \(status?.rawValue))
+              AND (\(producer)::bigint IS NULL OR o.producer_id = \(producer))
+              AND (\(from)::timestamptz IS NULL OR o.created_at >= \(from))
+              AND (\(to)::timestamptz IS NULL OR o.created_at < \(to))
+            ORDER BY o.id LIMIT \(page.limit + 1)
+            """)
+        return page.body(items: try rows.map { try $0.decode((Int64, String).self) }.map { (key: $0.0, json: $0.1) })
+    }
+
+    public func addRoutes(to routes: inout Routes) {
+        routes.post("/v1/orders") { request, context in
+            let principal = try context.require(.partner)
+            let key = try Idempotency.key(from: request)
+            let body = try Self.validate(try await JSONBody.decode(OrderRequest.self, from: request, context: context))
+            // The fingerprint is the request as understood (canonical JSON), not its bytes.
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let fingerprint = String(decoding: try encoder.encode(body), as: UTF8.self)
+            return try await Idempotency.run(
+                db: db, accountID: principal.accountID, key: key, operation: "POST /v1/orders", fingerprint: fingerprint,
+                path: request.uri.path
+            ) { connection in
+                try await place(body, by: principal, on: connection)
+            }
+        }
+        routes.get("/v1/orders") { request, context in
+            JSONResponse.raw(try await list(request: request, principal: try context.requirePrincipal()))
+        }
+        routes.get("/v1/orders/{id}") { _, context in
+            let principal = try context.requirePrincipal()
+            let (json, version) = try await get(try context.id(what: "Order"), by: principal)
+            return JSONResponse.raw(json, headers: [.eTag: Self.etag(version)])
+        }
+        routes.post("/v1/orders/{id}/transitions") { request, context in
+            let principal = try context.require(.producer, .partner)
+            let id = try context.id(what: "Order")
+            let body = try await JSONBody.decode(OrderTransitionRequest.self, from: request, context: context)
+            let (json, version) = try await transition(id, body, ifMatch: request.headers[.ifMatch], by: principal)
+            return JSONResponse.raw(json, headers: [.eTag: Self.etag(version)])
+        }
+    }
+}
