@@ -66,9 +66,9 @@ CREATE TABLE products (
   packaging_level  smallint NOT NULL DEFAULT 0 CHECK (packaging_level BETWEEN 0 AND 3),
   -- listed and its producer verified: what partners and the public may see. Kept by triggers.
   searchable       boolean NOT NULL DEFAULT false,
-  search_text      text NOT NULL DEFAULT '',   -- fa_normalize(titles, description, brand names)
-  search_compact   text NOT NULL DEFAULT '',   -- the same without spaces
-  title_norm       text NOT NULL DEFAULT '',   -- fa_normalize(title_fa) for exact/prefix ranking
+  search_text      text NOT NULL DEFAULT '',   -- fa_normalize(titles, brand names): short, for typo matching
+  search_compact   text NOT NULL DEFAULT '',   -- titles, brand names and description, normalised, without spaces
+  title_norm       text NOT NULL DEFAULT '',   -- fa_normalize(title_fa): exact and prefix tiers
   version          integer NOT NULL DEFAULT 1,
   listed_at        timestamptz,
   created_at       timestamptz NOT NULL DEFAULT now(),
@@ -82,6 +82,7 @@ CREATE INDEX products_search_province_idx ON products (province_code, id DESC) W
 CREATE INDEX products_search_brand_idx ON products (brand_id, id DESC) WHERE searchable;
 CREATE INDEX products_search_trgm_idx ON products USING gin (search_text gin_trgm_ops) WHERE searchable;
 CREATE INDEX products_search_compact_trgm_idx ON products USING gin (search_compact gin_trgm_ops) WHERE searchable;
+CREATE INDEX products_search_title_idx ON products (title_norm text_pattern_ops) WHERE searchable;
 
 -- Search text and visibility are derived in the database so no write path can forget them.
 CREATE FUNCTION products_derive() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -89,8 +90,8 @@ DECLARE
   brand_names text;
 BEGIN
   SELECT coalesce(b.name_fa, '') || ' ' || coalesce(b.name_en, '') INTO brand_names FROM brands b WHERE b.id = NEW.brand_id;
-  NEW.search_text := fa_normalize(concat_ws(' ', NEW.title_fa, NEW.title_en, brand_names, NEW.description));
-  NEW.search_compact := replace(NEW.search_text, ' ', '');
+  NEW.search_text := fa_normalize(concat_ws(' ', NEW.title_fa, NEW.title_en, brand_names));
+  NEW.search_compact := replace(fa_normalize(concat_ws(' ', NEW.search_text, NEW.description)), ' ', '');
   NEW.title_norm := fa_normalize(NEW.title_fa);
   NEW.searchable := NEW.status = 'listed'
     AND EXISTS (SELECT 1 FROM producers p WHERE p.id = NEW.producer_id AND p.status = 'verified');

@@ -146,60 +146,89 @@ public struct Search: Sendable {
                   AND c.status = 'granted' AND c.expires_on >= tehran_today())
                 """)
         }
-        var rank = "0"
-        if let text = query.text {
-            let t = b.bind(text)
-            let like = b.bind("%" + Self.escapeLike(text.replacingOccurrences(of: " ", with: "")) + "%")
-            let prefix = b.bind(Self.escapeLike(text) + "%")
-            // Substring of the space-free text (ZWNJ/space variants), or a close word (typos).
-            conditions.append("(p.search_compact LIKE \(like) OR \(t) <% p.search_text)")
-            rank = """
-                (CASE WHEN p.title_norm = \(t) THEN 3 WHEN p.title_norm LIKE \(prefix) THEN 2
-                      WHEN p.search_compact LIKE \(like) THEN 1 ELSE 0 END + word_similarity(\(t), p.search_text))
-                """
-        }
-        let order: String
-        switch query.sort {
-        case .newest:
-            if let cursor = query.cursor { conditions.append("p.id < \(b.bind(cursor.id))") }
-            order = "p.id DESC"
-        case .price:
-            if let cursor = query.cursor {
-                conditions.append("(p.price_rials, p.id) > (\(b.bind(cursor.price)), \(b.bind(cursor.id)))")
+        let common = conditions
+        let filters = { (extra: [String]) in (common + extra).joined(separator: " AND ") }
+        guard let text = query.text else {
+            let order: String
+            var keyset: [String] = []
+            switch query.sort {
+            case .price:
+                if let c = query.cursor { keyset.append("(p.price_rials, p.id) > (\(b.bind(c.price)), \(b.bind(c.id)))") }
+                order = "p.price_rials, p.id"
+            default:
+                if let c = query.cursor { keyset.append("p.id < \(b.bind(c.id))") }
+                order = "p.id DESC"
             }
-            order = "p.price_rials, p.id"
-        case .relevance:
-            order = "rank DESC, p.id DESC"
+            b.append(
+                """
+                WITH hits AS (SELECT p.id, 0 AS tier FROM products p WHERE \(filters(keyset).isEmpty ? "true" : filters(keyset))
+                              ORDER BY \(order) LIMIT \(query.limit + 1))
+                SELECT p.id, p.price_rials, hits.tier, \(Products.json)::text
+                FROM hits JOIN products p ON p.id = hits.id ORDER BY \(order)
+                """)
+            return b
         }
-        let offset = query.sort == .relevance ? (query.cursor?.offset ?? 0) : 0
-        // Rank and page first, then build JSON for the page's rows only.
+        let t = b.bind(text)
+        let like = b.bind("%" + Self.escapeLike(text.replacingOccurrences(of: " ", with: "")) + "%")
+        let prefix = b.bind(Self.escapeLike(text) + "%")
+        // Four tiers, best first: the exact title, titles starting with the query, the query anywhere
+        // in titles, brand or description (whatever the spacing or ZWNJ), and close words (typos).
+        let tiers: [(tier: Int, match: String)] = [
+            (3, "p.title_norm = \(t)"),
+            (2, "p.title_norm LIKE \(prefix) AND p.title_norm <> \(t)"),
+            (1, "p.search_compact LIKE \(like) AND p.title_norm NOT LIKE \(prefix)"),
+            (0, "\(t) <% p.search_text AND p.search_compact NOT LIKE \(like)"),
+        ]
+        if query.sort == .relevance {
+            // Each tier newest first; the outer LIMIT stops once the page is full, so a common word
+            // never ranks all of its matches. The cursor is (tier, id).
+            var branches: [String] = []
+            for (tier, match) in tiers {
+                var extra = [match]
+                if let c = query.cursor {
+                    if tier > c.offset { continue }
+                    if tier == c.offset { extra.append("p.id < \(b.bind(c.id))") }
+                }
+                branches.append(
+                    "(SELECT p.id, \(tier) AS tier FROM products p WHERE \(filters(extra)) ORDER BY p.id DESC LIMIT \(query.limit + 1))")
+            }
+            b.append(
+                """
+                WITH hits AS (\(branches.joined(separator: " UNION ALL ")) LIMIT \(query.limit + 1))
+                SELECT p.id, p.price_rials, hits.tier, \(Products.json)::text
+                FROM hits JOIN products p ON p.id = hits.id ORDER BY hits.tier DESC, p.id DESC
+                """)
+            return b
+        }
+        let match = "(p.search_compact LIKE \(like) OR \(t) <% p.search_text)"
+        let order: String
+        var keyset = [match]
+        if query.sort == .price {
+            if let c = query.cursor { keyset.append("(p.price_rials, p.id) > (\(b.bind(c.price)), \(b.bind(c.id)))") }
+            order = "p.price_rials, p.id"
+        } else {
+            if let c = query.cursor { keyset.append("p.id < \(b.bind(c.id))") }
+            order = "p.id DESC"
+        }
         b.append(
             """
-            WITH hits AS (
-              SELECT p.id, \(rank) AS rank FROM products p
-              WHERE \(conditions.isEmpty ? "true" : conditions.joined(separator: " AND "))
-              ORDER BY \(order) LIMIT \(query.limit + 1) OFFSET \(offset))
-            SELECT p.id, p.price_rials, \(Products.json)::text
-            FROM hits JOIN products p ON p.id = hits.id
-            ORDER BY \(order.replacingOccurrences(of: "rank", with: "hits.rank"))
+            WITH hits AS (SELECT p.id, 0 AS tier FROM products p WHERE \(filters(keyset)) ORDER BY \(order) LIMIT \(query.limit + 1))
+            SELECT p.id, p.price_rials, hits.tier, \(Products.json)::text
+            FROM hits JOIN products p ON p.id = hits.id ORDER BY \(order)
             """)
         return b
     }
 
     func run(_ query: SearchQuery, principal: Principal?) async throws -> String {
         let rows = try await db.rows(build(query, principal: principal).query)
-        let decoded = try rows.map { try $0.decode((Int64, Int64, String).self) }
+        let decoded = try rows.map { try $0.decode((Int64, Int64, Int, String).self) }
         let page = decoded.prefix(query.limit)
         var next: String? = nil
         if decoded.count > query.limit, let last = page.last {
-            let cursor = switch query.sort {
-            case .newest: SearchCursor(sort: .newest, id: last.0, fingerprint: query.fingerprint)
-            case .price: SearchCursor(sort: .price, id: last.0, price: last.1, fingerprint: query.fingerprint)
-            case .relevance: SearchCursor(sort: .relevance, offset: (query.cursor?.offset ?? 0) + query.limit, fingerprint: query.fingerprint)
-            }
-            if cursor.offset <= 10_000 { next = cursor.encoded }
+            // For relevance the cursor's `offset` slot carries the tier of the last item.
+            next = SearchCursor(sort: query.sort, id: last.0, price: last.1, offset: last.2, fingerprint: query.fingerprint).encoded
         }
-        return "{\"items\":[" + page.map(\.2).joined(separator: ",") + "],\"next_cursor\":"
+        return "{\"items\":[" + page.map(\.3).joined(separator: ",") + "],\"next_cursor\":"
             + (next.map { "\"\($0)\"" } ?? "null") + "}"
     }
 
