@@ -1,0 +1,38 @@
+-- wrk script: POST /v1/orders, one line per order, a distinct Idempotency-Key per request.
+-- The product list (product_id, producer_id pairs) and the partner token come from the
+-- environment file written by scripts/bench-orders.
+local products = dofile(os.getenv("BENCH_PRODUCTS"))
+local token = os.getenv("BENCH_TOKEN")
+local counter = 0
+local thread_id = 0
+
+setup = function(thread)
+  thread:set("tid", thread_id)
+  thread_id = thread_id + 1
+end
+
+request = function()
+  counter = counter + 1
+  local p = products[math.random(#products)]
+  local body = string.format(
+    '{"producer_id":%d,"lines":[{"product_id":%d,"quantity":1}],' ..
+    '"delivery":{"province_code":"IR-23","city":"تهران","address":"خیابان آزادی","recipient":"انبار","phone":"02166554433"}}',
+    p[2], p[1])
+  return wrk.format("POST", "/v1/orders", {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. token,
+    ["Idempotency-Key"] = string.format("bench-%d-%d-%d", tid or 0, counter, math.random(1e9)),
+  }, body)
+end
+
+local statuses = {}
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+done = function(summary, latency, requests)
+  io.write(string.format("BENCH requests=%d socket_errors=%d non2xx=%d rps=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f\n",
+    summary.requests, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000))
+end
