@@ -19,9 +19,14 @@ public struct Accounts: Sendable {
     public let db: Database
     public let settings: AccountSettings
 
+    /// A hash to verify against when the login does not exist, at the same cost as real ones, so
+    /// an unknown login takes as long as a wrong password and logins cannot be enumerated by timing.
+    let decoyHash: String
+
     public init(db: Database, settings: AccountSettings) {
         self.db = db
         self.settings = settings
+        self.decoyHash = Bcrypt.hash("decoy-password", cost: settings.bcryptCost)
     }
 
     /// The JSON shape of an account, built by PostgreSQL (alias `a`).
@@ -53,9 +58,6 @@ public struct Accounts: Sendable {
     func verify(_ password: String, hash: String) async throws -> Bool {
         try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
     }
-
-    /// A hash to verify against when the login does not exist, so timing does not reveal which logins exist.
-    static let decoyHash = Bcrypt.hash("decoy-password", cost: 4)
 
     // MARK: operations
 
@@ -107,7 +109,7 @@ public struct Accounts: Sendable {
         let rows = try await db.rows(
             "SELECT a.id, a.password_hash, a.disabled FROM accounts a WHERE lower(a.login) = lower(\(login))")
         guard let row = rows.first else {
-            _ = try await verify(password, hash: Self.decoyHash)
+            _ = try await verify(password, hash: decoyHash)
             return nil
         }
         let (id, hash, disabled) = try row.decode((Int64, String, Bool).self)

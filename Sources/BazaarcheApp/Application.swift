@@ -111,6 +111,9 @@ public func clientConfiguration(_ base: PostgresClient.Configuration, poolSize: 
     // one-letter typos in short Persian words).
     configuration.options.additionalStartupParameters = [
         ("TimeZone", "UTC"), ("application_name", "bazaarche"), ("pg_trgm.word_similarity_threshold", "0.5"),
+        // Relevance search reads its tiers through UNION ALL … LIMIT and relies on Append running
+        // them in order (stopping when the page is full); a parallel Append could interleave them.
+        ("enable_parallel_append", "off"),
     ]
     return configuration
 }

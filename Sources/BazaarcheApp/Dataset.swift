@@ -81,8 +81,11 @@ enum Dataset {
                    c.code, 'piece', 100000 * (1 + (g.n * 7919) % 2000), (g.n * 31) % 500, (g.n * 17) % 1000,
                    1 + g.n % 20, 'listed', (g.n % 4)::smallint, now() - make_interval(mins => g.n::int), now() - make_interval(mins => g.n::int)
             FROM generate_series(1::bigint, \(products)) g(n)
+            -- Only verified producers list: every tenth generated producer is an applicant, so the
+            -- k-th verified one is number k + k / 9 + 1.
             JOIN LATERAL (SELECT id, province_code FROM producers
-                          WHERE id = (SELECT min(id) FROM producers) + (g.n * 7919) % \(producers)) pr ON true
+                          WHERE id = (SELECT min(id) FROM producers) + ((g.n * 7919) % \(producers * 9 / 10))
+                                     + ((g.n * 7919) % \(producers * 9 / 10)) / 9) pr ON true
             JOIN LATERAL (SELECT code, name_fa, name_en FROM categories WHERE parent_code IS NOT NULL
                           ORDER BY code OFFSET g.n % 99 LIMIT 1) c ON true
             """),

@@ -112,6 +112,8 @@ public enum DatabaseErrors {
             return APIError.validation(field: field, "refers to something that does not exist")
         case "23514", "23502", "22001", "22003", "22P02", "22007", "22008":
             return APIError.validation(field: field.isEmpty ? "body" : field, info[.message] ?? "is invalid")
+        case "22021", "22P05":
+            return APIError.validation(field: field.isEmpty ? "body" : field, "contains a character that cannot be stored (NUL)")
         case "40001", "40P01", "55P03":
             return APIError(
                 .conflict, code: "concurrent_update", title: "Concurrent update",

@@ -32,6 +32,9 @@ public enum JSONBody {
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        if data.range(of: Data("\\u0000".utf8)) != nil {
+            throw APIError.validation(field: "body", "contains a NUL character (\\u0000), which text fields cannot hold")
+        }
         if data.isEmpty { throw APIError.badRequest(code: "malformed_json", "The request body is empty; send a JSON object.") }
         do {
             return try decoder().decode(T.self, from: data)

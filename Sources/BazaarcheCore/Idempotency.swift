@@ -37,6 +37,9 @@ public enum Idempotency {
     ) async throws -> Response {
         let logger = db.logger
         let outcome: (Outcome, replayed: Bool) = try await db.transaction { connection in
+            // A retry waits for the original on its key row, but not forever: after 5 s it gets a
+            // 409 with Retry-After instead of holding a pooled connection.
+            try await connection.query("SET LOCAL lock_timeout = '5s'", logger: logger)
             // Opportunistic clean-up: keys are kept at least 24 hours (here: 48).
             if Int.random(in: 0..<200) == 0 {
                 try await connection.query(

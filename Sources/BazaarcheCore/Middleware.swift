@@ -125,7 +125,14 @@ public struct ObservabilityMiddleware: RouterMiddleware {
         }
         context.logger[metadataKey: "request_id"] = .string(requestID)
         let start = ContinuousClock.now
-        var response = try await next(request, context)
+        var response: Response
+        if request.uri.description.contains("%00") {
+            // PostgreSQL text cannot hold NUL; refuse it here rather than fail deep inside a query.
+            response = try APIError.badRequest(code: "invalid_character", "The URL contains a NUL character (%00).")
+                .response(from: request, context: context)
+        } else {
+            response = try await next(request, context)
+        }
         let elapsed = ContinuousClock.now - start
         response.headers[.requestID] = requestID
         response.headers[.xContentTypeOptions] = "nosniff"

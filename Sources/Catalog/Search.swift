@@ -112,6 +112,8 @@ public struct Search: Sendable {
 
     public init(db: Database) { self.db = db }
 
+    static let minimumFuzzyLength = 4
+
     static func escapeLike(_ text: String) -> String {
         text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
             .replacingOccurrences(of: "_", with: "\\_")
@@ -173,12 +175,15 @@ public struct Search: Sendable {
         let prefix = b.bind(Self.escapeLike(text) + "%")
         // Four tiers, best first: the exact title, titles starting with the query, the query anywhere
         // in titles, brand or description (whatever the spacing or ZWNJ), and close words (typos).
-        let tiers: [(tier: Int, match: String)] = [
+        // Typo tolerance needs a word long enough for one wrong letter to leave it recognisable;
+        // for shorter queries the trigram candidates are half the catalog and mostly noise.
+        let fuzzy = text.replacingOccurrences(of: " ", with: "").unicodeScalars.count >= Self.minimumFuzzyLength
+        var tiers: [(tier: Int, match: String)] = [
             (3, "p.title_norm = \(t)"),
             (2, "p.title_norm LIKE \(prefix) AND p.title_norm <> \(t)"),
             (1, "p.search_compact LIKE \(like) AND p.title_norm NOT LIKE \(prefix)"),
-            (0, "\(t) <% p.search_text AND p.search_compact NOT LIKE \(like)"),
         ]
+        if fuzzy { tiers.append((0, "\(t) <% p.search_text AND p.search_compact NOT LIKE \(like)")) }
         if query.sort == .relevance {
             // Each tier newest first; the outer LIMIT stops once the page is full, so a common word
             // never ranks all of its matches. The cursor is (tier, id).
@@ -200,7 +205,7 @@ public struct Search: Sendable {
                 """)
             return b
         }
-        let match = "(p.search_compact LIKE \(like) OR \(t) <% p.search_text)"
+        let match = fuzzy ? "(p.search_compact LIKE \(like) OR \(t) <% p.search_text)" : "p.search_compact LIKE \(like)"
         let order: String
         var keyset = [match]
         if query.sort == .price {

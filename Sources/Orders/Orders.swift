@@ -174,7 +174,7 @@ public struct Orders: Sendable {
         // The CHECK (stock >= 0) on products is the last line of defence against overselling.
         try await connection.query(
             """
-            UPDATE products p SET stock = p.stock - l.quantity
+            UPDATE products p SET stock = p.stock - l.quantity, version = p.version + 1
             FROM unnest(\(ids), \(body.lines.map(\.quantity))) AS l(id, quantity) WHERE p.id = l.id
             """, logger: logger)
         let order = try await connection.query(
@@ -266,7 +266,7 @@ public struct Orders: Sendable {
                     """, logger: logger)
                 try await connection.query(
                     """
-                    UPDATE products p SET stock = p.stock + l.quantity
+                    UPDATE products p SET stock = p.stock + l.quantity, version = p.version + 1
                     FROM order_lines l WHERE l.order_id = \(id) AND p.id = l.product_id
                     """, logger: logger)
             }

@@ -59,11 +59,26 @@ import Testing
         }
     }
 
+    @Test func nulCharactersAreRefusedNotCrashed() async throws {
+        try await withApp { api in
+            let login = try await api.post("/v1/auth/tokens", #"{"login":"a\u0000b","password":"x"}"#)
+            #expect(login.status == .unprocessableContent)
+            let application = try await api.post(
+                "/v1/producer-applications",
+                #"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"\u0000","password":"password-123"}"#)
+            #expect(application.status == .unprocessableContent)
+            #expect(try await api.db.rows("SELECT 1 FROM producers").isEmpty)
+        }
+    }
+
     @Test func disabledAccountsCannotLogIn() async throws {
         try await withApp { api in
             let token = try await api.token(.admin)
             try await api.db.execute("UPDATE accounts SET disabled = true")
             #expect(try await api.get("/v1/me", token: token).status == .unauthorized)
+            let login = try await api.db.rows("SELECT login FROM accounts")[0].decode(String.self)
+            let reply = try await api.post("/v1/auth/tokens", #"{"login":"\#(login)","password":"\#(API.password)"}"#)
+            #expect(reply.status == .unauthorized)
         }
     }
 

@@ -93,7 +93,11 @@ extension API {
             #expect(first.status == .created)
             #expect(again.status == .created)
             #expect(again.int("id") == first.int("id"))
+            #expect(again.text == first.text)
             #expect(again.headers[.idempotentReplayed] == "true")
+            #expect(first.headers[.idempotentReplayed] == nil)
+            let longKey = try await api.order(partner, producer: producer.id, lines: [(cake, 1)], key: String(repeating: "k", count: 201))
+            #expect(longKey.status == .badRequest)
             #expect(try await api.stock(cake) == 8)
             let different = try await api.order(partner, producer: producer.id, lines: [(cake, 3)], key: "order-abc")
             #expect(different.status == .unprocessableContent)
@@ -131,8 +135,8 @@ extension API {
                 "SELECT coalesce(sum(quantity), 0)::int FROM order_lines WHERE product_id = \(cake)")[0].decode(Int.self)
             #expect(sold == 5)
             // The schema refuses negative stock even if code forgot to check.
-            await #expect(throws: (any Error).self) {
-                try await api.db.execute("UPDATE products SET stock = stock - 1 WHERE id = \(cake)")
+            await expectSQLState("23514") {
+                try await api.db.client.query("UPDATE products SET stock = stock - 1 WHERE id = \(cake)")
             }
         }
     }

@@ -46,6 +46,30 @@ import Testing
         }
     }
 
+    @Test func typoMatchesRankBelowExactWordsAndCursorsCrossTiers() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(status: .verified)
+            let typo = try await api.product(producer, title: "زعفرن سرگل")            // tier 0: a letter missing
+            let substring = try await api.product(producer, title: "بسته زعفران ممتاز")  // tier 1
+            let prefix = try await api.product(producer, title: "زعفران قائنات")       // tier 2
+            let exact = try await api.product(producer, title: "زعفران")               // tier 3
+            let prefix2 = try await api.product(producer, title: "زعفران نگین")        // tier 2, newer
+            #expect(try await api.searchIDs("q=" + encoded("زعفران")) == [exact, prefix2, prefix, substring, typo])
+            // Page by one through every tier boundary: same order, nothing skipped or repeated.
+            var seen: [Int64] = []
+            var cursor: String? = nil
+            repeat {
+                let reply = try await api.get("/v1/products?limit=1&q=" + encoded("زعفران") + (cursor.map { "&cursor=\($0)" } ?? ""))
+                seen += reply.items.compactMap { ($0["id"] as? NSNumber)?.int64Value }
+                cursor = reply.json["next_cursor"] as? String
+            } while cursor != nil && seen.count < 10
+            #expect(seen == [exact, prefix2, prefix, substring, typo])
+            // Short words get no typo tier (one wrong letter in three is another word).
+            _ = try await api.product(producer, title: "کیگ")
+            #expect(try await api.searchIDs("q=" + encoded("کیک")) == [])
+        }
+    }
+
     @Test func brandNamesAndDescriptionsAreSearchable() async throws {
         try await withApp { api in
             let producer = try await api.producer(status: .verified)
@@ -151,6 +175,8 @@ import Testing
             // SQL and LIKE metacharacters are just text.
             #expect(try await api.searchIDs("q=" + encoded("%' OR 1=1 --")) == [])
             #expect(try await api.searchIDs("q=" + encoded("_")) == [])
+            // NUL cannot be stored or searched: a 400, not a 500.
+            #expect(try await api.get("/v1/products?q=%00").status == .badRequest)
         }
     }
 }

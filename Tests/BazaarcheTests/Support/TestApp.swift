@@ -147,3 +147,22 @@ func withApp(
     }
     await TestDatabase.shared.dropDatabase(database.name)
 }
+
+/// Expects `body` to fail with this SQLSTATE: a schema invariant must refuse for its own reason,
+/// not because the statement had a typo.
+func expectSQLState(
+    _ state: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void
+) async {
+    do {
+        try await body()
+        Issue.record("expected SQLSTATE \(state), but the statement succeeded", sourceLocation: sourceLocation)
+    } catch let error as PSQLError {
+        #expect(error.serverInfo?[.sqlState] == state, "\(String(reflecting: error))", sourceLocation: sourceLocation)
+    } catch let error as APIError {
+        // Database maps constraint violations; check the mapping kept the cause.
+        let mapped: [String: String] = ["23514": "validation_failed", "23505": "already_exists", "42501": "internal"]
+        #expect(error.code == mapped[state] ?? state, "\(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
+    }
+}
