@@ -5,10 +5,17 @@ local products = dofile(os.getenv("BENCH_PRODUCTS"))
 local token = os.getenv("BENCH_TOKEN")
 local counter = 0
 local thread_id = 0
+local started = 0
 
 setup = function(thread)
   thread:set("tid", thread_id)
   thread_id = thread_id + 1
+end
+
+-- Keys must never repeat across runs either: a reused key with another body is a 422.
+init = function(args)
+  started = os.time()
+  math.randomseed(started + (tid or 0) * 7919)
 end
 
 request = function()
@@ -21,7 +28,7 @@ request = function()
   return wrk.format("POST", "/v1/orders", {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. token,
-    ["Idempotency-Key"] = string.format("bench-%d-%d-%d", tid or 0, counter, math.random(1e9)),
+    ["Idempotency-Key"] = string.format("bench-%d-%d-%d-%d", started, tid or 0, counter, math.random(1e9)),
   }, body)
 end
 
