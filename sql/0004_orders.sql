@@ -77,6 +77,7 @@ CREATE TABLE idempotency_keys (
   request_hash    bytea NOT NULL,
   response_status smallint,
   response_body   text,
+  response_headers jsonb,
   created_at      timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (account_id, key)
 );

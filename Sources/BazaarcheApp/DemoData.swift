@@ -27,6 +27,19 @@ public enum DemoData {
         .init(first: "پروین", last: "اکبری", province: "IR-03", city: "مرند", skills: ["خشکبار"], status: "applied"),
     ]
 
+    /// Listings of the verified demo producers (index into `producers`): title, category, unit, price, stock.
+    static let products: [(producer: Int, title: String, category: String, unit: String, price: Int64, stock: Int)] = [
+        (0, "کیک یزدی خانگی", "food.bakery", "box", 1_200_000, 40),
+        (0, "کلوچه سنتی", "food.bakery", "pack", 850_000, 60),
+        (1, "ترشی لیته", "food.pickles_preserves", "jar", 950_000, 30),
+        (1, "مربای بالنگ", "food.jams_syrups", "jar", 1_400_000, 25),
+        (5, "صابون دست‌ساز گلاب", "cosmetics.soap", "piece", 450_000, 120),
+        (7, "رومیزی قلمکار اصفهان", "handicrafts.ghalamkar", "piece", 6_500_000, 8),
+        (7, "بشقاب میناکاری", "handicrafts.minakari", "piece", 12_000_000, 5),
+        (8, "گلاب دو آتشه کاشان", "herbal.rosewater", "bottle", 1_100_000, 80),
+        (10, "فرش دستباف تبریز", "carpets.hand_woven_carpet", "piece", 450_000_000, 2),
+    ]
+
     static let staff: [(login: String, role: Role, province: String?)] = [
         ("admin", .admin, nil),
         ("supervisor.markazi", .supervisor, "IR-00"),
@@ -91,6 +104,15 @@ public enum DemoData {
                         try await connection.query(
                             "UPDATE producers SET status = \(status), \(unescaped: stamp) = now() WHERE id = \(id)",
                             logger: logger)
+                    }
+                    for item in products where item.producer == index {
+                        try await connection.query(
+                            """
+                            INSERT INTO products (producer_id, province_code, title_fa, category_code, unit, price_rials, stock,
+                                                  monthly_capacity, min_order_qty, status, listed_at)
+                            VALUES (\(id), \(p.province), \(item.title), \(item.category), \(item.unit), \(item.price),
+                                    \(item.stock), \(item.stock * 4), 1, 'listed', now())
+                            """, logger: logger)
                     }
                     if p.status == "verified" {
                         try await connection.query(

@@ -56,7 +56,7 @@ public enum Idempotency {
                 let rows = try await connection.query(
                     """
                     SELECT operation = \(operation) AND request_hash = sha256(convert_to(\(fingerprint), 'UTF8')),
-                           response_status, response_body
+                           response_status, response_body, response_headers::text
                     FROM idempotency_keys WHERE account_id = \(accountID) AND key = \(key)
                     """, logger: logger
                 ).collect()
@@ -65,7 +65,7 @@ public enum Idempotency {
                         .conflict, code: "idempotency_in_progress", title: "A request with this key is in progress",
                         detail: "Retry shortly.", headers: [.retryAfter: "1"])
                 }
-                let (same, status, body) = try row.decode((Bool, Int?, String?).self)
+                let (same, status, body, storedHeaders) = try row.decode((Bool, Int?, String?, String?).self)
                 guard same else {
                     throw APIError(
                         .unprocessableContent, code: "idempotency_key_reused", title: "Idempotency key reused",
@@ -76,7 +76,7 @@ public enum Idempotency {
                         .conflict, code: "idempotency_in_progress", title: "A request with this key is in progress",
                         detail: "Retry shortly.", headers: [.retryAfter: "1"])
                 }
-                return (Outcome(status: HTTPResponse.Status(code: status), json: body), true)
+                return (Outcome(status: HTTPResponse.Status(code: status), json: body, headers: Self.headers(storedHeaders)), true)
             }
             try await connection.query("SAVEPOINT idempotent_work", logger: logger)
             var result: Outcome
@@ -88,7 +88,8 @@ public enum Idempotency {
             }
             try await connection.query(
                 """
-                UPDATE idempotency_keys SET response_status = \(Int(result.status.code)), response_body = \(result.json)
+                UPDATE idempotency_keys SET response_status = \(Int(result.status.code)), response_body = \(result.json),
+                  response_headers = \(Self.encode(result.headers))::jsonb
                 WHERE account_id = \(accountID) AND key = \(key)
                 """, logger: logger)
             return (result, false)
@@ -97,6 +98,23 @@ public enum Idempotency {
         headers[.contentType] = outcome.0.status.code >= 400 ? "application/problem+json" : "application/json; charset=utf-8"
         if outcome.replayed { headers[.idempotentReplayed] = "true" }
         return Response(status: outcome.0.status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: outcome.0.json)))
+    }
+}
+
+extension Idempotency {
+    /// The headers worth replaying (Location, ETag, Retry-After), as a JSON object.
+    static func encode(_ headers: HTTPFields) -> String {
+        var object: [String: String] = [:]
+        for name in [HTTPField.Name.location, .eTag, .retryAfter] { if let value = headers[name] { object[name.rawName] = value } }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func headers(_ json: String?) -> HTTPFields {
+        guard let json, let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String] else { return [:] }
+        var fields = HTTPFields()
+        for (name, value) in object { if let field = HTTPField.Name(name) { fields[field] = value } }
+        return fields
     }
 }
 

@@ -124,7 +124,7 @@ public struct Orders: Sendable {
         }
         let (producerStatus, producerProvince) = try producerRow.decode((String, String).self)
         guard producerStatus == "verified" else {
-            throw APIError.validation(field: "producer_id", "is not a verified producer (status \(producerStatus))")
+            throw APIError.validation(field: "producer_id", "is not a producer whose products can be ordered")
         }
         let delivery = try await connection.query(
             "SELECT 1 FROM provinces WHERE code = \(body.delivery.provinceCode)", logger: logger

@@ -94,6 +94,8 @@ extension API {
             #expect(again.status == .created)
             #expect(again.int("id") == first.int("id"))
             #expect(again.text == first.text)
+            #expect(again.headers[.location] == first.headers[.location])
+            #expect(again.headers[.eTag] == first.headers[.eTag])
             #expect(again.headers[.idempotentReplayed] == "true")
             #expect(first.headers[.idempotentReplayed] == nil)
             let longKey = try await api.order(partner, producer: producer.id, lines: [(cake, 1)], key: String(repeating: "k", count: 201))
