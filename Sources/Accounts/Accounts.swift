@@ -147,6 +147,6 @@ public struct Accounts: Sendable {
             WHERE a.id > \(page.after ?? 0) AND (\(role?.rawValue)::text IS NULL OR a.role = \(role?.rawValue))
             ORDER BY a.id LIMIT \(page.limit + 1)
             """)
-        return page.body(items: try rows.map { try $0.decode((Int64, String).self) }.map { (key: $0.0, json: $0.1) })
+        return try page.body(rows: rows)
     }
 }

@@ -231,6 +231,11 @@ public struct Page: Sendable {
         return key
     }
 
+    /// Rows of (key bigint, json text) fetched with `LIMIT limit + 1` as a page.
+    public func body(rows: [PostgresRow]) throws -> String {
+        body(items: try rows.map { try $0.decode((Int64, String).self) }.map { (key: $0.0, json: $0.1) })
+    }
+
     /// Wraps rows fetched with `LIMIT limit + 1` (each a JSON object text plus its key) into {items, next_cursor}.
     public func body(items: [(key: Int64, json: String)]) -> String {
         let shown = items.prefix(limit)

@@ -193,7 +193,7 @@ public struct Brands: Sendable {
               AND (\(term)::text IS NULL OR fa_compact(concat_ws(' ', b.name_fa, b.name_en, b.slug)) LIKE \(term))
             ORDER BY b.id LIMIT \(page.limit + 1)
             """)
-        return page.body(items: try rows.map { try $0.decode((Int64, String).self) }.map { (key: $0.0, json: $0.1) })
+        return try page.body(rows: rows)
     }
 
     public func addRoutes(to routes: inout Routes) {

@@ -159,7 +159,7 @@ public struct Producers: Sendable {
               AND (\(province)::text IS NULL OR p.province_code = \(province))
             ORDER BY p.id LIMIT \(page.limit + 1)
             """)
-        return page.body(items: try rows.map { try $0.decode((Int64, String).self) }.map { (key: $0.0, json: $0.1) })
+        return try page.body(rows: rows)
     }
 
     public func addRoutes(to routes: inout Routes) {

@@ -80,7 +80,7 @@ public struct Training: Sendable {
               AND (\(province)::text IS NULL OR c.province_code = \(province) OR c.province_code IS NULL)
             ORDER BY c.id LIMIT \(page.limit + 1)
             """)
-        return page.body(items: try rows.map { try $0.decode((Int64, String).self) }.map { (key: $0.0, json: $0.1) })
+        return try page.body(rows: rows)
     }
 
     func getCourse(id: Int64) async throws -> String {
@@ -169,7 +169,7 @@ public struct Training: Sendable {
               AND (\(province)::text IS NULL OR p.province_code = \(province))
             ORDER BY e.id LIMIT \(page.limit + 1)
             """)
-        return page.body(items: try rows.map { try $0.decode((Int64, String).self) }.map { (key: $0.0, json: $0.1) })
+        return try page.body(rows: rows)
     }
 
     func addSession(producerID: Int64, _ body: CounselingRequest, by principal: Principal) async throws -> (Int64, String) {
@@ -204,7 +204,7 @@ public struct Training: Sendable {
                 ORDER BY s.id LIMIT \(page.limit + 1)
                 """, logger: db.logger
             ).collect()
-            return page.body(items: try rows.map { try $0.decode((Int64, String).self) }.map { (key: $0.0, json: $0.1) })
+            return try page.body(rows: rows)
         }
     }
 

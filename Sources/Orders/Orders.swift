@@ -348,7 +348,7 @@ public struct Orders: Sendable {
               AND (\(to)::timestamptz IS NULL OR o.created_at < \(to))
             ORDER BY o.id LIMIT \(page.limit + 1)
             """)
-        return page.body(items: try rows.map { try $0.decode((Int64, String).self) }.map { (key: $0.0, json: $0.1) })
+        return try page.body(rows: rows)
     }
 
     public func addRoutes(to routes: inout Routes) {

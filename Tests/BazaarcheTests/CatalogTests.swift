@@ -421,3 +421,36 @@ func encoded(_ text: String) -> String {
         }
     }
 }
+
+@Suite struct CatalogScopeTests {
+    @Test func draftsAreVisibleToTheirProvinceOnly() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(province: "IR-00", status: .verified)
+            let draft = try await api.product(producer, list: false)
+            let markazi = try await api.token(.supervisor, province: "IR-00")
+            let tehran = try await api.token(.supervisor, province: "IR-23")
+            #expect(try await api.get("/v1/products/\(draft)", token: markazi).status == .ok)
+            #expect(try await api.get("/v1/products/\(draft)", token: tehran).status == .notFound)
+            #expect(try await api.get("/v1/products/\(draft)/packaging", token: tehran).status == .notFound)
+            #expect(try await api.get("/v1/products/\(draft)/certificates", token: tehran).status == .notFound)
+            // A supervisor reviews but does not edit listings.
+            #expect(try await api.call(.patch, "/v1/products/\(draft)", json: #"{"stock":1}"#, token: markazi).status == .forbidden)
+        }
+    }
+
+    @Test func brandOwnersCannotDropThemselvesOrBeDroppedByOutsiders() async throws {
+        try await withApp { api in
+            let a = try await api.producer(status: .verified)
+            let b = try await api.producer(status: .verified)
+            let id = try #require(try await api.post(
+                "/v1/brands", #"{"slug":"shared","name_fa":"مشترک","owners":[\#(b.id)]}"#, token: a.token).int("id"))
+            let selfRemoval = try await api.call(.patch, "/v1/brands/\(id)", json: #"{"owners":[\#(b.id)]}"#, token: a.token)
+            #expect(selfRemoval.status == .unprocessableContent)
+            #expect(selfRemoval.fields == ["owners"])
+            let owners = try await api.db.rows("SELECT count(*)::int FROM brand_owners WHERE brand_id = \(id)")
+            #expect(try owners[0].decode(Int.self) == 2)
+            let admin = try await api.token(.admin)
+            #expect(try await api.call(.patch, "/v1/brands/\(id)", json: #"{"owners":[\#(a.id)]}"#, token: admin).status == .ok)
+        }
+    }
+}

@@ -297,3 +297,45 @@ extension API {
         }
     }
 }
+
+@Suite struct OrderListTests {
+    @Test func adminsPageThroughEveryOrder() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(status: .verified)
+            let other = try await api.producer(status: .verified)
+            let cake = try await api.product(producer, stock: 100)
+            let rug = try await api.product(other, title: "گلیم", category: "carpets.kilim", stock: 100)
+            let partner = try await api.token(.partner)
+            var ids: [Int64] = []
+            for i in 0..<5 {
+                let reply = try await api.order(partner, producer: i % 2 == 0 ? producer.id : other.id, lines: [(i % 2 == 0 ? cake : rug, 1)])
+                ids.append(try #require(reply.int("id")))
+            }
+            let admin = try await api.token(.admin)
+            var seen: [Int64] = []
+            var cursor: String? = nil
+            repeat {
+                let page = try await api.get("/v1/orders?limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""), token: admin)
+                seen += page.items.compactMap { ($0["id"] as? NSNumber)?.int64Value }
+                cursor = page.json["next_cursor"] as? String
+            } while cursor != nil && seen.count < 20
+            #expect(seen == ids)
+            let filtered = try await api.get("/v1/orders?producer_id=\(other.id)", token: admin)
+            #expect(filtered.items.compactMap { ($0["id"] as? NSNumber)?.int64Value } == [ids[1], ids[3]])
+        }
+    }
+
+    @Test func aSuspendedProducerCannotBeOrderedFrom() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(status: .verified)
+            let cake = try await api.product(producer, stock: 10)
+            let admin = try await api.token(.admin)
+            _ = try await api.post("/v1/producers/\(producer.id)/transitions", #"{"to":"suspended","reason":"audit"}"#, token: admin)
+            let partner = try await api.token(.partner)
+            let reply = try await api.order(partner, producer: producer.id, lines: [(cake, 1)])
+            #expect(reply.status == .unprocessableContent)
+            #expect(reply.fields == ["producer_id"])
+            #expect(try await api.stock(cake) == 10)
+        }
+    }
+}
