@@ -53,11 +53,12 @@ let package = Package(
         .target(name: "Onboarding", dependencies: ["BazaarcheCore", "Accounts"], swiftSettings: swiftSettings),
         .target(name: "Catalog", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         .target(name: "Orders", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
+        .target(name: "Partners", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         // Wires the feature modules into one application; shared by the executable and the tests.
         .target(
             name: "BazaarcheApp",
             dependencies: [
-                "BazaarcheCore", "Reference", "Accounts", "Onboarding", "Catalog", "Orders",
+                "BazaarcheCore", "Reference", "Accounts", "Onboarding", "Catalog", "Orders", "Partners",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -67,7 +68,7 @@ let package = Package(
         .testTarget(
             name: "BazaarcheTests",
             dependencies: [
-                "BazaarcheApp",
+                "BazaarcheApp", "Partners",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ],

@@ -84,21 +84,23 @@ public struct Accounts: Sendable {
 
     /// Creates a staff or partner account (admin API and the `accounts create` command).
     /// `actor` nil means the operator's command line (audited as "system").
-    public func create(role: Role, login: String, password: String, provinceCode: String?, actor: Principal?) async throws
-        -> String
-    {
+    public func create(
+        role: Role, login: String, password: String, provinceCode: String?, partnerID: Int64? = nil, actor: Principal?
+    ) async throws -> String {
         var v = Validator()
         Self.validateLogin(login, into: &v)
         Self.validatePassword(password, into: &v)
         if role == .producer { v.add("role", "producer accounts are created by applying at /v1/producer-applications") }
         if role == .supervisor && provinceCode == nil { v.add("province_code", "is required for a supervisor") }
         if role != .supervisor && provinceCode != nil { v.add("province_code", "is only for supervisors") }
+        if role == .partner && partnerID == nil { v.add("partner_id", "is required: a partner account belongs to a partner company") }
+        if role != .partner && partnerID != nil { v.add("partner_id", "is only for partner accounts") }
         try v.throwIfInvalid()
         let hash = try await hash(password)
         return try await db.transaction { connection in
             try await Self.insert(
                 on: connection, logger: db.logger, role: role, login: login, passwordHash: hash,
-                provinceCode: provinceCode, producerID: nil, partnerID: nil, actor: actor,
+                provinceCode: provinceCode, producerID: nil, partnerID: partnerID, actor: actor,
                 actorRole: actor == nil ? "system" : nil
             ).json
         }

@@ -12,6 +12,7 @@ struct AccountRequest: Decodable {
     var login: String
     var password: String
     var provinceCode: String?
+    var partnerId: Int64?
 }
 
 extension Accounts {
@@ -42,7 +43,7 @@ extension Accounts {
             let body = try await JSONBody.decode(AccountRequest.self, from: request, context: context)
             let json = try await create(
                 role: body.role, login: body.login, password: body.password, provinceCode: body.provinceCode,
-                actor: principal)
+                partnerID: body.partnerId, actor: principal)
             return JSONResponse.raw(json, status: .created)
         }
         routes.get("/v1/accounts") { request, context in

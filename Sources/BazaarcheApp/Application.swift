@@ -5,6 +5,7 @@ import Hummingbird
 import Catalog
 import Onboarding
 import Orders
+import Partners
 import Prometheus
 import Reference
 
@@ -97,6 +98,7 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database)
     Quality(db: db).addRoutes(to: &routes)
     Search(db: db).addRoutes(to: &routes)
     Orders(db: db).addRoutes(to: &routes)
+    Partners(db: db).addRoutes(to: &routes)
 
     table.set(routes.registered)
     return router

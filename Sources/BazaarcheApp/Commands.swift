@@ -141,6 +141,7 @@ struct AccountsCommand: AsyncParsableCommand {
         @Option(help: "admin, supervisor, partner or export_officer.") var role: String
         @Option(help: "The login name.") var login: String
         @Option(help: "Province code (ISO 3166-2:IR, e.g. IR-00); required for supervisors.") var province: String?
+        @Option(help: "Partner company id; required for partner accounts.") var partner: Int64?
 
         func run() async throws {
             guard let role = Role(rawValue: role) else {
@@ -161,7 +162,7 @@ struct AccountsCommand: AsyncParsableCommand {
                 let db = Database(client: client, logger: env.logger)
                 do {
                     return try await env.accounts(db).create(
-                        role: role, login: login, password: password, provinceCode: province, actor: nil)
+                        role: role, login: login, password: password, provinceCode: province, partnerID: partner, actor: nil)
                 } catch let error as APIError {
                     throw ValidationError(error.detail ?? error.title)
                 }

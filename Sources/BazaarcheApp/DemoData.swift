@@ -57,10 +57,18 @@ public enum DemoData {
         let hash = try await accounts.hash(password)
         if present.isEmpty {
             try await db.transaction { connection in
+                let partner = try await connection.query(
+                    """
+                    INSERT INTO partners (legal_national_id, name, kind, province_code, contact_name, contact_phone)
+                    VALUES ('10380284790', 'شرکت پخش سوغات ایرانی', 'lead_firm', 'IR-23', 'واحد تأمین', '02188776655')
+                    RETURNING id
+                    """, logger: logger
+                ).collect()[0].decode(Int64.self)
                 for member in staff {
                     _ = try await Accounts.insert(
                         on: connection, logger: logger, role: member.role, login: member.login, passwordHash: hash,
-                        provinceCode: member.province, producerID: nil, partnerID: nil, actor: nil, actorRole: "system")
+                        provinceCode: member.province, producerID: nil, partnerID: member.role == .partner ? partner : nil,
+                        actor: nil, actorRole: "system")
                 }
                 let year = SolarHijri.year(of: Date())
                 try await connection.query(

@@ -127,12 +127,18 @@ import Testing
             let weak = try await api.post(
                 "/v1/accounts", #"{"role":"partner","login":"a b","password":"short"}"#, token: admin)
             #expect(weak.status == .unprocessableContent)
-            #expect(Set(weak.fields) == ["login", "password"])
+            #expect(Set(weak.fields) == ["login", "password", "partner_id"])
+            let unknownPartner = try await api.post(
+                "/v1/accounts", #"{"role":"partner","login":"buyer.x","password":"password-123","partner_id":999999}"#, token: admin)
+            #expect(unknownPartner.status == .unprocessableContent)
+            #expect(unknownPartner.fields == ["partner_id"])
 
+            let company = try await api.partnerCompany()
             #expect(try await api.post(
-                "/v1/accounts", #"{"role":"partner","login":"buyer.one","password":"password-123"}"#, token: admin).status == .created)
+                "/v1/accounts", #"{"role":"partner","login":"buyer.one","password":"password-123","partner_id":\#(company)}"#,
+                token: admin).status == .created)
             let duplicate = try await api.post(
-                "/v1/accounts", #"{"role":"partner","login":"Buyer.One","password":"password-123"}"#, token: admin)
+                "/v1/accounts", #"{"role":"partner","login":"Buyer.One","password":"password-123","partner_id":\#(company)}"#, token: admin)
             #expect(duplicate.status == .conflict)
             #expect(duplicate.fields == ["login"])
             let count = try await api.db.rows("SELECT count(*)::int FROM accounts WHERE lower(login) = 'buyer.one'")

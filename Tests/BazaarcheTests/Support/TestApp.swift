@@ -4,6 +4,7 @@ import BazaarcheCore
 import Foundation
 import HummingbirdTesting
 import Onboarding
+import Partners
 import Synchronization
 import Testing
 
@@ -74,8 +75,18 @@ struct API: Sendable {
     /// Creates a staff/partner account directly and returns a token for it.
     func token(_ role: Role, province: String? = nil) async throws -> String {
         let name = "\(role.rawValue).\(Fixtures.next())"
-        _ = try await accounts.create(role: role, login: name, password: API.password, provinceCode: province, actor: nil)
+        let partner = role == .partner ? try await partnerCompany() : nil
+        _ = try await accounts.create(
+            role: role, login: name, password: API.password, provinceCode: province, partnerID: partner, actor: nil)
         return try await login(name)
+    }
+
+    /// A partner company with a fresh valid legal national ID, inserted directly.
+    func partnerCompany(kind: String = "lead_firm") async throws -> Int64 {
+        let legalID = Fixtures.legalID(Fixtures.next())
+        return try await db.rows(
+            "INSERT INTO partners (legal_national_id, name, kind, province_code) VALUES (\(legalID), 'شرکت آزمون', \(kind), 'IR-23') RETURNING id"
+        )[0].decode(Int64.self)
     }
 
     /// Files a producer application over HTTP and moves it to `status` as an admin would.
@@ -112,6 +123,10 @@ struct API: Sendable {
 enum Fixtures {
     static let counter = Atomic<Int>(Int.random(in: 0..<1_000_000))
     static func next() -> Int { counter.add(1, ordering: .relaxed).newValue % 10_000_000 }
+
+    static func legalID(_ n: Int) -> String {
+        LegalNationalID.withCheckDigit(String(format: "1%09d", n % 1_000_000_000))
+    }
 
     /// A valid national ID derived from `n`.
     static func nationalID(_ n: Int) -> String {
