@@ -54,11 +54,12 @@ let package = Package(
         .target(name: "Catalog", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         .target(name: "Orders", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         .target(name: "Partners", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
+        .target(name: "Matching", dependencies: ["BazaarcheCore", "Catalog"], swiftSettings: swiftSettings),
         // Wires the feature modules into one application; shared by the executable and the tests.
         .target(
             name: "BazaarcheApp",
             dependencies: [
-                "BazaarcheCore", "Reference", "Accounts", "Onboarding", "Catalog", "Orders", "Partners",
+                "BazaarcheCore", "Reference", "Accounts", "Onboarding", "Catalog", "Orders", "Partners", "Matching",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],

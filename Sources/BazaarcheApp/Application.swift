@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Catalog
 import Onboarding
+import Matching
 import Orders
 import Partners
 import Prometheus
@@ -99,6 +100,7 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database)
     Search(db: db).addRoutes(to: &routes)
     Orders(db: db).addRoutes(to: &routes)
     Partners(db: db).addRoutes(to: &routes)
+    Demands(db: db).addRoutes(to: &routes)
 
     table.set(routes.registered)
     return router

@@ -1,0 +1,177 @@
+import BazaarcheCore
+import Catalog
+import Foundation
+
+public enum DemandStatus: String, APIEnum { case open, closed, cancelled }
+
+struct DemandRequest: Decodable {
+    var categoryCode: String
+    var keywords: String?
+    var quantity: Int
+    var unit: ProductUnit
+    var maxUnitPriceRials: Int64
+    var requiredCertificates: [CertificateKind]?
+    var minPackagingLevel: PackagingLevel?
+    var preferredProvinces: [String]?
+    var neededBy: CalendarDate
+}
+
+struct DemandTransitionRequest: Decodable {
+    var to: DemandStatus
+    var reason: String?
+}
+
+/// Partners' sourcing requests (the input of matching).
+public struct Demands: Sendable {
+    let db: Database
+
+    public init(db: Database) { self.db = db }
+
+    static let json = """
+        json_build_object('id', d.id, 'partner_id', d.partner_id, 'category_code', d.category_code, 'keywords', d.keywords,
+          'quantity', d.quantity, 'unit', d.unit, 'max_unit_price_rials', d.max_unit_price_rials,
+          'required_certificates', to_json(d.required_certificates),
+          'min_packaging_level', (ARRAY['none','basic','retail','export'])[d.min_packaging_level + 1],
+          'preferred_provinces', to_json(d.preferred_provinces), 'needed_by', d.needed_by, 'status', d.status,
+          'created_at', d.created_at, 'updated_at', d.updated_at)
+        """
+
+    /// Whether producer `$1` has a listed product passing the demand's hard filters (alias `d`).
+    static func producerMatches(_ producer: String) -> String {
+        """
+        EXISTS (SELECT 1 FROM products p WHERE p.producer_id = \(producer) AND p.searchable
+          AND (p.category_code = d.category_code OR p.category_code LIKE d.category_code || '.%')
+          AND p.packaging_level >= d.min_packaging_level
+          AND NOT EXISTS (SELECT 1 FROM unnest(d.required_certificates) k WHERE NOT EXISTS (
+                SELECT 1 FROM certificates c WHERE c.product_id = p.id AND c.kind = k AND c.status = 'granted'
+                  AND c.expires_on >= tehran_today())))
+        """
+    }
+
+    func create(_ body: DemandRequest, by principal: Principal) async throws -> (Int64, String) {
+        guard principal.role == .partner, let partner = principal.partnerID else {
+            throw APIError.forbidden("Demands are posted by partner accounts.")
+        }
+        var v = Validator()
+        let keywords = v.optionalText(body.keywords, "keywords", max: 500)
+        v.check((1...1_000_000_000).contains(body.quantity), "quantity", "must be from 1 to 1000000000")
+        v.check(body.maxUnitPriceRials > 0 && body.maxUnitPriceRials <= 1_000_000_000_000, "max_unit_price_rials", "must be a whole number of rials above 0")
+        let provinces = Array(Set(body.preferredProvinces ?? [])).sorted()
+        v.check(provinces.count <= 31, "preferred_provinces", "must list at most 31 provinces")
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = SolarHijri.tehran
+        let today = calendar.dateComponents([.year, .month, .day], from: Date())
+        let todayDate = CalendarDate(String(format: "%04d-%02d-%02d", today.year!, today.month!, today.day!))!
+        v.check(body.neededBy >= todayDate, "needed_by", "must not be in the past")
+        try v.throwIfInvalid()
+        let certificates = Array(Set((body.requiredCertificates ?? []).map(\.rawValue))).sorted()
+        return try await db.transaction { connection in
+            var refs = Validator()
+            let category = try await connection.query("SELECT 1 FROM categories WHERE code = \(body.categoryCode)", logger: db.logger).collect()
+            refs.check(!category.isEmpty, "category_code", "is not a category of the taxonomy (see /v1/categories)")
+            let known = try await connection.query(
+                "SELECT count(*)::int FROM provinces WHERE code = ANY(\(provinces))", logger: db.logger
+            ).collect()[0].decode(Int.self)
+            refs.check(known == provinces.count, "preferred_provinces", "must be known province codes")
+            try refs.throwIfInvalid()
+            let (id, json) = try await connection.query(
+                """
+                INSERT INTO demands AS d (partner_id, account_id, category_code, keywords, quantity, unit, max_unit_price_rials,
+                  required_certificates, min_packaging_level, preferred_provinces, needed_by)
+                VALUES (\(partner), \(principal.accountID), \(body.categoryCode), \(keywords), \(body.quantity), \(body.unit.rawValue),
+                  \(body.maxUnitPriceRials), \(certificates), \((body.minPackagingLevel ?? PackagingLevel.none).rank), \(provinces),
+                  \(body.neededBy.description)::date)
+                RETURNING d.id, \(unescaped: Self.json)::text
+                """, logger: db.logger
+            ).collect()[0].decode((Int64, String).self)
+            try await Audit.record(
+                on: connection, logger: db.logger, actor: principal, entityType: "demand", entityID: id, provinceCode: nil,
+                action: "demand.created", from: nil, to: "open")
+            return (id, json)
+        }
+    }
+
+    /// Who sees a demand: its partner company, admins, and producers it would match (while open).
+    func visibility(_ principal: Principal, binds b: inout PostgresBindingsBuilder) -> String {
+        switch principal.role {
+        case .admin: return "true"
+        case .partner: return "d.partner_id = \(b.bind(principal.partnerID ?? -1))"
+        case .producer: return "(d.status = 'open' AND \(Self.producerMatches(b.bind(principal.producerID ?? -1))))"
+        default: return "false"
+        }
+    }
+
+    func list(request: Request, principal: Principal) async throws -> String {
+        try principal.require(.admin, .partner, .producer)
+        let page = try Page(request: request)
+        let status = try DemandStatus.query(request.uri.queryParameters.get("status"), field: "status")
+        var b = PostgresBindingsBuilder()
+        let visible = visibility(principal, binds: &b)
+        var sql = "SELECT d.id, \(Self.json)::text FROM demands d WHERE \(visible) AND d.id > \(b.bind(page.after ?? 0))"
+        if let status { sql += " AND d.status = \(b.bind(status.rawValue))" }
+        sql += " ORDER BY d.id LIMIT \(page.limit + 1)"
+        return try page.body(rows: try await db.rows(PostgresQuery(unsafeSQL: sql, binds: b.binds)))
+    }
+
+    func get(_ id: Int64, principal: Principal) async throws -> String {
+        try principal.require(.admin, .partner, .producer)
+        var b = PostgresBindingsBuilder()
+        let visible = visibility(principal, binds: &b)
+        let sql = "SELECT \(Self.json)::text FROM demands d WHERE d.id = \(b.bind(id)) AND \(visible)"
+        guard let json = try await db.text(PostgresQuery(unsafeSQL: sql, binds: b.binds)) else { throw APIError.notFound("Demand \(id)") }
+        return json
+    }
+
+    func transition(_ id: Int64, to target: DemandStatus, reason: String?, by principal: Principal) async throws -> String {
+        try principal.require(.admin, .partner)
+        var v = Validator()
+        let reason = v.optionalText(reason, "reason", max: 1000)
+        if target == .open { v.add("to", "a demand cannot be reopened; post a new one") }
+        try v.throwIfInvalid()
+        return try await db.transaction { connection in
+            let rows = try await connection.query("SELECT partner_id, status FROM demands WHERE id = \(id) FOR UPDATE", logger: db.logger).collect()
+            guard let row = rows.first else { throw APIError.notFound("Demand \(id)") }
+            let (partner, status) = try row.decode((Int64, String).self)
+            guard principal.role == .admin || principal.partnerID == partner else { throw APIError.notFound("Demand \(id)") }
+            guard status == "open" else { throw APIError.invalidTransition(entity: "demand", from: status, to: target.rawValue) }
+            let json = try await connection.query(
+                "UPDATE demands d SET status = \(target.rawValue), updated_at = now() WHERE d.id = \(id) RETURNING \(unescaped: Self.json)::text",
+                logger: db.logger
+            ).collect()[0].decode(String.self)
+            try await Audit.record(
+                on: connection, logger: db.logger, actor: principal, entityType: "demand", entityID: id, provinceCode: nil,
+                action: "demand.status_changed", from: status, to: target.rawValue, reason: reason)
+            return json
+        }
+    }
+
+    public func addRoutes(to routes: inout Routes) {
+        routes.post("/v1/demands") { request, context in
+            let principal = try context.require(.partner)
+            let body = try await JSONBody.decode(DemandRequest.self, from: request, context: context)
+            let (id, json) = try await create(body, by: principal)
+            return JSONResponse.raw(json, status: .created, headers: [.location: "/v1/demands/\(id)"])
+        }
+        routes.get("/v1/demands") { request, context in
+            JSONResponse.raw(try await list(request: request, principal: try context.requirePrincipal()))
+        }
+        routes.get("/v1/demands/{id}") { _, context in
+            JSONResponse.raw(try await get(try context.id(what: "Demand"), principal: try context.requirePrincipal()))
+        }
+        routes.post("/v1/demands/{id}/transitions") { request, context in
+            let principal = try context.require(.admin, .partner)
+            let id = try context.id(what: "Demand")
+            let body = try await JSONBody.decode(DemandTransitionRequest.self, from: request, context: context)
+            return JSONResponse.raw(try await transition(id, to: body.to, reason: body.reason, by: principal))
+        }
+    }
+}
+
+/// Binds values while SQL is assembled from optional clauses.
+struct PostgresBindingsBuilder {
+    var binds = PostgresBindings()
+    mutating func bind<T: PostgresDynamicTypeEncodable>(_ value: T) -> String {
+        binds.append(value)
+        return "$\(binds.count)"
+    }
+}
