@@ -61,6 +61,10 @@ public struct ProblemMiddleware: RouterMiddleware {
         _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
     ) async throws -> Response {
         do {
+            // PostgreSQL text cannot hold NUL: refuse it in the URL before any handler reads it.
+            if request.uri.description.contains("%00") {
+                throw APIError.badRequest(code: "invalid_character", "The URL contains a NUL character (%00).")
+            }
             return try await next(request, context)
         } catch let error as APIError {
             return try error.response(from: request, context: context)
@@ -125,14 +129,7 @@ public struct ObservabilityMiddleware: RouterMiddleware {
         }
         context.logger[metadataKey: "request_id"] = .string(requestID)
         let start = ContinuousClock.now
-        var response: Response
-        if request.uri.description.contains("%00") {
-            // PostgreSQL text cannot hold NUL; refuse it here rather than fail deep inside a query.
-            response = try APIError.badRequest(code: "invalid_character", "The URL contains a NUL character (%00).")
-                .response(from: request, context: context)
-        } else {
-            response = try await next(request, context)
-        }
+        var response = try await next(request, context)
         let elapsed = ContinuousClock.now - start
         response.headers[.requestID] = requestID
         response.headers[.xContentTypeOptions] = "nosniff"

@@ -28,7 +28,7 @@ public struct PrivateCluster: Sendable {
             let (reachable, _) = try Subprocess.run("/usr/sbin/runuser", ["-u", runAs, "--", "test", "-x", parent])
             if reachable != 0 {
                 guard let fallbackParent else { throw ClusterError.unreachable(parent, runAs) }
-                dir = fallbackParent + "/bazaarche-" + Self.stableHash(dir) + "/" + (dir as NSString).lastPathComponent
+                dir = fallbackParent + "/bazaarche-" + StableHash.fnv1a(dir) + "/" + (dir as NSString).lastPathComponent
                 try FileManager.default.createDirectory(
                     atPath: (dir as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             }
@@ -39,18 +39,10 @@ public struct PrivateCluster: Sendable {
         if (socket + "/.s.PGSQL.5432").utf8.count < 100 {
             socketDirectory = socket
         } else {
-            socketDirectory = "/tmp/bazaarche-" + Self.stableHash(dir)
+            socketDirectory = "/tmp/bazaarche-" + StableHash.fnv1a(dir)
         }
     }
 
-    /// FNV-1a: stable across runs, unlike `hashValue`.
-    static func stableHash(_ text: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return String(hash, radix: 36)
-    }
-
-    public var databaseURLForSocket: String { "postgres://\(user)@localhost/postgres?host=\(socketDirectory)" }
 
     static func findBinaries() throws -> String {
         if let explicit = ProcessInfo.processInfo.environment["BAZAARCHE_PG_BINDIR"] { return explicit }

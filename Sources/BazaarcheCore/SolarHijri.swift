@@ -10,6 +10,19 @@ public enum SolarHijri {
         return calendar
     }
 
+    /// The Gregorian calendar in Tehran's time zone: calendar dates in the API are Tehran days.
+    public static var gregorianInTehran: Calendar {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = tehran
+        return calendar
+    }
+
+    /// Today's (Gregorian) date in Tehran.
+    public static func today() -> CalendarDate {
+        let c = gregorianInTehran.dateComponents([.year, .month, .day], from: Date())
+        return CalendarDate(String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!))!
+    }
+
     /// The Solar Hijri year a moment falls in, in Tehran.
     public static func year(of date: Date) -> Int {
         calendar.component(.year, from: date)
@@ -25,9 +38,7 @@ public enum SolarHijri {
 
     /// Gregorian date (y, m, d) → Solar Hijri (y, m, d).
     public static func fromGregorian(year: Int, month: Int, day: Int) -> (year: Int, month: Int, day: Int) {
-        var gregorian = Calendar(identifier: .gregorian)
-        gregorian.timeZone = tehran
-        let date = gregorian.date(from: DateComponents(year: year, month: month, day: day, hour: 12))!
+        let date = gregorianInTehran.date(from: DateComponents(year: year, month: month, day: day, hour: 12))!
         let c = calendar.dateComponents([.year, .month, .day], from: date)
         return (c.year!, c.month!, c.day!)
     }

@@ -14,7 +14,6 @@ struct BrandRequest: Decodable {
 /// JSON merge-patch field: absent, explicitly null, or a value.
 enum PatchField<T: Decodable & Sendable>: Sendable {
     case absent, null, value(T)
-    var isAbsent: Bool { if case .absent = self { true } else { false } }
 }
 
 extension PatchField where T == String {

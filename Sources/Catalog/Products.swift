@@ -92,7 +92,7 @@ public struct Products: Sendable {
           'version', p.version, 'listed_at', p.listed_at, 'created_at', p.created_at, 'updated_at', p.updated_at)
         """
 
-    static func etag(_ version: Int) -> String { "\"\(version)\"" }
+    static func etag(_ version: Int) -> String { EntityTag.of(version) }
 
     static func access(_ id: Int64, on connection: PostgresConnection, logger: Logger, lock: Bool = false) async throws
         -> ProductAccess?
@@ -197,28 +197,20 @@ public struct Products: Sendable {
         }
     }
 
+    /// Product by id: one round trip for the access facts and the JSON (a hot path for partners).
     func read(_ id: Int64, principal: Principal?) async throws -> (String, Int) {
-        try await db.withConnection { connection in
-            guard let access = try await Self.access(id, on: connection, logger: db.logger), access.visible(to: principal) else {
-                throw APIError.notFound("Product \(id)")
-            }
-            let json = try await connection.query(
-                "SELECT \(unescaped: Self.json)::text FROM products p WHERE p.id = \(id)", logger: db.logger
-            ).collect()[0].decode(String.self)
-            return (json, access.version)
-        }
-    }
-
-    /// `If-Match` holds one or more entity tags (or `*`); a stale one means someone else changed the product.
-    static func checkIfMatch(_ header: String?, version: Int) throws {
-        guard let header else { return }
-        // Strong comparison (RFC 9110 §13.1.1): a weak tag W/"…" never matches.
-        let tags = header.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        if tags.contains("*") || tags.contains(etag(version)) { return }
-        throw APIError(
-            .preconditionFailed, code: "stale_version", title: "The product has changed",
-            detail: "If-Match does not match the current version \(etag(version)); read it again and retry.",
-            extra: ["current_etag": etag(version)])
+        let rows = try await db.rows(
+            """
+            SELECT p.producer_id, p.province_code, p.status, p.searchable, p.version, \(unescaped: Self.json)::text
+            FROM products p WHERE p.id = \(id)
+            """)
+        guard let row = rows.first else { throw APIError.notFound("Product \(id)") }
+        let (producer, province, status, searchable, version, json) = try row.decode((Int64, String, String, Bool, Int, String).self)
+        let access = ProductAccess(
+            id: id, producerID: producer, province: province, status: ProductStatus(rawValue: status)!,
+            searchable: searchable, version: version)
+        guard access.visible(to: principal) else { throw APIError.notFound("Product \(id)") }
+        return (json, version)
     }
 
     func update(_ id: Int64, _ patch: ProductPatch, ifMatch: String?, by principal: Principal) async throws -> (String, Int) {
@@ -243,7 +235,7 @@ public struct Products: Sendable {
         try v.throwIfInvalid()
         return try await db.transaction { connection in
             let access = try await Self.owned(id, by: principal, on: connection, logger: db.logger)
-            try Self.checkIfMatch(ifMatch, version: access.version)
+            try EntityTag.check(ifMatch, version: access.version, entity: "product")
             if access.status == .archived {
                 throw APIError.conflict(
                     code: "product_archived", "An archived product cannot be edited.", extra: ["current_status": "archived"])

@@ -20,16 +20,14 @@ public struct SearchQuery: Sendable {
     public var cursor: SearchCursor?
     public var fingerprint: String
 
-    /// FNV-1a of every filter, so a cursor cannot be replayed against another search.
+    /// A stable hash of every filter, so a cursor cannot be replayed against another search.
     static func fingerprint(of q: SearchQuery) -> String {
         let parts: [String] = [
             q.text ?? "", q.category ?? "", q.province ?? "", q.brandID.map(String.init) ?? "", q.producerID.map(String.init) ?? "",
             q.certificate?.rawValue ?? "", q.minPackaging?.rawValue ?? "", q.maxPrice.map(String.init) ?? "",
             q.minCapacity.map(String.init) ?? "", q.status?.rawValue ?? "", q.sort.rawValue,
         ]
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in parts.joined(separator: "\u{1F}").utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return String(hash, radix: 36)
+        return StableHash.fnv1a(parts.joined(separator: "\u{1F}"))
     }
 
     public init(request: Request) throws {

@@ -58,11 +58,7 @@ public struct Demands: Sendable {
         v.check(body.maxUnitPriceRials > 0 && body.maxUnitPriceRials <= 1_000_000_000_000, "max_unit_price_rials", "must be a whole number of rials above 0")
         let provinces = Array(Set(body.preferredProvinces ?? [])).sorted()
         v.check(provinces.count <= 31, "preferred_provinces", "must list at most 31 provinces")
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = SolarHijri.tehran
-        let today = calendar.dateComponents([.year, .month, .day], from: Date())
-        let todayDate = CalendarDate(String(format: "%04d-%02d-%02d", today.year!, today.month!, today.day!))!
-        v.check(body.neededBy >= todayDate, "needed_by", "must not be in the past")
+        v.check(body.neededBy >= SolarHijri.today(), "needed_by", "must not be in the past")
         try v.throwIfInvalid()
         let certificates = Array(Set((body.requiredCertificates ?? []).map(\.rawValue))).sorted()
         return try await db.transaction { connection in
@@ -92,7 +88,7 @@ public struct Demands: Sendable {
     }
 
     /// Who sees a demand: its partner company, admins, and producers it would match (while open).
-    func visibility(_ principal: Principal, binds b: inout PostgresBindingsBuilder) -> String {
+    func visibility(_ principal: Principal, binds b: inout SQLBuilder) -> String {
         switch principal.role {
         case .admin: return "true"
         case .partner: return "d.partner_id = \(b.bind(principal.partnerID ?? -1))"
@@ -105,20 +101,20 @@ public struct Demands: Sendable {
         try principal.require(.admin, .partner, .producer)
         let page = try Page(request: request)
         let status = try DemandStatus.query(request.uri.queryParameters.get("status"), field: "status")
-        var b = PostgresBindingsBuilder()
+        var b = SQLBuilder()
         let visible = visibility(principal, binds: &b)
-        var sql = "SELECT d.id, \(Self.json)::text FROM demands d WHERE \(visible) AND d.id > \(b.bind(page.after ?? 0))"
-        if let status { sql += " AND d.status = \(b.bind(status.rawValue))" }
-        sql += " ORDER BY d.id LIMIT \(page.limit + 1)"
-        return try page.body(rows: try await db.rows(PostgresQuery(unsafeSQL: sql, binds: b.binds)))
+        b.append("SELECT d.id, \(Self.json)::text FROM demands d WHERE \(visible) AND d.id > \(b.bind(page.after ?? 0))")
+        if let status { b.append(" AND d.status = \(b.bind(status.rawValue))") }
+        b.append(" ORDER BY d.id LIMIT \(page.limit + 1)")
+        return try page.body(rows: try await db.rows(b.query))
     }
 
     func get(_ id: Int64, principal: Principal) async throws -> String {
         try principal.require(.admin, .partner, .producer)
-        var b = PostgresBindingsBuilder()
+        var b = SQLBuilder()
         let visible = visibility(principal, binds: &b)
-        let sql = "SELECT \(Self.json)::text FROM demands d WHERE d.id = \(b.bind(id)) AND \(visible)"
-        guard let json = try await db.text(PostgresQuery(unsafeSQL: sql, binds: b.binds)) else { throw APIError.notFound("Demand \(id)") }
+        b.append("SELECT \(Self.json)::text FROM demands d WHERE d.id = \(b.bind(id)) AND \(visible)")
+        guard let json = try await db.text(b.query) else { throw APIError.notFound("Demand \(id)") }
         return json
     }
 
@@ -164,14 +160,5 @@ public struct Demands: Sendable {
             let body = try await JSONBody.decode(DemandTransitionRequest.self, from: request, context: context)
             return JSONResponse.raw(try await transition(id, to: body.to, reason: body.reason, by: principal))
         }
-    }
-}
-
-/// Binds values while SQL is assembled from optional clauses.
-struct PostgresBindingsBuilder {
-    var binds = PostgresBindings()
-    mutating func bind<T: PostgresDynamicTypeEncodable>(_ value: T) -> String {
-        binds.append(value)
-        return "$\(binds.count)"
     }
 }

@@ -1,19 +1,6 @@
 import BazaarcheCore
 import Foundation
 
-/// Digits typed on Persian or Arabic keyboards are accepted and stored as ASCII.
-public enum Digits {
-    public static func ascii(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
-            switch scalar.value {
-            case 0x06F0...0x06F9: return Unicode.Scalar(scalar.value - 0x06F0 + 0x30)!
-            case 0x0660...0x0669: return Unicode.Scalar(scalar.value - 0x0660 + 0x30)!
-            default: return scalar
-            }
-        }))
-    }
-}
-
 /// کد ملی: ten digits; the tenth checks the first nine (weights 10…2, mod 11).
 public enum NationalID {
     public static func isValid(_ id: String) -> Bool {
@@ -61,11 +48,6 @@ public enum CourseKind: String, APIEnum { case general, specialized }
 public enum CourseMode: String, APIEnum { case online, inPerson = "in_person" }
 public enum CounselingTopic: String, APIEnum { case quality, packaging, branding, export, marketing, finance }
 
-public enum ProvinceCode {
-    public static func isWellFormed(_ code: String) -> Bool {
-        code.count == 5 && code.hasPrefix("IR-") && code.dropFirst(3).allSatisfy { $0.isASCII && $0.isNumber }
-    }
-}
 
 extension NationalID {
     /// Completes nine digits with their check digit (demo data and tests).

@@ -80,7 +80,7 @@ public struct Orders: Sendable {
            'tracking_code', e.tracking_code) ORDER BY e.id) FROM order_events e WHERE e.order_id = o.id)))
         """
 
-    static func etag(_ version: Int) -> String { "\"\(version)\"" }
+    static func etag(_ version: Int) -> String { EntityTag.of(version) }
 
     // MARK: placement
 
@@ -96,17 +96,8 @@ public struct Orders: Sendable {
         body.delivery.city = v.text(body.delivery.city, "delivery.city", max: 100)
         body.delivery.address = v.text(body.delivery.address, "delivery.address", max: 500)
         body.delivery.recipient = v.text(body.delivery.recipient, "delivery.recipient", max: 200)
-        body.delivery.phone = String(body.delivery.phone.unicodeScalars.compactMap { s -> Character? in
-            switch s.value {
-            case 0x06F0...0x06F9: Character(Unicode.Scalar(s.value - 0x06F0 + 0x30)!)
-            case 0x0660...0x0669: Character(Unicode.Scalar(s.value - 0x0660 + 0x30)!)
-            case 0x20, 0x2D: nil
-            default: Character(s)
-            }
-        })
-        v.check(
-            body.delivery.phone.count == 11 && body.delivery.phone.hasPrefix("0") && body.delivery.phone.allSatisfy { $0.isASCII && $0.isNumber },
-            "delivery.phone", "must be an 11-digit Iranian phone number starting with 0")
+        body.delivery.phone = Phone.normalize(body.delivery.phone)
+        v.check(Phone.isValid(body.delivery.phone), "delivery.phone", "must be an 11-digit Iranian phone number starting with 0")
         body.note = v.optionalText(body.note, "note", max: 2000)
         try v.throwIfInvalid()
         return body
@@ -244,14 +235,7 @@ public struct Orders: Sendable {
             guard body.to.allowed(for: principal.role) else {
                 throw APIError.forbidden("The \(principal.role.rawValue) role cannot move an order to \(body.to.rawValue).")
             }
-            if let ifMatch, !ifMatch.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }).contains(where: {
-                $0 == "*" || $0 == Self.etag(version)
-            }) {
-                throw APIError(
-                    .preconditionFailed, code: "stale_version", title: "The order has changed",
-                    detail: "If-Match does not match the order's current version; read it again.",
-                    extra: ["current_etag": Self.etag(version), "current_status": status])
-            }
+            try EntityTag.check(ifMatch, version: version, entity: "order", extra: ["current_status": status])
             let current = OrderStatus(rawValue: status)!
             guard current.canMove(to: body.to) else {
                 throw APIError.invalidTransition(entity: "order", from: current.rawValue, to: body.to.rawValue)
@@ -306,9 +290,7 @@ public struct Orders: Sendable {
 
     static func parseInstant(_ text: String, field: String, endOfDay: Bool) throws -> Date {
         if let date = CalendarDate(text) {
-            var calendar = Calendar(identifier: .gregorian)
-            calendar.timeZone = SolarHijri.tehran
-            let start = calendar.date(from: DateComponents(year: date.year, month: date.month, day: date.day))!
+            let start = SolarHijri.gregorianInTehran.date(from: DateComponents(year: date.year, month: date.month, day: date.day))!
             return endOfDay ? start.addingTimeInterval(86400) : start
         }
         let formatter = ISO8601DateFormatter()

@@ -58,21 +58,13 @@ public struct Partners: Sendable {
     func create(_ body: PartnerRequest, by principal: Principal) async throws -> (Int64, String) {
         try principal.require(.admin)
         var v = Validator()
-        let legalID = String(body.legalNationalId.trimmingCharacters(in: .whitespaces).unicodeScalars.map { s -> Character in
-            switch s.value {
-            case 0x06F0...0x06F9: Character(Unicode.Scalar(s.value - 0x06F0 + 0x30)!)
-            case 0x0660...0x0669: Character(Unicode.Scalar(s.value - 0x0660 + 0x30)!)
-            default: Character(s)
-            }
-        })
+        let legalID = Digits.ascii(body.legalNationalId.trimmingCharacters(in: .whitespaces))
         v.check(LegalNationalID.isValid(legalID), "legal_national_id", "must be a valid 11-digit legal entity national ID (check digit)")
         let name = v.text(body.name, "name", max: 200)
-        v.check(ProvinceCodes.isWellFormed(body.provinceCode), "province_code", "must be a province code like IR-00")
+        v.check(ProvinceCode.isWellFormed(body.provinceCode), "province_code", "must be a province code like IR-00")
         let contactName = v.optionalText(body.contact?.name, "contact.name", max: 200)
-        let phone = v.optionalText(body.contact?.phone, "contact.phone", max: 11)
-        if let phone {
-            v.check(phone.count == 11 && phone.hasPrefix("0") && phone.allSatisfy { $0.isASCII && $0.isNumber }, "contact.phone", "must be an 11-digit phone number starting with 0")
-        }
+        let phone = v.optionalText(body.contact?.phone, "contact.phone", max: 20).map(Phone.normalize)
+        if let phone { v.check(Phone.isValid(phone), "contact.phone", "must be an 11-digit phone number starting with 0") }
         let email = v.optionalText(body.contact?.email, "contact.email", max: 200)
         if let email {
             let parts = email.split(separator: "@")
@@ -123,11 +115,5 @@ public struct Partners: Sendable {
             else { throw APIError.notFound("Partner \(id)") }
             return JSONResponse.raw(json)
         }
-    }
-}
-
-enum ProvinceCodes {
-    static func isWellFormed(_ code: String) -> Bool {
-        code.count == 5 && code.hasPrefix("IR-") && code.dropFirst(3).allSatisfy { $0.isASCII && $0.isNumber }
     }
 }
