@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "Catalog", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         .target(name: "Orders", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         .target(name: "Partners", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
-        .target(name: "Matching", dependencies: ["BazaarcheCore", "Catalog"], swiftSettings: swiftSettings),
+        .target(name: "Matching", dependencies: ["BazaarcheCore", "Catalog", "Orders"], swiftSettings: swiftSettings),
         // Wires the feature modules into one application; shared by the executable and the tests.
         .target(
             name: "BazaarcheApp",

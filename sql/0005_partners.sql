@@ -25,5 +25,7 @@ CREATE TABLE partners (
 );
 
 ALTER TABLE accounts ADD CONSTRAINT accounts_partner_id_fkey FOREIGN KEY (partner_id) REFERENCES partners(id);
-ALTER TABLE accounts ADD CONSTRAINT accounts_partner_id_check CHECK ((role = 'partner') = (partner_id IS NOT NULL));
+-- NOT VALID: partner accounts created before companies existed keep working (for orders) until an
+-- admin binds them; every account created or changed from now on must follow the rule.
+ALTER TABLE accounts ADD CONSTRAINT accounts_partner_id_check CHECK ((role = 'partner') = (partner_id IS NOT NULL)) NOT VALID;
 CREATE INDEX accounts_partner_idx ON accounts (partner_id) WHERE partner_id IS NOT NULL;

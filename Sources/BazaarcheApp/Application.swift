@@ -101,6 +101,7 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database)
     Orders(db: db).addRoutes(to: &routes)
     Partners(db: db).addRoutes(to: &routes)
     Demands(db: db).addRoutes(to: &routes)
+    Invitations(db: db).addRoutes(to: &routes)
 
     table.set(routes.registered)
     return router
@@ -118,6 +119,9 @@ public func clientConfiguration(_ base: PostgresClient.Configuration, poolSize: 
         // Relevance search reads its tiers through UNION ALL … LIMIT and relies on Append running
         // them in order (stopping when the page is full); a parallel Append could interleave them.
         ("enable_parallel_append", "off"),
+        // Our statements are short and planned per call; JIT compiling them costs more than it saves
+        // (measured: a 1 s matching query on 1M products spent 0.4 s in JIT).
+        ("jit", "off"),
     ]
     return configuration
 }

@@ -93,7 +93,7 @@ enum Dataset {
             ("vacuum analyze products", "VACUUM ANALYZE products"),
             ("certificates", """
             INSERT INTO certificates (product_id, kind, number, issuer, issued_on, expires_on, status)
-            SELECT p.id, (ARRAY['health_license','halal','inso','handicraft_seal','organic'])[1 + p.id % 5], 'B-' || p.id,
+            SELECT p.id, (ARRAY['health_license','halal','inso','handicraft_seal','organic'])[1 + (p.id / 5) % 5], 'B-' || p.id,
                    'سازمان ملی استاندارد', current_date - 200, current_date + (p.id % 700)::int - 100, 'granted'
             FROM products p WHERE p.id % 5 = 0
             """),

@@ -13,10 +13,13 @@ public enum Idempotency {
         public var status: HTTPResponse.Status
         public var json: String
         public var headers: HTTPFields
-        public init(status: HTTPResponse.Status, json: String, headers: HTTPFields = [:]) {
+        /// The id of what was created, for callers composing this work into a larger one.
+        public var createdID: Int64?
+        public init(status: HTTPResponse.Status, json: String, headers: HTTPFields = [:], createdID: Int64? = nil) {
             self.status = status
             self.json = json
             self.headers = headers
+            self.createdID = createdID
         }
     }
 

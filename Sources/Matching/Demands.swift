@@ -36,16 +36,9 @@ public struct Demands: Sendable {
           'created_at', d.created_at, 'updated_at', d.updated_at)
         """
 
-    /// Whether producer `$1` has a listed product passing the demand's hard filters (alias `d`).
+    /// Whether `producer` has a product passing the demand's hard filters (demand alias `d`).
     static func producerMatches(_ producer: String) -> String {
-        """
-        EXISTS (SELECT 1 FROM products p WHERE p.producer_id = \(producer) AND p.searchable
-          AND (p.category_code = d.category_code OR p.category_code LIKE d.category_code || '.%')
-          AND p.packaging_level >= d.min_packaging_level
-          AND NOT EXISTS (SELECT 1 FROM unnest(d.required_certificates) k WHERE NOT EXISTS (
-                SELECT 1 FROM certificates c WHERE c.product_id = p.id AND c.kind = k AND c.status = 'granted'
-                  AND c.expires_on >= tehran_today())))
-        """
+        "EXISTS (SELECT 1 FROM products p WHERE p.producer_id = \(producer) AND \(Matches.hardFilters()))"
     }
 
     func create(_ body: DemandRequest, by principal: Principal) async throws -> (Int64, String) {
@@ -137,6 +130,7 @@ public struct Demands: Sendable {
             try await Audit.record(
                 on: connection, logger: db.logger, actor: principal, entityType: "demand", entityID: id, provinceCode: nil,
                 action: "demand.status_changed", from: status, to: target.rawValue, reason: reason)
+            try await Invitations.withdrawPending(demand: id, by: principal, on: connection, logger: db.logger)
             return json
         }
     }
@@ -159,6 +153,11 @@ public struct Demands: Sendable {
             let id = try context.id(what: "Demand")
             let body = try await JSONBody.decode(DemandTransitionRequest.self, from: request, context: context)
             return JSONResponse.raw(try await transition(id, to: body.to, reason: body.reason, by: principal))
+        }
+        routes.get("/v1/demands/{id}/matches") { request, context in
+            let principal = try context.require(.admin, .partner)
+            let id = try context.id(what: "Demand")
+            return JSONResponse.raw(try await Matches(db: db).matches(id, request: request, principal: principal))
         }
     }
 }

@@ -29,24 +29,34 @@ public enum OrderStatus: String, APIEnum {
     }
 }
 
-struct OrderLineRequest: Codable {
-    var productId: Int64
-    var quantity: Int
+package struct OrderLineRequest: Codable, Sendable {
+    package var productId: Int64
+    package var quantity: Int
+    package init(productId: Int64, quantity: Int) {
+        self.productId = productId
+        self.quantity = quantity
+    }
 }
 
-struct DeliveryRequest: Codable {
-    var provinceCode: String
-    var city: String
-    var address: String
-    var recipient: String
-    var phone: String
+package struct DeliveryRequest: Codable, Sendable {
+    package var provinceCode: String
+    package var city: String
+    package var address: String
+    package var recipient: String
+    package var phone: String
 }
 
-struct OrderRequest: Codable {
-    var producerId: Int64
-    var lines: [OrderLineRequest]
-    var delivery: DeliveryRequest
-    var note: String?
+package struct OrderRequest: Codable, Sendable {
+    package var producerId: Int64
+    package var lines: [OrderLineRequest]
+    package var delivery: DeliveryRequest
+    package var note: String?
+    package init(producerId: Int64, lines: [OrderLineRequest], delivery: DeliveryRequest, note: String?) {
+        self.producerId = producerId
+        self.lines = lines
+        self.delivery = delivery
+        self.note = note
+    }
 }
 
 struct OrderTransitionRequest: Decodable {
@@ -84,7 +94,7 @@ public struct Orders: Sendable {
 
     // MARK: placement
 
-    static func validate(_ body: OrderRequest) throws -> OrderRequest {
+    package static func validate(_ body: OrderRequest) throws -> OrderRequest {
         var v = Validator()
         var body = body
         v.check((1...50).contains(body.lines.count), "lines", "must hold 1 to 50 lines")
@@ -103,9 +113,14 @@ public struct Orders: Sendable {
         return body
     }
 
-    /// Places the order on `connection` (inside the idempotency transaction): checks every line,
+    /// Places the order on `connection` (inside the caller's transaction): checks every line,
     /// locks the products in id order (no deadlocks between orders), reserves stock, writes the order.
-    func place(_ body: OrderRequest, by principal: Principal, on connection: PostgresConnection) async throws -> Idempotency.Outcome {
+    /// An accepted invitation places through here too, for `buyer` (the inviting partner account)
+    /// at its `agreedPrices` (by product id) instead of the listed ones.
+    package func place(
+        _ body: OrderRequest, buyer: Int64? = nil, agreedPrices: [Int64: Int64] = [:], by principal: Principal,
+        on connection: PostgresConnection
+    ) async throws -> Idempotency.Outcome {
         let logger = db.logger
         let producer = try await connection.query(
             "SELECT status, province_code FROM producers WHERE id = \(body.producerId)", logger: logger
@@ -131,7 +146,7 @@ public struct Orders: Sendable {
             """, logger: logger
         ) {
             let r = try row.decode((Int64, Int64, Bool, Int64, Int, Int, String, String).self)
-            products[r.0] = (r.1, r.2, r.3, r.4, r.5, r.6, r.7)
+            products[r.0] = (r.1, r.2, agreedPrices[r.0] ?? r.3, r.4, r.5, r.6, r.7)
         }
         var v = Validator()
         for (i, line) in body.lines.enumerated() {
@@ -172,7 +187,7 @@ public struct Orders: Sendable {
             """
             INSERT INTO orders (partner_account_id, producer_id, province_code, total_rials, delivery_province_code,
               delivery_city, delivery_address, delivery_recipient, delivery_phone, note)
-            VALUES (\(principal.accountID), \(body.producerId), \(producerProvince), \(total), \(body.delivery.provinceCode),
+            VALUES (\(buyer ?? principal.accountID), \(body.producerId), \(producerProvince), \(total), \(body.delivery.provinceCode),
               \(body.delivery.city), \(body.delivery.address), \(body.delivery.recipient), \(body.delivery.phone), \(body.note))
             RETURNING id
             """, logger: logger
@@ -199,7 +214,7 @@ public struct Orders: Sendable {
             "SELECT \(unescaped: Self.detailJSON)::text, o.version FROM orders o WHERE o.id = \(order)", logger: logger
         ).collect()[0].decode((String, Int).self)
         return Idempotency.Outcome(
-            status: .created, json: json, headers: [.location: "/v1/orders/\(order)", .eTag: Self.etag(version)])
+            status: .created, json: json, headers: [.location: "/v1/orders/\(order)", .eTag: Self.etag(version)], createdID: order)
     }
 
     // MARK: lifecycle

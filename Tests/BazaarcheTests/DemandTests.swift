@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 @Suite struct DemandTests {
-    static let body = #"{"category_code":"food","keywords":"کیک خانگی","quantity":500,"unit":"box","max_unit_price_rials":2000000,"required_certificates":["health_license"],"min_packaging_level":"retail","preferred_provinces":["IR-00","IR-23"],"needed_by":"2099-01-01"}"#
+    static let body = #"{"category_code":"food","keywords":"کیک خانگی","quantity":500,"unit":"piece","max_unit_price_rials":2000000,"required_certificates":["health_license"],"min_packaging_level":"retail","preferred_provinces":["IR-00","IR-23"],"needed_by":"2099-01-01"}"#
 
     @Test func partnersPostAndCloseDemands() async throws {
         try await withApp { api in
@@ -58,7 +58,7 @@ import Testing
             let partner = try await api.token(.partner)
             let easy = try #require(try await api.post(
                 "/v1/demands",
-                #"{"category_code":"food","quantity":10,"unit":"box","max_unit_price_rials":2000000,"needed_by":"2099-01-01"}"#,
+                #"{"category_code":"food","quantity":10,"unit":"piece","max_unit_price_rials":2000000,"needed_by":"2099-01-01"}"#,
                 token: partner).int("id"))
             let strict = try #require(try await api.post("/v1/demands", Self.body, token: partner).int("id"))
             let baker = try await api.producer(status: .verified)

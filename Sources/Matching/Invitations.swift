@@ -1,0 +1,240 @@
+import BazaarcheCore
+import Foundation
+import Orders
+
+public enum InvitationStatus: String, APIEnum { case pending, accepted, declined, withdrawn }
+
+struct InvitationRequest: Decodable {
+    var producerId: Int64
+    var productId: Int64
+    var quantity: Int
+    var unitPriceRials: Int64
+    var delivery: DeliveryRequest
+    var note: String?
+}
+
+struct DeclineRequest: Decodable {
+    var reason: String
+}
+
+/// A partner's offer to a matched producer; accepted, it becomes an order placed by the same code
+/// and stock rules as POST /v1/orders, at the invitation's price, for the inviting account.
+public struct Invitations: Sendable {
+    let db: Database
+
+    public init(db: Database) { self.db = db }
+
+    static let json = """
+        json_build_object('id', i.id, 'demand_id', i.demand_id, 'partner_id', i.partner_id, 'producer_id', i.producer_id,
+          'product_id', i.product_id, 'quantity', i.quantity, 'unit_price_rials', i.unit_price_rials,
+          'total_rials', i.quantity::numeric * i.unit_price_rials, 'delivery', i.delivery, 'note', i.note,
+          'status', i.status, 'decline_reason', i.decline_reason, 'order_id', i.order_id,
+          'created_at', i.created_at, 'updated_at', i.updated_at)
+        """
+
+    func visibility(_ principal: Principal, binds b: inout SQLBuilder) -> String {
+        switch principal.role {
+        case .admin: "true"
+        case .partner: "i.partner_id = \(b.bind(principal.partnerID ?? -1))"
+        case .producer: "i.producer_id = \(b.bind(principal.producerID ?? -1))"
+        default: "false"
+        }
+    }
+
+    func create(demand id: Int64, _ body: InvitationRequest, by principal: Principal) async throws -> (Int64, String) {
+        guard principal.role == .partner, let partner = principal.partnerID else {
+            throw APIError.forbidden("Invitations are sent by the demand's partner.")
+        }
+        var v = Validator()
+        v.check((1...1_000_000).contains(body.quantity), "quantity", "must be from 1 to 1000000")
+        v.check(body.unitPriceRials > 0 && body.unitPriceRials <= 1_000_000_000_000, "unit_price_rials", "must be a whole number of rials above 0")
+        let note = v.optionalText(body.note, "note", max: 2000)
+        try v.throwIfInvalid()
+        // The delivery block follows the order rules exactly (it becomes the order's).
+        let order = try Orders.validate(
+            OrderRequest(
+                producerId: body.producerId, lines: [.init(productId: body.productId, quantity: body.quantity)],
+                delivery: body.delivery, note: note))
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let delivery = String(decoding: try encoder.encode(order.delivery), as: UTF8.self)
+        return try await db.transaction { connection in
+            let logger = db.logger
+            let rows = try await connection.query(
+                "SELECT partner_id, status, max_unit_price_rials FROM demands WHERE id = \(id) FOR SHARE", logger: logger
+            ).collect()
+            guard let row = rows.first else { throw APIError.notFound("Demand \(id)") }
+            let (owner, status, maxPrice) = try row.decode((Int64, String, Int64).self)
+            guard owner == partner else { throw APIError.notFound("Demand \(id)") }
+            guard status == "open" else {
+                throw APIError(
+                    .conflict, code: "demand_not_open", title: "Demand not open",
+                    detail: "Demand \(id) is \(status); invitations are sent for open demands.", extra: ["current_status": status])
+            }
+            var refs = Validator()
+            refs.check(body.unitPriceRials <= maxPrice, "unit_price_rials", "must not exceed the demand's max_unit_price_rials (\(maxPrice))")
+            let province = try await connection.query(
+                "SELECT 1 FROM provinces WHERE code = \(order.delivery.provinceCode)", logger: logger
+            ).collect()
+            refs.check(!province.isEmpty, "delivery.province_code", "is not a known province")
+            let candidate = try await connection.query(
+                """
+                SELECT p.min_order_qty FROM demands d JOIN products p ON \(unescaped: Matches.hardFilters())
+                WHERE d.id = \(id) AND p.id = \(body.productId) AND p.producer_id = \(body.producerId)
+                """, logger: logger
+            ).collect()
+            if let minOrder = try candidate.first?.decode(Int.self) {
+                refs.check(body.quantity >= minOrder, "quantity", "is below the product's minimum order quantity \(minOrder)")
+            } else {
+                refs.add("product_id", "is not a product of producer \(body.producerId) that matches this demand (see its matches)")
+            }
+            try refs.throwIfInvalid()
+            let (invitation, json) = try await connection.query(
+                """
+                INSERT INTO invitations AS i (demand_id, partner_id, account_id, producer_id, product_id, quantity, unit_price_rials,
+                  delivery, note)
+                VALUES (\(id), \(partner), \(principal.accountID), \(body.producerId), \(body.productId), \(body.quantity),
+                  \(body.unitPriceRials), \(delivery)::jsonb, \(note))
+                RETURNING i.id, \(unescaped: Self.json)::text
+                """, logger: logger
+            ).collect()[0].decode((Int64, String).self)
+            try await Audit.record(
+                on: connection, logger: logger, actor: principal, entityType: "invitation", entityID: invitation, provinceCode: nil,
+                action: "invitation.created", from: nil, to: "pending")
+            return (invitation, json)
+        }
+    }
+
+    func list(request: Request, principal: Principal) async throws -> String {
+        try principal.require(.admin, .partner, .producer)
+        let page = try Page(request: request)
+        let status = try InvitationStatus.query(request.uri.queryParameters.get("status"), field: "status")
+        let demand = try request.intQuery("demand_id")
+        var b = SQLBuilder()
+        let visible = visibility(principal, binds: &b)
+        b.append("SELECT i.id, \(Self.json)::text FROM invitations i WHERE \(visible) AND i.id > \(b.bind(page.after ?? 0))")
+        if let status { b.append(" AND i.status = \(b.bind(status.rawValue))") }
+        if let demand { b.append(" AND i.demand_id = \(b.bind(Int64(demand)))") }
+        b.append(" ORDER BY i.id LIMIT \(page.limit + 1)")
+        return try page.body(rows: try await db.rows(b.query))
+    }
+
+    func get(_ id: Int64, principal: Principal) async throws -> String {
+        try principal.require(.admin, .partner, .producer)
+        var b = SQLBuilder()
+        let visible = visibility(principal, binds: &b)
+        b.append("SELECT \(Self.json)::text FROM invitations i WHERE i.id = \(b.bind(id)) AND \(visible)")
+        guard let json = try await db.text(b.query) else { throw APIError.notFound("Invitation \(id)") }
+        return json
+    }
+
+    /// Locks the demand (shared) and then the invitation, the order demand closing uses, and
+    /// checks the producer's right to answer and that the invitation still waits for one.
+    func lockPending(_ id: Int64, to target: InvitationStatus, by principal: Principal, on connection: PostgresConnection)
+        async throws -> (demand: Int64, account: Int64, producer: Int64, product: Int64, quantity: Int, price: Int64, delivery: String, note: String?)
+    {
+        let logger = db.logger
+        let demand = try await connection.query("SELECT demand_id FROM invitations WHERE id = \(id)", logger: logger).collect()
+        guard let demandID = try demand.first?.decode(Int64.self) else { throw APIError.notFound("Invitation \(id)") }
+        try await connection.query("SELECT 1 FROM demands WHERE id = \(demandID) FOR SHARE", logger: logger)
+        let rows = try await connection.query(
+            """
+            SELECT account_id, producer_id, product_id, quantity, unit_price_rials, delivery::text, note, status
+            FROM invitations WHERE id = \(id) FOR UPDATE
+            """, logger: logger
+        ).collect()
+        let r = try rows[0].decode((Int64, Int64, Int64, Int, Int64, String, String?, String).self)
+        guard r.1 == principal.producerID else { throw APIError.notFound("Invitation \(id)") }
+        guard r.7 == InvitationStatus.pending.rawValue else {
+            throw APIError.invalidTransition(entity: "invitation", from: r.7, to: target.rawValue)
+        }
+        return (demandID, r.0, r.1, r.2, r.3, r.4, r.5, r.6)
+    }
+
+    func accept(_ id: Int64, by principal: Principal) async throws -> (String, Int64) {
+        guard principal.role == .producer else { throw APIError.forbidden("Invitations are answered by the invited producer.") }
+        return try await db.transaction { connection in
+            let logger = db.logger
+            let i = try await lockPending(id, to: .accepted, by: principal, on: connection)
+            let delivery = try JSONBody.decode(DeliveryRequest.self, from: Data(i.delivery.utf8))
+            let body = OrderRequest(
+                producerId: i.producer, lines: [.init(productId: i.product, quantity: i.quantity)], delivery: delivery, note: i.note)
+            let placed = try await Orders(db: db).place(
+                body, buyer: i.account, agreedPrices: [i.product: i.price], by: principal, on: connection)
+            let order = placed.createdID!
+            try await connection.query(
+                "UPDATE invitations SET status = 'accepted', order_id = \(order), updated_at = now() WHERE id = \(id)",
+                logger: logger)
+            try await Audit.record(
+                on: connection, logger: logger, actor: principal, entityType: "invitation", entityID: id, provinceCode: nil,
+                action: "invitation.accepted", from: "pending", to: "accepted", reason: "order \(order)")
+            let json = try await connection.query(
+                "SELECT (\(unescaped: Self.json)::jsonb || jsonb_build_object('order', \(placed.json)::jsonb))::text FROM invitations i WHERE i.id = \(id)",
+                logger: logger
+            ).collect()[0].decode(String.self)
+            return (json, order)
+        }
+    }
+
+    func decline(_ id: Int64, reason: String, by principal: Principal) async throws -> String {
+        guard principal.role == .producer else { throw APIError.forbidden("Invitations are answered by the invited producer.") }
+        var v = Validator()
+        let reason = v.text(reason, "reason", max: 1000)
+        try v.throwIfInvalid()
+        return try await db.transaction { connection in
+            _ = try await lockPending(id, to: .declined, by: principal, on: connection)
+            let json = try await connection.query(
+                """
+                UPDATE invitations i SET status = 'declined', decline_reason = \(reason), updated_at = now()
+                WHERE i.id = \(id) RETURNING \(unescaped: Self.json)::text
+                """, logger: db.logger
+            ).collect()[0].decode(String.self)
+            try await Audit.record(
+                on: connection, logger: db.logger, actor: principal, entityType: "invitation", entityID: id, provinceCode: nil,
+                action: "invitation.declined", from: "pending", to: "declined", reason: reason)
+            return json
+        }
+    }
+
+    /// A closed or cancelled demand takes its open offers back (in the demand's transaction).
+    static func withdrawPending(demand: Int64, by principal: Principal, on connection: PostgresConnection, logger: Logger) async throws {
+        let withdrawn = try await connection.query(
+            """
+            UPDATE invitations SET status = 'withdrawn', updated_at = now()
+            WHERE demand_id = \(demand) AND status = 'pending' RETURNING id
+            """, logger: logger
+        ).collect()
+        for row in withdrawn {
+            try await Audit.record(
+                on: connection, logger: logger, actor: principal, entityType: "invitation", entityID: try row.decode(Int64.self),
+                provinceCode: nil, action: "invitation.withdrawn", from: "pending", to: "withdrawn", reason: "demand \(demand) closed")
+        }
+    }
+
+    public func addRoutes(to routes: inout Routes) {
+        routes.post("/v1/demands/{id}/invitations") { request, context in
+            let principal = try context.require(.partner)
+            let demand = try context.id(what: "Demand")
+            let body = try await JSONBody.decode(InvitationRequest.self, from: request, context: context)
+            let (id, json) = try await create(demand: demand, body, by: principal)
+            return JSONResponse.raw(json, status: .created, headers: [.location: "/v1/invitations/\(id)"])
+        }
+        routes.get("/v1/invitations") { request, context in
+            JSONResponse.raw(try await list(request: request, principal: try context.requirePrincipal()))
+        }
+        routes.get("/v1/invitations/{id}") { _, context in
+            JSONResponse.raw(try await get(try context.id(what: "Invitation"), principal: try context.requirePrincipal()))
+        }
+        routes.post("/v1/invitations/{id}/accept") { _, context in
+            let principal = try context.require(.producer)
+            let (json, order) = try await accept(try context.id(what: "Invitation"), by: principal)
+            return JSONResponse.raw(json, headers: [.location: "/v1/orders/\(order)"])
+        }
+        routes.post("/v1/invitations/{id}/decline") { request, context in
+            let principal = try context.require(.producer)
+            let id = try context.id(what: "Invitation")
+            let body = try await JSONBody.decode(DeclineRequest.self, from: request, context: context)
+            return JSONResponse.raw(try await decline(id, reason: body.reason, by: principal))
+        }
+    }
+}

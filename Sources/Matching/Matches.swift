@@ -1,0 +1,288 @@
+import BazaarcheCore
+import Catalog
+import Foundation
+
+/// GET /v1/demands/{id}/matches: candidates passing the hard filters, ranked by an explained score,
+/// and a pool of producers when no single one can supply the quantity.
+struct Matches: Sendable {
+    let db: Database
+
+    static let defaultLimit = 20
+    static let maxLimit = 100
+    /// Pool members are chosen among this many candidates with the largest supply.
+    static let poolCandidates = 1000
+
+    /// The hard filters for product `p`: listed by a verified producer (`searchable`), same unit,
+    /// in the demand's category or one of its sub-categories, packaging at least the minimum,
+    /// every required certificate kind granted and unexpired today in Tehran. The defaults read
+    /// demand `d`'s columns (Demands.producerMatches); ranking binds the values instead, so the
+    /// planner sees them.
+    static func hardFilters(
+        categories: String = "ARRAY(SELECT c.code FROM categories c WHERE c.code = d.category_code OR c.parent_code = d.category_code)",
+        unit: String = "d.unit", minPackaging: String = "d.min_packaging_level", required: String = "d.required_certificates",
+        today: String = "to_char(tehran_today(), 'YYYY-MM-DD')"
+    ) -> String {
+        """
+        p.searchable AND p.unit = \(unit) AND p.packaging_level >= \(minPackaging)
+        AND p.category_code = ANY(\(categories))
+        AND NOT EXISTS (SELECT 1 FROM unnest(\(required)::text[]) k WHERE coalesce(p.cert_expiry ->> k, '') < \(today))
+        """
+    }
+
+    /// A demand as ranking reads it: its own fields, its category with sub-categories, the days
+    /// left until needed_by and today's date in Tehran.
+    struct Demand {
+        var partnerID: Int64
+        var categories: [String]
+        var unit: String
+        var minPackaging: Int
+        var required: [String]
+        var quantity: Int
+        var maxPrice: Int64
+        var preferred: [String]
+        var days: Int
+        var today: String
+        var keywords: String?
+    }
+
+    struct Row {
+        var productID: Int64
+        var producerID: Int64
+        var title: String
+        var province: String
+        var price: Int64
+        var stock: Int
+        var monthlyCapacity: Int
+        var minOrder: Int
+        var supply: Int
+        var breakdown: ScoreBreakdown
+    }
+
+    /// Scoring SQL for every candidate of `demand` (wrapped as `base`), every value bound.
+    static func scoredCandidates(_ demand: Demand, binds b: inout SQLBuilder) -> String {
+        let words = MatchKeywords.words(demand.keywords)
+        let keywordShare =
+            words.isEmpty
+            ? "1.0"
+            : "(" + words.map { "(strpos(p.search_text, \(b.bind($0))) > 0)::int" }.joined(separator: " + ")
+                + ")::float8 / \(words.count)"
+        let today = b.bind(demand.today)
+        let extraKinds = CertificateKind.allCases.map(\.rawValue).filter { !demand.required.contains($0) }
+        let extraCount =
+            extraKinds.isEmpty
+            ? "0"
+            : extraKinds.map { "(coalesce(p.cert_expiry ->> \(b.bind($0)), '') >= \(today))::int" }.joined(separator: " + ")
+        let days = b.bind(demand.days)
+        let supply = "(p.stock + (p.monthly_capacity::bigint * \(days)) / 30)"
+        let province =
+            demand.preferred.isEmpty
+            ? b.bind(MatchWeights.province)
+            : "CASE WHEN p.province_code = ANY(\(b.bind(demand.preferred))) THEN \(b.bind(MatchWeights.province)) ELSE 0 END"
+        return """
+            SELECT p.id, p.producer_id, \(supply) AS supply,
+              \(b.bind(MatchWeights.price)) * greatest(0, 1 - p.price_rials::float8 / \(b.bind(demand.maxPrice))) AS price,
+              \(b.bind(MatchWeights.capacity)) * least(1, \(supply)::float8 / \(b.bind(demand.quantity))) AS capacity,
+              \(province)::float8 AS province,
+              \(b.bind(MatchWeights.deliveryRecord))
+                * coalesce(s.delivered::float8 / nullif(s.delivered + s.failed, 0), \(b.bind(MatchWeights.deliveryRecordWithoutHistory)))
+                AS delivery_record,
+              \(b.bind(MatchWeights.certificates))
+                * least(1, (CASE WHEN p.cert_expiry = '{}' THEN 0 ELSE \(extraCount) END)::float8
+                           / \(b.bind(Double(MatchWeights.extraCertificatesForFull)))) AS certificates,
+              \(b.bind(MatchWeights.keywords)) * \(keywordShare) AS keywords
+            FROM products p LEFT JOIN producer_order_stats s ON s.producer_id = p.producer_id
+            WHERE \(hardFilters(
+                categories: b.bind(demand.categories), unit: b.bind(demand.unit), minPackaging: b.bind(demand.minPackaging),
+                required: b.bind(demand.required), today: today))
+            """
+    }
+
+    static let scoreSum = "price + capacity + province + delivery_record + certificates + keywords"
+
+    func demand(_ id: Int64, principal: Principal) async throws -> Demand {
+        try principal.require(.admin, .partner)
+        let rows = try await db.rows(
+            """
+            SELECT d.partner_id, ARRAY(SELECT c.code FROM categories c WHERE c.code = d.category_code OR c.parent_code = d.category_code),
+              d.unit, d.min_packaging_level::int, d.required_certificates, d.quantity, d.max_unit_price_rials, d.preferred_provinces,
+              greatest(d.needed_by - tehran_today(), 0), to_char(tehran_today(), 'YYYY-MM-DD'), d.keywords
+            FROM demands d WHERE d.id = \(id)
+            """)
+        guard let row = rows.first else { throw APIError.notFound("Demand \(id)") }
+        let r = try row.decode((Int64, [String], String, Int, [String], Int, Int64, [String], Int, String, String?).self)
+        guard principal.role == .admin || principal.partnerID == r.0 else { throw APIError.notFound("Demand \(id)") }
+        return Demand(
+            partnerID: r.0, categories: r.1, unit: r.2, minPackaging: r.3, required: r.4, quantity: r.5, maxPrice: r.6,
+            preferred: r.7, days: r.8, today: r.9, keywords: r.10)
+    }
+
+    struct Ranking {
+        var count = 0
+        var best = 0
+        var total = 0
+        var byScore: [Row] = []
+        /// The largest suppliers, fetched only when no single candidate covers the quantity.
+        var bySupply: [Row] = []
+    }
+
+    /// One statement scores every candidate once and returns the count, best single supply and
+    /// total supply, the first `limit` by score and, when no one candidate covers the quantity,
+    /// the `poolCandidates` largest suppliers.
+    func rank(_ demand: Demand, limit: Int) async throws -> Ranking {
+        var b = SQLBuilder()
+        let scored = Self.scoredCandidates(demand, binds: &b)
+        b.append(
+            """
+            WITH base AS MATERIALIZED (\(scored)),
+            a AS (SELECT count(*)::int AS n, coalesce(max(supply), 0)::bigint AS best, coalesce(sum(supply), 0)::bigint AS total FROM base),
+            t AS ((SELECT true AS by_score, * FROM base ORDER BY \(Self.scoreSum) DESC, id LIMIT \(limit))
+                  UNION ALL
+                  (SELECT false, * FROM base WHERE (SELECT best FROM a) < \(b.bind(demand.quantity))
+                   ORDER BY supply DESC, id LIMIT \(Self.poolCandidates)))
+            SELECT a.n, a.best, a.total, t.by_score, t.id, t.producer_id, p.title_fa, p.province_code, p.price_rials, p.stock,
+              p.monthly_capacity, p.min_order_qty, t.supply, t.price, t.capacity, t.province, t.delivery_record,
+              t.certificates, t.keywords
+            FROM a LEFT JOIN t ON true LEFT JOIN products p ON p.id = t.id
+            """)
+        let rows = try await db.transaction { connection in
+            // The scored candidates of a whole top-level category (100k+ rows) sort in memory.
+            try await connection.query("SET LOCAL work_mem = '64MB'", logger: db.logger)
+            return try await connection.query(b.query, logger: db.logger).collect()
+        }
+        var result = Ranking()
+        for row in rows {
+            let r = try row.decode(
+                (Int, Int64, Int64, Bool?, Int64?, Int64?, String?, String?, Int64?, Int?, Int?, Int?, Int64?, Double?, Double?,
+                 Double?, Double?, Double?, Double?).self)
+            result.count = r.0
+            result.best = Int(r.1)
+            result.total = Int(r.2)
+            guard let byScore = r.3, let product = r.4 else { continue }
+            let candidate = Row(
+                productID: product, producerID: r.5!, title: r.6!, province: r.7!, price: r.8!, stock: r.9!,
+                monthlyCapacity: r.10!, minOrder: r.11!, supply: Int(r.12!),
+                breakdown: ScoreBreakdown(
+                    price: r.13!, capacity: r.14!, province: r.15!, deliveryRecord: r.16!, certificates: r.17!, keywords: r.18!))
+            if byScore { result.byScore.append(candidate) } else { result.bySupply.append(candidate) }
+        }
+        return result
+    }
+
+    // MARK: response
+
+    struct MatchJSON: Encodable {
+        var productId: Int64
+        var producerId: Int64
+        var titleFa: String
+        var provinceCode: String
+        var unitPriceRials: Int64
+        var stock: Int
+        var monthlyCapacity: Int
+        var minOrderQty: Int
+        var availableByNeededBy: Int
+        var canSupplyAlone: Bool
+        var score: Double
+        var breakdown: ScoreBreakdown
+    }
+
+    struct PoolMemberJSON: Encodable {
+        var productId: Int64
+        var producerId: Int64
+        var titleFa: String
+        var provinceCode: String
+        var quantity: Int
+        var share: Double
+        var score: Double
+    }
+
+    struct PoolJSON: Encodable {
+        var coversQuantity: Bool
+        var pooledQuantity: Int
+        var shortfall: Int
+        var producerCount: Int
+        var members: [PoolMemberJSON]
+    }
+
+    struct Weights: Encodable {
+        var price = MatchWeights.price
+        var capacity = MatchWeights.capacity
+        var province = MatchWeights.province
+        var deliveryRecord = MatchWeights.deliveryRecord
+        var certificates = MatchWeights.certificates
+        var keywords = MatchWeights.keywords
+    }
+
+    struct ResponseJSON: Encodable {
+        var demandId: Int64
+        var quantity: Int
+        var weights = Weights()
+        var candidateCount: Int
+        var bestSingleSupply: Int
+        var totalSupply: Int
+        var matches: [MatchJSON]
+        var pool: PoolJSON?
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(demandId, forKey: .demandId)
+            try c.encode(quantity, forKey: .quantity)
+            try c.encode(weights, forKey: .weights)
+            try c.encode(candidateCount, forKey: .candidateCount)
+            try c.encode(bestSingleSupply, forKey: .bestSingleSupply)
+            try c.encode(totalSupply, forKey: .totalSupply)
+            try c.encode(matches, forKey: .matches)
+            try c.encode(pool, forKey: .pool)  // null when one candidate suffices
+        }
+        enum CodingKeys: String, CodingKey {
+            case demandId, quantity, weights, candidateCount, bestSingleSupply, totalSupply, matches, pool
+        }
+    }
+
+    func matches(_ id: Int64, request: Request, principal: Principal) async throws -> String {
+        let limit = try request.intQuery("limit") ?? Self.defaultLimit
+        guard (1...Self.maxLimit).contains(limit) else {
+            throw APIError.validation(field: "limit", "must be from 1 to \(Self.maxLimit)")
+        }
+        let demand = try await demand(id, principal: principal)
+        // A few more than asked, so the four-decimal rounding cannot reorder the page's edge.
+        let ranked = try await rank(demand, limit: limit + 10)
+        let page = ranked.byScore.sorted { ($0.breakdown.scoreUnits, -$0.productID) > ($1.breakdown.scoreUnits, -$1.productID) }
+            .prefix(limit)
+        let matches = page.map { r in
+            MatchJSON(
+                productId: r.productID, producerId: r.producerID, titleFa: r.title, provinceCode: r.province,
+                unitPriceRials: r.price, stock: r.stock, monthlyCapacity: r.monthlyCapacity, minOrderQty: r.minOrder,
+                availableByNeededBy: r.supply, canSupplyAlone: r.supply >= demand.quantity, score: r.breakdown.score,
+                breakdown: r.breakdown)
+        }
+        var pool: PoolJSON? = nil
+        if ranked.best < demand.quantity {
+            let supply = ranked.bySupply
+            let byProduct = Dictionary(uniqueKeysWithValues: supply.map { ($0.productID, $0) })
+            let selected = Pool.select(
+                quantity: demand.quantity,
+                candidates: supply.map {
+                    Pool.Candidate(productID: $0.productID, producerID: $0.producerID, supply: $0.supply, scoreUnits: $0.breakdown.scoreUnits)
+                })
+            // The shortfall is against every candidate's supply, not only the largest ones considered.
+            let shortfall = max(0, demand.quantity - ranked.total)
+            pool = PoolJSON(
+                coversQuantity: selected.shortfall == 0, pooledQuantity: selected.covered, shortfall: shortfall,
+                producerCount: Set(selected.members.map(\.candidate.producerID)).count,
+                members: selected.members.map { m in
+                    let r = byProduct[m.candidate.productID]!
+                    return PoolMemberJSON(
+                        productId: r.productID, producerId: r.producerID, titleFa: r.title, provinceCode: r.province,
+                        quantity: m.quantity, share: ScoreBreakdown.round(Double(m.quantity) / Double(demand.quantity)),
+                        score: r.breakdown.score)
+                })
+        }
+        let response = ResponseJSON(
+            demandId: id, quantity: demand.quantity, candidateCount: ranked.count, bestSingleSupply: ranked.best,
+            totalSupply: ranked.total, matches: Array(matches), pool: pool)
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(response), as: UTF8.self)
+    }
+}
