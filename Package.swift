@@ -55,11 +55,12 @@ let package = Package(
         .target(name: "Orders", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         .target(name: "Partners", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         .target(name: "Matching", dependencies: ["BazaarcheCore", "Catalog", "Orders"], swiftSettings: swiftSettings),
+        .target(name: "Exports", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         // Wires the feature modules into one application; shared by the executable and the tests.
         .target(
             name: "BazaarcheApp",
             dependencies: [
-                "BazaarcheCore", "Reference", "Accounts", "Onboarding", "Catalog", "Orders", "Partners", "Matching",
+                "BazaarcheCore", "Reference", "Accounts", "Onboarding", "Catalog", "Orders", "Partners", "Matching", "Exports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -69,7 +70,7 @@ let package = Package(
         .testTarget(
             name: "BazaarcheTests",
             dependencies: [
-                "BazaarcheApp", "Partners",
+                "BazaarcheApp", "Partners", "Exports",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ],

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Catalog
 import Onboarding
+import Exports
 import Matching
 import Orders
 import Partners
@@ -102,6 +103,9 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database)
     Partners(db: db).addRoutes(to: &routes)
     Demands(db: db).addRoutes(to: &routes)
     Invitations(db: db).addRoutes(to: &routes)
+    Shipments(db: db).addRoutes(to: &routes)
+    Figures(db: db).addRoutes(to: &routes)
+    Dashboard(db: db).addRoutes(to: &routes)
 
     table.set(routes.registered)
     return router

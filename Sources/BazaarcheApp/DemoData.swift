@@ -47,6 +47,7 @@ public enum DemoData {
         ("supervisor.isfahan", .supervisor, "IR-10"),
         ("officer", .exportOfficer, nil),
         ("partner.demo", .partner, nil),
+        ("exporter.demo", .partner, nil),
     ]
 
     /// Loads the set unless present; returns the demo logins (login, role) to print.
@@ -64,11 +65,21 @@ public enum DemoData {
                     RETURNING id
                     """, logger: logger
                 ).collect()[0].decode(Int64.self)
+                let exporter = try await connection.query(
+                    """
+                    INSERT INTO partners (legal_national_id, name, kind, province_code, contact_name, contact_phone)
+                    VALUES ('14007655406', 'بازرگانی صادراتی پارس', 'exporter', 'IR-10', 'واحد صادرات', '03132223344')
+                    RETURNING id
+                    """, logger: logger
+                ).collect()[0].decode(Int64.self)
+                var exporterAccount: Int64 = 0
                 for member in staff {
-                    _ = try await Accounts.insert(
+                    let company = member.login == "exporter.demo" ? exporter : partner
+                    let (id, _) = try await Accounts.insert(
                         on: connection, logger: logger, role: member.role, login: member.login, passwordHash: hash,
-                        provinceCode: member.province, producerID: nil, partnerID: member.role == .partner ? partner : nil,
+                        provinceCode: member.province, producerID: nil, partnerID: member.role == .partner ? company : nil,
                         actor: nil, actorRole: "system")
+                    if member.login == "exporter.demo" { exporterAccount = id }
                 }
                 let year = SolarHijri.year(of: Date())
                 try await connection.query(
@@ -136,6 +147,24 @@ public enum DemoData {
                             """, logger: logger)
                     }
                 }
+                // A year of exports by the exporter: cleared and shipped ones count in figures, a
+                // declared one does not yet, and one crude-oil shipment shows what non-oil leaves out.
+                try await connection.query(
+                    """
+                    INSERT INTO export_shipments (producer_id, product_id, recorded_by, recorded_by_partner_id, hs_code,
+                      destination_country, customs_declaration_no, fob_cents, net_weight_kg, export_date, customs_office, status)
+                    SELECT p.producer_id, p.id, \(exporterAccount), \(exporter),
+                      CASE WHEN n = 48 THEN '270900' ELSE CASE split_part(p.category_code, '.', 1)
+                        WHEN 'food' THEN '200799' WHEN 'cosmetics' THEN '340111' WHEN 'herbal' THEN '330190'
+                        WHEN 'carpets' THEN '570110' ELSE '630499' END END,
+                      (ARRAY['IQ','AE','AF','CN','TR','DE','OM','QA','AM','RU'])[1 + (n * 7) % 10], 'DEMO-1405-' || lpad(n::text, 4, '0'),
+                      (150000 + (n * 7919) % 900000)::bigint * 10, 40 + (n * 37) % 400, tehran_today() - n * 7,
+                      (ARRAY['گمرک بازرگان','گمرک شهید رجایی','گمرک امام خمینی','گمرک مهران'])[1 + n % 4],
+                      CASE WHEN n = 3 THEN 'declared' WHEN n % 3 = 0 THEN 'shipped' ELSE 'cleared' END
+                    FROM generate_series(1, 48) n
+                    JOIN LATERAL (SELECT id, producer_id, category_code FROM products WHERE status = 'listed'
+                                  ORDER BY id OFFSET n % 9 LIMIT 1) p ON true
+                    """, logger: logger)
             }
         }
         for member in staff { logins.append((member.login, member.role.rawValue)) }

@@ -77,7 +77,9 @@ public struct Programme: Sendable {
                 count(p.id) FILTER (WHERE EXISTS (
                   SELECT 1 FROM enrollments e WHERE e.producer_id = p.id AND e.completed_at IS NOT NULL)) AS trained,
                 count(p.id) FILTER (WHERE EXISTS (
-                  SELECT 1 FROM orders o WHERE o.producer_id = p.id AND o.status = 'delivered')) AS connected
+                  SELECT 1 FROM orders o WHERE o.producer_id = p.id AND o.status = 'delivered')) AS connected,
+                count(p.id) FILTER (WHERE EXISTS (
+                  SELECT 1 FROM export_shipments s WHERE s.producer_id = p.id AND s.status IN ('cleared', 'shipped'))) AS exporting
               FROM provinces v
               LEFT JOIN plan_quotas q ON q.province_code = v.code AND q.year = \(year)
               LEFT JOIN producers p ON p.province_code = v.code AND p.applied_at >= \(start) AND p.applied_at < \(end)
@@ -87,11 +89,12 @@ public struct Programme: Sendable {
               'year', \(year)::int,
               'rows', coalesce((SELECT json_agg(json_build_object('province_code', province_code, 'name_fa', name_fa,
                  'name_en', name_en, 'quota', quota, 'applied', applied, 'screened', screened, 'verified', verified,
-                 'rejected', rejected, 'trained', trained, 'connected', connected,
+                 'rejected', rejected, 'trained', trained, 'connected', connected, 'exporting', exporting,
                  'percent_of_quota', CASE WHEN quota > 0 THEN round(verified * 100.0 / quota, 1) END)
                  ORDER BY province_code) FROM rows), '[]'),
               'totals', (SELECT json_build_object('quota', sum(quota), 'applied', sum(applied), 'screened', sum(screened),
                  'verified', sum(verified), 'rejected', sum(rejected), 'trained', sum(trained), 'connected', sum(connected),
+                 'exporting', sum(exporting),
                  'percent_of_quota', CASE WHEN sum(quota) > 0 THEN round(sum(verified) * 100.0 / sum(quota), 1) END)
                  FROM rows))::text
             """) ?? "{}"

@@ -1,0 +1,257 @@
+import BazaarcheCore
+import Foundation
+
+/// GET /v1/export-figures: non-oil (or all) export figures by Solar Hijri or Gregorian period,
+/// grouped by up to four dimensions, from rollups kept in each shipment's transaction.
+public struct Figures: Sendable {
+    let db: Database
+
+    public init(db: Database) { self.db = db }
+
+    struct Query {
+        var from: CalendarDate
+        var to: CalendarDate
+        var calendar: ReportCalendar
+        var period: ReportPeriod
+        var groupBy: [ReportDimension]
+        var scope: ReportScope
+        var province: String?
+    }
+
+    struct Row {
+        var period: String
+        var keys: [ReportDimension: (code: String?, nameFa: String?, nameEn: String?)]
+        var shipments: Int64
+        var cents: Int64
+        var weight: String
+    }
+
+    static func parse(_ request: Request, principal: Principal) throws -> Query {
+        try principal.require(.admin, .exportOfficer, .supervisor)
+        let q = request.uri.queryParameters
+        var v = Validator()
+        let calendar = try ReportCalendar.query(q.get("calendar"), field: "calendar") ?? .jalali
+        let period = try ReportPeriod.query(q.get("period"), field: "period") ?? .month
+        let scope = try ReportScope.query(q.get("scope"), field: "scope") ?? .nonOil
+        var groupBy: [ReportDimension] = []
+        let groups = (q.get("group_by").map { String($0) } ?? "").split(separator: ",").map { String($0) }
+        for (i, name) in groups.enumerated() {
+            let trimmed = name.trimmingCharacters(in: .whitespaces)
+            guard let dim = ReportDimension(rawValue: trimmed) else {
+                v.add("group_by[\(i)]", "must be one of province, hs_chapter, destination, category")
+                continue
+            }
+            if !groupBy.contains(dim) { groupBy.append(dim) }
+        }
+        let today = SolarHijri.today()
+        let to = q.get("to").flatMap { CalendarDate(String($0)) } ?? today
+        if q.get("to") != nil && CalendarDate(String(q.get("to")!)) == nil { v.add("to", "must be a date (YYYY-MM-DD)") }
+        var from = CalendarDate(String(format: "%04d-01-01", to.year))!
+        if let text = q.get("from") {
+            if let date = CalendarDate(String(text)) { from = date } else { v.add("from", "must be a date (YYYY-MM-DD)") }
+        } else if calendar == .jalali {
+            // Default: from 1 Farvardin of the Solar Hijri year `to` falls in.
+            let j = SolarHijri.fromGregorian(year: to.year, month: to.month, day: to.day)
+            let start = SolarHijri.gregorianInTehran.dateComponents(
+                [.year, .month, .day], from: SolarHijri.yearBounds(j.year).start)
+            from = CalendarDate(String(format: "%04d-%02d-%02d", start.year!, start.month!, start.day!))!
+        }
+        v.check(from <= to, "from", "must not be after to")
+        v.check(from.year >= 1950 && to.year <= 2100, "from", "must be a date from 1950 to 2100")
+        var province = q.get("province_code").map { String($0) }
+        if principal.role == .supervisor {
+            if let province, province != principal.provinceCode {
+                throw APIError.forbidden("Supervisors read the figures of their own province (\(principal.provinceCode ?? "")).")
+            }
+            province = principal.provinceCode
+        }
+        try v.throwIfInvalid()
+        return Query(from: from, to: to, calendar: calendar, period: period, groupBy: groupBy, scope: scope, province: province)
+    }
+
+    /// Whole months in the range come from the rollups; days of partial months at either edge (or
+    /// groupings of three or more dimensions) from the shipments themselves.
+    func rows(_ q: Query) async throws -> [Row] {
+        var needed = Set(q.groupBy)
+        if q.province != nil { needed.insert(.province) }
+        let rolled = ReportDimension.rolledUp(needed)
+        let mask = needed.reduce(0) { $0 | $1.bit }
+        var b = SQLBuilder()
+        let cal = b.bind(q.calendar.rawValue)
+        let from = b.bind(q.from.description)
+        let to = b.bind(q.to.description)
+        let monthColumn = q.calendar == .jalali ? "jalali_month" : "gregorian_month"
+        let oil = q.scope == .nonOil ? " AND NOT is_oil" : ""
+        let province = q.province.map { " AND province_code = \(b.bind($0))" } ?? ""
+        func dim(_ d: ReportDimension, raw: Bool) -> String {
+            guard q.groupBy.contains(d) else { return "''" }
+            switch d {
+            case .province: return "province_code"
+            case .hsChapter: return raw ? "lpad(hs_chapter::text, 2, '0')" : "hs_chapter"
+            case .destination: return raw ? "destination_country::text" : "destination"
+            case .category: return raw ? "coalesce(category_code, '')" : "category_code"
+            }
+        }
+        let dims: [ReportDimension] = [.province, .hsChapter, .destination, .category]
+        let rawSelect = """
+            SELECT \(monthColumn) AS month, \(dims.map { dim($0, raw: true) }.joined(separator: ", ")),
+              1::bigint AS shipments, fob_cents, net_weight_kg
+            FROM export_shipments WHERE status IN ('cleared', 'shipped')\(oil)\(province)
+            """
+        var source: String
+        if rolled {
+            // lo..hi: the months wholly inside [from, to]; the rest comes from shipments.
+            b.append(
+                """
+                WITH m AS (SELECT report_month(\(cal), \(from)::date) AS fm, report_month(\(cal), \(to)::date) AS tm),
+                e AS (SELECT CASE WHEN report_month_start(\(cal), fm) = \(from)::date THEN fm ELSE next_report_month(fm) END AS lo,
+                             CASE WHEN report_month_start(\(cal), next_report_month(tm)) = \(to)::date + 1 THEN tm
+                                  ELSE CASE WHEN tm % 100 = 1 THEN (tm / 100 - 1) * 100 + 12 ELSE tm - 1 END END AS hi
+                      FROM m),
+                r AS (SELECT e.lo, e.hi, report_month_start(\(cal), e.lo) AS lo_start,
+                        report_month_start(\(cal), next_report_month(e.hi)) AS after_hi FROM e),
+
+                """)
+            source = """
+                SELECT month, \(dims.map { dim($0, raw: false) }.joined(separator: ", ")), shipments, fob_cents, net_weight_kg
+                FROM export_rollups, r
+                WHERE calendar = \(cal) AND dims = \(b.bind(mask)) AND month BETWEEN r.lo AND r.hi\(oil)\(province)
+                UNION ALL
+                \(rawSelect) AND export_date BETWEEN \(from)::date AND \(to)::date
+                  AND export_date < (SELECT CASE WHEN lo <= hi THEN lo_start ELSE 'infinity'::date END FROM r)
+                UNION ALL
+                \(rawSelect) AND export_date BETWEEN \(from)::date AND \(to)::date
+                  AND export_date >= (SELECT CASE WHEN lo <= hi THEN after_hi ELSE 'infinity'::date END FROM r)
+                """
+        } else {
+            b.append("WITH ")
+            source = "\(rawSelect) AND export_date BETWEEN \(from)::date AND \(to)::date"
+        }
+        let periodKey =
+            switch q.period {
+            case .month: "month"
+            case .quarter: "(month / 100) * 10 + (month % 100 - 1) / 3 + 1"
+            case .year: "month / 100"
+            }
+        b.append(
+            """
+            f AS (\(source)),
+            g AS (SELECT \(periodKey) AS period, province_code, hs_chapter, destination, category_code,
+                    sum(shipments)::bigint AS shipments, sum(fob_cents)::bigint AS fob_cents, sum(net_weight_kg) AS net_weight_kg
+                  FROM f AS f(month, province_code, hs_chapter, destination, category_code, shipments, fob_cents, net_weight_kg)
+                  GROUP BY 1, 2, 3, 4, 5 HAVING sum(shipments) > 0)
+            SELECT g.period, nullif(g.province_code, ''), p.name_fa, p.name_en, nullif(g.hs_chapter, ''), h.title_en,
+              nullif(g.destination, ''), c.name_fa, c.name_en, nullif(g.category_code, ''), k.name_fa, k.name_en,
+              g.shipments, g.fob_cents, round(g.net_weight_kg, 3)::text
+            FROM g
+            LEFT JOIN provinces p ON p.code = g.province_code
+            LEFT JOIN hs_chapters h ON lpad(h.chapter::text, 2, '0') = g.hs_chapter
+            LEFT JOIN countries c ON c.alpha2 = g.destination
+            LEFT JOIN categories k ON k.code = g.category_code
+            ORDER BY 1, 2, 5, 7, 10
+            """)
+        var result: [Row] = []
+        for row in try await db.rows(b.query) {
+            let r = try row.decode(
+                (Int, String?, String?, String?, String?, String?, String?, String?, String?, String?, String?, String?, Int64, Int64,
+                 String).self)
+            var keys: [ReportDimension: (code: String?, nameFa: String?, nameEn: String?)] = [:]
+            keys[.province] = (r.1, r.2, r.3)
+            keys[.hsChapter] = (r.4, nil, r.5)
+            keys[.destination] = (r.6, r.7, r.8)
+            keys[.category] = (r.9, r.10, r.11)
+            result.append(
+                Row(
+                    period: ReportPeriods.label(key: r.0, period: q.period), keys: keys, shipments: r.12, cents: r.13,
+                    weight: r.14))
+        }
+        return result
+    }
+
+    // MARK: output
+
+    /// Column names per dimension, shared by JSON and CSV so the two always agree.
+    static func columns(_ d: ReportDimension) -> [String] {
+        switch d {
+        case .province: ["province_code", "province_name_fa", "province_name_en"]
+        case .hsChapter: ["hs_chapter", "hs_chapter_title_en"]
+        case .destination: ["destination_country", "destination_name_fa", "destination_name_en"]
+        case .category: ["category_code", "category_name_fa", "category_name_en"]
+        }
+    }
+
+    static func values(_ d: ReportDimension, _ row: Row) -> [String?] {
+        let k = row.keys[d]!
+        return d == .hsChapter ? [k.code, k.nameEn] : [k.code, k.nameFa, k.nameEn]
+    }
+
+    /// Weights arrive as numeric text with three decimals; totals are summed in grams, exactly.
+    static func grams(_ text: String) -> Int64 {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        let fraction = parts.count > 1 ? String(parts[1].prefix(3)).padding(toLength: 3, withPad: "0", startingAt: 0) : "000"
+        return (Int64(parts[0]) ?? 0) * 1000 + (Int64(fraction) ?? 0)
+    }
+
+    static func kilograms(grams: Int64) -> String {
+        let fraction = String(grams % 1000)
+        return "\(grams / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
+    }
+
+    static func totals(_ rows: [Row]) -> (shipments: Int64, cents: Int64, weight: String) {
+        (rows.reduce(0) { $0 + $1.shipments }, rows.reduce(0) { $0 + $1.cents },
+         kilograms(grams: rows.reduce(0) { $0 + grams($1.weight) }))
+    }
+
+    static func json(_ q: Query, _ rows: [Row]) -> String {
+        func str(_ s: String?) -> String {
+            guard let s else { return "null" }
+            let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
+            return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+        }
+        var out = "{\"calendar\":\"\(q.calendar.rawValue)\",\"period\":\"\(q.period.rawValue)\",\"scope\":\"\(q.scope.rawValue)\","
+        out += "\"from\":\"\(q.from)\",\"to\":\"\(q.to)\",\"province_code\":\(str(q.province)),"
+        out += "\"group_by\":[\(q.groupBy.map { "\"\($0.rawValue)\"" }.joined(separator: ","))],\"rows\":["
+        out += rows.map { row in
+            var fields = ["\"period\":\"\(row.period)\""]
+            for d in q.groupBy {
+                for (name, value) in zip(columns(d), values(d, row)) { fields.append("\"\(name)\":\(str(value))") }
+            }
+            fields.append("\"shipment_count\":\(row.shipments)")
+            fields.append("\"fob_value_usd\":\"\(USD.string(cents: row.cents))\"")
+            fields.append("\"net_weight_kg\":\(row.weight)")
+            return "{" + fields.joined(separator: ",") + "}"
+        }.joined(separator: ",")
+        let t = totals(rows)
+        out += "],\"totals\":{\"shipment_count\":\(t.shipments),\"fob_value_usd\":\"\(USD.string(cents: t.cents))\",\"net_weight_kg\":\(t.weight)}}"
+        return out
+    }
+
+    /// The same rows as CSV (UTF-8 with a header line), and a last row "total".
+    static func csv(_ q: Query, _ rows: [Row]) -> String {
+        var out = CSV.line(["period"] + q.groupBy.flatMap(columns) + ["shipment_count", "fob_value_usd", "net_weight_kg"])
+        for row in rows {
+            out += CSV.line(
+                [row.period] + q.groupBy.flatMap { values($0, row).map { $0 ?? "" } }
+                    + [String(row.shipments), USD.string(cents: row.cents), row.weight])
+        }
+        let t = totals(rows)
+        out += CSV.line(["total"] + q.groupBy.flatMap { columns($0).map { _ in "" } } + [String(t.shipments), USD.string(cents: t.cents), t.weight])
+        return out
+    }
+
+    public func addRoutes(to routes: inout Routes) {
+        routes.get("/v1/export-figures") { request, context in
+            let q = try Self.parse(request, principal: try context.requirePrincipal())
+            let rows = try await rows(q)
+            let accept = request.headers[.accept]?.lowercased() ?? ""
+            if accept.contains("text/csv") && !accept.contains("application/json") {
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: "text/csv; charset=utf-8",
+                              .contentDisposition: "attachment; filename=\"export-figures-\(q.from)-\(q.to).csv\""],
+                    body: .init(byteBuffer: ByteBuffer(string: Self.csv(q, rows))))
+            }
+            return JSONResponse.raw(Self.json(q, rows))
+        }
+    }
+}
