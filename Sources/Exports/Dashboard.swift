@@ -79,6 +79,7 @@ public struct Dashboard: Sendable {
           .muted { color: var(--muted); font-size: 13px; }
           .totals { display: flex; gap: 32px; margin-bottom: 8px; }
           .totals b { display: block; font-size: 22px; }
+          svg { direction: ltr; }  /* anchors in SVG coordinates, not the page's RTL */
           svg text { font-family: inherit; font-size: 11px; fill: var(--muted); }
           #signin { max-width: 420px; margin: 80px auto; background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 24px; }
           input, select, button { font: inherit; padding: 6px 10px; }
@@ -114,6 +115,7 @@ public struct Dashboard: Sendable {
           <p id="error" class="error" style="padding:0 24px"></p>
         </div>
         <script>
+        (() => {
         "use strict";
         const MONTHS = ["فروردین","اردیبهشت","خرداد","تیر","مرداد","شهریور","مهر","آبان","آذر","دی","بهمن","اسفند"];
         const fa = new Intl.NumberFormat("fa-IR");
@@ -125,6 +127,7 @@ public struct Dashboard: Sendable {
 
         let token = null;
         const hash = new URLSearchParams(location.hash.slice(1));
+        if (hash.get("province")) $("province").value = hash.get("province");
         if (hash.get("token")) { sessionStorage.setItem("bazaarche.token", hash.get("token")); history.replaceState(null, "", location.pathname); }
         token = sessionStorage.getItem("bazaarche.token");
 
@@ -138,7 +141,7 @@ public struct Dashboard: Sendable {
           return body;
         }
 
-        function top(rows, key, label) {
+        function topGroups(rows, key, label) {
           const sums = new Map();
           for (const r of rows) {
             const k = r[key] ?? "—";
@@ -159,15 +162,15 @@ public struct Dashboard: Sendable {
           const labels = document.body.dataset.months.split(",");
           const values = labels.map((m) => byMonth.get(m) || 0);
           const max = Math.max(1, ...values);
-          const W = 1100, H = 260, pad = 40, bw = (W - pad * 2) / labels.length;
-          let svg = `<svg viewBox="0 0 ${W} ${H + 50}" width="100%" xmlns="http://www.w3.org/2000/svg">`;
+          // Right to left: the value axis on the right, the oldest month next to it.
+          const W = 1100, H = 260, top = 20, left = 10, axis = 90, bw = (W - axis - left) / labels.length;
+          let svg = `<svg viewBox="0 0 ${W} ${H + 40}" width="100%" xmlns="http://www.w3.org/2000/svg">`;
           for (let i = 0; i <= 4; i++) {
-            const y = pad + (H - pad) * (1 - i / 4);
-            svg += `<line x1="${pad}" x2="${W - pad}" y1="${y}" y2="${y}" stroke="#dde3ea"/><text x="${W - pad + 4}" y="${y + 4}" text-anchor="start">${usd.format(max * i / 4 / 100)}</text>`;
+            const y = top + (H - top) * (1 - i / 4);
+            svg += `<line x1="${left}" x2="${W - axis + 6}" y1="${y}" y2="${y}" stroke="#dde3ea"/><text x="${W - 4}" y="${y + 4}" text-anchor="end">${usd.format(max * i / 4 / 100)}</text>`;
           }
           labels.forEach((m, i) => {
-            // Right to left: the oldest month on the right.
-            const x = W - pad - (i + 1) * bw + 6, h = (H - pad) * values[i] / max;
+            const x = W - axis - (i + 1) * bw + 6, h = (H - top) * values[i] / max;
             svg += `<rect x="${x}" y="${H - h}" width="${bw - 12}" height="${h}" fill="#1f7a5c" data-month="${m}" data-cents="${values[i]}"><title>${monthLabel(m)}: ${usd.format(values[i] / 100)} $</title></rect>`;
             svg += `<text x="${x + (bw - 12) / 2}" y="${H + 18}" text-anchor="middle">${monthLabel(m)}</text>`;
           });
@@ -187,8 +190,8 @@ public struct Dashboard: Sendable {
             $("total-count").textContent = fa.format(byMonth.totals.shipment_count);
             $("total-count").dataset.value = byMonth.totals.shipment_count;
             $("total-weight").textContent = fa.format(Number(byMonth.totals.net_weight_kg));
-            table("destinations", top(byDestination.rows, "destination_country", (r) => r.destination_name_fa || r.destination_name_en || r.destination_country));
-            table("chapters", top(byChapter.rows, "hs_chapter", (r) => "فصل " + faDigits(r.hs_chapter) + " — " + (r.hs_chapter_title_en || "")));
+            table("destinations", topGroups(byDestination.rows, "destination_country", (r) => r.destination_name_fa || r.destination_name_en || r.destination_country));
+            table("chapters", topGroups(byChapter.rows, "hs_chapter", (r) => "فصل " + faDigits(r.hs_chapter) + " — " + (r.hs_chapter_title_en || "")));
             document.body.dataset.state = "ready";
           } catch (e) {
             if (e.message !== "unauthorized") { $("error").textContent = "خطا: " + e.message; document.body.dataset.state = "error"; }
@@ -209,6 +212,7 @@ public struct Dashboard: Sendable {
         $("signout").addEventListener("click", () => signOut());
         $("province").addEventListener("change", load);
         if (token) { $("app").hidden = false; load(); } else { signOut(); }
+        })();
         </script>
         </body>
         </html>
