@@ -312,6 +312,30 @@ func totals(_ figures: [String: Any]) -> String {
         }
     }
 
+    /// The SQL calendar (Nowruz dates shipped as data) agrees with Foundation's Persian calendar
+    /// on every week from 1980 to 2070.
+    @Test func solarHijriMonthsInSQLMatchFoundation() async throws {
+        try await withApp { api in
+            let rows = try await api.db.rows(
+                """
+                SELECT d::date::text, jalali_month(d::date)
+                FROM generate_series('1980-01-01'::date, '2070-12-31'::date, interval '3 days') d
+                """)
+            var mismatches: [String] = []
+            for row in rows {
+                let (day, month) = try row.decode((String, Int).self)
+                let date = CalendarDate(day)!
+                let j = SolarHijri.fromGregorian(year: date.year, month: date.month, day: date.day)
+                if j.year * 100 + j.month != month { mismatches.append("\(day): SQL \(month), Foundation \(j.year)-\(j.month)") }
+            }
+            #expect(rows.count > 10_000)
+            #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+            // The boundary the issue names.
+            let edge = try await api.db.rows("SELECT jalali_month('2026-10-22'), jalali_month('2026-10-23')")[0].decode((Int, Int).self)
+            #expect(edge.0 == 140507 && edge.1 == 140508)
+        }
+    }
+
     @Test func usdParsingIsExact() {
         #expect(USD.cents("1000.50") == 100_050)
         #expect(USD.cents("0.1") == 10)

@@ -1,0 +1,20 @@
+-- wrk script: GET /v1/export-figures for a whole year grouped by province and HS chapter,
+-- alternating the Solar Hijri year 1404 and the Gregorian year 2025 (BENCH_TOKEN: an officer).
+local token = os.getenv("BENCH_TOKEN")
+local paths = {
+  "/v1/export-figures?from=2025-03-21&to=2026-03-20&calendar=jalali&period=year&group_by=province,hs_chapter",
+  "/v1/export-figures?from=2025-01-01&to=2025-12-31&calendar=gregorian&period=year&group_by=province,hs_chapter",
+  "/v1/export-figures?from=2025-03-21&to=2026-03-20&calendar=jalali&period=month&group_by=hs_chapter",
+}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1], { ["Authorization"] = "Bearer " .. token })
+end
+
+done = function(summary, latency, requests)
+  io.write(string.format("BENCH requests=%d errors=%d rps=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f\n",
+    summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000))
+end

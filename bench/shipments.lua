@@ -1,0 +1,35 @@
+-- wrk script: records an export shipment (a distinct Idempotency-Key and declaration number
+-- per request) and, every other request, clears one of the declared shipments listed in
+-- BENCH_DECLARED, which updates the figures rollups in its transaction.
+local token = os.getenv("BENCH_TOKEN")
+local producer = os.getenv("BENCH_PRODUCER")
+local declared = {}
+for id in string.gmatch(os.getenv("BENCH_DECLARED") or "", "%d+") do declared[#declared + 1] = id end
+local counter, thread_id, started = 0, 0, 0
+setup = function(thread) thread:set("tid", thread_id); thread_id = thread_id + 1 end
+init = function(args) started = os.time() end
+
+request = function()
+  counter = counter + 1
+  if counter % 2 == 0 and #declared > 0 then
+    local id = declared[(counter / 2 + (tid or 0) * 100003) % #declared + 1]
+    return wrk.format("POST", "/v1/export-shipments/" .. id .. "/transitions", {
+      ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token }, '{"to":"cleared"}')
+  end
+  local key = string.format("bench-%d-%d-%d", started, tid or 0, counter)
+  local body = string.format(
+    '{"producer_id":%s,"hs_code":"570110","destination_country":"DE","customs_declaration_no":"%s",' ..
+    '"fob_value_usd":"1250.50","net_weight_kg":12.5,"export_date":"2026-11-01","customs_office":"گمرک بازرگان"}', producer, key)
+  return wrk.format("POST", "/v1/export-shipments", {
+    ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token, ["Idempotency-Key"] = key }, body)
+end
+
+local statuses = {}
+response = function(status, headers, body) statuses[status] = (statuses[status] or 0) + 1 end
+
+done = function(summary, latency, requests)
+  io.write(string.format("BENCH requests=%d errors=%d non2xx=%d rps=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f\n",
+    summary.requests, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000))
+end
