@@ -1,7 +1,15 @@
 -- wrk script: POST /v1/orders, one line per order, a distinct Idempotency-Key per request.
 -- The product list (product_id, producer_id pairs) and the partner token come from the
 -- environment file written by scripts/bench-orders.
-local products = dofile(os.getenv("BENCH_PRODUCTS"))
+-- BENCH_PRODUCT_LIST ("id,producer;id,producer;…", from bench/suite.py) or a Lua file.
+local products = {}
+if os.getenv("BENCH_PRODUCT_LIST") then
+  for id, producer in string.gmatch(os.getenv("BENCH_PRODUCT_LIST"), "(%d+),(%d+)") do
+    products[#products + 1] = { tonumber(id), tonumber(producer) }
+  end
+else
+  products = dofile(os.getenv("BENCH_PRODUCTS"))
+end
 local token = os.getenv("BENCH_TOKEN")
 local counter = 0
 local thread_id = 0

@@ -60,7 +60,7 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database)
     let table = RouteTable()
     router.add(middleware: ObservabilityMiddleware(maxBodyBytes: config.maxBodyBytes))
     router.add(middleware: ProblemMiddleware(routes: table))
-    router.add(middleware: AuthMiddleware(db: db))
+    router.add(middleware: AuthMiddleware(db: db, limiter: config.rateLimitPerMinute > 0 ? RateLimiter(perMinute: config.rateLimitPerMinute) : nil))
 
     var routes = Routes(router: router)
     let accounts = Accounts(

@@ -11,6 +11,8 @@ public struct AppConfig: Sendable {
     public var bcryptCost: Int = 12
     public var poolSize: Int = 8
     public var maxBodyBytes: Int = 1 << 20
+    /// Requests per minute per account and instance; 0 turns the limit off (benchmarks).
+    public var rateLimitPerMinute: Int = 3000
     public var logLevel: Logger.Level = .info
     public var logFormat: String = "json"
     public var migrateOnStart = true
@@ -37,6 +39,7 @@ public struct AppConfig: Sendable {
         int("BAZAARCHE_BCRYPT_COST", 4...16) { config.bcryptCost = $0 }
         int("BAZAARCHE_DB_POOL_SIZE", 1...200) { config.poolSize = $0 }
         int("BAZAARCHE_MAX_BODY_BYTES", 1024...(64 << 20)) { config.maxBodyBytes = $0 }
+        int("BAZAARCHE_RATE_LIMIT_PER_MINUTE", 0...1_000_000) { config.rateLimitPerMinute = $0 }
         if let level = env["LOG_LEVEL"], !level.isEmpty {
             if let parsed = Logger.Level(rawValue: level.lowercased()) { config.logLevel = parsed } else {
                 errors.append(.invalid("LOG_LEVEL", "must be one of trace, debug, info, notice, warning, error, critical"))

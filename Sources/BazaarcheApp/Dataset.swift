@@ -13,6 +13,7 @@ struct DatasetCommand: AsyncParsableCommand {
 
     @Option(help: "Number of producers.") var producers = 100_000
     @Option(help: "Number of listed products.") var products = 1_000_000
+    @Option(help: "Number of orders (one line each, over the last two years).") var orders = 1_000_000
     @Option(help: "Number of export shipments (over the last five years).") var shipments = 5_000_000
 
     func run() async throws {
@@ -28,6 +29,12 @@ struct DatasetCommand: AsyncParsableCommand {
                 print("dataset: \(existing) products already present")
             } else {
                 try await load(db, Dataset.statements(producers: producers, products: products))
+            }
+            let ordered = try await db.rows("SELECT count(*)::int FROM orders").first?.decode(Int.self) ?? 0
+            if ordered >= orders {
+                print("dataset: \(ordered) orders already present")
+            } else {
+                try await load(db, Dataset.orders(orders - ordered))
             }
             let shipped = try await db.rows("SELECT count(*)::int FROM export_shipments").first?.decode(Int.self) ?? 0
             if shipped >= shipments {
@@ -59,6 +66,52 @@ enum Dataset {
 
     static func array(_ words: String) -> String {
         "ARRAY[" + words.split(separator: " ").map { "'\($0)'" }.joined(separator: ",") + "]"
+    }
+
+    /// Orders of a buyer company over the last two years, one line each (the producer's first
+    /// listing) at the listed price, in
+    /// every state of the lifecycle (most delivered). Stock is left as generated: these orders are
+    /// history, not reservations. Delivery records are recounted at the end.
+    static func orders(_ count: Int) -> [(String, String)] {
+        [
+            ("buyer", """
+            INSERT INTO partners (legal_national_id, name, kind, province_code)
+            VALUES ('10380284790', 'خریدار داده آزمون', 'upstream_buyer', 'IR-23') ON CONFLICT (legal_national_id) DO NOTHING
+            """),
+            ("buyer account", """
+            INSERT INTO accounts (login, password_hash, role, partner_id)
+            SELECT 'dataset.buyer', '!', 'partner', id FROM partners WHERE legal_national_id = '10380284790'
+            ON CONFLICT DO NOTHING
+            """),
+            ("orders", """
+            INSERT INTO orders (partner_account_id, producer_id, province_code, status, total_rials, delivery_province_code,
+              delivery_city, delivery_address, delivery_recipient, delivery_phone, tracking_code, created_at, updated_at)
+            SELECT (SELECT id FROM accounts WHERE login = 'dataset.buyer'), p.producer_id, p.province_code,
+              (ARRAY['delivered','delivered','delivered','delivered','delivered','shipped','packed','accepted','placed','rejected','cancelled'])[1 + g.n % 11],
+              p.price_rials * (1 + g.n % 5), 'IR-' || lpad((g.n % 31)::text, 2, '0'), 'تهران', 'خیابان آزادی، پلاک ' || (g.n % 300),
+              'انبار مرکزی', '021' || lpad((g.n % 100000000)::text, 8, '0'),
+              CASE WHEN g.n % 11 BETWEEN 0 AND 5 THEN 'TRK-' || g.n END,
+              now() - make_interval(mins => (g.n * 7919 % 1051200)::int), now()
+            FROM generate_series(1::bigint, \(count)) g(n)
+            JOIN products p0 ON p0.id = (SELECT min(id) FROM products) + (g.n * 104729 % (SELECT count(*) FROM products))
+            JOIN LATERAL (SELECT * FROM products WHERE producer_id = p0.producer_id ORDER BY id LIMIT 1) p ON true
+            """),
+            ("order lines", """
+            INSERT INTO order_lines (order_id, line_no, product_id, title_fa, unit, quantity, unit_price_rials, line_total_rials)
+            SELECT o.id, 1, p.id, p.title_fa, p.unit, o.total_rials / p.price_rials, p.price_rials, o.total_rials
+            FROM orders o
+            JOIN LATERAL (SELECT * FROM products WHERE producer_id = o.producer_id ORDER BY id LIMIT 1) p ON true
+            WHERE o.partner_account_id = (SELECT id FROM accounts WHERE login = 'dataset.buyer')
+              AND NOT EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id)
+            """),
+            ("delivery records", """
+            INSERT INTO producer_order_stats AS s (producer_id, delivered, failed)
+            SELECT producer_id, count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status IN ('rejected', 'cancelled'))
+            FROM orders GROUP BY producer_id
+            ON CONFLICT (producer_id) DO UPDATE SET delivered = EXCLUDED.delivered, failed = EXCLUDED.failed
+            """),
+            ("analyze orders", "ANALYZE orders, order_lines, producer_order_stats"),
+        ]
     }
 
     /// Export shipments of home products over the last five years, skewed like real non-oil

@@ -53,11 +53,14 @@ public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var principal: Principal?
     public var maxBodyBytes: Int
+    /// The peer's IP address (the proxy's, behind one; see `ClientAddress`).
+    public var peerAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         principal = nil
         maxBodyBytes = 1 << 20
+        peerAddress = source.channel.remoteAddress?.ipAddress
     }
 
     public var maxUploadSize: Int { maxBodyBytes }
@@ -112,8 +115,12 @@ public enum Tokens {
 public struct AuthMiddleware: RouterMiddleware {
     public typealias Context = AppRequestContext
     let db: Database
+    let limiter: RateLimiter?
 
-    public init(db: Database) { self.db = db }
+    public init(db: Database, limiter: RateLimiter? = nil) {
+        self.db = db
+        self.limiter = limiter
+    }
 
     public func handle(
         _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
@@ -129,6 +136,35 @@ public struct AuthMiddleware: RouterMiddleware {
         var context = context
         context.principal = principal
         context.logger[metadataKey: "account_id"] = "\(principal.accountID)"
-        return try await next(request, context)
+        guard let limiter else { return try await next(request, context) }
+        let quota = limiter.take(principal.accountID)
+        guard quota.allowed else {
+            throw APIError(
+                .tooManyRequests, code: "rate_limited", title: "Too many requests",
+                detail: "This account may make \(quota.limit) requests a minute; retry in \(quota.reset) s.",
+                headers: quota.headers.merging([.retryAfter: String(quota.reset)]))
+        }
+        var response = try await next(request, context)
+        response.headers.append(contentsOf: quota.headers)
+        return response
     }
+}
+
+extension AppRequestContext {
+    /// Behind a reverse proxy (BAZAARCHE_TRUST_PROXY=true) the client is the proxy's
+    /// X-Forwarded-For entry it appended (the last one); otherwise the TCP peer. Never trust the
+    /// header without a proxy that overwrites it, or any client could pick its own address.
+    public static let trustProxy = ProcessInfo.processInfo.environment["BAZAARCHE_TRUST_PROXY"] == "true"
+
+    public func clientAddress(_ request: Request) -> String? {
+        if Self.trustProxy, let forwarded = request.headers[.xForwardedFor] {
+            let last = forwarded.split(separator: ",").last.map { $0.trimmingCharacters(in: .whitespaces) }
+            if let last, !last.isEmpty { return last }
+        }
+        return peerAddress
+    }
+}
+
+extension HTTPField.Name {
+    public static let xForwardedFor = Self("X-Forwarded-For")!
 }

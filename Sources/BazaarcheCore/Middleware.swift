@@ -133,6 +133,15 @@ public struct ObservabilityMiddleware: RouterMiddleware {
         let elapsed = ContinuousClock.now - start
         response.headers[.requestID] = requestID
         response.headers[.xContentTypeOptions] = "nosniff"
+        // The API serves JSON (and one self-contained page that sets its own policy): nothing may
+        // frame it, load from it cross-origin as a document, or leak its URLs in a Referer.
+        response.headers[.contentSecurityPolicy] = response.headers[.contentSecurityPolicy] ?? "default-src 'none'; frame-ancestors 'none'"
+        response.headers[.xFrameOptions] = "DENY"
+        response.headers[.referrerPolicy] = "no-referrer"
+        response.headers[.crossOriginResourcePolicy] = "same-origin"
+        if request.headers[.xForwardedProto] == "https" {
+            response.headers[.strictTransportSecurity] = "max-age=31536000; includeSubDomains"
+        }
         response.headers[.cacheControl] = response.headers[.cacheControl] ?? "no-store"
         let route = context.endpointPath ?? "unmatched"
         let status = String(response.status.code)
@@ -155,4 +164,11 @@ extension HTTPField.Name {
     public static let requestID = Self("X-Request-Id")!
     public static let xContentTypeOptions = Self("X-Content-Type-Options")!
     public static let idempotencyKey = Self("Idempotency-Key")!
+}
+
+extension HTTPField.Name {
+    static let xFrameOptions = Self("X-Frame-Options")!
+    static let referrerPolicy = Self("Referrer-Policy")!
+    static let crossOriginResourcePolicy = Self("Cross-Origin-Resource-Policy")!
+    static let xForwardedProto = Self("X-Forwarded-Proto")!
 }

@@ -136,7 +136,7 @@ enum Fixtures {
 
 /// Runs `body` against a fresh application on its own database copied from the migrated template.
 func withApp(
-    tokenLifetime: Int = 3600, _ body: @Sendable (API) async throws -> Void
+    tokenLifetime: Int = 3600, rateLimitPerMinute: Int = 3000, _ body: @Sendable (API) async throws -> Void
 ) async throws {
     let database = try await TestDatabase.shared.createDatabase()
     let logger = await TestDatabase.shared.logger
@@ -145,6 +145,7 @@ func withApp(
     config.migrateOnStart = false
     config.tokenLifetimeSeconds = tokenLifetime
     config.maxBodyBytes = 64 * 1024
+    config.rateLimitPerMinute = rateLimitPerMinute
     let client = PostgresClient(configuration: clientConfiguration(database.configuration, poolSize: 4), backgroundLogger: logger)
     let dependencies = AppDependencies(
         client: client, migrator: await TestDatabase.shared.migrator, registry: TestDatabase.registry,

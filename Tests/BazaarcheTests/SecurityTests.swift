@@ -1,0 +1,95 @@
+import BazaarcheCore
+import Foundation
+import Testing
+
+@Suite struct SecurityTests {
+    @Test func repeatedWrongPasswordsAreThrottled() async throws {
+        try await withApp { api in
+            _ = try await api.token(.admin)  // a known account to attack
+            let login = try await api.db.rows("SELECT login FROM accounts ORDER BY id DESC LIMIT 1")[0].decode(String.self)
+            for _ in 0..<5 {
+                let wrong = try await api.post("/v1/auth/tokens", #"{"login":"\#(login)","password":"wrong-password"}"#)
+                #expect(wrong.status == .unauthorized)
+            }
+            // Now even the right password waits: the attacker learns nothing from trying it.
+            let blocked = try await api.post("/v1/auth/tokens", #"{"login":"\#(login)","password":"\#(API.password)"}"#)
+            #expect(blocked.status == .tooManyRequests)
+            #expect(blocked.code == "too_many_attempts")
+            let wait = Int(blocked.headers[.retryAfter] ?? "") ?? 0
+            #expect(wait > 800 && wait <= 900)
+            // Another login is not affected; the block is lifted when its time is up.
+            _ = try await api.token(.supervisor, province: "IR-23")
+            try await api.db.execute("UPDATE login_throttle SET blocked_until = now() - interval '1 second'")
+            #expect(try await api.post("/v1/auth/tokens", #"{"login":"\#(login)","password":"\#(API.password)"}"#).status == .created)
+            #expect(try await api.db.rows("SELECT 1 FROM login_throttle WHERE key = \("login:" + login)").isEmpty)
+        }
+    }
+
+    @Test func accountsHaveARateLimitWithHeaders() async throws {
+        try await withApp(rateLimitPerMinute: 5) { api in
+            let token = try await api.token(.admin)
+            var statuses: [Int] = []
+            var remaining: [String] = []
+            for _ in 0..<7 {
+                let reply = try await api.get("/v1/me", token: token)
+                statuses.append(reply.status.code)
+                remaining.append(reply.headers[.rateLimitRemaining] ?? "-")
+                if reply.status == .tooManyRequests {
+                    #expect(reply.code == "rate_limited")
+                    #expect(Int(reply.headers[.retryAfter] ?? "") ?? 0 >= 1)
+                    #expect(reply.headers[.rateLimitLimit] == "5")
+                }
+            }
+            // The window may roll over mid-test; what must hold is that no more than 5 pass per minute.
+            #expect(statuses.filter { $0 == 200 }.count <= 6)
+            #expect(statuses.contains(429))
+            #expect(remaining.first == "4")
+            // Anonymous public reads are not counted against anyone.
+            #expect(try await api.get("/v1/provinces").status == .ok)
+        }
+    }
+
+    @Test func responsesCarrySecurityHeaders() async throws {
+        try await withApp { api in
+            let reply = try await api.get("/v1/provinces")
+            #expect(reply.headers[.xContentTypeOptions] == "nosniff")
+            #expect(reply.headers[HTTPField.Name("X-Frame-Options")!] == "DENY")
+            #expect(reply.headers[HTTPField.Name("Referrer-Policy")!] == "no-referrer")
+            #expect(reply.headers[.contentSecurityPolicy] == "default-src 'none'; frame-ancestors 'none'")
+            #expect(reply.headers[.strictTransportSecurity] == nil)
+            let https = try await api.call(.get, "/v1/provinces", headers: [HTTPField.Name("X-Forwarded-Proto")!: "https"])
+            #expect(https.headers[.strictTransportSecurity]?.hasPrefix("max-age=") == true)
+            // The dashboard keeps its own, narrower policy.
+            let page = try await api.get("/dashboard/exports")
+            #expect(page.headers[.contentSecurityPolicy]?.contains("connect-src 'self'") == true)
+        }
+    }
+
+    /// SQL and HTML metacharacters and very long Persian text are stored and returned verbatim,
+    /// or refused with 422 — never a 500.
+    @Test func hostileTextIsStoredVerbatimOrRefused() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(status: .verified)
+            // As JSON text: escaped quotes and a \u escape, decoded by the server.
+            let hostile = #"'); DROP TABLE products; -- <script>alert(\"x\")</script> \u0027 ٪ ‌ 🍯"#
+            let id = try await api.product(producer, title: hostile)
+            let stored = try await api.get("/v1/products/\(id)")
+            #expect(stored.string("title_fa") == #"'); DROP TABLE products; -- <script>alert("x")</script> ' ٪ ‌ 🍯"#)
+            let long = String(repeating: "کیک خانگی شکلاتی ", count: 400)
+            let tooLong = try await api.post(
+                "/v1/products", #"{"title_fa":"\#(long)","category_code":"food.bakery","unit":"piece","price_rials":1000,"stock":1}"#,
+                token: producer.token)
+            #expect(tooLong.status == .unprocessableContent)
+            #expect(tooLong.fields == ["title_fa"])
+            let description = Array(repeating: "توضیحات بلند فارسی با حروف «گ» و «ژ» و ارقام ۱۲۳۴", count: 90).joined(separator: " ")
+            let patched = try await api.call(
+                .patch, "/v1/products/\(id)", json: #"{"description":"\#(description)"}"#, token: producer.token)
+            #expect(patched.status == .ok || patched.status == .unprocessableContent)
+            if patched.status == .ok { #expect(patched.string("description") == description) }
+            // Search with metacharacters is just text.
+            #expect(try await api.get("/v1/products?q=%27%3B%20DROP%20TABLE%20products%3B%20--").status == .ok)
+            #expect(try await api.get("/v1/products?q=%25_%5C").status == .ok)
+            #expect(try await api.db.rows("SELECT count(*)::int FROM products")[0].decode(Int.self) == 1)
+        }
+    }
+}

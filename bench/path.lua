@@ -1,0 +1,15 @@
+-- wrk script: GET one of the comma-separated paths in BENCH_PATHS, in turn.
+local paths = {}
+for p in string.gmatch(os.getenv("BENCH_PATHS") or "/healthz", "[^,]+") do paths[#paths + 1] = p end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1])
+end
+
+done = function(summary, latency, requests)
+  io.write(string.format("BENCH requests=%d errors=%d rps=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f\n",
+    summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000))
+end
