@@ -70,7 +70,9 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database)
     routes.get("/healthz") { _, _ in JSONResponse.raw("{\"status\":\"ok\"}") }
     routes.get("/readyz") { _, _ in
         do {
-            if try await dependencies.migrator.isCurrent(db: db) { return JSONResponse.raw("{\"status\":\"ready\"}") }
+            // A probe must answer promptly: a database that does not answer in 2 s is not ready.
+            let current = try await withDeadline(.seconds(2)) { try await dependencies.migrator.isCurrent(db: db) }
+            if current { return JSONResponse.raw("{\"status\":\"ready\"}") }
             return JSONResponse.raw("{\"status\":\"migrations_pending\"}", status: .serviceUnavailable)
         } catch {
             return JSONResponse.raw("{\"status\":\"database_unavailable\"}", status: .serviceUnavailable)
@@ -115,6 +117,8 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database)
 public func clientConfiguration(_ base: PostgresClient.Configuration, poolSize: Int) -> PostgresClient.Configuration {
     var configuration = base
     configuration.options.maximumConnections = poolSize
+    // While PostgreSQL is unreachable requests fail fast (503) instead of queueing for 10 s.
+    configuration.options.connectTimeout = .seconds(2)
     configuration.options.minimumConnections = 0
     // Typo tolerance of product search: how close a word must be (pg_trgm's default 0.6 misses
     // one-letter typos in short Persian words).

@@ -36,19 +36,58 @@ public struct Database: Sendable {
         _ = try await rows(query)
     }
 
-    public func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    /// A request that has waited this long for a pooled connection, while no request at all got
+    /// one in that time (so the pool is not merely busy: PostgreSQL is unreachable), gets a 503
+    /// instead of queueing until the database returns. A busy pool is waited for, up to `leaseLimit`.
+    public static let leaseTimeout: Duration = .seconds(2)
+    public static let leaseLimit: Duration = .seconds(30)
+
+    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         usage.lease()
         defer { usage.release() }
+        // The wait for a connection races a watchdog in a sibling task; when it gives up, the
+        // wait is cancelled (the pool's own way out of its queue).
+        let leased = LeaseFlag()
+        let client = client
+        let usage = usage
         do {
-            return try await client.withConnection { try await body($0) }
+            return try await withThrowingTaskGroup(of: LeaseOutcome<T>.self) { group in
+                group.addTask {
+                    .value(try await client.withConnection { connection in
+                        leased.value.store(true, ordering: .releasing)
+                        usage.leased()
+                        return try await body(connection)
+                    })
+                }
+                group.addTask {
+                    try await Task.sleep(for: Self.leaseTimeout)
+                    let clock = ContinuousClock()
+                    let deadline = clock.now + Self.leaseLimit - Self.leaseTimeout
+                    while !leased.value.load(ordering: .acquiring) {
+                        if usage.sinceLastLease > Self.leaseTimeout || clock.now > deadline { throw LeaseTimeout() }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    return .timerDone
+                }
+                while let outcome = try await group.next() {
+                    if case .value(let value) = outcome {
+                        group.cancelAll()
+                        return value
+                    }
+                }
+                throw LeaseTimeout()
+            }
         } catch let error as PSQLError {
             throw DatabaseErrors.map(error)
+        } catch is LeaseTimeout {
+            logger.warning("no database connection in time")
+            throw APIError.unavailable
         }
     }
 
     /// BEGIN … COMMIT around `body`; rolls back and rethrows the body's own error on failure, so
     /// handlers see `APIError`s unchanged and constraint violations mapped.
-    public func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await withConnection { connection in
             try await connection.query("BEGIN", logger: logger)
             do {
@@ -64,12 +103,29 @@ public struct Database: Sendable {
     }
 }
 
+final class LeaseFlag: Sendable {
+    let value = Atomic<Bool>(false)
+}
+
+struct LeaseTimeout: Error {}
+
+enum LeaseOutcome<T: Sendable>: Sendable { case value(T), timerDone }
+
 /// Connections currently leased by request handlers, exported as a gauge.
 final class PoolUsage: Sendable {
     private let inUse = Atomic<Int>(0)
+    private let lastLease = Atomic<Int64>(0)
     private let gauge = Gauge(label: "bazaarche_db_connections_in_use")
     func lease() { gauge.record(inUse.add(1, ordering: .relaxed).newValue) }
     func release() { gauge.record(inUse.subtract(1, ordering: .relaxed).newValue) }
+    /// When any request last got a connection (on the continuous clock, in nanoseconds).
+    func leased() { lastLease.store(Self.now(), ordering: .relaxed) }
+    var sinceLastLease: Duration { .nanoseconds(Self.now() - lastLease.load(ordering: .relaxed)) }
+    static func now() -> Int64 {
+        let d = ContinuousClock.now - PoolUsage.epoch
+        return d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+    }
+    static let epoch = ContinuousClock.now
 }
 
 /// Maps PostgreSQL errors to problem documents at the boundary.
@@ -122,6 +178,25 @@ public enum DatabaseErrors {
             return APIError.unavailable
         default:
             return error
+        }
+    }
+}
+
+struct DeadlineExceeded: Error {}
+
+/// Runs `body`, giving up with 503 after `limit`.
+public func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            throw DeadlineExceeded()
+        }
+        defer { group.cancelAll() }
+        do {
+            return try await group.next()!
+        } catch is DeadlineExceeded {
+            throw APIError.unavailable
         }
     }
 }

@@ -36,7 +36,7 @@ public enum Idempotency {
 
     public static func run(
         db: Database, accountID: Int64, key: String, operation: String, fingerprint: String, path: String,
-        _ work: (PostgresConnection) async throws -> Outcome
+        _ work: @escaping @Sendable (PostgresConnection) async throws -> Outcome
     ) async throws -> Response {
         let logger = db.logger
         let outcome: (Outcome, replayed: Bool) = try await db.transaction { connection in

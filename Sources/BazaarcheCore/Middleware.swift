@@ -74,6 +74,13 @@ public struct ProblemMiddleware: RouterMiddleware {
             if let mapped = error as? any HTTPResponseError, !(error is HTTPError) {
                 return try mapped.response(from: request, context: context)
             }
+            // The pool's own errors (its module is underscored, so matched by name): while
+            // PostgreSQL is unreachable it stops trying for a moment ("circuit breaker tripped")
+            // or times out waiting for a connection. Either way: 503, retry shortly.
+            if String(reflecting: type(of: error)).contains("ConnectionPoolError") {
+                context.logger.warning("database unavailable", metadata: ["error": "\(error)"])
+                return try APIError.unavailable.response(from: request, context: context)
+            }
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             return try APIError(
                 .internalServerError, code: "internal_error", title: "Internal server error",

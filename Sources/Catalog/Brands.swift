@@ -100,13 +100,14 @@ public struct Brands: Sendable {
 
     func create(_ body: BrandRequest, by principal: Principal) async throws -> (Int64, String) {
         try principal.require(.producer, .admin)
-        var owners = body.owners ?? []
-        if principal.role == .producer, let me = principal.producerID, !owners.contains(me) { owners.insert(me, at: 0) }
+        var listed = body.owners ?? []
+        if principal.role == .producer, let me = principal.producerID, !listed.contains(me) { listed.insert(me, at: 0) }
         var v = Validator()
         Self.validate(
             slug: body.slug, nameFa: body.nameFa, nameEn: body.nameEn, story: body.story, logoUrl: body.logoUrl,
-            trademark: body.trademarkNumber, owners: owners, into: &v)
+            trademark: body.trademarkNumber, owners: listed, into: &v)
         try v.throwIfInvalid()
+        let owners = listed
         return try await db.transaction { connection in
             let rows = try await connection.query(
                 """
@@ -131,12 +132,13 @@ public struct Brands: Sendable {
         if case .null = patch.slug { v.add("slug", "cannot be removed") }
         if case .null = patch.nameFa { v.add("name_fa", "cannot be removed") }
         if case .null = patch.owners { v.add("owners", "cannot be removed") }
-        var owners: [Int64]? = nil
-        if case .value(let list) = patch.owners { owners = list }
+        var listed: [Int64]? = nil
+        if case .value(let list) = patch.owners { listed = list }
         Self.validate(
             slug: value(patch.slug), nameFa: value(patch.nameFa), nameEn: value(patch.nameEn), story: value(patch.story),
-            logoUrl: value(patch.logoUrl), trademark: value(patch.trademarkNumber), owners: owners, into: &v)
+            logoUrl: value(patch.logoUrl), trademark: value(patch.trademarkNumber), owners: listed, into: &v)
         try v.throwIfInvalid()
+        let owners = listed
         return try await db.transaction { connection in
             let exists = try await connection.query(
                 """

@@ -167,9 +167,10 @@ public struct Products: Sendable {
             titleFa: body.titleFa, titleEn: body.titleEn, description: body.description, price: body.priceRials,
             stock: body.stock, capacity: body.monthlyCapacity, minOrder: body.minOrderQty, hsCode: body.hsCode, into: &v)
         try v.throwIfInvalid()
-        var body = body
-        body.titleEn = v.optionalText(body.titleEn, "title_en")
-        body.description = v.optionalText(body.description, "description", max: 5000)
+        var cleaned = body
+        cleaned.titleEn = v.optionalText(body.titleEn, "title_en")
+        cleaned.description = v.optionalText(body.description, "description", max: 5000)
+        let body = cleaned
         return try await db.transaction { connection in
             let producer = try await connection.query(
                 "SELECT status, province_code FROM producers WHERE id = \(producerID)", logger: db.logger
@@ -216,7 +217,7 @@ public struct Products: Sendable {
     func update(_ id: Int64, _ patch: ProductPatch, ifMatch: String?, by principal: Principal) async throws -> (String, Int) {
         try principal.require(.producer, .admin)
         var v = Validator()
-        func value<T>(_ field: PatchField<T>) -> T? { if case .value(let x) = field { x } else { nil } }
+        @Sendable func value<T>(_ field: PatchField<T>) -> T? { if case .value(let x) = field { x } else { nil } }
         for (name, isNull) in [
             ("title_fa", { if case .null = patch.titleFa { true } else { false } }()),
             ("category_code", { if case .null = patch.categoryCode { true } else { false } }()),

@@ -144,10 +144,11 @@ struct Matches: Sendable {
               t.certificates, t.keywords
             FROM a LEFT JOIN t ON true LEFT JOIN products p ON p.id = t.id
             """)
+        let query = b.query
         let rows = try await db.transaction { connection in
             // The scored candidates of a whole top-level category (100k+ rows) sort in memory.
             try await connection.query("SET LOCAL work_mem = '64MB'", logger: db.logger)
-            return try await connection.query(b.query, logger: db.logger).collect()
+            return try await connection.query(query, logger: db.logger).collect()
         }
         var result = Ranking()
         for row in rows {

@@ -103,3 +103,14 @@ import Testing
         #expect(CalendarDate("2026-1-01") == nil)
     }
 }
+
+@Suite struct DatabaseURLTests {
+    @Test func sslModesChooseTLS() throws {
+        func tls(_ url: String) throws -> String { String(describing: try DatabaseURL.configuration(url).tls) }
+        #expect(try tls("postgres://u:p@db.example:5432/app?sslmode=disable").contains("disable"))
+        #expect(try tls("postgres://u:p@db.example/app?sslmode=require").contains("require"))
+        #expect(try tls("postgres://u:p@db.example/app?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem").contains("require"))
+        #expect(try tls("postgres://u:p@db.example/app").contains("prefer"))
+        #expect(throws: ConfigError.self) { try DatabaseURL.configuration("postgres://u@db.example/app?sslmode=sometimes") }
+    }
+}
