@@ -72,8 +72,18 @@ def wrk(script, env):
             "errors": int(fields.get("errors", 0)) + int(fields.get("non2xx", 0))}
 
 
+def wait_idle():
+    """Until the service has no statement running (wrk's timed-out requests may still be queued)."""
+    for _ in range(600):
+        busy = sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bazaarche' AND state = 'active'")
+        if busy == "0":
+            return
+        time.sleep(0.1)
+
+
 def capture_sql(request):
     """Runs `request` once with every statement logged; returns them with their parameters inlined."""
+    wait_idle()
     start = os.path.getsize(LOG)
     sql("ALTER SYSTEM SET log_min_duration_statement = 0")
     sql("SELECT pg_reload_conf()")
@@ -169,6 +179,7 @@ def main():
             print(f"{name} run={r + 1} " + " ".join(f"{k}={v}" for k, v in runs[-1].items()), file=sys.stderr, flush=True)
         result = {k: statistics.median(run[k] for run in runs) for k in ("rps", "p50", "p99")}
         result["errors"] = sum(run["errors"] for run in runs)
+        wait_idle()
         if ceiling == "tpcb":
             result["db"] = statistics.median(tpcb(CONNECTIONS) for _ in range(RUNS))
             result["db_what"] = "pgbench TPC-B-like (scale 10)"

@@ -7,3 +7,6 @@ CREATE TABLE login_throttle (
   blocked_until  timestamptz
 );
 CREATE INDEX login_throttle_window_idx ON login_throttle (window_started);
+
+-- Databases migrated before the replay headers were added to 0004 lack this column.
+ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS response_headers jsonb;

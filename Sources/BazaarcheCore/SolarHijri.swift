@@ -43,3 +43,34 @@ public enum SolarHijri {
         return (c.year!, c.month!, c.day!)
     }
 }
+
+/// Report months as keys yyyymm in either calendar (140507 is Mehr 1405; 202610 is October 2026),
+/// and the Gregorian date each begins on. The SQL twins are report_month and report_month_start
+/// (sql/0008_exports.sql); a test checks the two calendars agree.
+public enum ReportMonths {
+    public static func key(jalali: Bool, _ date: CalendarDate) -> Int {
+        if !jalali { return date.year * 100 + date.month }
+        let j = SolarHijri.fromGregorian(year: date.year, month: date.month, day: date.day)
+        return j.year * 100 + j.month
+    }
+
+    public static func start(jalali: Bool, _ key: Int) -> CalendarDate {
+        guard jalali else { return CalendarDate(String(format: "%04d-%02d-01", key / 100, key % 100))! }
+        let instant = SolarHijri.calendar.date(from: DateComponents(year: key / 100, month: key % 100, day: 1, hour: 12))!
+        let g = SolarHijri.gregorianInTehran.dateComponents([.year, .month, .day], from: instant)
+        return CalendarDate(String(format: "%04d-%02d-%02d", g.year!, g.month!, g.day!))!
+    }
+
+    public static func next(_ key: Int) -> Int { key % 100 == 12 ? (key / 100 + 1) * 100 + 1 : key + 1 }
+    public static func previous(_ key: Int) -> Int { key % 100 == 1 ? (key / 100 - 1) * 100 + 12 : key - 1 }
+}
+
+extension CalendarDate {
+    /// The date `days` later (or earlier).
+    public func adding(days: Int) -> CalendarDate {
+        let cal = SolarHijri.gregorianInTehran
+        let instant = cal.date(from: DateComponents(year: year, month: month, day: day, hour: 12))!
+        let g = cal.dateComponents([.year, .month, .day], from: cal.date(byAdding: .day, value: days, to: instant)!)
+        return CalendarDate(String(format: "%04d-%02d-%02d", g.year!, g.month!, g.day!))!
+    }
+}

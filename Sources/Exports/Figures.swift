@@ -77,9 +77,6 @@ public struct Figures: Sendable {
         let rolled = ReportDimension.rolledUp(needed)
         let mask = needed.reduce(0) { $0 | $1.bit }
         var b = SQLBuilder()
-        let cal = b.bind(q.calendar.rawValue)
-        let from = b.bind(q.from.description)
-        let to = b.bind(q.to.description)
         let monthColumn = q.calendar == .jalali ? "jalali_month" : "gregorian_month"
         let oil = q.scope == .nonOil ? " AND NOT is_oil" : ""
         let province = q.province.map { " AND province_code = \(b.bind($0))" } ?? ""
@@ -98,35 +95,29 @@ public struct Figures: Sendable {
               1::bigint AS shipments, fob_cents, net_weight_kg
             FROM export_shipments WHERE status IN ('cleared', 'shipped')\(oil)\(province)
             """
-        var source: String
-        if rolled {
-            // lo..hi: the months wholly inside [from, to]; the rest comes from shipments.
-            b.append(
+        // Whole months of the range come from the rollups, the days of partial months at either
+        // edge from the shipments; without rollups for the grouping, everything from the shipments.
+        let jalali = q.calendar == .jalali
+        let first = ReportMonths.key(jalali: jalali, q.from)
+        let last = ReportMonths.key(jalali: jalali, q.to)
+        let lo = ReportMonths.start(jalali: jalali, first) == q.from ? first : ReportMonths.next(first)
+        let hi = ReportMonths.start(jalali: jalali, ReportMonths.next(last)) == q.to.adding(days: 1) ? last : ReportMonths.previous(last)
+        var parts: [String] = []
+        if rolled && lo <= hi {
+            parts.append(
                 """
-                WITH m AS (SELECT report_month(\(cal), \(from)::date) AS fm, report_month(\(cal), \(to)::date) AS tm),
-                e AS (SELECT CASE WHEN report_month_start(\(cal), fm) = \(from)::date THEN fm ELSE next_report_month(fm) END AS lo,
-                             CASE WHEN report_month_start(\(cal), next_report_month(tm)) = \(to)::date + 1 THEN tm
-                                  ELSE CASE WHEN tm % 100 = 1 THEN (tm / 100 - 1) * 100 + 12 ELSE tm - 1 END END AS hi
-                      FROM m),
-                r AS (SELECT e.lo, e.hi, report_month_start(\(cal), e.lo) AS lo_start,
-                        report_month_start(\(cal), next_report_month(e.hi)) AS after_hi FROM e),
-
-                """)
-            source = """
                 SELECT month, \(dims.map { dim($0, raw: false) }.joined(separator: ", ")), shipments, fob_cents, net_weight_kg
-                FROM export_rollups, r
-                WHERE calendar = \(cal) AND dims = \(b.bind(mask)) AND month BETWEEN r.lo AND r.hi\(oil)\(province)
-                UNION ALL
-                \(rawSelect) AND export_date BETWEEN \(from)::date AND \(to)::date
-                  AND export_date < (SELECT CASE WHEN lo <= hi THEN lo_start ELSE 'infinity'::date END FROM r)
-                UNION ALL
-                \(rawSelect) AND export_date BETWEEN \(from)::date AND \(to)::date
-                  AND export_date >= (SELECT CASE WHEN lo <= hi THEN after_hi ELSE 'infinity'::date END FROM r)
-                """
+                FROM export_rollups
+                WHERE calendar = \(b.bind(q.calendar.rawValue)) AND dims = \(b.bind(mask)) AND month BETWEEN \(b.bind(lo)) AND \(b.bind(hi))\(oil)\(province)
+                """)
+            let beforeLo = ReportMonths.start(jalali: jalali, lo).adding(days: -1)
+            let afterHi = ReportMonths.start(jalali: jalali, ReportMonths.next(hi))
+            if q.from <= beforeLo { parts.append("\(rawSelect) AND export_date BETWEEN \(b.bind(q.from.description))::date AND \(b.bind(beforeLo.description))::date") }
+            if afterHi <= q.to { parts.append("\(rawSelect) AND export_date BETWEEN \(b.bind(afterHi.description))::date AND \(b.bind(q.to.description))::date") }
         } else {
-            b.append("WITH ")
-            source = "\(rawSelect) AND export_date BETWEEN \(from)::date AND \(to)::date"
+            parts.append("\(rawSelect) AND export_date BETWEEN \(b.bind(q.from.description))::date AND \(b.bind(q.to.description))::date")
         }
+        let source = parts.joined(separator: "\nUNION ALL\n")
         let periodKey =
             switch q.period {
             case .month: "month"
@@ -135,7 +126,7 @@ public struct Figures: Sendable {
             }
         b.append(
             """
-            f AS (\(source)),
+            WITH f AS (\(source)),
             g AS (SELECT \(periodKey) AS period, province_code, hs_chapter, destination, category_code,
                     sum(shipments)::bigint AS shipments, sum(fob_cents)::bigint AS fob_cents, sum(net_weight_kg) AS net_weight_kg
                   FROM f AS f(month, province_code, hs_chapter, destination, category_code, shipments, fob_cents, net_weight_kg)

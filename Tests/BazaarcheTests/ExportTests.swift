@@ -313,13 +313,14 @@ func totals(_ figures: [String: Any]) -> String {
     }
 
     /// The SQL calendar (Nowruz dates shipped as data) agrees with Foundation's Persian calendar
-    /// on every week from 1980 to 2070.
+    /// every third day from 1950 to 2100 (the range figures accept), and so do the month starts
+    /// the figures compute in Swift.
     @Test func solarHijriMonthsInSQLMatchFoundation() async throws {
         try await withApp { api in
             let rows = try await api.db.rows(
                 """
                 SELECT d::date::text, jalali_month(d::date)
-                FROM generate_series('1980-01-01'::date, '2070-12-31'::date, interval '3 days') d
+                FROM generate_series('1950-01-01'::date, '2100-12-31'::date, interval '3 days') d
                 """)
             var mismatches: [String] = []
             for row in rows {
@@ -328,7 +329,11 @@ func totals(_ figures: [String: Any]) -> String {
                 let j = SolarHijri.fromGregorian(year: date.year, month: date.month, day: date.day)
                 if j.year * 100 + j.month != month { mismatches.append("\(day): SQL \(month), Foundation \(j.year)-\(j.month)") }
             }
-            #expect(rows.count > 10_000)
+            #expect(rows.count > 18_000)
+            let starts = try await api.db.rows(
+                "SELECT m, report_month_start('jalali', m)::text FROM (SELECT DISTINCT jalali_month(d::date) AS m FROM generate_series('1950-01-01'::date, '2100-12-31'::date, interval '9 days') d) x"
+            ).map { try $0.decode((Int, String).self) }
+            #expect(starts.allSatisfy { ReportMonths.start(jalali: true, $0.0).description == $0.1 })
             #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
             // The boundary the issue names.
             let edge = try await api.db.rows("SELECT jalali_month('2026-10-22'), jalali_month('2026-10-23')")[0].decode((Int, Int).self)
