@@ -73,10 +73,12 @@ def wrk(script, env):
 
 
 def wait_idle():
-    """Until the service has no statement running (wrk's timed-out requests may still be queued)."""
-    for _ in range(600):
+    """Until the service has run no statement for a second (wrk's timed-out requests may still be queued)."""
+    quiet = 0
+    for _ in range(1200):
         busy = sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bazaarche' AND state = 'active'")
-        if busy == "0":
+        quiet = quiet + 1 if busy == "0" else 0
+        if quiet >= 10:
             return
         time.sleep(0.1)
 
