@@ -5,6 +5,7 @@ import Hummingbird
 import Catalog
 import Onboarding
 import Exports
+import HummingbirdCore
 import Matching
 import Orders
 import Partners
@@ -33,8 +34,15 @@ public func buildApplication(
 ) -> some ApplicationProtocol {
     let db = Database(client: dependencies.client, logger: logger)
     let router = buildRouter(config: config, dependencies: dependencies, db: db)
+    // Idle keep-alive connections are closed after 60 s (a slow or abandoned client cannot hold
+    // sockets forever); headers are capped well below NIO's defaults: no client of this API needs
+    // more than 100 header fields or 16 KiB of them.
+    let http = HTTP1Channel.Configuration(
+        idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)),
+        httpDecoderConfiguration: .init(maxHeaderFieldSize: 8 * 1024, maxHeaderListSize: 16 * 1024, maxHeaderFieldCount: 100))
     var app = Application(
         router: router,
+        server: .http1(configuration: http),
         configuration: .init(address: .hostname(host, port: port), serverName: "bazaarche"),
         logger: logger)
     app.addServices(dependencies.client)

@@ -13,6 +13,8 @@ public struct AppConfig: Sendable {
     public var maxBodyBytes: Int = 1 << 20
     /// Requests per minute per account and instance; 0 turns the limit off (benchmarks).
     public var rateLimitPerMinute: Int = 3000
+    /// Seconds an idle keep-alive connection stays open.
+    public var idleTimeoutSeconds: Int = 60
     public var logLevel: Logger.Level = .info
     public var logFormat: String = "json"
     public var migrateOnStart = true
@@ -40,6 +42,7 @@ public struct AppConfig: Sendable {
         int("BAZAARCHE_DB_POOL_SIZE", 1...200) { config.poolSize = $0 }
         int("BAZAARCHE_MAX_BODY_BYTES", 1024...(64 << 20)) { config.maxBodyBytes = $0 }
         int("BAZAARCHE_RATE_LIMIT_PER_MINUTE", 0...1_000_000) { config.rateLimitPerMinute = $0 }
+        int("BAZAARCHE_IDLE_TIMEOUT_SECONDS", 1...3600) { config.idleTimeoutSeconds = $0 }
         if let level = env["LOG_LEVEL"], !level.isEmpty {
             if let parsed = Logger.Level(rawValue: level.lowercased()) { config.logLevel = parsed } else {
                 errors.append(.invalid("LOG_LEVEL", "must be one of trace, debug, info, notice, warning, error, critical"))

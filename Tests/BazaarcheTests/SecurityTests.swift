@@ -1,4 +1,6 @@
+import BazaarcheApp
 import BazaarcheCore
+import HummingbirdTesting
 import Foundation
 import Testing
 
@@ -90,6 +92,34 @@ import Testing
             #expect(try await api.get("/v1/products?q=%27%3B%20DROP%20TABLE%20products%3B%20--").status == .ok)
             #expect(try await api.get("/v1/products?q=%25_%5C").status == .ok)
             #expect(try await api.db.rows("SELECT count(*)::int FROM products")[0].decode(Int.self) == 1)
+        }
+    }
+}
+
+@Suite struct ServerLimitTests {
+    /// Against the real server (not the router alone): oversized headers are refused before any
+    /// handler runs.
+    @Test func oversizedHeadersAreRefused() async throws {
+        let database = try await TestDatabase.shared.createDatabase()
+        defer { Task { await TestDatabase.shared.dropDatabase(database.name) } }
+        let logger = await TestDatabase.shared.logger
+        var config = AppConfig()
+        config.migrateOnStart = false
+        let client = PostgresClient(configuration: clientConfiguration(database.configuration, poolSize: 2), backgroundLogger: logger)
+        let app = buildApplication(
+            config: config,
+            dependencies: AppDependencies(
+                client: client, migrator: await TestDatabase.shared.migrator, registry: TestDatabase.registry,
+                openAPIDocument: nil),
+            logger: logger, port: 0)
+        try await app.test(.live) { client in
+            let ok = try await client.execute(uri: "/healthz", method: .get)
+            #expect(ok.status == .ok)
+            var huge = HTTPFields()
+            huge[HTTPField.Name("X-Padding")!] = String(repeating: "a", count: 20 * 1024)
+            // Refused at the parser: a 4xx, or the connection closed without a response.
+            let refused = try? await client.execute(uri: "/healthz", method: .get, headers: huge)
+            #expect(refused == nil || refused!.status.code >= 400)
         }
     }
 }
