@@ -152,10 +152,9 @@ public struct ObservabilityMiddleware: RouterMiddleware {
         response.headers[.cacheControl] = response.headers[.cacheControl] ?? "no-store"
         let route = context.endpointPath ?? "unmatched"
         let status = String(response.status.code)
-        let dimensions = [("route", route), ("method", request.method.rawValue), ("status", status)]
-        Counter(label: "bazaarche_http_requests_total", dimensions: dimensions).increment()
-        Timer(label: "bazaarche_http_request_duration_seconds", dimensions: dimensions).recordNanoseconds(
-            elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        let metrics = RequestMetrics.shared.for(route: route, method: request.method.rawValue, status: status)
+        metrics.count.increment()
+        metrics.duration.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
         let ms = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
         context.logger.info(
             "request",
@@ -178,4 +177,26 @@ extension HTTPField.Name {
     static let referrerPolicy = Self("Referrer-Policy")!
     static let crossOriginResourcePolicy = Self("Cross-Origin-Resource-Policy")!
     static let xForwardedProto = Self("X-Forwarded-Proto")!
+}
+
+/// The request counter and timer per (route, method, status), created once: looking them up in
+/// the metrics factory on every request (a lock and a label-keyed map inside) was measurable.
+final class RequestMetrics: Sendable {
+    static let shared = RequestMetrics()
+    struct Key: Hashable { var route: String, method: String, status: String }
+    let cache = Mutex<[Key: (count: Counter, duration: Timer)]>([:])
+
+    func `for`(route: String, method: String, status: String) -> (count: Counter, duration: Timer) {
+        let key = Key(route: route, method: method, status: status)
+        return cache.withLock { cache in
+            if let found = cache[key] { return found }
+            let dimensions = [("route", route), ("method", method), ("status", status)]
+            let made = (
+                Counter(label: "bazaarche_http_requests_total", dimensions: dimensions),
+                Timer(label: "bazaarche_http_request_duration_seconds", dimensions: dimensions)
+            )
+            cache[key] = made
+            return made
+        }
+    }
 }
