@@ -32,6 +32,16 @@ public struct Database: Sendable {
         }
     }
 
+    /// Runs a named prepared statement (parsed and planned once per connection): for hot reads
+    /// whose SQL is fixed, where planning would cost more than executing.
+    public func prepared<S: PostgresPreparedStatement>(_ statement: S) async throws -> [S.Row] where S.Row: Sendable {
+        try await withConnection { connection in
+            var rows: [S.Row] = []
+            for try await row in try await connection.execute(statement, logger: logger) { rows.append(row) }
+            return rows
+        }
+    }
+
     public func execute(_ query: PostgresQuery) async throws {
         _ = try await rows(query)
     }
