@@ -26,7 +26,9 @@ CREATE TRIGGER certificates_refresh_product AFTER INSERT OR UPDATE OR DELETE ON 
 UPDATE products p SET cert_expiry = product_cert_expiry(p.id)
 WHERE EXISTS (SELECT 1 FROM certificates c WHERE c.product_id = p.id AND c.status = 'granted');
 
--- Delivery record per producer: orders delivered against orders rejected or cancelled.
+-- Delivery record per producer: orders delivered against orders the producer rejected. A
+-- cancellation is the buyer's decision, so it does not count against the producer (otherwise a
+-- partner could lower a rival supplier's ranking by placing and cancelling orders).
 CREATE TABLE producer_order_stats (
   producer_id bigint PRIMARY KEY REFERENCES producers(id),
   delivered   integer NOT NULL DEFAULT 0 CHECK (delivered >= 0),
@@ -42,12 +44,12 @@ BEGIN
   RETURN NULL;
 END $$;
 CREATE TRIGGER orders_count_outcome AFTER UPDATE OF status ON orders
-  FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status AND NEW.status IN ('delivered', 'rejected', 'cancelled'))
+  FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status AND NEW.status IN ('delivered', 'rejected'))
   EXECUTE FUNCTION orders_count_outcome();
 
 INSERT INTO producer_order_stats (producer_id, delivered, failed)
-SELECT producer_id, count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status IN ('rejected', 'cancelled'))
-FROM orders WHERE status IN ('delivered', 'rejected', 'cancelled') GROUP BY producer_id;
+SELECT producer_id, count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status = 'rejected')
+FROM orders WHERE status IN ('delivered', 'rejected') GROUP BY producer_id;
 
 -- Everything scoring reads, so ranking a category is an index-only scan.
 CREATE INDEX products_match_idx ON products (category_code, unit, packaging_level)

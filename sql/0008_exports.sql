@@ -231,9 +231,6 @@ CREATE FUNCTION report_month_start(calendar text, month integer) RETURNS date LA
     ELSE make_date(month / 100, month % 100, 1) END
 $$;
 
-CREATE FUNCTION next_report_month(month integer) RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN month % 100 = 12 THEN (month / 100 + 1) * 100 + 1 ELSE month + 1 END
-$$;
 
 -- Which HS codes count as oil (a code is oil when it starts with one of the prefixes). One row.
 CREATE TABLE export_settings (

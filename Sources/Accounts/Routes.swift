@@ -21,19 +21,20 @@ extension Accounts {
             let body = try await JSONBody.decode(TokenRequest.self, from: request, context: context)
             let throttle = LoginThrottle(db: db)
             let address = context.clientAddress(request)
-            if let wait = try await throttle.blocked(login: body.login, address: address) {
-                throw APIError(
+            let tooMany = { (wait: Int) in
+                APIError(
                     .tooManyRequests, code: "too_many_attempts", title: "Too many failed sign-ins",
                     detail: "Too many wrong passwords for this login or from this address; retry in \(wait) s.",
                     headers: [.retryAfter: String(max(wait, 1))])
             }
+            if let wait = try await throttle.blocked(login: body.login, address: address) { throw tooMany(wait) }
+            if let wait = try await throttle.attempt(login: body.login, address: address) { throw tooMany(wait) }
             guard let json = try await issueToken(login: body.login, password: body.password) else {
-                try await throttle.failed(login: body.login, address: address)
                 throw APIError(
                     .unauthorized, code: "invalid_credentials", title: "Wrong login or password",
                     detail: "The login or password is wrong, or the account is disabled.")
             }
-            try await throttle.succeeded(login: body.login)
+            try await throttle.succeeded(login: body.login, address: address)
             return JSONResponse.raw(json, status: .created)
         }
         routes.delete("/v1/auth/tokens/current") { request, context in

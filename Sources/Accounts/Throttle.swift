@@ -31,27 +31,51 @@ public struct LoginThrottle: Sendable {
         return try rows.first?.decode(Int?.self)
     }
 
-    public func failed(login: String, address: String?) async throws {
+    /// Counts this attempt against both keys *before* the password is checked, so concurrent
+    /// guesses cannot all pass the check; returns the seconds to wait when this attempt is one too
+    /// many. A successful sign-in gives the attempt back (`succeeded`).
+    public func attempt(login: String, address: String?) async throws -> Int? {
+        var wait: Int? = nil
         for (key, limit) in Self.keys(login: login, address: address) {
-            try await db.execute(
+            let rows = try await db.rows(
                 """
                 INSERT INTO login_throttle AS t (key, failures, window_started) VALUES (\(key), 1, now())
                 ON CONFLICT (key) DO UPDATE SET
-                  failures = CASE WHEN t.window_started < now() - make_interval(secs => \(Self.window)) THEN 1 ELSE t.failures + 1 END,
-                  window_started = CASE WHEN t.window_started < now() - make_interval(secs => \(Self.window)) THEN now()
-                                        ELSE t.window_started END,
-                  blocked_until = CASE WHEN t.window_started >= now() - make_interval(secs => \(Self.window)) AND t.failures + 1 >= \(limit)
-                                       THEN now() + make_interval(secs => \(Self.window)) ELSE t.blocked_until END
+                  failures = CASE WHEN t.window_started < now() - make_interval(secs => \(Self.window)) OR t.blocked_until <= now()
+                                  THEN 1 ELSE t.failures + 1 END,
+                  window_started = CASE WHEN t.window_started < now() - make_interval(secs => \(Self.window)) OR t.blocked_until <= now()
+                                        THEN now() ELSE t.window_started END,
+                  blocked_until = CASE WHEN t.blocked_until <= now() THEN NULL ELSE t.blocked_until END
+                RETURNING failures
                 """)
+            let failures = try rows[0].decode(Int.self)
+            if failures > limit {
+                try await db.execute(
+                    """
+                    UPDATE login_throttle SET blocked_until = greatest(blocked_until, now() + make_interval(secs => \(Self.window)))
+                    WHERE key = \(key)
+                    """)
+                wait = Self.window
+            } else if failures == limit {
+                // The last allowed attempt: the next one waits, whatever this one's outcome.
+                try await db.execute(
+                    "UPDATE login_throttle SET blocked_until = now() + make_interval(secs => \(Self.window)) WHERE key = \(key)")
+            }
         }
         // Opportunistic clean-up of stale keys.
         if Int.random(in: 0..<100) == 0 {
             try await db.execute(
                 "DELETE FROM login_throttle WHERE window_started < now() - interval '1 day' AND coalesce(blocked_until, now()) <= now()")
         }
+        return wait
     }
 
-    public func succeeded(login: String) async throws {
-        try await db.execute("DELETE FROM login_throttle WHERE key = \(Self.keys(login: login, address: nil)[0].key)")
+    public func succeeded(login: String, address: String?) async throws {
+        let keys = Self.keys(login: login, address: address).map(\.key)
+        try await db.execute("DELETE FROM login_throttle WHERE key = \(keys[0])")
+        if keys.count > 1 {
+            try await db.execute(
+                "UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = \(keys[1]) AND blocked_until IS NULL")
+        }
     }
 }

@@ -49,10 +49,16 @@ struct DatasetCommand: AsyncParsableCommand {
     func load(_ db: Database, _ statements: [(String, String)]) async throws {
         let producerCount = try await db.rows("SELECT count(*)::int FROM producers").first?.decode(Int.self) ?? 0
         try await db.withConnection { connection in
-            for (label, sql) in statements where !(label == "producers" && producerCount >= producers) {
-                let t = ContinuousClock.now
-                try await connection.query(PostgresQuery(unsafeSQL: sql), logger: db.logger)
-                print("dataset: \(label) in \(ContinuousClock.now - t)")
+            do {
+                for (label, sql) in statements where !(label == "producers" && producerCount >= producers) {
+                    let t = ContinuousClock.now
+                    try await connection.query(PostgresQuery(unsafeSQL: sql), logger: db.logger)
+                    print("dataset: \(label) in \(ContinuousClock.now - t)")
+                }
+            } catch {
+                // A failed shipments load must not leave the derivation and rollup triggers off.
+                _ = try? await connection.query("ALTER TABLE export_shipments ENABLE TRIGGER USER", logger: db.logger)
+                throw error
             }
         }
     }
@@ -106,7 +112,7 @@ enum Dataset {
             """),
             ("delivery records", """
             INSERT INTO producer_order_stats AS s (producer_id, delivered, failed)
-            SELECT producer_id, count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status IN ('rejected', 'cancelled'))
+            SELECT producer_id, count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status = 'rejected')
             FROM orders GROUP BY producer_id
             ON CONFLICT (producer_id) DO UPDATE SET delivered = EXCLUDED.delivered, failed = EXCLUDED.failed
             """),

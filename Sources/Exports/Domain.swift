@@ -9,8 +9,6 @@ public enum ShipmentStatus: String, APIEnum {
         (self, target) == (.declared, .cleared) || (self, target) == (.cleared, .shipped)
     }
 
-    /// Only cleared and shipped shipments count in figures.
-    public var counts: Bool { self != .declared }
 }
 
 /// US dollars as exact cents: a decimal string with at most two decimals, never a float.

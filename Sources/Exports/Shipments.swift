@@ -99,14 +99,18 @@ public struct Shipments: Sendable {
             SELECT (SELECT status FROM producers WHERE id = \(body.producerId)),
               (SELECT NOT reserved FROM hs_chapters WHERE chapter = \(Int(body.hsCode.prefix(2)) ?? 0)),
               EXISTS (SELECT 1 FROM countries WHERE alpha2 = \(body.destinationCountry)),
-              (SELECT producer_id FROM orders WHERE id = \(body.orderId)),
+              (SELECT o.producer_id FROM orders o JOIN accounts a ON a.id = o.partner_account_id
+               WHERE o.id = \(body.orderId) AND (\(exporter)::bigint IS NULL OR a.partner_id = \(exporter))),
               (SELECT producer_id FROM products WHERE id = \(body.productId))
             """, logger: logger
         ).collect()[0].decode((String?, Bool?, Bool, Int64?, Int64?).self)
         refs.check(checks.0 == "verified" || checks.0 == "suspended", "producer_id", "is not a verified producer")
         refs.check(checks.1 == true, "hs_code", "must start with an HS chapter in use (see /v1/hs-chapters)")
         refs.check(checks.2, "destination_country", "is not an ISO 3166-1 country (see /v1/countries)")
-        if body.orderId != nil { refs.check(checks.3 == body.producerId, "order_id", "is not an order of producer \(body.producerId)") }
+        // An exporter links only orders its own company bought; a producer only its own orders.
+        if body.orderId != nil {
+            refs.check(checks.3 == body.producerId, "order_id", "is not an order of producer \(body.producerId) bought by your company")
+        }
         if body.productId != nil { refs.check(checks.4 == body.producerId, "product_id", "is not a product of producer \(body.producerId)") }
         try refs.throwIfInvalid()
         let (id, json, province) = try await connection.query(

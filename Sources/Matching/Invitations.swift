@@ -156,6 +156,18 @@ public struct Invitations: Sendable {
         return try await db.transaction { connection in
             let logger = db.logger
             let i = try await lockPending(id, to: .accepted, by: principal, on: connection)
+            // The product must still meet the demand (a certificate may have expired, packaging changed).
+            let still = try await connection.query(
+                """
+                SELECT 1 FROM demands d JOIN products p ON \(unescaped: Matches.hardFilters())
+                WHERE d.id = \(i.demand) AND p.id = \(i.product)
+                """, logger: logger
+            ).collect()
+            if still.isEmpty {
+                throw APIError(
+                    .conflict, code: "no_longer_matches", title: "The product no longer meets the demand",
+                    detail: "Product \(i.product) no longer passes demand \(i.demand)'s requirements (listing, certificates, packaging).")
+            }
             let delivery = try JSONBody.decode(DeliveryRequest.self, from: Data(i.delivery.utf8))
             let body = OrderRequest(
                 producerId: i.producer, lines: [.init(productId: i.product, quantity: i.quantity)], delivery: delivery, note: i.note)

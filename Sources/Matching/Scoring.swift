@@ -59,14 +59,6 @@ public enum MatchKeywords {
     }
 }
 
-/// What a candidate can deliver by the demand's date: its stock now plus its monthly capacity
-/// prorated by day (days until needed_by / 30), rounded down. The SQL in Matches.swift agrees.
-public enum Supply {
-    public static func available(stock: Int, monthlyCapacity: Int, daysUntilNeeded: Int) -> Int {
-        stock + monthlyCapacity * max(daysUntilNeeded, 0) / 30
-    }
-}
-
 /// Several candidates that together cover a quantity no single one can.
 public struct Pool: Equatable, Sendable {
     public struct Candidate: Equatable, Sendable {

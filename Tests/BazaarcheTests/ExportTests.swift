@@ -191,6 +191,14 @@ func totals(_ figures: [String: Any]) -> String {
             #expect(try await post(#""customs_declaration_no":"X-2""#, token: other.token, key: "k").fields == ["producer_id"])
             let own = try await post(#""customs_declaration_no":"X-3""#, token: maker.token, key: "k")
             #expect(own.status == .created)
+            // An exporter links only orders its own company bought.
+            let product = try await api.product(maker, stock: 5)
+            let buyer = try await api.token(.partner)
+            let order = try #require(try await api.call(
+                .post, "/v1/orders",
+                json: #"{"producer_id":\#(maker.id),"lines":[{"product_id":\#(product),"quantity":1}],"delivery":{"province_code":"IR-23","city":"تهران","address":"x","recipient":"y","phone":"02166554433"}}"#,
+                token: buyer, headers: [.idempotencyKey: "o1"]).int("id"))
+            #expect(try await post(#""customs_declaration_no":"X-4","order_id":\#(order)"#, token: exporter, key: "o").fields == ["order_id"])
             // declared → cleared → shipped, by whoever recorded it.
             let id = try #require(created.int("id"))
             #expect(try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"shipped"}"#, token: exporter).status == .conflict)

@@ -116,6 +116,12 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
             }
             #expect(try await api.post("/v1/orders/\(order)/transitions", #"{"to":"shipped","tracking_code":"T1"}"#, token: b.token).status == .ok)
             #expect(try await api.post("/v1/orders/\(order)/transitions", #"{"to":"delivered"}"#, token: buyer).status == .ok)
+            // A buyer's cancellation is not the producer's failure: B's record stays perfect.
+            let cancelled = try #require(try await api.call(
+                .post, "/v1/orders",
+                json: #"{"producer_id":\#(b.id),"lines":[{"product_id":\#(other),"quantity":1}],"delivery":\#(Self.delivery)}"#,
+                token: buyer, headers: [.idempotencyKey: "k2"]).int("id"))
+            #expect(try await api.post("/v1/orders/\(cancelled)/transitions", #"{"to":"cancelled"}"#, token: buyer).status == .ok)
 
             let demand = try await api.demand(
                 partner,
@@ -239,6 +245,15 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
             #expect(declined.string("status") == "declined")
             #expect(declined.string("decline_reason") == "ظرفیت نداریم")
 
+            // A product that stopped meeting the demand (paused) cannot be accepted.
+            let late = try #require(try await invite(cake, 2, 900_000).int("id"))
+            #expect(try await api.post("/v1/products/\(cake)/transitions", #"{"to":"paused"}"#, token: maker.token).status == .ok)
+            let refusedLate = try await api.post("/v1/invitations/\(late)/accept", "{}", token: maker.token)
+            #expect(refusedLate.status == .conflict)
+            #expect(refusedLate.code == "no_longer_matches")
+            #expect(try await api.post("/v1/products/\(cake)/transitions", #"{"to":"listed"}"#, token: maker.token).status == .ok)
+            #expect(try await api.post("/v1/invitations/\(late)/decline", #"{"reason":"x"}"#, token: maker.token).status == .ok)
+
             // Closing the demand withdraws what is still pending.
             let last = try #require(try await invite(cake, 5, 900_000).int("id"))
             #expect(try await api.post("/v1/demands/\(demand)/transitions", #"{"to":"closed"}"#, token: partner).status == .ok)
@@ -249,7 +264,7 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
             ).map { try $0.decode(String.self) }
             #expect(actions == [
                 "invitation.created", "invitation.accepted", "invitation.created", "invitation.declined", "invitation.created",
-                "invitation.withdrawn",
+                "invitation.declined", "invitation.created", "invitation.withdrawn",
             ])
         }
     }
