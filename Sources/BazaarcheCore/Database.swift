@@ -46,10 +46,9 @@ public struct Database: Sendable {
         _ = try await rows(query)
     }
 
-    /// A request that has waited this long for a pooled connection while PostgreSQL looks
-    /// unreachable — nobody got a connection in that time, and either nobody holds one or a
-    /// connection failed recently — gets a 503 instead of queueing until the database returns.
-    /// A pool that is merely busy is waited for, up to `leaseLimit`.
+    /// A request that has waited this long for a pooled connection, while no request at all got
+    /// one in that time (so the pool is not merely busy: PostgreSQL is unreachable), gets a 503
+    /// instead of queueing until the database returns. A busy pool is waited for, up to `leaseLimit`.
     public static let leaseTimeout: Duration = .seconds(2)
     public static let leaseLimit: Duration = .seconds(30)
 
@@ -67,8 +66,6 @@ public struct Database: Sendable {
                     .value(try await client.withConnection { connection in
                         leased.value.store(true, ordering: .releasing)
                         usage.leased()
-                        usage.holding(+1)
-                        defer { usage.holding(-1) }
                         return try await body(connection)
                     })
                 }
@@ -77,8 +74,7 @@ public struct Database: Sendable {
                     let clock = ContinuousClock()
                     let deadline = clock.now + Self.leaseLimit - Self.leaseTimeout
                     while !leased.value.load(ordering: .acquiring) {
-                        let unreachable = usage.sinceLastLease > Self.leaseTimeout && (usage.held == 0 || usage.failedRecently)
-                        if unreachable || clock.now > deadline { throw LeaseTimeout() }
+                        if usage.sinceLastLease > Self.leaseTimeout || clock.now > deadline { throw LeaseTimeout() }
                         try await Task.sleep(for: .milliseconds(100))
                     }
                     return .timerDone
@@ -92,18 +88,10 @@ public struct Database: Sendable {
                 throw LeaseTimeout()
             }
         } catch let error as PSQLError {
-            let mapped = DatabaseErrors.map(error)
-            if (mapped as? APIError)?.code == APIError.unavailable.code { usage.failed() }
-            throw mapped
+            throw DatabaseErrors.map(error)
         } catch is LeaseTimeout {
             logger.warning("no database connection in time")
             throw APIError.unavailable
-        } catch let error as APIError where error.code == APIError.unavailable.code {
-            usage.failed()
-            throw error
-        } catch where String(reflecting: type(of: error)).contains("ConnectionPoolError") {
-            usage.failed()
-            throw error
         }
     }
 
@@ -136,18 +124,10 @@ enum LeaseOutcome<T: Sendable>: Sendable { case value(T), timerDone }
 /// Connections currently leased by request handlers, exported as a gauge.
 final class PoolUsage: Sendable {
     private let inUse = Atomic<Int>(0)
-    // A new pool counts as just having handed out a connection: it gets time to open its first ones.
-    private let lastLease = Atomic<Int64>(PoolUsage.now())
+    private let lastLease = Atomic<Int64>(0)
     private let gauge = Gauge(label: "bazaarche_db_connections_in_use")
     func lease() { gauge.record(inUse.add(1, ordering: .relaxed).newValue) }
     func release() { gauge.record(inUse.subtract(1, ordering: .relaxed).newValue) }
-    private let holdingCount = Atomic<Int>(0)
-    private let lastFailure = Atomic<Int64>(Int64.min / 2)
-    /// Requests holding a connection now, and when a connection last failed.
-    func holding(_ delta: Int) { holdingCount.add(delta, ordering: .relaxed) }
-    var held: Int { holdingCount.load(ordering: .relaxed) }
-    func failed() { lastFailure.store(Self.now(), ordering: .relaxed) }
-    var failedRecently: Bool { Self.now() - lastFailure.load(ordering: .relaxed) < 10_000_000_000 }
     /// When any request last got a connection (on the continuous clock, in nanoseconds).
     func leased() { lastLease.store(Self.now(), ordering: .relaxed) }
     var sinceLastLease: Duration { .nanoseconds(Self.now() - lastLease.load(ordering: .relaxed)) }
