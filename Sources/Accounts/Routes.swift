@@ -21,14 +21,12 @@ extension Accounts {
             let body = try await JSONBody.decode(TokenRequest.self, from: request, context: context)
             let throttle = LoginThrottle(db: db)
             let address = context.clientAddress(request)
-            let tooMany = { (wait: Int) in
-                APIError(
+            if let wait = try await throttle.attempt(login: body.login, address: address) {
+                throw APIError(
                     .tooManyRequests, code: "too_many_attempts", title: "Too many failed sign-ins",
                     detail: "Too many wrong passwords for this login or from this address; retry in \(wait) s.",
                     headers: [.retryAfter: String(max(wait, 1))])
             }
-            if let wait = try await throttle.blocked(login: body.login, address: address) { throw tooMany(wait) }
-            if let wait = try await throttle.attempt(login: body.login, address: address) { throw tooMany(wait) }
             guard let json = try await issueToken(login: body.login, password: body.password) else {
                 throw APIError(
                     .unauthorized, code: "invalid_credentials", title: "Wrong login or password",

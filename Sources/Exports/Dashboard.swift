@@ -16,27 +16,22 @@ public struct Dashboard: Sendable {
     }
 
     func page() async throws -> String {
-        // The first day of the Solar Hijri month eleven months back, and today (Tehran).
-        let range = try await db.rows(
-            """
-            WITH c AS (SELECT jalali_month(tehran_today()) AS m)
-            SELECT report_month_start('jalali', CASE WHEN m % 100 = 12 THEN m - 11 ELSE (m / 100 - 1) * 100 + m % 100 + 1 END)::text,
-                   tehran_today()::text, m
-            FROM c
-            """)[0].decode((String, String, Int).self)
-        var month = range.2
+        // The last twelve Solar Hijri months, ending with today's (Tehran).
+        let today = SolarHijri.today()
+        var month = ReportMonths.key(jalali: true, today)
         var months: [String] = []
         for _ in 0..<12 {
             months.insert(String(format: "%04d-%02d", month / 100, month % 100), at: 0)
-            month = month % 100 == 1 ? (month / 100 - 1) * 100 + 12 : month - 1
+            month = ReportMonths.previous(month)
         }
+        let from = ReportMonths.start(jalali: true, ReportMonths.next(month))
         let provinces = try await db.rows("SELECT code, name_fa FROM provinces ORDER BY name_fa").map {
             try $0.decode((String, String).self)
         }
         let options = provinces.map { "<option value=\"\(Self.escape($0.0))\">\(Self.escape($0.1))</option>" }.joined()
         return Self.template
-            .replacingOccurrences(of: "{{FROM}}", with: range.0)
-            .replacingOccurrences(of: "{{TO}}", with: range.1)
+            .replacingOccurrences(of: "{{FROM}}", with: from.description)
+            .replacingOccurrences(of: "{{TO}}", with: today.description)
             .replacingOccurrences(of: "{{PROVINCES}}", with: options)
             .replacingOccurrences(of: "{{MONTHS}}", with: months.joined(separator: ","))
     }
