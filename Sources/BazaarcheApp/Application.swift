@@ -19,9 +19,15 @@ public struct AppDependencies: Sendable {
     public var migrator: Migrator
     public var registry: PrometheusCollectorRegistry
     public var openAPIDocument: String?
+    /// The health object whose `observing(_:)` logger `client` was built with.
+    public var poolHealth: PoolHealth
 
-    public init(client: PostgresClient, migrator: Migrator, registry: PrometheusCollectorRegistry, openAPIDocument: String?) {
+    public init(
+        client: PostgresClient, poolHealth: PoolHealth, migrator: Migrator, registry: PrometheusCollectorRegistry,
+        openAPIDocument: String?
+    ) {
         self.client = client
+        self.poolHealth = poolHealth
         self.migrator = migrator
         self.registry = registry
         self.openAPIDocument = openAPIDocument
@@ -32,7 +38,7 @@ public func buildApplication(
     config: AppConfig, dependencies: AppDependencies, logger: Logger,
     host: String = "127.0.0.1", port: Int = 8080
 ) -> some ApplicationProtocol {
-    let db = Database(client: dependencies.client, logger: logger)
+    let db = Database(client: dependencies.client, logger: logger, health: dependencies.poolHealth)
     let router = buildRouter(config: config, dependencies: dependencies, db: db)
     // Idle keep-alive connections are closed after 60 s (a slow or abandoned client cannot hold
     // sockets forever); headers are capped well below NIO's defaults: no client of this API needs
@@ -51,7 +57,7 @@ public func buildApplication(
             let applied = try await dependencies.migrator.migrate(client: dependencies.client, logger: logger)
             logger.info("migrations up to date", metadata: ["applied_now": "\(applied)"])
             if config.loadDemoData {
-                let db = Database(client: dependencies.client, logger: logger)
+                let db = Database(client: dependencies.client, logger: logger, health: dependencies.poolHealth)
                 let accounts = Accounts(
                     db: db,
                     settings: AccountSettings(
@@ -125,8 +131,9 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database)
 public func clientConfiguration(_ base: PostgresClient.Configuration, poolSize: Int) -> PostgresClient.Configuration {
     var configuration = base
     configuration.options.maximumConnections = poolSize
-    // While PostgreSQL is unreachable requests fail fast (503) instead of queueing for 10 s.
-    configuration.options.connectTimeout = .seconds(2)
+    // A connection attempt that takes this long counts as failed, and requests waiting for a
+    // connection then get 503 (see Database.leaseTimeout); generous enough for a loaded machine.
+    configuration.options.connectTimeout = .seconds(5)
     configuration.options.minimumConnections = 0
     // Typo tolerance of product search: how close a word must be (pg_trgm's default 0.6 misses
     // one-letter typos in short Persian words).

@@ -65,8 +65,11 @@ struct Environment {
         if startedCluster { cluster?.stop() }
     }
 
-    func client() -> PostgresClient {
-        PostgresClient(configuration: clientConfiguration(database, poolSize: config.poolSize), backgroundLogger: logger)
+    func client() -> (PostgresClient, PoolHealth) {
+        let health = PoolHealth()
+        let client = PostgresClient(
+            configuration: clientConfiguration(database, poolSize: config.poolSize), backgroundLogger: health.observing(logger))
+        return (client, health)
     }
 
     func accounts(_ db: Database) -> Accounts {
@@ -105,9 +108,9 @@ struct Serve: AsyncParsableCommand {
         defer { env.finish() }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let client = env.client()
+        let (client, health) = env.client()
         let dependencies = AppDependencies(
-            client: client, migrator: env.migrator, registry: registry,
+            client: client, poolHealth: health, migrator: env.migrator, registry: registry,
             openAPIDocument: loadOpenAPIDocument(sqlDirectory: env.sqlDirectory))
         var config = env.config
         config.loadDemoData = demo

@@ -9,12 +9,14 @@ import Synchronization
 public struct Database: Sendable {
     public let client: PostgresClient
     public let logger: Logger
-    let usage: PoolUsage
+    let usage: PoolHealth
 
-    public init(client: PostgresClient, logger: Logger) {
+    /// `health` should be the one whose `observing(_:)` logger the client was built with; without
+    /// it, a request waits for a connection up to `leaseLimit` even while PostgreSQL is down.
+    public init(client: PostgresClient, logger: Logger, health: PoolHealth = PoolHealth()) {
         self.client = client
         self.logger = logger
-        self.usage = PoolUsage()
+        self.usage = health
     }
 
     /// Runs `query` and collects its rows.
@@ -46,9 +48,10 @@ public struct Database: Sendable {
         _ = try await rows(query)
     }
 
-    /// A request that has waited this long for a pooled connection, while no request at all got
-    /// one in that time (so the pool is not merely busy: PostgreSQL is unreachable), gets a 503
-    /// instead of queueing until the database returns. A busy pool is waited for, up to `leaseLimit`.
+    /// A request that has waited this long for a pooled connection, while the pool's latest news is
+    /// a failed connection attempt (PostgreSQL is unreachable, not merely busy or slow to accept),
+    /// gets a 503 instead of queueing until the database returns. A busy pool is waited for, up
+    /// to `leaseLimit`.
     public static let leaseTimeout: Duration = .seconds(2)
     public static let leaseLimit: Duration = .seconds(30)
 
@@ -74,7 +77,7 @@ public struct Database: Sendable {
                     let clock = ContinuousClock()
                     let deadline = clock.now + Self.leaseLimit - Self.leaseTimeout
                     while !leased.value.load(ordering: .acquiring) {
-                        if usage.sinceLastLease > Self.leaseTimeout || clock.now > deadline { throw LeaseTimeout() }
+                        if usage.connectFailedSinceLastLease || clock.now > deadline { throw LeaseTimeout() }
                         try await Task.sleep(for: .milliseconds(100))
                     }
                     return .timerDone
@@ -121,21 +124,72 @@ struct LeaseTimeout: Error {}
 
 enum LeaseOutcome<T: Sendable>: Sendable { case value(T), timerDone }
 
-/// Connections currently leased by request handlers, exported as a gauge.
-final class PoolUsage: Sendable {
+/// What the service knows about its pool: connections leased by request handlers (exported as a
+/// gauge), when one was last handed out, and when PostgresNIO last failed to open one.
+public final class PoolHealth: Sendable {
     private let inUse = Atomic<Int>(0)
     private let lastLease = Atomic<Int64>(0)
+    private let lastConnectFailure = Atomic<Int64>(-1)
     private let gauge = Gauge(label: "bazaarche_db_connections_in_use")
+
+    public init() {}
+
     func lease() { gauge.record(inUse.add(1, ordering: .relaxed).newValue) }
     func release() { gauge.record(inUse.subtract(1, ordering: .relaxed).newValue) }
-    /// When any request last got a connection (on the continuous clock, in nanoseconds).
     func leased() { lastLease.store(Self.now(), ordering: .relaxed) }
-    var sinceLastLease: Duration { .nanoseconds(Self.now() - lastLease.load(ordering: .relaxed)) }
+    func connectFailed() { lastConnectFailure.store(Self.now(), ordering: .relaxed) }
+
+    /// True when an attempt to open a connection failed after the last lease: the database is
+    /// down or refusing us, as opposed to every connection being busy.
+    public var connectFailedSinceLastLease: Bool {
+        lastConnectFailure.load(ordering: .relaxed) > lastLease.load(ordering: .relaxed)
+    }
+
+    /// A logger for `PostgresClient(backgroundLogger:)` that also tells this object about failed
+    /// connection attempts. PostgresNIO reports them only as an info-level log message; the
+    /// message is pinned by a test (`PoolHealthTests`), so an upgrade that renames it fails there.
+    public func observing(_ logger: Logger) -> Logger {
+        var observed = logger
+        observed.handler = ConnectFailureTap(inner: logger.handler, health: self)
+        return observed
+    }
+
+    static let connectFailedMessage = "Connection creation failed"
+
+    // Nanoseconds on the continuous clock since the process started; never 0 after a real event.
     static func now() -> Int64 {
-        let d = ContinuousClock.now - PoolUsage.epoch
-        return d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+        let d = ContinuousClock.now - PoolHealth.epoch
+        return 1 + d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
     }
     static let epoch = ContinuousClock.now
+}
+
+/// Forwards everything to the real handler at its level, and sees info-level pool messages.
+struct ConnectFailureTap: LogHandler {
+    var inner: any LogHandler
+    let health: PoolHealth
+
+    var logLevel: Logger.Level {
+        get { min(inner.logLevel, .info) }
+        set { inner.logLevel = newValue }
+    }
+    var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+    var metadataProvider: Logger.MetadataProvider? {
+        get { inner.metadataProvider }
+        set { inner.metadataProvider = newValue }
+    }
+
+    func log(event: LogEvent) {
+        if event.level == .info, event.message.description == PoolHealth.connectFailedMessage { health.connectFailed() }
+        if event.level >= inner.logLevel { inner.log(event: event) }
+    }
 }
 
 /// Maps PostgreSQL errors to problem documents at the boundary.

@@ -109,8 +109,8 @@ import Testing
         let app = buildApplication(
             config: config,
             dependencies: AppDependencies(
-                client: client, migrator: await TestDatabase.shared.migrator, registry: TestDatabase.registry,
-                openAPIDocument: nil),
+                client: client, poolHealth: PoolHealth(), migrator: await TestDatabase.shared.migrator,
+                registry: TestDatabase.registry, openAPIDocument: nil),
             logger: logger, port: 0)
         try await app.test(.live) { client in
             let ok = try await client.execute(uri: "/healthz", method: .get)
@@ -120,6 +120,28 @@ import Testing
             // Refused at the parser: a 4xx, or the connection closed without a response.
             let refused = try? await client.execute(uri: "/healthz", method: .get, headers: huge)
             #expect(refused == nil || refused!.status.code >= 400)
+        }
+    }
+}
+
+@Suite struct PoolHealthTests {
+    /// Requests get a quick 503 only while connection attempts fail; that news reaches us as a
+    /// PostgresNIO log message, so this pins it: a client pointed at a closed port must report it.
+    @Test func failedConnectionAttemptsAreNoticed() async throws {
+        let health = PoolHealth()
+        let logger = await TestDatabase.shared.logger
+        #expect(!health.connectFailedSinceLastLease)
+        // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+        let configuration = PostgresClient.Configuration(
+            host: "127.0.0.1", port: 1, username: "nobody", password: nil, database: "nothing", tls: .disable)
+        let client = PostgresClient(
+            configuration: clientConfiguration(configuration, poolSize: 1), backgroundLogger: health.observing(logger))
+        let db = Database(client: client, logger: logger, health: health)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            await #expect(throws: APIError.self) { try await db.execute("SELECT 1") }
+            #expect(health.connectFailedSinceLastLease)
         }
     }
 }

@@ -146,9 +146,11 @@ func withApp(
     config.tokenLifetimeSeconds = tokenLifetime
     config.maxBodyBytes = 64 * 1024
     config.rateLimitPerMinute = rateLimitPerMinute
-    let client = PostgresClient(configuration: clientConfiguration(database.configuration, poolSize: 4), backgroundLogger: logger)
+    let health = PoolHealth()
+    let client = PostgresClient(
+        configuration: clientConfiguration(database.configuration, poolSize: 4), backgroundLogger: health.observing(logger))
     let dependencies = AppDependencies(
-        client: client, migrator: await TestDatabase.shared.migrator, registry: TestDatabase.registry,
+        client: client, poolHealth: health, migrator: await TestDatabase.shared.migrator, registry: TestDatabase.registry,
         openAPIDocument: await TestDatabase.shared.openAPIDocument)
     let app = buildApplication(config: config, dependencies: dependencies, logger: logger)
     let db = Database(client: client, logger: logger)
