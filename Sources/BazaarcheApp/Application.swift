@@ -21,6 +21,8 @@ public struct AppDependencies: Sendable {
     public var openAPIDocument: String?
     /// The health object whose `observing(_:)` logger `client` was built with.
     public var poolHealth: PoolHealth
+    /// A streaming replica's pool (and its health) for reads that tolerate lag; nil reads the primary.
+    public var readReplica: (client: PostgresClient, health: PoolHealth)?
 
     public init(
         client: PostgresClient, poolHealth: PoolHealth, migrator: Migrator, registry: PrometheusCollectorRegistry,
@@ -39,7 +41,8 @@ public func buildApplication(
     host: String = "127.0.0.1", port: Int = 8080
 ) -> some ApplicationProtocol {
     let db = Database(client: dependencies.client, logger: logger, health: dependencies.poolHealth)
-    let router = buildRouter(config: config, dependencies: dependencies, db: db)
+    let readDB = dependencies.readReplica.map { Database(replica: $0.client, health: $0.health, primary: db) } ?? db
+    let router = buildRouter(config: config, dependencies: dependencies, db: db, readDB: readDB)
     // Idle keep-alive connections are closed after 60 s (a slow or abandoned client cannot hold
     // sockets forever); headers are capped well below NIO's defaults: no client of this API needs
     // more than 100 header fields or 16 KiB of them.
@@ -52,6 +55,7 @@ public func buildApplication(
         configuration: .init(address: .hostname(host, port: port), serverName: "bazaarche"),
         logger: logger)
     app.addServices(dependencies.client)
+    if let replica = dependencies.readReplica { app.addServices(replica.client) }
     if config.migrateOnStart {
         app.beforeServerStarts {
             let applied = try await dependencies.migrator.migrate(client: dependencies.client, logger: logger)
@@ -69,7 +73,9 @@ public func buildApplication(
     return app
 }
 
-func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database) -> Router<AppRequestContext> {
+/// `readDB` serves reads that tolerate replication lag (search, export figures); everything that
+/// writes, or must see the caller's own writes, uses `db` (the primary).
+func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database, readDB: Database) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     let table = RouteTable()
     router.add(middleware: ObservabilityMiddleware(maxBodyBytes: config.maxBodyBytes))
@@ -114,13 +120,13 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database)
     Brands(db: db).addRoutes(to: &routes)
     Products(db: db).addRoutes(to: &routes)
     Quality(db: db).addRoutes(to: &routes)
-    Search(db: db).addRoutes(to: &routes)
+    Search(db: readDB).addRoutes(to: &routes)
     Orders(db: db).addRoutes(to: &routes)
     Partners(db: db).addRoutes(to: &routes)
     Demands(db: db).addRoutes(to: &routes)
     Invitations(db: db).addRoutes(to: &routes)
     Shipments(db: db).addRoutes(to: &routes)
-    Figures(db: db).addRoutes(to: &routes)
+    Figures(db: readDB).addRoutes(to: &routes)
     Dashboard(db: db).addRoutes(to: &routes)
 
     table.set(routes.registered)

@@ -20,6 +20,7 @@ struct Environment {
     let config: AppConfig
     let logger: Logger
     let database: PostgresClient.Configuration
+    var readDatabase: PostgresClient.Configuration? = nil
     let cluster: PrivateCluster?
     let startedCluster: Bool
     let migrator: Migrator
@@ -42,8 +43,9 @@ struct Environment {
         let migrator = try Migrator(directory: sqlDirectory)
         if let url = config.databaseURL {
             return Environment(
-                config: config, logger: logger, database: try DatabaseURL.configuration(url), cluster: nil,
-                startedCluster: false, migrator: migrator, sqlDirectory: sqlDirectory)
+                config: config, logger: logger, database: try DatabaseURL.configuration(url),
+                readDatabase: try config.readDatabaseURL.map { try DatabaseURL.configuration($0, setting: "DATABASE_READ_URL") },
+                cluster: nil, startedCluster: false, migrator: migrator, sqlDirectory: sqlDirectory)
         }
         let cluster = try PrivateCluster(directory: config.dataDirectory, logger: logger)
         let started = try cluster.start()
@@ -66,9 +68,18 @@ struct Environment {
     }
 
     func client() -> (PostgresClient, PoolHealth) {
+        Self.client(database, poolSize: config.poolSize, logger: logger)
+    }
+
+    /// The replica's pool, when DATABASE_READ_URL is set.
+    func readClient() -> (PostgresClient, PoolHealth)? {
+        readDatabase.map { Self.client($0, poolSize: config.poolSize, logger: logger) }
+    }
+
+    static func client(_ database: PostgresClient.Configuration, poolSize: Int, logger: Logger) -> (PostgresClient, PoolHealth) {
         let health = PoolHealth()
         let client = PostgresClient(
-            configuration: clientConfiguration(database, poolSize: config.poolSize), backgroundLogger: health.observing(logger))
+            configuration: clientConfiguration(database, poolSize: poolSize), backgroundLogger: health.observing(logger))
         return (client, health)
     }
 
@@ -109,9 +120,10 @@ struct Serve: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let (client, health) = env.client()
-        let dependencies = AppDependencies(
+        var dependencies = AppDependencies(
             client: client, poolHealth: health, migrator: env.migrator, registry: registry,
             openAPIDocument: loadOpenAPIDocument(sqlDirectory: env.sqlDirectory))
+        dependencies.readReplica = env.readClient()
         var config = env.config
         config.loadDemoData = demo
         let app = buildApplication(

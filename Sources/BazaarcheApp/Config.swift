@@ -5,6 +5,8 @@ import Foundation
 /// Invalid values are collected and reported together, naming each variable.
 public struct AppConfig: Sendable {
     public var databaseURL: String?
+    /// A streaming replica for reads that tolerate lag (search, export figures).
+    public var readDatabaseURL: String?
     public var dataDirectory: String = ".data/postgres"
     public var sqlDirectory: String?
     public var tokenLifetimeSeconds: Int = 12 * 3600
@@ -34,6 +36,22 @@ public struct AppConfig: Sendable {
         if let url = env["DATABASE_URL"], !url.isEmpty {
             config.databaseURL = url
             do { _ = try DatabaseURL.configuration(url) } catch let error as ConfigError { errors.append(error) }
+        }
+        if let url = env["DATABASE_READ_URL"], !url.isEmpty {
+            config.readDatabaseURL = url
+            do { _ = try DatabaseURL.configuration(url, setting: "DATABASE_READ_URL") } catch let error as ConfigError {
+                errors.append(error)
+            }
+            if env["DATABASE_URL"].map(\.isEmpty) ?? true {
+                errors.append(.invalid("DATABASE_READ_URL", "needs DATABASE_URL (the primary) to be set as well"))
+            }
+        }
+        if let flag = env["BAZAARCHE_MIGRATE_ON_START"], !flag.isEmpty {
+            switch flag.lowercased() {
+            case "true", "1", "yes": config.migrateOnStart = true
+            case "false", "0", "no": config.migrateOnStart = false
+            default: errors.append(.invalid("BAZAARCHE_MIGRATE_ON_START", "must be true or false"))
+            }
         }
         if let dir = env["BAZAARCHE_DATA_DIR"], !dir.isEmpty { config.dataDirectory = dir }
         if let dir = env["BAZAARCHE_SQL_DIR"], !dir.isEmpty { config.sqlDirectory = dir }

@@ -10,6 +10,8 @@ public struct Database: Sendable {
     public let client: PostgresClient
     public let logger: Logger
     let usage: PoolHealth
+    /// For a read replica's Database: where a read goes when the replica cannot be reached.
+    private let fallback: Fallback?
 
     /// `health` should be the one whose `observing(_:)` logger the client was built with; without
     /// it, a request waits for a connection up to `leaseLimit` even while PostgreSQL is down.
@@ -17,6 +19,16 @@ public struct Database: Sendable {
         self.client = client
         self.logger = logger
         self.usage = health
+        self.fallback = nil
+    }
+
+    /// A Database for reads that tolerate replication lag, served by `replica` and, while the
+    /// replica cannot be reached, by `primary`. Only read-only work may run through it.
+    public init(replica: PostgresClient, health: PoolHealth, primary: Database) {
+        self.client = replica
+        self.logger = primary.logger
+        self.usage = health
+        self.fallback = Fallback(primary)
     }
 
     /// Runs `query` and collects its rows.
@@ -56,6 +68,16 @@ public struct Database: Sendable {
     public static let leaseLimit: Duration = .seconds(30)
 
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        guard let fallback else { return try await leasing(body) }
+        do {
+            return try await leasing(body)
+        } catch let error as APIError where error.code == APIError.unavailable.code {
+            logger.warning("read replica unavailable; reading from the primary")
+            return try await fallback.primary.withConnection(body)
+        }
+    }
+
+    private func leasing<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         usage.lease()
         defer { usage.release() }
         // The wait for a connection races a watchdog in a sibling task; when it gives up, the
@@ -114,6 +136,11 @@ public struct Database: Sendable {
             }
         }
     }
+}
+
+final class Fallback: Sendable {
+    let primary: Database
+    init(_ primary: Database) { self.primary = primary }
 }
 
 final class LeaseFlag: Sendable {

@@ -4,10 +4,11 @@ import PostgresNIO
 
 /// Parses `postgres://user:password@host:port/db?sslmode=…&host=/socket/dir` into a client configuration.
 public enum DatabaseURL {
-    public static func configuration(_ text: String) throws -> PostgresClient.Configuration {
+    /// `setting` names the variable in error messages.
+    public static func configuration(_ text: String, setting: String = "DATABASE_URL") throws -> PostgresClient.Configuration {
         guard let components = URLComponents(string: text),
             ["postgres", "postgresql"].contains(components.scheme ?? "")
-        else { throw ConfigError.invalid("DATABASE_URL", "must be a postgres:// URL") }
+        else { throw ConfigError.invalid(setting, "must be a postgres:// URL") }
         let query = Dictionary(
             (components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
         let user = components.percentEncodedUser.flatMap { $0.removingPercentEncoding } ?? "postgres"
@@ -19,7 +20,7 @@ public enum DatabaseURL {
             let port = components.port ?? 5432
             return .init(unixSocketPath: "\(socketDir)/.s.PGSQL.\(port)", username: user, password: password, database: db)
         }
-        guard let host = components.host, !host.isEmpty else { throw ConfigError.invalid("DATABASE_URL", "has no host") }
+        guard let host = components.host, !host.isEmpty else { throw ConfigError.invalid(setting, "has no host") }
         let tls: PostgresClient.Configuration.TLS
         switch query["sslmode"] ?? "prefer" {
         case "disable": tls = .disable
@@ -36,7 +37,7 @@ public enum DatabaseURL {
             if let root = query["sslrootcert"] { config.trustRoots = .file(root) }
             config.certificateVerification = query["sslmode"] == "verify-ca" ? .noHostnameVerification : .fullVerification
             tls = .require(config)
-        case let other: throw ConfigError.invalid("DATABASE_URL", "sslmode \(other) is not supported")
+        case let other: throw ConfigError.invalid(setting, "sslmode \(other) is not supported")
         }
         return .init(host: host, port: components.port ?? 5432, username: user, password: password, database: db, tls: tls)
     }

@@ -129,7 +129,7 @@ import Testing
     /// PostgresNIO log message, so this pins it: a client pointed at a closed port must report it.
     @Test func failedConnectionAttemptsAreNoticed() async throws {
         let health = PoolHealth()
-        let logger = await TestDatabase.shared.logger
+        let logger = TestDatabase.shared.logger
         #expect(!health.connectFailedSinceLastLease)
         // Port 1 on loopback: nothing listens there, so the connection is refused at once.
         let configuration = PostgresClient.Configuration(
@@ -137,7 +137,7 @@ import Testing
         let client = PostgresClient(
             configuration: clientConfiguration(configuration, poolSize: 1), backgroundLogger: health.observing(logger))
         let db = Database(client: client, logger: logger, health: health)
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
             await #expect(throws: APIError.self) { try await db.execute("SELECT 1") }

@@ -135,8 +135,10 @@ enum Fixtures {
 }
 
 /// Runs `body` against a fresh application on its own database copied from the migrated template.
+/// `readReplica`, when given, is where lag-tolerant reads go (as DATABASE_READ_URL would).
 func withApp(
-    tokenLifetime: Int = 3600, rateLimitPerMinute: Int = 3000, _ body: @Sendable (API) async throws -> Void
+    tokenLifetime: Int = 3600, rateLimitPerMinute: Int = 3000, readReplica: PostgresClient.Configuration? = nil,
+    _ body: @Sendable (API) async throws -> Void
 ) async throws {
     let database = try await TestDatabase.shared.createDatabase()
     let logger = await TestDatabase.shared.logger
@@ -149,9 +151,15 @@ func withApp(
     let health = PoolHealth()
     let client = PostgresClient(
         configuration: clientConfiguration(database.configuration, poolSize: 4), backgroundLogger: health.observing(logger))
-    let dependencies = AppDependencies(
+    var dependencies = AppDependencies(
         client: client, poolHealth: health, migrator: await TestDatabase.shared.migrator, registry: TestDatabase.registry,
         openAPIDocument: await TestDatabase.shared.openAPIDocument)
+    if let readReplica {
+        let replicaHealth = PoolHealth()
+        let replica = PostgresClient(
+            configuration: clientConfiguration(readReplica, poolSize: 2), backgroundLogger: replicaHealth.observing(logger))
+        dependencies.readReplica = (replica, replicaHealth)
+    }
     let app = buildApplication(config: config, dependencies: dependencies, logger: logger)
     let db = Database(client: client, logger: logger)
     let accounts = Accounts(db: db, settings: AccountSettings(tokenLifetime: .seconds(tokenLifetime), bcryptCost: 4))
