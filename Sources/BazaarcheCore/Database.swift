@@ -80,42 +80,60 @@ public struct Database: Sendable {
     private func leasing<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         usage.lease()
         defer { usage.release() }
-        // The wait for a connection races a watchdog in a sibling task; when it gives up, the
-        // wait is cancelled (the pool's own way out of its queue).
-        let leased = LeaseFlag()
+        // The work runs in its own task and a watchdog may answer for it: the request must end even
+        // when the pool or a dying connection never resumes it (seen once in many PostgreSQL
+        // restarts under load). An abandoned task is cancelled and its result dropped.
+        let outcome = OneShot<T>()
+        let leased = LeasedConnection()
         let client = client
         let usage = usage
+        let work = Task {
+            do {
+                let value = try await client.withConnection { connection in
+                    leased.set(connection)
+                    usage.leased()
+                    return try await body(connection)
+                }
+                outcome.resume(.success(value))
+            } catch {
+                outcome.resume(.failure(error))
+            }
+        }
+        let watchdog = Task {
+            let clock = ContinuousClock()
+            let start = clock.now
+            var closedSince: ContinuousClock.Instant?
+            while true {
+                try await Task.sleep(for: .milliseconds(100))
+                if let connection = leased.connection {
+                    // A query on a connection that closes under it normally fails at once; this
+                    // is the backstop for when it does not.
+                    if connection.isClosed {
+                        let since = closedSince ?? clock.now
+                        closedSince = since
+                        if clock.now - since >= .milliseconds(300) { break }
+                    }
+                } else if clock.now - start >= Self.leaseTimeout
+                    && (usage.connectFailedSinceLastLease || clock.now - start >= Self.leaseLimit)
+                {
+                    break
+                }
+            }
+            outcome.resume(.failure(LeaseTimeout()))
+            work.cancel()
+        }
+        defer { watchdog.cancel() }
         do {
-            return try await withThrowingTaskGroup(of: LeaseOutcome<T>.self) { group in
-                group.addTask {
-                    .value(try await client.withConnection { connection in
-                        leased.value.store(true, ordering: .releasing)
-                        usage.leased()
-                        return try await body(connection)
-                    })
-                }
-                group.addTask {
-                    try await Task.sleep(for: Self.leaseTimeout)
-                    let clock = ContinuousClock()
-                    let deadline = clock.now + Self.leaseLimit - Self.leaseTimeout
-                    while !leased.value.load(ordering: .acquiring) {
-                        if usage.connectFailedSinceLastLease || clock.now > deadline { throw LeaseTimeout() }
-                        try await Task.sleep(for: .milliseconds(100))
-                    }
-                    return .timerDone
-                }
-                while let outcome = try await group.next() {
-                    if case .value(let value) = outcome {
-                        group.cancelAll()
-                        return value
-                    }
-                }
-                throw LeaseTimeout()
+            return try await withTaskCancellationHandler {
+                try await outcome.value()
+            } onCancel: {
+                outcome.resume(.failure(CancellationError()))
+                work.cancel()
             }
         } catch let error as PSQLError {
             throw DatabaseErrors.map(error)
         } catch is LeaseTimeout {
-            logger.warning("no database connection in time")
+            logger.warning("no usable database connection in time")
             throw APIError.unavailable
         }
     }
@@ -143,13 +161,44 @@ final class Fallback: Sendable {
     init(_ primary: Database) { self.primary = primary }
 }
 
-final class LeaseFlag: Sendable {
-    let value = Atomic<Bool>(false)
+/// The connection a request was given, once it has one.
+final class LeasedConnection: Sendable {
+    private let state = Mutex<PostgresConnection?>(nil)
+    func set(_ connection: PostgresConnection) { state.withLock { $0 = connection } }
+    var connection: PostgresConnection? { state.withLock { $0 } }
 }
 
 struct LeaseTimeout: Error {}
 
-enum LeaseOutcome<T: Sendable>: Sendable { case value(T), timerDone }
+/// A result delivered once, by whichever of the work and its watchdog gets there first.
+final class OneShot<T: Sendable>: Sendable {
+    private struct State: Sendable {
+        var result: Result<T, any Error>?
+        var waiter: CheckedContinuation<T, any Error>?
+    }
+    private let state = Mutex(State())
+
+    func resume(_ result: Result<T, any Error>) {
+        let waiter: CheckedContinuation<T, any Error>?? = state.withLock { state in
+            guard state.result == nil else { return .none }
+            state.result = result
+            defer { state.waiter = nil }
+            return .some(state.waiter)
+        }
+        if case .some(.some(let waiter)) = waiter { waiter.resume(with: result) }
+    }
+
+    func value() async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready: Result<T, any Error>? = state.withLock { state in
+                if let result = state.result { return result }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+}
 
 /// What the service knows about its pool: connections leased by request handlers (exported as a
 /// gauge), when one was last handed out, and when PostgresNIO last failed to open one.
