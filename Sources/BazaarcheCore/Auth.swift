@@ -89,18 +89,22 @@ public enum Tokens {
             .replacingOccurrences(of: "=", with: "")
     }
 
-    /// Resolves a token to its account if it exists, is unexpired and unrevoked.
-    public static func principal(for token: String, db: Database) async throws -> Principal? {
-        guard token.count <= 128 else { return nil }
-        let rows = try await db.rows(
-            """
+    /// Every authenticated request runs this: prepared once per connection.
+    enum TokenLookup: StatementSQL {
+        static let sql = """
             SELECT a.id, a.login, a.role, coalesce(a.province_code, p.province_code), a.producer_id, a.partner_id
             FROM access_tokens t
             JOIN accounts a ON a.id = t.account_id
             LEFT JOIN producers p ON p.id = a.producer_id
-            WHERE t.token_hash = sha256(convert_to(\(token), 'UTF8'))
+            WHERE t.token_hash = sha256(convert_to($1, 'UTF8'))
               AND t.revoked_at IS NULL AND t.expires_at > now() AND NOT a.disabled
-            """)
+            """
+    }
+
+    /// Resolves a token to its account if it exists, is unexpired and unrevoked.
+    public static func principal(for token: String, db: Database) async throws -> Principal? {
+        guard token.count <= 128 else { return nil }
+        let rows = try await db.prepared(Prepared<TokenLookup>(token))
         guard let row = rows.first else { return nil }
         let (id, login, role, province, producer, partner) = try row.decode(
             (Int64, String, String, String?, Int64?, Int64?).self)

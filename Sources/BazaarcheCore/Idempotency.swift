@@ -48,13 +48,8 @@ public enum Idempotency {
                 try await connection.query(
                     "DELETE FROM idempotency_keys WHERE created_at < now() - interval '48 hours'", logger: logger)
             }
-            let inserted = try await connection.query(
-                """
-                INSERT INTO idempotency_keys (account_id, key, operation, request_hash)
-                VALUES (\(accountID), \(key), \(operation), sha256(convert_to(\(fingerprint), 'UTF8')))
-                ON CONFLICT (account_id, key) DO NOTHING RETURNING 1
-                """, logger: logger
-            ).collect()
+            let inserted = try await connection.run(
+                Prepared<ClaimKey>(accountID, key, operation, fingerprint), logger: logger)
             if inserted.isEmpty {
                 let rows = try await connection.query(
                     """
@@ -89,12 +84,9 @@ public enum Idempotency {
                 try await connection.query("ROLLBACK TO SAVEPOINT idempotent_work", logger: logger)
                 result = Outcome(status: error.status, json: error.body(instance: path), headers: error.headers)
             }
-            try await connection.query(
-                """
-                UPDATE idempotency_keys SET response_status = \(Int(result.status.code)), response_body = \(result.json),
-                  response_headers = \(Self.encode(result.headers))::jsonb
-                WHERE account_id = \(accountID) AND key = \(key)
-                """, logger: logger)
+            _ = try await connection.run(
+                Prepared<StoreResponse>(Int(result.status.code), result.json, Self.encode(result.headers), accountID, key),
+                logger: logger)
             return (result, false)
         }
         var headers = outcome.0.headers
@@ -105,6 +97,21 @@ public enum Idempotency {
 }
 
 extension Idempotency {
+    /// Every keyed write runs these two: prepared once per connection.
+    enum ClaimKey: StatementSQL {
+        static let sql = """
+            INSERT INTO idempotency_keys (account_id, key, operation, request_hash)
+            VALUES ($1, $2, $3, sha256(convert_to($4, 'UTF8')))
+            ON CONFLICT (account_id, key) DO NOTHING RETURNING 1
+            """
+    }
+    enum StoreResponse: StatementSQL {
+        static let sql = """
+            UPDATE idempotency_keys SET response_status = $1, response_body = $2, response_headers = $3::jsonb
+            WHERE account_id = $4 AND key = $5
+            """
+    }
+
     /// The headers worth replaying (Location, ETag, Retry-After), as a JSON object.
     static func encode(_ headers: HTTPFields) -> String {
         var object: [String: String] = [:]

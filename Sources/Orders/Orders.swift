@@ -122,29 +122,21 @@ public struct Orders: Sendable {
         on connection: PostgresConnection
     ) async throws -> Idempotency.Outcome {
         let logger = db.logger
-        let producer = try await connection.query(
-            "SELECT status, province_code FROM producers WHERE id = \(body.producerId)", logger: logger
-        ).collect()
+        // Every statement of placement is prepared (Placement below): planned once per connection.
+        let producer = try await connection.run(
+            Prepared<Placement.Producer>(body.producerId, body.delivery.provinceCode), logger: logger)
         guard let producerRow = producer.first else {
             throw APIError.validation(field: "producer_id", "is not a producer")
         }
-        let (producerStatus, producerProvince) = try producerRow.decode((String, String).self)
+        let (producerStatus, producerProvince, knownProvince) = try producerRow.decode((String, String, Bool).self)
         guard producerStatus == "verified" else {
             throw APIError.validation(field: "producer_id", "is not a producer whose products can be ordered")
         }
-        let delivery = try await connection.query(
-            "SELECT 1 FROM provinces WHERE code = \(body.delivery.provinceCode)", logger: logger
-        ).collect()
-        if delivery.isEmpty { throw APIError.validation(field: "delivery.province_code", "is not a known province") }
+        if !knownProvince { throw APIError.validation(field: "delivery.province_code", "is not a known province") }
 
         let ids = body.lines.map(\.productId)
         var products: [Int64: (producer: Int64, searchable: Bool, price: Int64, stock: Int, minOrder: Int, title: String, unit: String)] = [:]
-        for try await row in try await connection.query(
-            """
-            SELECT id, producer_id, searchable, price_rials, stock, min_order_qty, title_fa, unit
-            FROM products WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE
-            """, logger: logger
-        ) {
+        for row in try await connection.run(Prepared<Placement.LockProducts>(ids), logger: logger) {
             let r = try row.decode((Int64, Int64, Bool, Int64, Int, Int, String, String).self)
             products[r.0] = (r.1, r.2, agreedPrices[r.0] ?? r.3, r.4, r.5, r.6, r.7)
         }
@@ -178,43 +170,76 @@ public struct Orders: Sendable {
             total = sum
         }
         // The CHECK (stock >= 0) on products is the last line of defence against overselling.
-        try await connection.query(
-            """
-            UPDATE products p SET stock = p.stock - l.quantity, version = p.version + 1
-            FROM unnest(\(ids), \(body.lines.map(\.quantity))) AS l(id, quantity) WHERE p.id = l.id
-            """, logger: logger)
-        let order = try await connection.query(
-            """
-            INSERT INTO orders (partner_account_id, producer_id, province_code, total_rials, delivery_province_code,
-              delivery_city, delivery_address, delivery_recipient, delivery_phone, note)
-            VALUES (\(buyer ?? principal.accountID), \(body.producerId), \(producerProvince), \(total), \(body.delivery.provinceCode),
-              \(body.delivery.city), \(body.delivery.address), \(body.delivery.recipient), \(body.delivery.phone), \(body.note))
-            RETURNING id
-            """, logger: logger
-        ).collect()[0].decode(Int64.self)
+        _ = try await connection.run(Prepared<Placement.TakeStock>(ids, body.lines.map(\.quantity)), logger: logger)
+        let order = try await connection.run(
+            Prepared<Placement.InsertOrder>(
+                buyer ?? principal.accountID, body.producerId, producerProvince, total, body.delivery.provinceCode,
+                body.delivery.city, body.delivery.address, body.delivery.recipient, body.delivery.phone, body.note),
+            logger: logger
+        )[0].decode(Int64.self)
         let titles = body.lines.map { products[$0.productId]!.title }
         let units = body.lines.map { products[$0.productId]!.unit }
         let prices = body.lines.map { products[$0.productId]!.price }
-        try await connection.query(
-            """
-            INSERT INTO order_lines (order_id, line_no, product_id, title_fa, unit, quantity, unit_price_rials, line_total_rials)
-            SELECT \(order), l.n, l.id, l.title, l.unit, l.quantity, l.price, l.quantity * l.price
-            FROM unnest(\(ids), \(titles), \(units), \(body.lines.map(\.quantity)), \(prices)) WITH ORDINALITY
-              AS l(id, title, unit, quantity, price, n)
-            """, logger: logger)
-        try await connection.query(
-            """
-            INSERT INTO order_events (order_id, actor_account_id, actor_role, from_status, to_status)
-            VALUES (\(order), \(principal.accountID), \(principal.role.rawValue), NULL, 'placed')
-            """, logger: logger)
+        _ = try await connection.run(
+            Prepared<Placement.InsertLines>(order, ids, titles, units, body.lines.map(\.quantity), prices), logger: logger)
+        _ = try await connection.run(
+            Prepared<Placement.InsertEvent>(order, principal.accountID, principal.role.rawValue), logger: logger)
         try await Audit.record(
             on: connection, logger: logger, actor: principal, entityType: "order", entityID: order,
             provinceCode: producerProvince, action: "order.placed", from: nil, to: "placed")
-        let (json, version) = try await connection.query(
-            "SELECT \(unescaped: Self.detailJSON)::text, o.version FROM orders o WHERE o.id = \(order)", logger: logger
-        ).collect()[0].decode((String, Int).self)
+        let (json, version) = try await connection.run(Prepared<Placement.Detail>(order), logger: logger)[0]
+            .decode((String, Int).self)
         return Idempotency.Outcome(
             status: .created, json: json, headers: [.location: "/v1/orders/\(order)", .eTag: Self.etag(version)], createdID: order)
+    }
+
+    /// The statements of order placement, in the order it runs them.
+    enum Placement {
+        enum Producer: StatementSQL {
+            static let sql = """
+                SELECT p.status, p.province_code, EXISTS (SELECT 1 FROM provinces WHERE code = $2)
+                FROM producers p WHERE p.id = $1
+                """
+        }
+        /// Locked in id order, as every path that takes several product locks does (no deadlocks).
+        enum LockProducts: StatementSQL {
+            static let sql = """
+                SELECT id, producer_id, searchable, price_rials, stock, min_order_qty, title_fa, unit
+                FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE
+                """
+        }
+        /// The CHECK (stock >= 0) on products is the last line of defence against overselling.
+        enum TakeStock: StatementSQL {
+            static let sql = """
+                UPDATE products p SET stock = p.stock - l.quantity, version = p.version + 1
+                FROM unnest($1::bigint[], $2::bigint[]) AS l(id, quantity) WHERE p.id = l.id
+                """
+        }
+        enum InsertOrder: StatementSQL {
+            static let sql = """
+                INSERT INTO orders (partner_account_id, producer_id, province_code, total_rials, delivery_province_code,
+                  delivery_city, delivery_address, delivery_recipient, delivery_phone, note)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                RETURNING id
+                """
+        }
+        enum InsertLines: StatementSQL {
+            static let sql = """
+                INSERT INTO order_lines (order_id, line_no, product_id, title_fa, unit, quantity, unit_price_rials, line_total_rials)
+                SELECT $1, l.n, l.id, l.title, l.unit, l.quantity, l.price, l.quantity * l.price
+                FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) WITH ORDINALITY
+                  AS l(id, title, unit, quantity, price, n)
+                """
+        }
+        enum InsertEvent: StatementSQL {
+            static let sql = """
+                INSERT INTO order_events (order_id, actor_account_id, actor_role, from_status, to_status)
+                VALUES ($1, $2, $3, NULL, 'placed')
+                """
+        }
+        enum Detail: StatementSQL {
+            static let sql = "SELECT \(Orders.detailJSON)::text, o.version FROM orders o WHERE o.id = $1"
+        }
     }
 
     // MARK: lifecycle
