@@ -113,11 +113,27 @@ extension Idempotency {
     }
 
     /// The headers worth replaying (Location, ETag, Retry-After), as a JSON object.
+    /// Written by hand: every keyed write stores this, and JSONSerialization cost 3% of the
+    /// server's CPU in order placement (perf, 64 connections).
     static func encode(_ headers: HTTPFields) -> String {
-        var object: [String: String] = [:]
-        for name in [HTTPField.Name.location, .eTag, .retryAfter] { if let value = headers[name] { object[name.rawName] = value } }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+        var members: [String] = []
+        for name in [HTTPField.Name.eTag, .location, .retryAfter] {
+            if let value = headers[name] { members.append("\(jsonString(name.rawName)):\(jsonString(value))") }
+        }
+        return "{" + members.joined(separator: ",") + "}"
+    }
+
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 
     static func headers(_ json: String?) -> HTTPFields {

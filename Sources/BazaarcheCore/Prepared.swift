@@ -1,4 +1,5 @@
 import PostgresNIO
+import Synchronization
 
 /// Fixed SQL with numbered parameters ($1, $2, …) for a hot statement.
 public protocol StatementSQL {
@@ -12,6 +13,9 @@ public protocol StatementSQL {
 public struct Prepared<S: StatementSQL>: PostgresPreparedStatement {
     public typealias Row = PostgresRow
     public static var sql: String { S.sql }
+    /// PostgresNIO's default name is `String(reflecting:)` of the type, rebuilt on every call
+    /// (2% of the server's CPU in order placement); computed once per statement instead.
+    public static var name: String { StatementNames.name(of: S.self) }
     private let bindings: PostgresBindings
 
     public init<each V: PostgresBindable>(_ values: repeat each V) throws {
@@ -22,6 +26,18 @@ public struct Prepared<S: StatementSQL>: PostgresPreparedStatement {
 
     public func makeBindings() throws -> PostgresBindings { bindings }
     public func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}
+
+enum StatementNames {
+    private static let names = Mutex<[ObjectIdentifier: String]>([:])
+
+    static func name(of type: Any.Type) -> String {
+        let key = ObjectIdentifier(type)
+        if let name = names.withLock({ $0[key] }) { return name }
+        let name = String(reflecting: type)
+        names.withLock { $0[key] = name }
+        return name
+    }
 }
 
 /// A value that can be a parameter of a `Prepared` statement (optionals bind NULL).
