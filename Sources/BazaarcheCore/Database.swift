@@ -90,7 +90,8 @@ public struct Database: Sendable {
         let work = Task {
             do {
                 let value = try await client.withConnection { connection in
-                    leased.set(connection)
+                    // A request already answered 503 must not run its statements after all.
+                    guard leased.claim(connection) else { throw CancellationError() }
                     usage.leased()
                     return try await body(connection)
                 }
@@ -115,6 +116,7 @@ public struct Database: Sendable {
                     }
                 } else if clock.now - start >= Self.leaseTimeout
                     && (usage.connectFailedSinceLastLease || clock.now - start >= Self.leaseLimit)
+                    && leased.abandonIfWaiting()
                 {
                     break
                 }
@@ -127,6 +129,7 @@ public struct Database: Sendable {
             return try await withTaskCancellationHandler {
                 try await outcome.value()
             } onCancel: {
+                _ = leased.abandonIfWaiting()
                 outcome.resume(.failure(CancellationError()))
                 work.cancel()
             }
@@ -161,11 +164,35 @@ final class Fallback: Sendable {
     init(_ primary: Database) { self.primary = primary }
 }
 
-/// The connection a request was given, once it has one.
+/// The connection a request was given, or that it gave up waiting: exactly one of the two wins.
 final class LeasedConnection: Sendable {
-    private let state = Mutex<PostgresConnection?>(nil)
-    func set(_ connection: PostgresConnection) { state.withLock { $0 = connection } }
-    var connection: PostgresConnection? { state.withLock { $0 } }
+    private enum State { case waiting, leased(PostgresConnection), abandoned }
+    private let state = Mutex(State.waiting)
+
+    /// False when the request was already abandoned.
+    func claim(_ connection: PostgresConnection) -> Bool {
+        state.withLock { state in
+            guard case .waiting = state else { return false }
+            state = .leased(connection)
+            return true
+        }
+    }
+
+    /// False when a connection was handed out first.
+    func abandonIfWaiting() -> Bool {
+        state.withLock { state in
+            guard case .waiting = state else { return false }
+            state = .abandoned
+            return true
+        }
+    }
+
+    var connection: PostgresConnection? {
+        state.withLock { state in
+            if case .leased(let connection) = state { return connection }
+            return nil
+        }
+    }
 }
 
 struct LeaseTimeout: Error {}
