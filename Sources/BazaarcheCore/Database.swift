@@ -46,14 +46,10 @@ public struct Database: Sendable {
         }
     }
 
-    /// Runs a named prepared statement (parsed and planned once per connection): for hot reads
+    /// Runs a `Prepared` statement (parsed and planned once per connection): for hot statements
     /// whose SQL is fixed, where planning would cost more than executing.
-    public func prepared<S: PostgresPreparedStatement>(_ statement: S) async throws -> [S.Row] where S.Row: Sendable {
-        try await withConnection { connection in
-            var rows: [S.Row] = []
-            for try await row in try await connection.execute(statement, logger: logger) { rows.append(row) }
-            return rows
-        }
+    public func prepared<S>(_ statement: Prepared<S>) async throws -> [PostgresRow] {
+        try await withConnection { try await $0.run(statement, logger: logger) }
     }
 
     public func execute(_ query: PostgresQuery) async throws {

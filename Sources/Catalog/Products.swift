@@ -200,26 +200,17 @@ public struct Products: Sendable {
 
     /// Product by id as a prepared statement: planning the JSON query took five times longer than
     /// running it (pgbench on its SQL: 5,000 statements/s unprepared, 28,000 prepared).
-    struct ByID: PostgresPreparedStatement {
-        typealias Row = (Int64, String, String, Bool, Int, String)
+    enum ByID: StatementSQL {
         static let sql = """
             SELECT p.producer_id, p.province_code, p.status, p.searchable, p.version, \(Products.json)::text
             FROM products p WHERE p.id = $1
             """
-        var id: Int64
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings()
-            bindings.append(id)
-            return bindings
-        }
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
     /// Product by id: one round trip for the access facts and the JSON (a hot path for partners).
     func read(_ id: Int64, principal: Principal?) async throws -> (String, Int) {
-        guard let (producer, province, status, searchable, version, json) = try await db.prepared(ByID(id: id)).first else {
-            throw APIError.notFound("Product \(id)")
-        }
+        guard let row = try await db.prepared(Prepared<ByID>(id)).first else { throw APIError.notFound("Product \(id)") }
+        let (producer, province, status, searchable, version, json) = try row.decode((Int64, String, String, Bool, Int, String).self)
         let access = ProductAccess(
             id: id, producerID: producer, province: province, status: ProductStatus(rawValue: status)!,
             searchable: searchable, version: version)
