@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // HTTP conventions (errors, JSON, pagination, auth), database access, migrations.
@@ -50,7 +51,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "Onboarding", dependencies: ["BazaarcheCore", "Accounts"], swiftSettings: swiftSettings),
+        // Outgoing messages to people outside the system: SMS through a gateway (or a development sink).
+        .target(
+            name: "Messaging",
+            dependencies: ["BazaarcheCore", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "Onboarding", dependencies: ["BazaarcheCore", "Accounts", "Messaging"], swiftSettings: swiftSettings),
         .target(name: "Catalog", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         .target(name: "Orders", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         .target(name: "Partners", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
@@ -60,7 +67,7 @@ let package = Package(
         .target(
             name: "BazaarcheApp",
             dependencies: [
-                "BazaarcheCore", "Reference", "Accounts", "Onboarding", "Catalog", "Orders", "Partners", "Matching", "Exports",
+                "BazaarcheCore", "Reference", "Accounts", "Messaging", "Onboarding", "Catalog", "Orders", "Partners", "Matching", "Exports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -70,7 +77,7 @@ let package = Package(
         .testTarget(
             name: "BazaarcheTests",
             dependencies: [
-                "BazaarcheApp", "Partners", "Exports",
+                "BazaarcheApp", "Partners", "Exports", "Messaging",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ],

@@ -8,9 +8,12 @@ import PostgresNIO
 public struct AccountSettings: Sendable {
     public var tokenLifetime: Duration
     public var bcryptCost: UInt8
-    public init(tokenLifetime: Duration = .seconds(12 * 3600), bcryptCost: UInt8 = 12) {
+    /// How many password hashes may run at once (the rest queue; see `HashGate`).
+    public var hashConcurrency: Int
+    public init(tokenLifetime: Duration = .seconds(12 * 3600), bcryptCost: UInt8 = 12, hashConcurrency: Int = HashGate.defaultPermits) {
         self.tokenLifetime = tokenLifetime
         self.bcryptCost = bcryptCost
+        self.hashConcurrency = hashConcurrency
     }
 }
 
@@ -23,16 +26,20 @@ public struct Accounts: Sendable {
     /// an unknown login takes as long as a wrong password and logins cannot be enumerated by timing.
     let decoyHash: String
 
+    let hashing: HashGate
+
     public init(db: Database, settings: AccountSettings) {
         self.db = db
         self.settings = settings
         self.decoyHash = Bcrypt.hash("decoy-password", cost: settings.bcryptCost)
+        self.hashing = HashGate(permits: settings.hashConcurrency)
     }
 
     /// The JSON shape of an account, built by PostgreSQL (alias `a`).
     public static let json = """
         json_build_object('id', a.id, 'login', a.login, 'role', a.role, 'province_code', a.province_code,
-          'producer_id', a.producer_id, 'partner_id', a.partner_id, 'disabled', a.disabled, 'created_at', a.created_at)
+          'producer_id', a.producer_id, 'partner_id', a.partner_id, 'disabled', a.disabled, 'disabled_at', a.disabled_at,
+          'password_changed_at', a.password_changed_at, 'created_at', a.created_at)
         """
 
     // MARK: validation (plain rules, unit-tested)
@@ -50,13 +57,14 @@ public struct Accounts: Sendable {
 
     // MARK: passwords
 
+    /// Hashes and checks run through `hashing`: call them only after every cheap check has passed.
     public func hash(_ password: String) async throws -> String {
         let cost = settings.bcryptCost
-        return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+        return try await hashing.run { Bcrypt.hash(password, cost: cost) }
     }
 
     func verify(_ password: String, hash: String) async throws -> Bool {
-        try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
+        try await hashing.run { Bcrypt.verify(password, hash: hash) }
     }
 
     // MARK: operations
@@ -109,7 +117,7 @@ public struct Accounts: Sendable {
     /// Checks credentials and issues a token; nil when they are wrong.
     public func issueToken(login: String, password: String) async throws -> String? {
         let rows = try await db.rows(
-            "SELECT a.id, a.password_hash, a.disabled FROM accounts a WHERE lower(a.login) = lower(\(login))")
+            "SELECT a.id, a.password_hash, a.disabled FROM accounts a WHERE lower(a.login) = lower(\(login)) AND a.released_at IS NULL")
         guard let row = rows.first else {
             _ = try await verify(password, hash: decoyHash)
             return nil
@@ -150,5 +158,103 @@ public struct Accounts: Sendable {
             ORDER BY a.id LIMIT \(page.limit + 1)
             """)
         return try page.body(rows: rows)
+    }
+    // MARK: cutting accounts off
+
+    /// Disables or re-enables an account. Admins may act on any account but their own; a
+    /// supervisor on the producer accounts of its province (others are 404). Disabling revokes
+    /// every token, so the account's next request is a 401 and re-enabling needs a new sign-in.
+    public func setDisabled(_ disabled: Bool, accountID: Int64, reason: String?, by principal: Principal) async throws -> String {
+        var v = Validator()
+        let reason = v.optionalText(reason, "reason", max: 1000)
+        if disabled && reason == nil { v.add("reason", "is required to disable an account") }
+        try v.throwIfInvalid()
+        return try await db.transaction { connection in
+            let rows = try await connection.query(
+                """
+                SELECT a.role, a.disabled, p.province_code FROM accounts a LEFT JOIN producers p ON p.id = a.producer_id
+                WHERE a.id = \(accountID) FOR UPDATE OF a
+                """, logger: db.logger
+            ).collect()
+            guard let row = rows.first else { throw APIError.notFound("Account \(accountID)") }
+            let (role, current, producerProvince) = try row.decode((String, Bool, String?).self)
+            let mayAct =
+                switch principal.role {
+                case .admin: true
+                case .supervisor: role == Role.producer.rawValue && producerProvince != nil && producerProvince == principal.provinceCode
+                default: false
+                }
+            guard mayAct else { throw APIError.notFound("Account \(accountID)") }
+            if accountID == principal.accountID {
+                throw APIError.conflict(code: "own_account", "You cannot disable or enable your own account.")
+            }
+            let json = try await connection.query(
+                """
+                UPDATE accounts a SET disabled = \(disabled),
+                  disabled_at = CASE WHEN \(disabled) THEN coalesce(a.disabled_at, now()) ELSE NULL END
+                WHERE a.id = \(accountID) RETURNING \(unescaped: Self.json)::text
+                """, logger: db.logger
+            ).collect()[0].decode(String.self)
+            if disabled {
+                try await connection.query(
+                    "UPDATE access_tokens SET revoked_at = now() WHERE account_id = \(accountID) AND revoked_at IS NULL",
+                    logger: db.logger)
+            }
+            if current != disabled {
+                try await Audit.record(
+                    on: connection, logger: db.logger, actor: principal, entityType: "account", entityID: accountID,
+                    provinceCode: producerProvince, action: disabled ? "account.disabled" : "account.enabled",
+                    from: current ? "disabled" : "enabled", to: disabled ? "disabled" : "enabled", reason: reason)
+            }
+            return json
+        }
+    }
+
+    /// Changes the caller's password (the current one is required) and revokes every other token
+    /// of the account: a stolen token does not survive a password change.
+    public func changePassword(current: String, new: String, keepToken: String, by principal: Principal) async throws {
+        var v = Validator()
+        Self.validatePassword(new, into: &v, field: "new_password")
+        v.check(new != current, "new_password", "must differ from the current password")
+        try v.throwIfInvalid()
+        let stored = try await db.rows("SELECT password_hash FROM accounts WHERE id = \(principal.accountID)")
+        guard let hash = try stored.first?.decode(String.self) else { throw APIError.unauthenticated }
+        guard try await verify(current, hash: hash) else {
+            throw APIError.validation(field: "current_password", "is wrong")
+        }
+        let newHash = try await self.hash(new)
+        try await db.transaction { connection in
+            try await connection.query(
+                "UPDATE accounts SET password_hash = \(newHash), password_changed_at = now() WHERE id = \(principal.accountID)",
+                logger: db.logger)
+            try await connection.query(
+                """
+                UPDATE access_tokens SET revoked_at = now()
+                WHERE account_id = \(principal.accountID) AND revoked_at IS NULL
+                  AND token_hash <> sha256(convert_to(\(keepToken), 'UTF8'))
+                """, logger: db.logger)
+            try await Audit.record(
+                on: connection, logger: db.logger, actor: principal, entityType: "account", entityID: principal.accountID,
+                provinceCode: principal.provinceCode, action: "account.password_changed", from: nil, to: nil)
+        }
+    }
+
+    /// Signs the account out on every device: all its tokens are revoked, this one included.
+    public func revokeAll(by principal: Principal) async throws {
+        try await db.transaction { connection in
+            try await connection.query(
+                "UPDATE access_tokens SET revoked_at = now() WHERE account_id = \(principal.accountID) AND revoked_at IS NULL",
+                logger: db.logger)
+            try await Audit.record(
+                on: connection, logger: db.logger, actor: principal, entityType: "account", entityID: principal.accountID,
+                provinceCode: principal.provinceCode, action: "account.signed_out_everywhere", from: nil, to: nil)
+        }
+    }
+
+    public func get(_ id: Int64) async throws -> String {
+        guard let json = try await db.text("SELECT \(unescaped: Self.json)::text FROM accounts a WHERE a.id = \(id)") else {
+            throw APIError.notFound("Account \(id)")
+        }
+        return json
     }
 }

@@ -7,6 +7,15 @@ struct TokenRequest: Decodable {
     var password: String
 }
 
+struct PasswordChangeRequest: Decodable {
+    var currentPassword: String
+    var newPassword: String
+}
+
+struct DisableRequest: Decodable {
+    var reason: String?
+}
+
 struct AccountRequest: Decodable {
     var role: Role
     var login: String
@@ -19,6 +28,13 @@ extension Accounts {
     public func addRoutes(to routes: inout Routes) {
         routes.post("/v1/auth/tokens") { request, context in
             let body = try await JSONBody.decode(TokenRequest.self, from: request, context: context)
+            let wrong = APIError(
+                .unauthorized, code: "invalid_credentials", title: "Wrong login or password",
+                detail: "The login or password is wrong, or the account is disabled.")
+            // Cheap checks before any hash: no stored password is empty or over bcrypt's 72 bytes.
+            guard !body.login.isEmpty, body.login.utf8.count <= 200, !body.password.isEmpty, body.password.utf8.count <= 72 else {
+                throw wrong
+            }
             let throttle = LoginThrottle(db: db)
             let address = context.clientAddress(request)
             if let wait = try await throttle.attempt(login: body.login, address: address) {
@@ -27,11 +43,7 @@ extension Accounts {
                     detail: "Too many wrong passwords for this login or from this address; retry in \(wait) s.",
                     headers: [.retryAfter: String(max(wait, 1))])
             }
-            guard let json = try await issueToken(login: body.login, password: body.password) else {
-                throw APIError(
-                    .unauthorized, code: "invalid_credentials", title: "Wrong login or password",
-                    detail: "The login or password is wrong, or the account is disabled.")
-            }
+            guard let json = try await issueToken(login: body.login, password: body.password) else { throw wrong }
             try await throttle.succeeded(login: body.login, address: address)
             return JSONResponse.raw(json, status: .created)
         }
@@ -40,6 +52,27 @@ extension Accounts {
             if let header = request.headers[.authorization] {
                 try await revoke(token: String(header.split(separator: " ", maxSplits: 1).last ?? ""))
             }
+            return JSONResponse.noContent
+        }
+        routes.delete("/v1/auth/tokens") { _, context in
+            try await revokeAll(by: try context.requirePrincipal())
+            return JSONResponse.noContent
+        }
+        routes.post("/v1/me/password") { request, context in
+            let principal = try context.requirePrincipal()
+            let body = try await JSONBody.decode(PasswordChangeRequest.self, from: request, context: context)
+            // Wrong current passwords count as failed sign-ins: a stolen token cannot be used to guess.
+            let throttle = LoginThrottle(db: db)
+            let address = context.clientAddress(request)
+            if let wait = try await throttle.attempt(login: principal.login, address: address) {
+                throw APIError(
+                    .tooManyRequests, code: "too_many_attempts", title: "Too many failed attempts",
+                    detail: "Too many wrong passwords for this account from this address; retry in \(wait) s.",
+                    headers: [.retryAfter: String(max(wait, 1))])
+            }
+            let token = String(request.headers[.authorization]?.split(separator: " ", maxSplits: 1).last ?? "")
+            try await changePassword(current: body.currentPassword, new: body.newPassword, keepToken: token, by: principal)
+            try await throttle.succeeded(login: principal.login, address: address)
             return JSONResponse.noContent
         }
         routes.get("/v1/me") { _, context in
@@ -54,6 +87,18 @@ extension Accounts {
                 role: body.role, login: body.login, password: body.password, provinceCode: body.provinceCode,
                 partnerID: body.partnerId, actor: principal)
             return JSONResponse.raw(json, status: .created)
+        }
+        routes.get("/v1/accounts/{id}") { _, context in
+            _ = try context.require(.admin)
+            return JSONResponse.raw(try await get(try context.id(what: "Account")))
+        }
+        for (action, disabled) in [("disable", true), ("enable", false)] {
+            routes.post("/v1/accounts/{id}/\(action)") { request, context in
+                let principal = try context.require(.admin, .supervisor)
+                let id = try context.id(what: "Account")
+                let body = try await JSONBody.decodeIfPresent(DisableRequest.self, from: request, context: context)
+                return JSONResponse.raw(try await setDisabled(disabled, accountID: id, reason: body?.reason, by: principal))
+            }
         }
         routes.get("/v1/accounts") { request, context in
             _ = try context.require(.admin)

@@ -1,13 +1,17 @@
 import BazaarcheCore
 import Foundation
 
-/// Repeated sign-in attempts: per login (5 in 15 minutes) and per client address (30 in 15
-/// minutes), then 429 with Retry-After for 15 minutes from the attempt that reached the limit.
-/// Kept in PostgreSQL so every instance behind the proxy sees the same counts; a successful
-/// sign-in clears the login's count and gives the address its attempt back (an office behind one
-/// NAT shares an address).
+/// Repeated sign-in attempts, counted in PostgreSQL so every instance sees the same counts.
+///
+/// - Per (login, client address) pair, a growing delay: three attempts are free, then each failed
+///   one doubles the wait (1 s, 2 s, 4 s … up to 15 minutes). Someone failing on purpose from
+///   another address delays only their own pair, so nobody can lock a victim out.
+/// - Per client address, over every login: 30 failures in 15 minutes block that address for 15
+///   minutes (password spraying). An office behind one NAT gets each success's attempt back.
+///
+/// Each attempt is charged before the password is checked (parallel guesses cannot all slip
+/// through) and given back when it succeeds.
 public struct LoginThrottle: Sendable {
-    public static let loginLimit = 5
     public static let addressLimit = 30
     public static let window = 15 * 60
 
@@ -15,19 +19,37 @@ public struct LoginThrottle: Sendable {
 
     public init(db: Database) { self.db = db }
 
-    static func keys(login: String, address: String?) -> [(key: String, limit: Int)] {
-        var keys = [("login:" + login.lowercased().prefix(200), loginLimit)]
-        if let address { keys.append(("address:" + address.prefix(100), addressLimit)) }
-        return keys.map { (String($0.0), $0.1) }
+    static func pairKey(login: String, address: String?) -> String {
+        "pair:" + login.lowercased().prefix(150) + "|" + (address ?? "-").prefix(100)
     }
 
-    /// Counts this attempt against both keys *before* the password is checked, so concurrent
-    /// guesses cannot all pass; returns the seconds to wait when a key is over its limit. The
-    /// attempt that reaches the limit still runs and blocks the next ones; an expired block
-    /// starts a new window. A successful sign-in gives the attempt back (`succeeded`).
+    static func addressKey(_ address: String) -> String { "address:" + address.prefix(100) }
+
+    /// Charges this attempt; returns the seconds to wait when the pair or the address is blocked
+    /// (a refused attempt is not charged and does not lengthen the wait).
     public func attempt(login: String, address: String?) async throws -> Int? {
-        var wait: Int? = nil
-        for (key, limit) in Self.keys(login: login, address: address) {
+        let pair = Self.pairKey(login: login, address: address)
+        let row = try await db.rows(
+            """
+            WITH prev AS (SELECT blocked_until FROM login_throttle WHERE key = \(pair) FOR UPDATE),
+            upsert AS (
+              INSERT INTO login_throttle AS t (key, failures, window_started, last_failure) VALUES (\(pair), 1, now(), now())
+              ON CONFLICT (key) DO UPDATE SET
+                failures = CASE WHEN t.blocked_until > now() THEN t.failures
+                                WHEN t.last_failure < now() - interval '1 day' THEN 1 ELSE t.failures + 1 END,
+                last_failure = CASE WHEN t.blocked_until > now() THEN t.last_failure ELSE now() END,
+                -- The next attempt of this pair waits according to the count charged now.
+                blocked_until = CASE WHEN t.blocked_until > now() THEN t.blocked_until
+                  ELSE now() + make_interval(secs => login_delay(
+                    CASE WHEN t.last_failure < now() - interval '1 day' THEN 1 ELSE t.failures + 1 END)) END
+              RETURNING failures)
+            SELECT (SELECT ceil(extract(epoch FROM blocked_until - now()))::int FROM prev WHERE blocked_until > now()),
+                   (SELECT failures FROM upsert)
+            """)[0]
+        let (blockedFor, _) = try row.decode((Int?, Int).self)
+        if let blockedFor { return max(1, blockedFor) }
+        if let address {
+            let key = Self.addressKey(address)
             let row = try await db.rows(
                 """
                 INSERT INTO login_throttle AS t (key, failures, window_started) VALUES (\(key), 1, now())
@@ -37,27 +59,30 @@ public struct LoginThrottle: Sendable {
                   window_started = CASE WHEN t.window_started < now() - make_interval(secs => \(Self.window)) OR t.blocked_until <= now()
                                         THEN now() ELSE t.window_started END,
                   blocked_until = CASE WHEN t.blocked_until <= now() THEN NULL
-                                       WHEN t.failures + 1 >= \(limit) THEN coalesce(t.blocked_until, now() + make_interval(secs => \(Self.window)))
+                                       WHEN t.failures + 1 >= \(Self.addressLimit) THEN coalesce(t.blocked_until, now() + make_interval(secs => \(Self.window)))
                                        ELSE t.blocked_until END
                 RETURNING failures, ceil(extract(epoch FROM blocked_until - now()))::int
                 """)[0]
             let (failures, remaining) = try row.decode((Int, Int?).self)
-            if failures > limit { wait = max(wait ?? 1, remaining ?? Self.window) }
+            if failures > Self.addressLimit { return max(1, remaining ?? Self.window) }
         }
         // Opportunistic clean-up of stale keys.
         if Int.random(in: 0..<100) == 0 {
             try await db.execute(
-                "DELETE FROM login_throttle WHERE window_started < now() - interval '1 day' AND coalesce(blocked_until, now()) <= now()")
+                """
+                DELETE FROM login_throttle
+                WHERE coalesce(last_failure, window_started) < now() - interval '1 day' AND coalesce(blocked_until, now()) <= now()
+                """)
         }
-        return wait
+        return nil
     }
 
+    /// The right password: the pair starts afresh and the address gets its attempt back.
     public func succeeded(login: String, address: String?) async throws {
-        let keys = Self.keys(login: login, address: address).map(\.key)
-        try await db.execute("DELETE FROM login_throttle WHERE key = \(keys[0])")
-        if keys.count > 1 {
+        try await db.execute("DELETE FROM login_throttle WHERE key = \(Self.pairKey(login: login, address: address))")
+        if let address {
             try await db.execute(
-                "UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = \(keys[1]) AND blocked_until IS NULL")
+                "UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = \(Self.addressKey(address)) AND blocked_until IS NULL")
         }
     }
 }

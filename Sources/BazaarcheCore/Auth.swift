@@ -53,14 +53,17 @@ public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var principal: Principal?
     public var maxBodyBytes: Int
-    /// The peer's IP address (the proxy's, behind one; see `ClientAddress`).
+    /// The peer's IP address (the proxy's, behind one).
     public var peerAddress: String?
+    /// The client's address once `ClientAddressMiddleware` has looked at X-Forwarded-For.
+    public var resolvedClientAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         principal = nil
         maxBodyBytes = 1 << 20
         peerAddress = source.channel.remoteAddress?.ipAddress
+        resolvedClientAddress = nil
     }
 
     public var maxUploadSize: Int { maxBodyBytes }
@@ -97,7 +100,7 @@ public enum Tokens {
             JOIN accounts a ON a.id = t.account_id
             LEFT JOIN producers p ON p.id = a.producer_id
             WHERE t.token_hash = sha256(convert_to($1, 'UTF8'))
-              AND t.revoked_at IS NULL AND t.expires_at > now() AND NOT a.disabled
+              AND t.revoked_at IS NULL AND t.expires_at > now() AND NOT a.disabled AND a.released_at IS NULL
             """
     }
 
@@ -155,17 +158,38 @@ public struct AuthMiddleware: RouterMiddleware {
 }
 
 extension AppRequestContext {
-    /// Behind a reverse proxy (BAZAARCHE_TRUST_PROXY=true) the client is the proxy's
-    /// X-Forwarded-For entry it appended (the last one); otherwise the TCP peer. Never trust the
-    /// header without a proxy that overwrites it, or any client could pick its own address.
-    public static let trustProxy = ProcessInfo.processInfo.environment["BAZAARCHE_TRUST_PROXY"] == "true"
+    /// The client's address as `ClientAddressMiddleware` resolved it.
+    public func clientAddress(_ request: Request) -> String? { resolvedClientAddress ?? peerAddress }
 
-    public func clientAddress(_ request: Request) -> String? {
-        if Self.trustProxy, let forwarded = request.headers[.xForwardedFor] {
-            let last = forwarded.split(separator: ",").last.map { $0.trimmingCharacters(in: .whitespaces) }
-            if let last, !last.isEmpty { return last }
-        }
-        return peerAddress
+    /// The address `hops` trusted proxies vouch for: the entry the outermost of them appended to
+    /// X-Forwarded-For, the `hops`-th from the right (the leftmost when the chain is shorter). With
+    /// 0 the header is ignored and the TCP peer is the client.
+    public static func clientAddress(forwardedFor: [String], peer: String?, hops: Int) -> String? {
+        guard hops > 0 else { return peer }
+        let entries = forwardedFor.flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !entries.isEmpty else { return peer }
+        let entry = entries[max(0, entries.count - hops)]
+        return entry.isEmpty || entry.count > 100 ? peer : entry
+    }
+}
+
+/// Resolves the client's address once per request. Behind N reverse proxies that append to
+/// X-Forwarded-For set BAZAARCHE_TRUSTED_PROXY_HOPS=N; never more than there are such proxies,
+/// or any client could pick its own address (and its own rate limits).
+public struct ClientAddressMiddleware: RouterMiddleware {
+    public typealias Context = AppRequestContext
+    let hops: Int
+
+    public init(hops: Int) { self.hops = hops }
+
+    public func handle(
+        _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
+        var context = context
+        context.resolvedClientAddress = AppRequestContext.clientAddress(
+            forwardedFor: request.headers[values: .xForwardedFor], peer: context.peerAddress, hops: hops)
+        return try await next(request, context)
     }
 }
 

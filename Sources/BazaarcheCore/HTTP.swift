@@ -13,6 +13,18 @@ public enum JSONBody {
     public static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: AppRequestContext)
         async throws -> T
     {
+        try decode(type, from: try await body(of: request, context: context))
+    }
+
+    /// For bodies that are optional as a whole (e.g. a reason): nil when the request has none.
+    public static func decodeIfPresent<T: Decodable>(_ type: T.Type, from request: Request, context: AppRequestContext)
+        async throws -> T?
+    {
+        let data = try await body(of: request, context: context)
+        return data.isEmpty ? nil : try decode(type, from: data)
+    }
+
+    static func body(of request: Request, context: AppRequestContext) async throws -> Data {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: context.maxUploadSize)
@@ -28,7 +40,7 @@ public enum JSONBody {
                 .unsupportedMediaType, code: "unsupported_media_type", title: "Unsupported media type",
                 detail: "Send the body as application/json.")
         }
-        return try decode(type, from: Data(buffer.readableBytesView))
+        return Data(buffer.readableBytesView)
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {

@@ -27,13 +27,14 @@ public enum Mobile {
 }
 
 public enum ProducerStatus: String, APIEnum {
-    case applied, screened, verified, rejected, suspended
+    case applied, screened, verified, rejected, suspended, withdrawn
 
-    /// applied → screened → verified; applied | screened → rejected; verified ⇄ suspended.
+    /// applied → screened → verified; applied | screened → rejected | withdrawn (by the applicant);
+    /// verified ⇄ suspended.
     public func canMove(to target: ProducerStatus) -> Bool {
         switch (self, target) {
         case (.applied, .screened), (.applied, .rejected), (.screened, .rejected), (.screened, .verified),
-            (.verified, .suspended), (.suspended, .verified):
+            (.verified, .suspended), (.suspended, .verified), (.applied, .withdrawn), (.screened, .withdrawn):
             return true
         default:
             return false
@@ -42,6 +43,9 @@ public enum ProducerStatus: String, APIEnum {
 
     /// Moves that must carry a reason for the audit trail.
     public var needsReason: Bool { self == .rejected || self == .suspended }
+
+    /// A rejected or withdrawn application is over: its national ID and mobile may apply again.
+    public var isClosed: Bool { self == .rejected || self == .withdrawn }
 }
 
 public enum CourseKind: String, APIEnum { case general, specialized }

@@ -1,6 +1,7 @@
 import Accounts
 import BazaarcheCore
 import Foundation
+import Messaging
 
 struct ApplicationRequest: Decodable {
     var nationalId: String
@@ -10,6 +11,13 @@ struct ApplicationRequest: Decodable {
     var provinceCode: String
     var city: String
     var skills: [String]?
+    /// No longer taken here: the password is chosen when the mobile is proven (confirmation).
+    var password: String?
+}
+
+struct ConfirmationRequest: Decodable {
+    var applicationRequestId: String
+    var code: String
     var password: String
 }
 
@@ -22,10 +30,22 @@ struct TransitionRequest: Decodable {
 public struct Producers: Sendable {
     let db: Database
     let accounts: Accounts
+    let sms: SMS
 
-    public init(db: Database, accounts: Accounts) {
+    public init(db: Database, accounts: Accounts, sms: SMS) {
         self.db = db
         self.accounts = accounts
+        self.sms = sms
+    }
+
+    /// One-time codes: six digits, valid for ten minutes, five guesses; per mobile at most three
+    /// codes in fifteen minutes and ten a day (per address, `AnonymousLimits` applies).
+    public enum CodeRules {
+        public static let digits = 6
+        public static let lifetimeSeconds = 600
+        public static let maxAttempts = 5
+        public static let perMobileShort = (count: 3, seconds: 900)
+        public static let perMobileDay = (count: 10, seconds: 86400)
     }
 
     /// The JSON shape of a producer (alias `p`).
@@ -34,7 +54,7 @@ public struct Producers: Sendable {
           'last_name', p.last_name, 'mobile', p.mobile, 'province_code', p.province_code, 'city', p.city,
           'skills', to_json(p.skills), 'status', p.status, 'applied_at', p.applied_at,
           'screened_at', p.screened_at, 'verified_at', p.verified_at, 'rejected_at', p.rejected_at,
-          'updated_at', p.updated_at)
+          'withdrawn_at', p.withdrawn_at, 'mobile_verified_at', p.mobile_verified_at, 'updated_at', p.updated_at)
         """
 
     /// The producer's province and status, or 404 when it does not exist or the caller may not see it.
@@ -51,7 +71,13 @@ public struct Producers: Sendable {
         return (province, ProducerStatus(rawValue: status)!)
     }
 
-    func apply(_ body: ApplicationRequest) async throws -> (Int64, String) {
+    struct Applicant: Sendable {
+        var nationalID, first, last, mobile, province, city: String
+        var skills: [String]
+    }
+
+    /// The checks that need no database (plain rules, unit-testable).
+    static func validate(_ body: ApplicationRequest) throws -> Applicant {
         var v = Validator()
         let nationalID = Digits.ascii(body.nationalId.trimmingCharacters(in: .whitespaces))
         v.check(NationalID.isValid(nationalID), "national_id", "must be a valid 10-digit national ID (check digit)")
@@ -64,39 +90,179 @@ public struct Producers: Sendable {
         let skills = (body.skills ?? []).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
         v.check(skills.count <= 20, "skills", "must list at most 20 skills")
         v.check(skills.allSatisfy { $0.count <= 100 }, "skills", "each skill must be at most 100 characters")
+        if body.password != nil {
+            v.add("password", "is chosen when confirming the code sent by SMS (POST /v1/producer-applications/confirmations)")
+        }
+        try v.throwIfInvalid()
+        return Applicant(
+            nationalID: nationalID, first: first, last: last, mobile: mobile, province: body.provinceCode, city: city, skills: skills)
+    }
+
+    static func newCode() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String(format: "%06d", Int.random(in: 0..<1_000_000, using: &generator))
+    }
+
+    /// Step 1: an application waits for its mobile to be proven. The answer is the same whether or
+    /// not the national ID or mobile is enrolled; a mobile that already has an account gets a
+    /// notice instead of a code (its owner learns of the attempt; the caller learns nothing).
+    func apply(_ body: ApplicationRequest, address: String?) async throws -> String {
+        let a = try Self.validate(body)
+        let code = Self.newCode()
+        let (json, message) = try await db.transaction { connection -> (String, SMS.Pending) in
+            let logger = db.logger
+            let checks = try await connection.query(
+                """
+                SELECT EXISTS (SELECT 1 FROM provinces WHERE code = \(a.province)),
+                  (SELECT count(*) FROM application_requests WHERE mobile = \(a.mobile)
+                     AND created_at > now() - make_interval(secs => \(CodeRules.perMobileShort.seconds)))::int,
+                  (SELECT count(*) FROM application_requests WHERE mobile = \(a.mobile)
+                     AND created_at > now() - make_interval(secs => \(CodeRules.perMobileDay.seconds)))::int,
+                  EXISTS (SELECT 1 FROM accounts WHERE lower(login) = \(a.mobile) AND released_at IS NULL
+                            AND (producer_id IS NULL OR producer_id NOT IN (
+                                 SELECT id FROM producers WHERE status IN ('rejected', 'withdrawn'))))
+                """, logger: logger
+            ).collect()[0].decode((Bool, Int, Int, Bool).self)
+            guard checks.0 else { throw APIError.validation(field: "province_code", "is not a known province") }
+            if checks.1 >= CodeRules.perMobileShort.count || checks.2 >= CodeRules.perMobileDay.count {
+                let wait = checks.2 >= CodeRules.perMobileDay.count ? CodeRules.perMobileDay.seconds : CodeRules.perMobileShort.seconds
+                throw APIError(
+                    .tooManyRequests, code: "too_many_codes", title: "Too many codes for this mobile",
+                    detail: "Too many application codes were sent to this mobile recently; retry later.",
+                    headers: [.retryAfter: String(wait)])
+            }
+            let requestID = UUID().uuidString.lowercased()
+            let json = try await connection.query(
+                """
+                INSERT INTO application_requests AS r (id, national_id, first_name, last_name, mobile, province_code, city, skills,
+                  code_hash, client_address, expires_at)
+                VALUES (\(requestID)::uuid, \(a.nationalID), \(a.first), \(a.last), \(a.mobile), \(a.province), \(a.city), \(a.skills),
+                  sha256(convert_to(\(requestID) || \(code), 'UTF8')), \(address), now() + make_interval(secs => \(CodeRules.lifetimeSeconds)))
+                RETURNING json_build_object('application_request_id', r.id, 'mobile', r.mobile,
+                  'expires_at', r.expires_at, 'code_length', \(CodeRules.digits),
+                  'confirm_at', '/v1/producer-applications/confirmations')::text
+                """, logger: logger
+            ).collect()[0].decode(String.self)
+            let message: SMS.Pending
+            if checks.3 {
+                message = try await sms.record(
+                    on: connection, mobile: a.mobile, purpose: .applicationNotice,
+                    text: "بازارچه: درخواست ثبت‌نامی با این شماره همراه انجام شد، اما این شماره حساب کاربری دارد. اگر خودتان بودید، با همین شماره وارد شوید.")
+            } else {
+                message = try await sms.record(
+                    on: connection, mobile: a.mobile, purpose: .applicationCode,
+                    text: "بازارچه: کد تأیید ثبت‌نام شما \(code) است. این کد را به کسی ندهید.",
+                    redacted: "بازارچه: کد تأیید ثبت‌نام شما ****** است. این کد را به کسی ندهید.")
+            }
+            return (json, message)
+        }
+        guard await sms.send(message) else {
+            throw APIError(
+                .serviceUnavailable, code: "sms_unavailable", title: "SMS could not be sent",
+                detail: "The text message could not be sent; retry in a minute.", headers: [.retryAfter: "60"])
+        }
+        return json
+    }
+
+    static let receivedJSON = """
+        {"status":"received","detail":"If the details can be accepted, the application is filed and you can sign in with your mobile number and the password you chose; a text message tells you otherwise."}
+        """
+
+    /// Step 2: the code proves the mobile; then (and only then) the password is hashed and the
+    /// producer is filed. A national ID already enrolled gets the very same answer; the attempt is
+    /// kept for the province's staff and the mobile is told by SMS.
+    func confirm(_ body: ConfirmationRequest, address: String?) async throws -> String {
+        var v = Validator()
+        let code = Digits.ascii(body.code.trimmingCharacters(in: .whitespaces))
+        let requestID = UUID(uuidString: body.applicationRequestId)
+        v.check(requestID != nil, "application_request_id", "must be the id returned when applying")
+        v.check(code.count == CodeRules.digits && code.allSatisfy { $0.isASCII && $0.isNumber }, "code", "must be the 6-digit code sent by SMS")
         Accounts.validatePassword(body.password, into: &v)
         try v.throwIfInvalid()
-        let hash = try await accounts.hash(body.password)
-        do {
-            return try await db.transaction { connection in
-                let exists = try await connection.query(
-                    "SELECT 1 FROM provinces WHERE code = \(body.provinceCode)", logger: db.logger
-                ).collect()
-                if exists.isEmpty { throw APIError.validation(field: "province_code", "is not a known province") }
-                let rows = try await connection.query(
-                    """
-                    INSERT INTO producers AS p (national_id, first_name, last_name, mobile, province_code, city, skills)
-                    VALUES (\(nationalID), \(first), \(last), \(mobile), \(body.provinceCode), \(city), \(skills))
-                    RETURNING p.id, \(unescaped: Self.json)::text
-                    """, logger: db.logger
-                ).collect()
-                let (id, json) = try rows[0].decode((Int64, String).self)
-                _ = try await Accounts.insert(
-                    on: connection, logger: db.logger, role: .producer, login: mobile, passwordHash: hash,
-                    provinceCode: nil, producerID: id, partnerID: nil, actor: nil, auditProvince: body.provinceCode)
-                try await Audit.record(
-                    on: connection, logger: db.logger, actor: nil, entityType: "producer", entityID: id,
-                    provinceCode: body.provinceCode, action: "producer.applied", from: nil, to: "applied")
-                return (id, json)
-            }
-        } catch let error as APIError where error.errors.first?.field == "login" {
-            // The mobile is the producer's login; a clash there is a clash on mobile.
-            throw APIError.conflict(code: "already_exists", "A record with this mobile already exists.", field: "mobile")
+        let id = requestID!.uuidString.lowercased()
+        // Every guess spends an attempt, committed on its own so a wrong code cannot be retried for free.
+        let matched = try await db.rows(
+            """
+            UPDATE application_requests SET attempts = attempts + 1
+            WHERE id = \(id)::uuid AND confirmed_at IS NULL AND expires_at > now() AND attempts < \(CodeRules.maxAttempts)
+            RETURNING code_hash = sha256(convert_to(id::text || \(code), 'UTF8'))
+            """
+        ).first.map { try $0.decode(Bool.self) } ?? false
+        guard matched else {
+            throw APIError.validation(field: "code", "is wrong or has expired; ask for a new code by applying again")
         }
+        let hash = try await accounts.hash(body.password)
+        let notice = try await db.transaction { connection -> SMS.Pending? in
+            let logger = db.logger
+            let rows = try await connection.query(
+                """
+                UPDATE application_requests SET confirmed_at = now() WHERE id = \(id)::uuid AND confirmed_at IS NULL
+                RETURNING national_id, first_name, last_name, mobile, province_code, city, skills
+                """, logger: logger
+            ).collect()
+            // A concurrent confirmation of the same request won.
+            guard let row = rows.first else { return nil }
+            let (nationalID, first, last, mobile, province, city, skills) = try row.decode(
+                (String, String, String, String, String, String, [String]).self)
+            // The same national ID or mobile enrolled (not rejected or withdrawn), or the mobile
+            // taken as another account's login: filed for staff, told only to the proven mobile.
+            let clash = try await connection.query(
+                """
+                SELECT (SELECT id FROM producers WHERE (national_id = \(nationalID) OR mobile = \(mobile))
+                          AND status NOT IN ('rejected', 'withdrawn') ORDER BY id LIMIT 1),
+                  EXISTS (SELECT 1 FROM accounts a WHERE lower(a.login) = \(mobile) AND a.released_at IS NULL
+                            AND (a.producer_id IS NULL OR a.producer_id NOT IN (SELECT id FROM producers WHERE status IN ('rejected', 'withdrawn'))))
+                """, logger: logger
+            ).collect()[0].decode((Int64?, Bool).self)
+            if clash.0 != nil || clash.1 {
+                try await connection.query(
+                    """
+                    INSERT INTO duplicate_applications (national_id, mobile, province_code, existing_producer_id, client_address)
+                    VALUES (\(nationalID), \(mobile), \(province), \(clash.0), \(address))
+                    """, logger: logger)
+                return try await sms.record(
+                    on: connection, mobile: mobile, purpose: .applicationNotice,
+                    text: "بازارچه: درخواست ثبت‌نام شما ثبت نشد، زیرا این کد ملی یا شماره همراه پیش‌تر در طرح ثبت شده است. برای پیگیری با اداره تعاون، کار و رفاه اجتماعی استان تماس بگیرید.")
+            }
+            // A closed application's account gives up the login so the mobile can apply again.
+            try await connection.query(
+                """
+                UPDATE accounts SET released_at = now()
+                WHERE lower(login) = \(mobile) AND released_at IS NULL
+                  AND producer_id IN (SELECT id FROM producers WHERE status IN ('rejected', 'withdrawn'))
+                """, logger: logger)
+            let producer = try await connection.query(
+                """
+                INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, skills, mobile_verified_at)
+                VALUES (\(nationalID), \(first), \(last), \(mobile), \(province), \(city), \(skills), now())
+                RETURNING id
+                """, logger: logger
+            ).collect()[0].decode(Int64.self)
+            _ = try await Accounts.insert(
+                on: connection, logger: logger, role: .producer, login: mobile, passwordHash: hash,
+                provinceCode: nil, producerID: producer, partnerID: nil, actor: nil, auditProvince: province)
+            try await Audit.record(
+                on: connection, logger: logger, actor: nil, entityType: "producer", entityID: producer,
+                provinceCode: province, action: "producer.applied", from: nil, to: "applied")
+            return nil
+        }
+        if let notice { await sms.send(notice) }
+        return Self.receivedJSON
     }
 
     func transition(id: Int64, to target: ProducerStatus, reason: String?, by principal: Principal) async throws -> String {
-        try principal.require(.admin, .supervisor)
+        // Staff move applications along; the applicant may only withdraw its own.
+        if principal.role == .producer {
+            guard principal.producerID == id else { throw APIError.notFound("Producer \(id)") }
+            guard target == .withdrawn else {
+                throw APIError.forbidden("A producer may only withdraw its own application.")
+            }
+        } else {
+            try principal.require(.admin, .supervisor)
+            if target == .withdrawn {
+                throw APIError.forbidden("Only the applicant withdraws an application; staff reject it.")
+            }
+        }
         var v = Validator()
         let reason = v.optionalText(reason, "reason", max: 1000)
         if target.needsReason && reason == nil { v.add("reason", "is required when moving to \(target.rawValue)") }
@@ -111,6 +277,7 @@ public struct Producers: Sendable {
             case .screened: ", screened_at = coalesce(p.screened_at, now())"
             case .verified: ", verified_at = coalesce(p.verified_at, now())"
             case .rejected: ", rejected_at = coalesce(p.rejected_at, now())"
+            case .withdrawn: ", withdrawn_at = now()"
             default: ""
             }
             let rows = try await connection.query(
@@ -165,8 +332,11 @@ public struct Producers: Sendable {
     public func addRoutes(to routes: inout Routes) {
         routes.post("/v1/producer-applications") { request, context in
             let body = try await JSONBody.decode(ApplicationRequest.self, from: request, context: context)
-            let (id, json) = try await apply(body)
-            return JSONResponse.raw(json, status: .created, headers: [.location: "/v1/producers/\(id)"])
+            return JSONResponse.raw(try await apply(body, address: context.clientAddress(request)), status: .accepted)
+        }
+        routes.post("/v1/producer-applications/confirmations") { request, context in
+            let body = try await JSONBody.decode(ConfirmationRequest.self, from: request, context: context)
+            return JSONResponse.raw(try await confirm(body, address: context.clientAddress(request)), status: .accepted)
         }
         routes.get("/v1/producers") { request, context in
             JSONResponse.raw(try await list(request: request, principal: try context.requirePrincipal()))
@@ -176,7 +346,7 @@ public struct Producers: Sendable {
             return JSONResponse.raw(try await get(id: try context.id(what: "Producer"), by: principal))
         }
         routes.post("/v1/producers/{id}/transitions") { request, context in
-            let principal = try context.require(.admin, .supervisor)
+            let principal = try context.require(.admin, .supervisor, .producer)
             let id = try context.id(what: "Producer")
             let body = try await JSONBody.decode(TransitionRequest.self, from: request, context: context)
             return JSONResponse.raw(try await transition(id: id, to: body.to, reason: body.reason, by: principal))

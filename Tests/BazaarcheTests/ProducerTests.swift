@@ -5,29 +5,40 @@ import Testing
 @Suite struct ProducerApplicationTests {
     static func body(
         nationalID: String = "0013542419", mobile: String = "09351234567", province: String = "IR-00",
-        first: String = "سارا", password: String = "password-123"
+        first: String = "سارا"
     ) -> String {
         """
         {"national_id":"\(nationalID)","first_name":"\(first)","last_name":"امینی","mobile":"\(mobile)",
-         "province_code":"\(province)","city":"اراک","skills":["نان محلی","ترشی"],"password":"\(password)"}
+         "province_code":"\(province)","city":"اراک","skills":["نان محلی","ترشی"]}
         """
     }
 
-    @Test func applicantIsStoredWithALoginByMobile() async throws {
+    static func count(_ api: API) async throws -> Int64 {
+        try await api.db.rows("SELECT (SELECT count(*) FROM producers) + (SELECT count(*) FROM accounts)")[0].decode(Int64.self)
+    }
+
+    @Test func applicantIsStoredWithALoginByMobileOnceTheCodeIsConfirmed() async throws {
         try await withApp { api in
-            let reply = try await api.post("/v1/producer-applications", Self.body(mobile: "+98 935 123 4567"))
-            #expect(reply.status == .created)
-            #expect(reply.string("status") == "applied")
-            #expect(reply.string("mobile") == "09351234567")
-            #expect(reply.json["skills"] as? [String] == ["نان محلی", "ترشی"])
-            let id = try #require(reply.int("id"))
-            #expect(reply.headers[.location] == "/v1/producers/\(id)")
+            let applied = try await api.post("/v1/producer-applications", Self.body(mobile: "+98 935 123 4567"))
+            #expect(applied.status == .accepted)
+            #expect(applied.string("mobile") == "09351234567")
+            // Nothing is filed before the mobile is proven.
+            #expect(try await Self.count(api) == 0)
+            let code = try #require(try await api.smsCode(to: "09351234567"))
+            let confirmed = try await api.post(
+                "/v1/producer-applications/confirmations",
+                #"{"application_request_id":"\#(applied.string("application_request_id") ?? "")","code":"\#(code)","password":"password-123"}"#)
+            #expect(confirmed.status == .accepted)
+            #expect(confirmed.string("status") == "received")
             let token = try await api.login("09351234567")
+            let me = try await api.get("/v1/me", token: token)
+            let id = try #require(me.int("producer_id"))
             let own = try await api.get("/v1/producers/\(id)", token: token)
             #expect(own.status == .ok)
             #expect(own.string("first_name") == "سارا")
-            let me = try await api.get("/v1/me", token: token)
-            #expect(me.int("producer_id") == id)
+            #expect(own.string("status") == "applied")
+            #expect(own.json["skills"] as? [String] == ["نان محلی", "ترشی"])
+            #expect(own.string("mobile_verified_at") != nil)
             let audit = try await api.db.rows(
                 "SELECT action, to_status, actor_role FROM audit_events WHERE entity_type = 'producer' AND entity_id = \(id)")
             #expect(try audit.map { try $0.decode((String, String, String).self) }.map { "\($0.0) \($0.1) \($0.2)" } == ["producer.applied applied public"])
@@ -36,45 +47,32 @@ import Testing
 
     @Test func persianDigitsInIDsAreAccepted() async throws {
         try await withApp { api in
-            let reply = try await api.post(
-                "/v1/producer-applications", Self.body(nationalID: "۰۰۱۳۵۴۲۴۱۹", mobile: "۰۹۳۵۱۲۳۴۵۶۷"))
-            #expect(reply.status == .created)
-            #expect(reply.string("national_id") == "0013542419")
+            let reply = try await api.apply(nationalID: "۰۰۱۳۵۴۲۴۱۹", mobile: "۰۹۳۵۱۲۳۴۵۶۷")
+            #expect(reply.status == .accepted)
+            let national = try await api.db.rows("SELECT national_id, mobile FROM producers")[0].decode((String, String).self)
+            #expect(national == ("0013542419", "09351234567"))
         }
     }
 
     @Test(arguments: [
-        (#"{"national_id":"0013542418","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","password":"password-123"}"#, ["national_id"]),
-        (#"{"national_id":"0000000000","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","password":"password-123"}"#, ["national_id"]),
-        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"0935123456","province_code":"IR-00","city":"c","password":"password-123"}"#, ["mobile"]),
-        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-99","city":"c","password":"password-123"}"#, ["province_code"]),
-        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"Tehran","city":"c","password":"password-123"}"#, ["province_code"]),
-        (#"{"national_id":"0013542419","first_name":"  ","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","password":"password-123"}"#, ["first_name"]),
-        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","password":"short"}"#, ["password"]),
-        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","password":"password-123"}"#, ["city"]),
-        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","skills":"baking","password":"password-123"}"#, ["skills"]),
+        (#"{"national_id":"0013542418","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c"}"#, ["national_id"]),
+        (#"{"national_id":"0000000000","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c"}"#, ["national_id"]),
+        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"0935123456","province_code":"IR-00","city":"c"}"#, ["mobile"]),
+        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-99","city":"c"}"#, ["province_code"]),
+        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"Tehran","city":"c"}"#, ["province_code"]),
+        (#"{"national_id":"0013542419","first_name":"  ","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c"}"#, ["first_name"]),
+        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","password":"password-123"}"#, ["password"]),
+        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00"}"#, ["city"]),
+        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","skills":"baking"}"#, ["skills"]),
     ])
     func invalidApplicationsAre422NamingTheField(body: String, fields: [String]) async throws {
         try await withApp { api in
             let reply = try await api.post("/v1/producer-applications", body)
             #expect(reply.status == .unprocessableContent)
             #expect(reply.fields == fields)
-            let count = try await api.db.rows("SELECT (SELECT count(*) FROM producers) + (SELECT count(*) FROM accounts)")
-            #expect(try count[0].decode(Int64.self) == 0)
-        }
-    }
-
-    @Test func duplicateNationalIDOrMobileIs409() async throws {
-        try await withApp { api in
-            #expect(try await api.post("/v1/producer-applications", Self.body()).status == .created)
-            let sameID = try await api.post("/v1/producer-applications", Self.body(mobile: "09357654321"))
-            #expect(sameID.status == .conflict)
-            #expect(sameID.fields == ["national_id"])
-            let sameMobile = try await api.post("/v1/producer-applications", Self.body(nationalID: "0499370899"))
-            #expect(sameMobile.status == .conflict)
-            #expect(sameMobile.fields == ["mobile"])
-            let rows = try await api.db.rows("SELECT (SELECT count(*) FROM producers) + (SELECT count(*) FROM accounts)")
-            #expect(try rows[0].decode(Int64.self) == 2)
+            #expect(try await Self.count(api) == 0)
+            // No code was sent for a refused application.
+            #expect(try await api.db.rows("SELECT 1 FROM sms_messages UNION ALL SELECT 1 FROM application_requests").isEmpty)
         }
     }
 }

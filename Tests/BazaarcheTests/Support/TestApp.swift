@@ -89,24 +89,47 @@ struct API: Sendable {
         )[0].decode(Int64.self)
     }
 
-    /// Files a producer application over HTTP and moves it to `status` as an admin would.
+    /// The one-time code the development SMS sink recorded for a mobile (the newest).
+    func smsCode(to mobile: String) async throws -> String? {
+        let rows = try await db.rows(
+            "SELECT body FROM sms_messages WHERE mobile = \(mobile) AND purpose = 'application_code' ORDER BY id DESC LIMIT 1")
+        guard let body = try rows.first?.decode(String.self) else { return nil }
+        let digits = Digits.ascii(body).split(whereSeparator: { !$0.isNumber }).first { $0.count == 6 }
+        return digits.map { String($0) }
+    }
+
+    /// Applies over HTTP, confirms with the SMS code, and returns the confirmation reply.
+    @discardableResult
+    func apply(nationalID: String, mobile: String, province: String = "IR-00", password: String = API.password) async throws -> Reply {
+        let applied = try await post(
+            "/v1/producer-applications",
+            """
+            {"national_id":"\(nationalID)","first_name":"زهرا","last_name":"احمدی","mobile":"\(mobile)",
+             "province_code":"\(province)","city":"اراک","skills":["کیک خانگی"]}
+            """)
+        #expect(applied.status == .accepted, "application: \(applied.text)")
+        let code = try await smsCode(to: Mobile.normalize(mobile)) ?? "000000"
+        let requestID = applied.string("application_request_id") ?? ""
+        return try await post(
+            "/v1/producer-applications/confirmations",
+            "{\"application_request_id\":\"\(requestID)\",\"code\":\"\(code)\",\"password\":\"\(password)\"}")
+    }
+
+    /// Files a producer application over HTTP (with its SMS code) and moves it to `status` as an admin would.
     func producer(province: String = "IR-00", status: ProducerStatus = .applied) async throws -> (id: Int64, token: String) {
         let n = Fixtures.next()
         let mobile = String(format: "0935%07d", n)
-        let reply = try await post(
-            "/v1/producer-applications",
-            """
-            {"national_id":"\(Fixtures.nationalID(n))","first_name":"زهرا","last_name":"احمدی","mobile":"\(mobile)",
-             "province_code":"\(province)","city":"اراک","skills":["کیک خانگی"],"password":"\(API.password)"}
-            """)
-        #expect(reply.status == .created, "application: \(reply.text)")
-        let id = reply.int("id") ?? 0
+        let reply = try await apply(nationalID: Fixtures.nationalID(n), mobile: mobile, province: province)
+        #expect(reply.status == .accepted, "confirmation: \(reply.text)")
+        let producerToken = try await login(mobile)
+        let id = try await get("/v1/me", token: producerToken).int("producer_id") ?? 0
         let path: [ProducerStatus] = switch status {
         case .applied: []
         case .screened: [.screened]
         case .verified: [.screened, .verified]
         case .suspended: [.screened, .verified, .suspended]
         case .rejected: [.rejected]
+        case .withdrawn: []
         }
         if !path.isEmpty {
             let admin = try await token(.admin)
@@ -116,7 +139,11 @@ struct API: Sendable {
                 #expect(moved.status == .ok, "transition to \(step): \(moved.text)")
             }
         }
-        return (id, try await login(mobile))
+        if status == .withdrawn {
+            let withdrawn = try await post("/v1/producers/\(id)/transitions", #"{"to":"withdrawn"}"#, token: producerToken)
+            #expect(withdrawn.status == .ok, "withdrawal: \(withdrawn.text)")
+        }
+        return (id, producerToken)
     }
 }
 
@@ -138,6 +165,7 @@ enum Fixtures {
 /// `readReplica`, when given, is where lag-tolerant reads go (as DATABASE_READ_URL would).
 func withApp(
     tokenLifetime: Int = 3600, rateLimitPerMinute: Int = 3000, readReplica: PostgresClient.Configuration? = nil,
+    configure: (inout AppConfig) -> Void = { _ in },
     _ body: @Sendable (API) async throws -> Void
 ) async throws {
     let database = try await TestDatabase.shared.createDatabase()
@@ -148,6 +176,7 @@ func withApp(
     config.tokenLifetimeSeconds = tokenLifetime
     config.maxBodyBytes = 64 * 1024
     config.rateLimitPerMinute = rateLimitPerMinute
+    configure(&config)
     let health = PoolHealth()
     let client = PostgresClient(
         configuration: clientConfiguration(database.configuration, poolSize: 4), backgroundLogger: health.observing(logger))
