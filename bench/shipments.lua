@@ -1,7 +1,8 @@
 -- wrk script: records an export shipment (a distinct Idempotency-Key and declaration number
 -- per request) and, every other request, clears one of the declared shipments listed in
--- BENCH_DECLARED, which updates the figures rollups in its transaction.
+-- BENCH_DECLARED as the export officer (BENCH_CLEAR_TOKEN), which updates the figures rollups in its transaction.
 local token = os.getenv("BENCH_TOKEN")
+local officer = os.getenv("BENCH_CLEAR_TOKEN") or token  -- only export officers clear
 local producer = os.getenv("BENCH_PRODUCER")
 local declared = {}
 for id in string.gmatch(os.getenv("BENCH_DECLARED") or "", "%d+") do declared[#declared + 1] = id end
@@ -14,12 +15,12 @@ request = function()
   if counter % 2 == 0 and #declared > 0 then
     local id = declared[(counter / 2 + (tid or 0) * 100003) % #declared + 1]
     return wrk.format("POST", "/v1/export-shipments/" .. id .. "/transitions", {
-      ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token }, '{"to":"cleared"}')
+      ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. officer }, '{"to":"cleared"}')
   end
   local key = string.format("bench-%d-%d-%d", started, tid or 0, counter)
   local body = string.format(
     '{"producer_id":%s,"hs_code":"570110","destination_country":"DE","customs_declaration_no":"%s",' ..
-    '"fob_value_usd":"1250.50","net_weight_kg":12.5,"export_date":"2026-11-01","customs_office":"گمرک بازرگان"}', producer, key)
+    '"fob_value_usd":"1250.50","net_weight_kg":12.5,"export_date":"2026-11-01","customs_office_code":"bazargan"}', producer, key)
   return wrk.format("POST", "/v1/export-shipments", {
     ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token, ["Idempotency-Key"] = key }, body)
 end

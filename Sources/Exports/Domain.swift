@@ -2,13 +2,15 @@ import BazaarcheCore
 import Foundation
 
 public enum ShipmentStatus: String, APIEnum {
-    case declared, cleared, shipped
+    case declared, cleared, shipped, rejected
 
-    /// declared → cleared → shipped.
+    /// declared → cleared → shipped, or declared → rejected (terminal).
     public func canMove(to target: ShipmentStatus) -> Bool {
-        (self, target) == (.declared, .cleared) || (self, target) == (.cleared, .shipped)
+        (self, target) == (.declared, .cleared) || (self, target) == (.cleared, .shipped) || (self, target) == (.declared, .rejected)
     }
 
+    /// Whether shipments in this status count in the export figures.
+    public var counts: Bool { self == .cleared || self == .shipped }
 }
 
 /// US dollars as exact cents: a decimal string with at most two decimals, never a float.
@@ -26,6 +28,12 @@ public enum USD {
         guard let w = Int64(whole), let f = Int64(fraction) else { return nil }
         let cents = w * 100 + f
         return cents > 0 && cents <= maxCents ? cents : nil
+    }
+
+    /// A non-negative whole number of cents of any size (a sum, as decimal digits) as dollars.
+    public static func string(centsDigits digits: String) -> String {
+        let padded = String(repeating: "0", count: max(0, 3 - digits.count)) + digits
+        return "\(padded.dropLast(2)).\(padded.suffix(2))"
     }
 
     public static func string(cents: Int64) -> String {
@@ -66,6 +74,27 @@ public enum ReportPeriods {
         case .year: String(format: "%04d", key)
         }
     }
+}
+
+/// Exact sums of non-negative whole numbers written as decimal digits (cents, grams): totals of
+/// any number of rows, so they cannot overflow the way an Int64 would.
+public enum ExactSum {
+    public static func add(_ a: String, _ b: String) -> String {
+        let x = Array(a.utf8.reversed()), y = Array(b.utf8.reversed())
+        var out: [UInt8] = []
+        var carry: UInt8 = 0
+        for i in 0..<max(x.count, y.count) {
+            let d = (i < x.count ? x[i] - 48 : 0) + (i < y.count ? y[i] - 48 : 0) + carry
+            out.append(d % 10 + 48)
+            carry = d / 10
+        }
+        if carry > 0 { out.append(carry + 48) }
+        while out.count > 1 && out.last == 48 { out.removeLast() }
+        return String(decoding: out.reversed(), as: UTF8.self)
+    }
+
+    /// Digits only (no sign, no point), at least one.
+    public static func isDigits(_ text: String) -> Bool { !text.isEmpty && text.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }
 }
 
 /// RFC 4180 fields: quoted when they hold a comma, quote or line break.

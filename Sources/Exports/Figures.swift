@@ -22,7 +22,8 @@ public struct Figures: Sendable {
         var period: String
         var keys: [ReportDimension: (code: String?, nameFa: String?, nameEn: String?)]
         var shipments: Int64
-        var cents: Int64
+        /// Sums as exact decimal text: cents as digits, kilograms with three decimals.
+        var cents: String
         var weight: String
     }
 
@@ -128,12 +129,12 @@ public struct Figures: Sendable {
             """
             WITH f AS (\(source)),
             g AS (SELECT \(periodKey) AS period, province_code, hs_chapter, destination, category_code,
-                    sum(shipments)::bigint AS shipments, sum(fob_cents)::bigint AS fob_cents, sum(net_weight_kg) AS net_weight_kg
+                    sum(shipments)::bigint AS shipments, sum(fob_cents) AS fob_cents, sum(net_weight_kg) AS net_weight_kg
                   FROM f AS f(month, province_code, hs_chapter, destination, category_code, shipments, fob_cents, net_weight_kg)
                   GROUP BY 1, 2, 3, 4, 5 HAVING sum(shipments) > 0)
             SELECT g.period, nullif(g.province_code, ''), p.name_fa, p.name_en, nullif(g.hs_chapter, ''), h.title_en,
               nullif(g.destination, ''), c.name_fa, c.name_en, nullif(g.category_code, ''), k.name_fa, k.name_en,
-              g.shipments, g.fob_cents, round(g.net_weight_kg, 3)::text
+              g.shipments, g.fob_cents::text, round(g.net_weight_kg, 3)::text
             FROM g
             LEFT JOIN provinces p ON p.code = g.province_code
             LEFT JOIN hs_chapters h ON lpad(h.chapter::text, 2, '0') = g.hs_chapter
@@ -144,7 +145,7 @@ public struct Figures: Sendable {
         var result: [Row] = []
         for row in try await db.rows(b.query) {
             let r = try row.decode(
-                (Int, String?, String?, String?, String?, String?, String?, String?, String?, String?, String?, String?, Int64, Int64,
+                (Int, String?, String?, String?, String?, String?, String?, String?, String?, String?, String?, String?, Int64, String,
                  String).self)
             var keys: [ReportDimension: (code: String?, nameFa: String?, nameEn: String?)] = [:]
             keys[.province] = (r.1, r.2, r.3)
@@ -176,21 +177,22 @@ public struct Figures: Sendable {
         return d == .hsChapter ? [k.code, k.nameEn] : [k.code, k.nameFa, k.nameEn]
     }
 
-    /// Weights arrive as numeric text with three decimals; totals are summed in grams, exactly.
-    static func grams(_ text: String) -> Int64 {
+    /// Weights arrive as numeric text with three decimals; totals are summed in grams, exactly,
+    /// as digit strings (no Int64 to overflow).
+    static func grams(_ text: String) -> String {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         let fraction = parts.count > 1 ? String(parts[1].prefix(3)).padding(toLength: 3, withPad: "0", startingAt: 0) : "000"
-        return (Int64(parts[0]) ?? 0) * 1000 + (Int64(fraction) ?? 0)
+        return ExactSum.add(String(parts[0]) + fraction, "0")
     }
 
-    static func kilograms(grams: Int64) -> String {
-        let fraction = String(grams % 1000)
-        return "\(grams / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
+    static func kilograms(grams digits: String) -> String {
+        let padded = String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+        return "\(padded.dropLast(3)).\(padded.suffix(3))"
     }
 
-    static func totals(_ rows: [Row]) -> (shipments: Int64, cents: Int64, weight: String) {
-        (rows.reduce(0) { $0 + $1.shipments }, rows.reduce(0) { $0 + $1.cents },
-         kilograms(grams: rows.reduce(0) { $0 + grams($1.weight) }))
+    static func totals(_ rows: [Row]) -> (shipments: Int64, cents: String, weight: String) {
+        (rows.reduce(0) { $0 + $1.shipments }, rows.reduce("0") { ExactSum.add($0, $1.cents) },
+         kilograms(grams: rows.reduce("0") { ExactSum.add($0, grams($1.weight)) }))
     }
 
     static func json(_ q: Query, _ rows: [Row]) -> String {
@@ -208,12 +210,12 @@ public struct Figures: Sendable {
                 for (name, value) in zip(columns(d), values(d, row)) { fields.append("\"\(name)\":\(str(value))") }
             }
             fields.append("\"shipment_count\":\(row.shipments)")
-            fields.append("\"fob_value_usd\":\"\(USD.string(cents: row.cents))\"")
+            fields.append("\"fob_value_usd\":\"\(USD.string(centsDigits: row.cents))\"")
             fields.append("\"net_weight_kg\":\(row.weight)")
             return "{" + fields.joined(separator: ",") + "}"
         }.joined(separator: ",")
         let t = totals(rows)
-        out += "],\"totals\":{\"shipment_count\":\(t.shipments),\"fob_value_usd\":\"\(USD.string(cents: t.cents))\",\"net_weight_kg\":\(t.weight)}}"
+        out += "],\"totals\":{\"shipment_count\":\(t.shipments),\"fob_value_usd\":\"\(USD.string(centsDigits: t.cents))\",\"net_weight_kg\":\(t.weight)}}"
         return out
     }
 
@@ -223,10 +225,10 @@ public struct Figures: Sendable {
         for row in rows {
             out += CSV.line(
                 [row.period] + q.groupBy.flatMap { values($0, row).map { $0 ?? "" } }
-                    + [String(row.shipments), USD.string(cents: row.cents), row.weight])
+                    + [String(row.shipments), USD.string(centsDigits: row.cents), row.weight])
         }
         let t = totals(rows)
-        out += CSV.line(["total"] + q.groupBy.flatMap { columns($0).map { _ in "" } } + [String(t.shipments), USD.string(cents: t.cents), t.weight])
+        out += CSV.line(["total"] + q.groupBy.flatMap { columns($0).map { _ in "" } } + [String(t.shipments), USD.string(centsDigits: t.cents), t.weight])
         return out
     }
 

@@ -11,7 +11,19 @@ struct ShipmentRequest: Codable {
     var fobValueUsd: String
     var netWeightKg: Double
     var exportDate: CalendarDate
-    var customsOffice: String
+    var customsOfficeCode: String
+}
+
+/// A correction of a declared shipment: any of the declared facts (the producer, order and
+/// product links stay as recorded).
+struct ShipmentPatch: Decodable {
+    var hsCode: String?
+    var destinationCountry: String?
+    var customsDeclarationNo: String?
+    var fobValueUsd: String?
+    var netWeightKg: Double?
+    var exportDate: CalendarDate?
+    var customsOfficeCode: String?
 }
 
 struct ShipmentTransitionRequest: Decodable {
@@ -23,8 +35,8 @@ struct OilPrefixesRequest: Decodable {
     var prefixes: [String]
 }
 
-/// Export shipments (recorded by exporter partners, or by producers for their own goods) and the
-/// oil classification that decides what counts as non-oil.
+/// Export shipments (recorded by exporter partners, or by producers for their own goods; cleared
+/// or rejected only by export officers) and the oil classification that decides what is non-oil.
 public struct Shipments: Sendable {
     let db: Database
 
@@ -35,8 +47,12 @@ public struct Shipments: Sendable {
           'recorded_by_partner_id', s.recorded_by_partner_id, 'hs_code', s.hs_code, 'hs_chapter', lpad(s.hs_chapter::text, 2, '0'),
           'destination_country', s.destination_country, 'customs_declaration_no', s.customs_declaration_no,
           'fob_value_usd', (s.fob_cents / 100)::text || '.' || lpad((s.fob_cents % 100)::text, 2, '0'),
-          'net_weight_kg', s.net_weight_kg, 'export_date', s.export_date, 'customs_office', s.customs_office,
+          'net_weight_kg', s.net_weight_kg, 'export_date', s.export_date, 'customs_office_code', s.customs_office_code,
+          'customs_office_name_fa', (SELECT o.name_fa FROM customs_offices o WHERE o.code = s.customs_office_code),
           'status', s.status, 'province_code', s.province_code, 'category_code', s.category_code, 'is_oil', s.is_oil,
+          'producer_confirmed_at', s.producer_confirmed_at, 'verified_by', s.verified_by, 'verified_at', s.verified_at,
+          'rejection_reason', s.rejection_reason,
+          'plausibility_flags', to_json(export_plausibility_flags(s.fob_cents, s.net_weight_kg)),
           'created_at', s.created_at, 'updated_at', s.updated_at)
         """
 
@@ -61,7 +77,7 @@ public struct Shipments: Sendable {
             "destination_country", "must be an ISO 3166-1 alpha-2 code")
         v.check(body.destinationCountry != "IR", "destination_country", "must be a country other than Iran")
         body.customsDeclarationNo = v.text(body.customsDeclarationNo, "customs_declaration_no", max: 50)
-        body.customsOffice = v.text(body.customsOffice, "customs_office", max: 200)
+        body.customsOfficeCode = v.text(body.customsOfficeCode, "customs_office_code", max: 40).lowercased()
         let cents = USD.cents(body.fobValueUsd.trimmingCharacters(in: .whitespaces))
         v.check(cents != nil, "fob_value_usd", "must be a decimal string above 0 with at most two decimals, e.g. \"1250.50\"")
         let grams = (body.netWeightKg * 1000).rounded()
@@ -72,6 +88,45 @@ public struct Shipments: Sendable {
         try v.throwIfInvalid()
         body.fobValueUsd = USD.string(cents: cents!)  // "10.5" and "10.50" are the same request
         return (body, cents!, String(format: "%.3f", grams / 1000))
+    }
+
+    /// The checks against the data shared by recording and correcting: the producer, the HS code
+    /// (a real HS2022 subheading, in the product's chapter), the country, the customs office, the
+    /// linked order and product, and the per-shipment ceiling. Returns whether an order links the
+    /// producer to whoever records (which stands for the producer's confirmation).
+    static func checkData(
+        _ body: ShipmentRequest, cents: Int64, exporter: Int64?, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
+        var refs = Validator()
+        let checks = try await connection.query(
+            """
+            SELECT (SELECT status FROM producers WHERE id = \(body.producerId)),
+              EXISTS (SELECT 1 FROM hs_codes WHERE code = \(String(body.hsCode.prefix(6))) AND level = 6),
+              EXISTS (SELECT 1 FROM countries WHERE alpha2 = \(body.destinationCountry)),
+              (SELECT o.producer_id FROM orders o JOIN accounts a ON a.id = o.partner_account_id
+               WHERE o.id = \(body.orderId) AND (\(exporter)::bigint IS NULL OR a.partner_id = \(exporter))),
+              (SELECT producer_id FROM products WHERE id = \(body.productId)),
+              (SELECT hs_code FROM products WHERE id = \(body.productId)),
+              (SELECT active FROM customs_offices WHERE code = \(body.customsOfficeCode)),
+              (SELECT max_shipment_fob_cents FROM export_settings)
+            """, logger: logger
+        ).collect()[0].decode((String?, Bool, Bool, Int64?, Int64?, String?, Bool?, Int64).self)
+        refs.check(checks.0 == "verified" || checks.0 == "suspended", "producer_id", "is not a verified producer")
+        refs.check(checks.1, "hs_code", "must start with an HS2022 subheading (six digits; see the HS nomenclature)")
+        refs.check(checks.2, "destination_country", "is not an ISO 3166-1 country (see /v1/countries)")
+        refs.check(checks.6 == true, "customs_office_code", "is not an active customs office (see /v1/customs-offices)")
+        refs.check(cents <= checks.7, "fob_value_usd",
+            "is above the ceiling of US$ \(USD.string(cents: checks.7)) per shipment; a larger consignment is declared in several shipments")
+        // An exporter links only orders its own company bought; a producer only its own orders.
+        if body.orderId != nil {
+            refs.check(checks.3 == body.producerId, "order_id", "is not an order of producer \(body.producerId) bought by your company")
+        }
+        if body.productId != nil { refs.check(checks.4 == body.producerId, "product_id", "is not a product of producer \(body.producerId)") }
+        if let productCode = checks.5, checks.4 == body.producerId, productCode.prefix(2) != body.hsCode.prefix(2) {
+            refs.add("hs_code", "must be in the product's HS chapter \(productCode.prefix(2)) (the product's hs_code is \(productCode))")
+        }
+        try refs.throwIfInvalid()
+        return body.orderId != nil
     }
 
     func create(_ body: ShipmentRequest, cents: Int64, weight: String, by principal: Principal, on connection: PostgresConnection)
@@ -93,33 +148,17 @@ public struct Shipments: Sendable {
         default:
             throw APIError.forbidden("Export shipments are recorded by exporter partners and producers.")
         }
-        var refs = Validator()
-        let checks = try await connection.query(
-            """
-            SELECT (SELECT status FROM producers WHERE id = \(body.producerId)),
-              (SELECT NOT reserved FROM hs_chapters WHERE chapter = \(Int(body.hsCode.prefix(2)) ?? 0)),
-              EXISTS (SELECT 1 FROM countries WHERE alpha2 = \(body.destinationCountry)),
-              (SELECT o.producer_id FROM orders o JOIN accounts a ON a.id = o.partner_account_id
-               WHERE o.id = \(body.orderId) AND (\(exporter)::bigint IS NULL OR a.partner_id = \(exporter))),
-              (SELECT producer_id FROM products WHERE id = \(body.productId))
-            """, logger: logger
-        ).collect()[0].decode((String?, Bool?, Bool, Int64?, Int64?).self)
-        refs.check(checks.0 == "verified" || checks.0 == "suspended", "producer_id", "is not a verified producer")
-        refs.check(checks.1 == true, "hs_code", "must start with an HS chapter in use (see /v1/hs-chapters)")
-        refs.check(checks.2, "destination_country", "is not an ISO 3166-1 country (see /v1/countries)")
-        // An exporter links only orders its own company bought; a producer only its own orders.
-        if body.orderId != nil {
-            refs.check(checks.3 == body.producerId, "order_id", "is not an order of producer \(body.producerId) bought by your company")
-        }
-        if body.productId != nil { refs.check(checks.4 == body.producerId, "product_id", "is not a product of producer \(body.producerId)") }
-        try refs.throwIfInvalid()
+        let linked = try await Self.checkData(body, cents: cents, exporter: exporter, on: connection, logger: logger)
+        // The producer recording its own goods, or an order between the two, stands for its confirmation.
+        let confirmed = exporter == nil || linked
         let (id, json, province) = try await connection.query(
             """
             INSERT INTO export_shipments AS s (producer_id, order_id, product_id, recorded_by, recorded_by_partner_id, hs_code,
-              destination_country, customs_declaration_no, fob_cents, net_weight_kg, export_date, customs_office)
+              destination_country, customs_declaration_no, fob_cents, net_weight_kg, export_date, customs_office_code,
+              producer_confirmed_at)
             VALUES (\(body.producerId), \(body.orderId), \(body.productId), \(principal.accountID), \(exporter), \(body.hsCode),
               \(body.destinationCountry), \(body.customsDeclarationNo), \(cents), \(weight)::numeric, \(body.exportDate.description)::date,
-              \(body.customsOffice))
+              \(body.customsOfficeCode), CASE WHEN \(confirmed) THEN now() END)
             RETURNING s.id, \(unescaped: Self.json)::text, s.province_code
             """, logger: logger
         ).collect()[0].decode((Int64, String, String).self)
@@ -140,6 +179,7 @@ public struct Shipments: Sendable {
         if let province = q.get("province_code") { b.append(" AND s.province_code = \(b.bind(String(province)))") }
         if let country = q.get("destination_country") { b.append(" AND s.destination_country = \(b.bind(String(country).uppercased()))") }
         if let chapter = try request.intQuery("hs_chapter") { b.append(" AND s.hs_chapter = \(b.bind(chapter))") }
+        if let office = q.get("customs_office_code") { b.append(" AND s.customs_office_code = \(b.bind(String(office).lowercased()))") }
         for (name, op) in [("from", ">="), ("to", "<=")] {
             guard let text = q.get(name) else { continue }
             guard let date = CalendarDate(String(text)) else { throw APIError.validation(field: name, "must be a date (YYYY-MM-DD)") }
@@ -156,44 +196,136 @@ public struct Shipments: Sendable {
         return json
     }
 
-    /// The recorder (its partner company, or the producer) and admins move a shipment along.
+    /// 404 when the caller cannot see the shipment, else the given 403.
+    static func refuse(_ id: Int64, _ principal: Principal, _ message: String, on connection: PostgresConnection, logger: Logger)
+        async throws -> Never
+    {
+        var b = SQLBuilder()
+        b.append("SELECT 1 FROM export_shipments s WHERE s.id = \(b.bind(id)) AND \(Self.visibility(principal, binds: &b))")
+        if try await connection.query(b.query, logger: logger).collect().isEmpty { throw APIError.notFound("Export shipment \(id)") }
+        throw APIError.forbidden(message)
+    }
+
+    /// Whether `principal` recorded the shipment: its exporter company, or the producer when it recorded it itself.
+    static func isRecorder(_ principal: Principal, producer: Int64, partner: Int64?) -> Bool {
+        switch principal.role {
+        case .producer: partner == nil && principal.producerID == producer
+        case .partner: partner != nil && principal.partnerID == partner
+        default: false
+        }
+    }
+
+    /// Moves a shipment along. Only export officers clear (after checking the customs declaration)
+    /// or reject (with a reason); the officer or whoever recorded it marks a cleared one shipped.
     func transition(_ id: Int64, to target: ShipmentStatus, reason: String?, by principal: Principal) async throws -> String {
         var v = Validator()
         let reason = v.optionalText(reason, "reason", max: 1000)
+        if target == .rejected { v.check(reason != nil, "reason", "is required to reject a shipment (what does not match the declaration)") }
         try v.throwIfInvalid()
         return try await db.transaction { connection in
             let logger = db.logger
             let rows = try await connection.query(
-                "SELECT status, producer_id, recorded_by_partner_id, province_code FROM export_shipments WHERE id = \(id) FOR UPDATE",
+                """
+                SELECT status, producer_id, recorded_by_partner_id, province_code, producer_confirmed_at IS NOT NULL
+                FROM export_shipments WHERE id = \(id) FOR UPDATE
+                """,
                 logger: logger
             ).collect()
             guard let row = rows.first else { throw APIError.notFound("Export shipment \(id)") }
-            let (status, producer, partner, province) = try row.decode((String, Int64, Int64?, String).self)
-            let mayAct =
-                switch principal.role {
-                case .admin: true
-                case .producer: partner == nil && principal.producerID == producer
-                case .partner: partner != nil && principal.partnerID == partner
-                default: false
-                }
+            let (status, producer, partner, province, confirmed) = try row.decode((String, Int64, Int64?, String, Bool).self)
+            let officer = principal.role == .exportOfficer
+            let mayAct = officer || (target == .shipped && Self.isRecorder(principal, producer: producer, partner: partner))
             guard mayAct else {
-                var b = SQLBuilder()
-                b.append("SELECT 1 FROM export_shipments s WHERE s.id = \(b.bind(id)) AND \(Self.visibility(principal, binds: &b))")
-                if try await connection.query(b.query, logger: logger).collect().isEmpty { throw APIError.notFound("Export shipment \(id)") }
-                throw APIError.forbidden("Only whoever recorded the shipment (or an admin) moves it along.")
+                try await Self.refuse(
+                    id, principal,
+                    target == .shipped
+                        ? "Only whoever recorded the shipment, or an export officer, marks it shipped."
+                        : "Only an export officer clears or rejects a shipment, after checking its customs declaration.",
+                    on: connection, logger: logger)
             }
             guard ShipmentStatus(rawValue: status)!.canMove(to: target) else {
                 throw APIError.invalidTransition(entity: "export shipment", from: status, to: target.rawValue)
             }
+            if target == .cleared && !confirmed { throw Self.confirmationRequired(id) }
+            let verifies = target == .cleared || target == .rejected
             let json = try await connection.query(
                 """
-                UPDATE export_shipments s SET status = \(target.rawValue), updated_at = now() WHERE s.id = \(id)
+                UPDATE export_shipments s SET status = \(target.rawValue), updated_at = now(),
+                  verified_by = CASE WHEN \(verifies) THEN \(principal.accountID) ELSE verified_by END,
+                  verified_at = CASE WHEN \(verifies) THEN now() ELSE verified_at END,
+                  rejection_reason = CASE WHEN \(target == .rejected) THEN \(reason) ELSE rejection_reason END
+                WHERE s.id = \(id)
                 RETURNING \(unescaped: Self.json)::text
                 """, logger: logger
             ).collect()[0].decode(String.self)
             try await Audit.record(
                 on: connection, logger: logger, actor: principal, entityType: "export_shipment", entityID: id, provinceCode: province,
                 action: "export_shipment.status_changed", from: status, to: target.rawValue, reason: reason)
+            return json
+        }
+    }
+
+    static func confirmationRequired(_ id: Int64) -> APIError {
+        .conflict(
+            code: "producer_confirmation_required",
+            "Export shipment \(id) was recorded by an exporter without an order between them; its producer must confirm it "
+                + "(POST /v1/export-shipments/\(id)/confirmation) before it can be cleared.")
+    }
+
+    /// The recorder corrects a declared shipment. A partner's correction of a shipment no order
+    /// links to the producer withdraws the producer's confirmation: it confirmed other facts.
+    func correct(_ id: Int64, _ patch: ShipmentPatch, by principal: Principal) async throws -> String {
+        try await db.transaction { connection in
+            let logger = db.logger
+            let rows = try await connection.query(
+                """
+                SELECT status, producer_id, recorded_by_partner_id, province_code, order_id, product_id, hs_code, destination_country::text,
+                  customs_declaration_no, (fob_cents / 100)::text || '.' || lpad((fob_cents % 100)::text, 2, '0'), net_weight_kg::float8,
+                  export_date::text, customs_office_code
+                FROM export_shipments WHERE id = \(id) FOR UPDATE
+                """, logger: logger
+            ).collect()
+            guard let row = rows.first else { throw APIError.notFound("Export shipment \(id)") }
+            let r = try row.decode(
+                (String, Int64, Int64?, String, Int64?, Int64?, String, String, String, String, Double, String, String).self)
+            guard Self.isRecorder(principal, producer: r.1, partner: r.2) else {
+                try await Self.refuse(id, principal, "Only whoever recorded the shipment corrects it.", on: connection, logger: logger)
+            }
+            guard r.0 == ShipmentStatus.declared.rawValue else {
+                throw APIError.conflict(
+                    code: "not_correctable", "Export shipment \(id) is \(r.0); only declared shipments are corrected.",
+                    extra: ["current_status": r.0])
+            }
+            let current = ShipmentRequest(
+                producerId: r.1, orderId: r.4, productId: r.5, hsCode: r.6, destinationCountry: r.7, customsDeclarationNo: r.8,
+                fobValueUsd: r.9, netWeightKg: r.10, exportDate: CalendarDate(r.11)!, customsOfficeCode: r.12)
+            var merged = current
+            if let x = patch.hsCode { merged.hsCode = x }
+            if let x = patch.destinationCountry { merged.destinationCountry = x }
+            if let x = patch.customsDeclarationNo { merged.customsDeclarationNo = x }
+            if let x = patch.fobValueUsd { merged.fobValueUsd = x }
+            if let x = patch.netWeightKg { merged.netWeightKg = x }
+            if let x = patch.exportDate { merged.exportDate = x }
+            if let x = patch.customsOfficeCode { merged.customsOfficeCode = x }
+            let (body, cents, weight) = try Self.validate(merged)
+            let linked = try await Self.checkData(body, cents: cents, exporter: r.2, on: connection, logger: logger)
+            let unchanged = body.hsCode == r.6 && body.destinationCountry == r.7 && body.customsDeclarationNo == r.8
+                && cents == USD.cents(r.9) && weight == String(format: "%.3f", r.10) && body.exportDate.description == r.11
+                && body.customsOfficeCode == r.12
+            let keepConfirmation = r.2 == nil || linked || unchanged
+            let json = try await connection.query(
+                """
+                UPDATE export_shipments s SET hs_code = \(body.hsCode), destination_country = \(body.destinationCountry),
+                  customs_declaration_no = \(body.customsDeclarationNo), fob_cents = \(cents), net_weight_kg = \(weight)::numeric,
+                  export_date = \(body.exportDate.description)::date, customs_office_code = \(body.customsOfficeCode),
+                  producer_confirmed_at = CASE WHEN \(keepConfirmation) THEN producer_confirmed_at END, updated_at = now()
+                WHERE s.id = \(id)
+                RETURNING \(unescaped: Self.json)::text
+                """, logger: logger
+            ).collect()[0].decode(String.self)
+            try await Audit.record(
+                on: connection, logger: logger, actor: principal, entityType: "export_shipment", entityID: id, provinceCode: r.3,
+                action: "export_shipment.corrected", from: nil, to: nil)
             return json
         }
     }
@@ -262,6 +394,35 @@ public struct Shipments: Sendable {
         routes.get("/v1/export-shipments/{id}") { _, context in
             JSONResponse.raw(try await get(try context.id(what: "Export shipment"), principal: try context.requirePrincipal()))
         }
+        routes.patch("/v1/export-shipments/{id}") { request, context in
+            let principal = try context.require(.partner, .producer)
+            let id = try context.id(what: "Export shipment")
+            let patch = try await JSONBody.decode(ShipmentPatch.self, from: request, context: context)
+            return JSONResponse.raw(try await correct(id, patch, by: principal))
+        }
+        routes.post("/v1/export-shipments/{id}/confirmation") { _, context in
+            let principal = try context.requirePrincipal()
+            return JSONResponse.raw(try await confirm(try context.id(what: "Export shipment"), by: principal))
+        }
+        routes.get("/v1/export-shipments/verification-queue") { request, context in
+            let principal = try context.require(.exportOfficer)
+            return JSONResponse.raw(try await queue(request: request, principal: principal))
+        }
+        routes.post("/v1/export-shipments/clearances") { request, context in
+            let principal = try context.require(.exportOfficer)
+            let body = try await JSONBody.decode(ClearancesRequest.self, from: request, context: context)
+            return JSONResponse.raw(try await clear(body, by: principal))
+        }
+        routes.get("/v1/export-settings/plausibility") { _, context in
+            _ = try context.require(.admin)
+            return JSONResponse.raw(try await plausibility())
+        }
+        routes.put("/v1/export-settings/plausibility") { request, context in
+            let principal = try context.require(.admin)
+            let body = try await JSONBody.decode(PlausibilityRequest.self, from: request, context: context)
+            return JSONResponse.raw(try await setPlausibility(body, by: principal))
+        }
+        addOfficeRoutes(to: &routes)
         routes.post("/v1/export-shipments/{id}/transitions") { request, context in
             let principal = try context.requirePrincipal()
             let id = try context.id(what: "Export shipment")

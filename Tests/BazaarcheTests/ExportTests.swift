@@ -14,25 +14,32 @@ extension API {
         return try await login(name)
     }
 
-    /// Records a shipment and moves it to `status`; returns its id.
+    /// Records a shipment and moves it to `status` (an export officer clears it, `officer` or a
+    /// fresh one; the recorder ships it); returns its id.
     @discardableResult
     func shipment(
         _ token: String, producer: Int64, hs: String = "570110", to country: String = "DE", fob: String = "100.00",
-        kg: String = "1", on date: String, status: String = "cleared", declaration: String? = nil,
-        sourceLocation: SourceLocation = #_sourceLocation
+        kg: String = "1", on date: String, status: String = "cleared", declaration: String? = nil, office: String = "bazargan",
+        officer: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> Int64 {
         let number = declaration ?? "D-\(Fixtures.next())"
         let reply = try await call(
             .post, "/v1/export-shipments",
             json: """
                 {"producer_id":\(producer),"hs_code":"\(hs)","destination_country":"\(country)","customs_declaration_no":"\(number)",
-                 "fob_value_usd":"\(fob)","net_weight_kg":\(kg),"export_date":"\(date)","customs_office":"گمرک بازرگان"}
+                 "fob_value_usd":"\(fob)","net_weight_kg":\(kg),"export_date":"\(date)","customs_office_code":"\(office)"}
                 """, token: token, headers: [.idempotencyKey: number], sourceLocation: sourceLocation)
         #expect(reply.status == .created, "shipment: \(reply.text)", sourceLocation: sourceLocation)
         let id = try #require(reply.int("id"), sourceLocation: sourceLocation)
         let path: [String] = status == "declared" ? [] : status == "cleared" ? ["cleared"] : ["cleared", "shipped"]
+        var verifier = officer ?? ""
+        if !path.isEmpty && officer == nil { verifier = try await self.token(.exportOfficer) }
+        if !path.isEmpty {  // confirmed by its producer, as an exporter's shipment must be before it is cleared
+            _ = try await db.rows("UPDATE export_shipments SET producer_confirmed_at = now() WHERE id = \(id) AND producer_confirmed_at IS NULL")
+        }
         for step in path {
-            let moved = try await post("/v1/export-shipments/\(id)/transitions", #"{"to":"\#(step)"}"#, token: token)
+            let moved = try await post(
+                "/v1/export-shipments/\(id)/transitions", #"{"to":"\#(step)"}"#, token: step == "cleared" ? verifier : token)
             #expect(moved.status == .ok, "\(step): \(moved.text)", sourceLocation: sourceLocation)
         }
         return id
@@ -161,7 +168,7 @@ func totals(_ figures: [String: Any]) -> String {
             func post(_ fields: String, token: String, key: String) async throws -> Reply {
                 var body: [String: Any] = [
                     "producer_id": maker.id, "hs_code": "570110", "destination_country": "DE", "customs_declaration_no": "X-1",
-                    "fob_value_usd": "10.00", "net_weight_kg": 1, "export_date": "2026-10-01", "customs_office": "گمرک",
+                    "fob_value_usd": "10.00", "net_weight_kg": 1, "export_date": "2026-10-01", "customs_office_code": "bazargan",
                 ]
                 let changes = try JSONSerialization.jsonObject(with: Data("{\(fields)}".utf8)) as! [String: Any]
                 body.merge(changes) { $1 }
@@ -184,9 +191,10 @@ func totals(_ figures: [String: Any]) -> String {
             // A retry replays; the same declaration number under a new key is a conflict.
             let replay = try await post(#""hs_code":"۵۷۰۱۱۰""#, token: exporter, key: "ok")
             #expect(replay.int("id") == created.int("id"))
-            #expect(try await post("\"customs_office\":\"x\"", token: exporter, key: "dup").status == .conflict)
+            let duplicate = try await post(#""net_weight_kg":2"#, token: exporter, key: "dup")
+            #expect(duplicate.status == .conflict && duplicate.fields == ["customs_declaration_no"])
             // Lead firms do not record exports; producers only their own.
-            #expect(try await post("\"customs_office\":\"y\"", token: try await api.token(.partner), key: "k").status == .forbidden)
+            #expect(try await post(#""net_weight_kg":3"#, token: try await api.token(.partner), key: "k").status == .forbidden)
             let other = try await api.producer(status: .verified)
             #expect(try await post(#""customs_declaration_no":"X-2""#, token: other.token, key: "k").fields == ["producer_id"])
             let own = try await post(#""customs_declaration_no":"X-3""#, token: maker.token, key: "k")
@@ -199,18 +207,21 @@ func totals(_ figures: [String: Any]) -> String {
                 json: #"{"producer_id":\#(maker.id),"lines":[{"product_id":\#(product),"quantity":1}],"delivery":{"province_code":"IR-23","city":"تهران","address":"x","recipient":"y","phone":"02166554433"}}"#,
                 token: buyer, headers: [.idempotencyKey: "o1"]).int("id"))
             #expect(try await post(#""customs_declaration_no":"X-4","order_id":\#(order)"#, token: exporter, key: "o").fields == ["order_id"])
-            // declared → cleared → shipped, by whoever recorded it.
+            // declared → cleared by an export officer (once the producer confirmed), → shipped by the recorder.
             let id = try #require(created.int("id"))
+            let officer = try await api.token(.exportOfficer)
+            #expect(try await api.post("/v1/export-shipments/\(id)/confirmation", "{}", token: maker.token).status == .ok)
             #expect(try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"shipped"}"#, token: exporter).status == .conflict)
             #expect(try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"cleared"}"#, token: maker.token).status == .forbidden)
             #expect(try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"cleared"}"#, token: other.token).status == .notFound)
-            #expect(try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"cleared"}"#, token: exporter).status == .ok)
+            #expect(try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"cleared"}"#, token: exporter).status == .forbidden)
+            #expect(try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"cleared"}"#, token: officer).status == .ok)
             #expect(try await api.get("/v1/export-shipments/\(id)", token: other.token).status == .notFound)
             #expect(try await api.get("/v1/export-shipments/\(id)", token: maker.token).string("status") == "cleared")
             let audit = try await api.db.rows(
                 "SELECT action FROM audit_events WHERE entity_type = 'export_shipment' AND entity_id = \(id) ORDER BY id"
             ).map { try $0.decode(String.self) }
-            #expect(audit == ["export_shipment.declared", "export_shipment.status_changed"])
+            #expect(audit == ["export_shipment.declared", "export_shipment.producer_confirmed", "export_shipment.status_changed"])
             // The producer now counts as exporting in the funnel.
             let admin = try await api.token(.admin)
             let year = SolarHijri.year(of: Date())
@@ -264,11 +275,11 @@ func totals(_ figures: [String: Any]) -> String {
                             _ = try await api.db.rows(
                                 """
                                 INSERT INTO export_shipments (producer_id, recorded_by, hs_code, destination_country, customs_declaration_no,
-                                  fob_cents, net_weight_kg, export_date, customs_office, status)
+                                  fob_cents, net_weight_kg, export_date, customs_office_code, status, producer_confirmed_at)
                                 SELECT \(ps[Int(local.next() % 4)]), (SELECT min(id) FROM accounts),
                                   \(codes[Int(local.next() % UInt64(codes.count))]), \(countries[Int(local.next() % UInt64(countries.count))]),
                                   \("P-\(worker)-\(i)"), \(USD.cents(fob == "0.00" ? "1.00" : fob) ?? 100), \(Double(local.next() % 5000) / 1000 + 0.001)::numeric(15,3),
-                                  \(date)::date, 'گمرک', \(status)
+                                  \(date)::date, 'bazargan', \(status), now()
                                 """)
                         }
                     }
