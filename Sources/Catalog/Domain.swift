@@ -66,7 +66,11 @@ public enum PackagingLevel: String, APIEnum, Comparable {
     public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
 }
 
-public enum ImprovementStatus: String, APIEnum { case notStarted = "not_started", inProgress = "in_progress", approved }
+/// A packaging declaration's review: every declaration waits for a supervisor's (or admin's)
+/// decision; only an approval changes the level search and matching read.
+public enum PackagingReviewStatus: String, APIEnum { case pendingReview = "pending_review", approved, rejected }
+
+public enum PackagingDecision: String, APIEnum { case approve, reject }
 
 public enum CertificateKind: String, APIEnum {
     case inso, healthLicense = "health_license", halal, iso22000, handicraftSeal = "handicraft_seal", organic, other

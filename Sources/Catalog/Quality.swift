@@ -7,6 +7,8 @@ struct Dimensions: Codable, Sendable {
     var h: Int
 }
 
+/// A packaging declaration. `improvement_status`, which earlier versions accepted here, is gone:
+/// approval is only by review (unknown keys are ignored, as everywhere).
 struct PackagingRequest: Decodable {
     var level: PackagingLevel
     var materials: [String]?
@@ -14,7 +16,11 @@ struct PackagingRequest: Decodable {
     var dimensionsMm: Dimensions?
     var labelLanguages: [String]?
     var gtin: String?
-    var improvementStatus: ImprovementStatus?
+}
+
+struct PackagingReviewRequest: Decodable {
+    var decision: PackagingDecision
+    var reason: String?
 }
 
 struct CertificateRequest: Decodable {
@@ -37,13 +43,15 @@ public struct Quality: Sendable {
 
     public init(db: Database) { self.db = db }
 
+    /// Packaging JSON (alias `k`): the producer's declaration and, named apart, the approved level
+    /// that search, matching and the product's `packaging_level` use.
     static let packagingJSON = """
-        json_build_object('product_id', k.product_id, 'level', k.level, 'materials', to_json(k.materials),
-          'net_weight_g', k.net_weight_g,
+        json_build_object('product_id', k.product_id, 'declared_level', k.level, 'approved_level', k.approved_level,
+          'review_status', k.review_status, 'reviewed_at', k.reviewed_at, 'review_reason', k.review_reason,
+          'materials', to_json(k.materials), 'net_weight_g', k.net_weight_g,
           'dimensions_mm', CASE WHEN k.length_mm IS NULL THEN NULL
                            ELSE json_build_object('l', k.length_mm, 'w', k.width_mm, 'h', k.height_mm) END,
-          'label_languages', to_json(k.label_languages), 'gtin', k.gtin, 'improvement_status', k.improvement_status,
-          'updated_at', k.updated_at)
+          'label_languages', to_json(k.label_languages), 'gtin', k.gtin, 'updated_at', k.updated_at)
         """
 
     /// Certificate JSON (alias `c`). A granted certificate past its expiry date reads as expired,
@@ -55,6 +63,10 @@ public struct Quality: Sendable {
           'created_at', c.created_at, 'updated_at', c.updated_at)
         """
 
+    /// A declaration, by the producer or by staff alike: approval is only by `reviewPackaging`, so
+    /// every approval is an explicit, audited act. A changed declaration goes back to review; the
+    /// approved level stays until the next approval, except that a declaration below it lowers it
+    /// at once (a claim against the producer's own interest needs no review).
     func putPackaging(productID: Int64, _ body: PackagingRequest, by principal: Principal) async throws -> String {
         try principal.require(.producer, .supervisor, .admin)
         var v = Validator()
@@ -70,48 +82,111 @@ public struct Quality: Sendable {
             "label_languages", "must be ISO 639 language codes such as fa, en, ar")
         if let gtin = body.gtin { v.check(GTIN.isValid(gtin), "gtin", "must be a GTIN-13 with a valid check digit") }
         try v.throwIfInvalid()
+        let level = body.level.rawValue
+        let (l, w, h) = (body.dimensionsMm?.l, body.dimensionsMm?.w, body.dimensionsMm?.h)
         return try await db.transaction { connection in
             guard let access = try await Products.access(productID, on: connection, logger: db.logger, lock: true),
                 access.owned(by: principal) || (principal.role == .supervisor && principal.provinceCode == access.province)
             else { throw APIError.notFound("Product \(productID)") }
-            let current = try await connection.query(
-                "SELECT improvement_status FROM product_packaging WHERE product_id = \(productID)", logger: db.logger
-            ).collect().first.map { try $0.decode(String.self) } ?? "not_started"
             if access.status == .archived {
                 throw APIError.conflict(code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
             }
-            let improvement: String
-            if principal.supervises(access.province) {
-                improvement = body.improvementStatus?.rawValue ?? current
-            } else {
-                // A producer's change to approved packaging goes back for review; only staff approve.
-                if body.improvementStatus == .approved {
-                    throw APIError.forbidden("Only a supervisor of the producer's province approves a packaging improvement.")
-                }
-                improvement = body.improvementStatus?.rawValue ?? (current == "approved" ? "in_progress" : current)
-            }
+            // The product row lock above serialises every write of this packaging record.
+            let current = try await connection.query(
+                """
+                SELECT review_status, approved_level,
+                  (level, materials, net_weight_g, length_mm, width_mm, height_mm, label_languages, gtin)
+                    IS NOT DISTINCT FROM (\(level)::text, \(materials)::text[], \(body.netWeightG)::int, \(l)::int, \(w)::int, \(h)::int,
+                      \(languages)::text[], \(body.gtin)::text)
+                FROM product_packaging WHERE product_id = \(productID)
+                """, logger: db.logger
+            ).collect().first.map { try $0.decode((String, String?, Bool).self) }
+            let unchanged = current?.2 ?? false
+            let status = unchanged ? current!.0 : PackagingReviewStatus.pendingReview.rawValue
+            var approved = current?.1.flatMap(PackagingLevel.init(rawValue:))
+            let lowered = approved.map { body.level < $0 } ?? false
+            if lowered { approved = body.level }
             let rows = try await connection.query(
                 """
                 INSERT INTO product_packaging AS k (product_id, level, materials, net_weight_g, length_mm, width_mm, height_mm,
-                  label_languages, gtin, improvement_status)
-                VALUES (\(productID), \(body.level.rawValue), \(materials), \(body.netWeightG), \(body.dimensionsMm?.l),
-                  \(body.dimensionsMm?.w), \(body.dimensionsMm?.h), \(languages), \(body.gtin), \(improvement))
+                  label_languages, gtin, review_status, approved_level)
+                VALUES (\(productID), \(level), \(materials), \(body.netWeightG), \(l), \(w), \(h), \(languages), \(body.gtin),
+                  \(status), \(approved?.rawValue))
                 ON CONFLICT (product_id) DO UPDATE SET level = excluded.level, materials = excluded.materials,
                   net_weight_g = excluded.net_weight_g, length_mm = excluded.length_mm, width_mm = excluded.width_mm,
                   height_mm = excluded.height_mm, label_languages = excluded.label_languages, gtin = excluded.gtin,
-                  improvement_status = excluded.improvement_status, updated_at = now()
+                  review_status = excluded.review_status, approved_level = excluded.approved_level,
+                  updated_at = CASE WHEN \(unchanged) THEN k.updated_at ELSE now() END
                 RETURNING \(unescaped: Self.packagingJSON)::text
                 """, logger: db.logger
             ).collect()
-            try await connection.query(
-                "UPDATE products SET packaging_level = \(body.level.rank), version = version + 1, updated_at = now() WHERE id = \(productID)",
-                logger: db.logger)
-            if improvement != current {
+            if !unchanged {
                 try await Audit.record(
                     on: connection, logger: db.logger, actor: principal, entityType: "packaging", entityID: productID,
-                    provinceCode: access.province, action: "packaging.improvement_changed", from: current, to: improvement)
+                    provinceCode: access.province, action: "packaging.declared", from: current?.0, to: status,
+                    reason: "declared level \(level)")
+            }
+            if lowered, let approved {
+                try await connection.query(
+                    """
+                    UPDATE products SET packaging_level = \(approved.rank), version = version + 1, updated_at = now()
+                    WHERE id = \(productID)
+                    """, logger: db.logger)
+                try await Audit.record(
+                    on: connection, logger: db.logger, actor: principal, entityType: "packaging", entityID: productID,
+                    provinceCode: access.province, action: "packaging.approved_level_lowered", from: current?.1,
+                    to: approved.rawValue, reason: "declared below the approved level")
             }
             return try rows[0].decode(String.self)
+        }
+    }
+
+    /// The review: a supervisor of the product's province (or an admin) approves the declared
+    /// level, which becomes the product's `packaging_level`, or rejects the declaration with a
+    /// reason, which keeps whatever was approved before.
+    func reviewPackaging(productID: Int64, _ body: PackagingReviewRequest, by principal: Principal) async throws -> String {
+        try principal.require(.supervisor, .admin)
+        var v = Validator()
+        let reason = v.optionalText(body.reason, "reason", max: 1000)
+        if body.decision == .reject && reason == nil { v.add("reason", "is required to reject a packaging declaration") }
+        try v.throwIfInvalid()
+        return try await db.transaction { connection in
+            guard let access = try await Products.access(productID, on: connection, logger: db.logger, lock: true),
+                principal.supervises(access.province)
+            else { throw APIError.notFound("Product \(productID)") }
+            if access.status == .archived {
+                throw APIError.conflict(code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
+            }
+            let rows = try await connection.query(
+                "SELECT level, review_status FROM product_packaging WHERE product_id = \(productID)", logger: db.logger
+            ).collect()
+            guard let row = rows.first else { throw APIError.notFound("Packaging of product \(productID)") }
+            let (declared, status) = try row.decode((String, String).self)
+            let target: PackagingReviewStatus = body.decision == .approve ? .approved : .rejected
+            guard status == PackagingReviewStatus.pendingReview.rawValue else {
+                throw APIError.invalidTransition(entity: "packaging declaration", from: status, to: target.rawValue)
+            }
+            let json = try await connection.query(
+                """
+                UPDATE product_packaging k SET review_status = \(target.rawValue), reviewed_at = now(),
+                  reviewed_by = \(principal.accountID), review_reason = \(reason),
+                  approved_level = CASE WHEN \(target.rawValue) = 'approved' THEN k.level ELSE k.approved_level END
+                WHERE k.product_id = \(productID)
+                RETURNING \(unescaped: Self.packagingJSON)::text
+                """, logger: db.logger
+            ).collect()[0].decode(String.self)
+            if target == .approved, let level = PackagingLevel(rawValue: declared) {
+                try await connection.query(
+                    """
+                    UPDATE products SET packaging_level = \(level.rank), version = version + 1, updated_at = now()
+                    WHERE id = \(productID)
+                    """, logger: db.logger)
+            }
+            try await Audit.record(
+                on: connection, logger: db.logger, actor: principal, entityType: "packaging", entityID: productID,
+                provinceCode: access.province, action: "packaging.\(target.rawValue)", from: status, to: target.rawValue,
+                reason: "level \(declared)" + (reason.map { ": \($0)" } ?? ""))
+            return json
         }
     }
 
@@ -215,6 +290,12 @@ public struct Quality: Sendable {
             let id = try context.id(what: "Product")
             let body = try await JSONBody.decode(PackagingRequest.self, from: request, context: context)
             return JSONResponse.raw(try await putPackaging(productID: id, body, by: principal))
+        }
+        routes.post("/v1/products/{id}/packaging/review") { request, context in
+            let principal = try context.require(.supervisor, .admin)
+            let id = try context.id(what: "Product")
+            let body = try await JSONBody.decode(PackagingReviewRequest.self, from: request, context: context)
+            return JSONResponse.raw(try await reviewPackaging(productID: id, body, by: principal))
         }
         routes.get("/v1/products/{id}/packaging") { _, context in
             JSONResponse.raw(try await getPackaging(productID: try context.id(what: "Product"), principal: context.principal))

@@ -1,14 +1,16 @@
 import BazaarcheCore
 import Foundation
+import ServiceLifecycle
 
 public enum OrderStatus: String, APIEnum {
-    case placed, accepted, rejected, packed, shipped, delivered, cancelled
+    case placed, accepted, rejected, packed, shipped, delivered, cancelled, expired, disputed
 
-    /// placed → accepted → packed → shipped → delivered; placed → rejected; placed | accepted → cancelled.
+    /// placed → accepted → packed → shipped → delivered; placed → rejected | cancelled | expired;
+    /// accepted → cancelled; shipped → disputed → delivered.
     public func canMove(to target: OrderStatus) -> Bool {
         switch (self, target) {
         case (.placed, .accepted), (.placed, .rejected), (.accepted, .packed), (.packed, .shipped), (.shipped, .delivered),
-            (.placed, .cancelled), (.accepted, .cancelled):
+            (.placed, .cancelled), (.accepted, .cancelled), (.placed, .expired), (.shipped, .disputed), (.disputed, .delivered):
             return true
         default:
             return false
@@ -16,16 +18,50 @@ public enum OrderStatus: String, APIEnum {
     }
 
     /// Moves after which the reserved stock goes back on the shelf.
-    public var releasesStock: Bool { self == .rejected || self == .cancelled }
+    public var releasesStock: Bool { self == .rejected || self == .cancelled || self == .expired }
 
-    /// Who may make the move: the producer runs fulfilment, the partner cancels, either confirms delivery.
+    /// Who may make the move: the producer runs fulfilment; the buyer (partner) cancels, confirms
+    /// delivery or disputes it. Nobody moves an order to `placed`, and only the service itself
+    /// (the sweeper) to `expired`.
     public func allowed(for role: Role) -> Bool {
         switch self {
         case .accepted, .rejected, .packed, .shipped: return role == .producer
-        case .cancelled: return role == .partner
-        case .delivered: return role == .partner || role == .producer
-        case .placed: return false
+        case .cancelled, .delivered, .disputed: return role == .partner
+        case .placed, .expired: return false
         }
+    }
+}
+
+/// Why a producer declines an order. Only producer-side reasons count against its delivery record.
+public enum OrderRejectionReason: String, APIEnum {
+    // The producer cannot supply.
+    case outOfStock = "out_of_stock", cannotMeetTerms = "cannot_meet_terms", capacity, otherProducer = "other_producer"
+    // The buyer is the problem.
+    case buyerUnreachable = "buyer_unreachable", buyerRequest = "buyer_request", suspectedFraud = "suspected_fraud"
+    case deliveryAddressInvalid = "delivery_address_invalid"
+
+    /// Mirrors `order_rejection_counts` in sql/0011_packaging_orders.sql.
+    public var countsAgainstProducer: Bool {
+        switch self {
+        case .outOfStock, .cannotMeetTerms, .capacity, .otherProducer: true
+        case .buyerUnreachable, .buyerRequest, .suspectedFraud, .deliveryAddressInvalid: false
+        }
+    }
+}
+
+/// The order deadlines (BAZAARCHE_ORDER_ACCEPT_HOURS, BAZAARCHE_ORDER_CONFIRM_DAYS).
+public struct OrderSettings: Sendable {
+    /// A placed order not accepted within this many hours expires.
+    public var acceptHours: Int
+    /// A shipped order not disputed within this many days counts as delivered.
+    public var confirmDays: Int
+    /// Orders the sweeper moves per transaction.
+    public var batchSize: Int
+
+    public init(acceptHours: Int = 72, confirmDays: Int = 14, batchSize: Int = 200) {
+        self.acceptHours = acceptHours
+        self.confirmDays = confirmDays
+        self.batchSize = batchSize
     }
 }
 
@@ -62,14 +98,19 @@ package struct OrderRequest: Codable, Sendable {
 struct OrderTransitionRequest: Decodable {
     var to: OrderStatus
     var reason: String?
+    var reasonCode: OrderRejectionReason?
     var trackingCode: String?
 }
 
 /// B2B orders: placement with stock reservation, safe retries, and the fulfilment lifecycle.
 public struct Orders: Sendable {
     let db: Database
+    let settings: OrderSettings
 
-    public init(db: Database) { self.db = db }
+    public init(db: Database, settings: OrderSettings = OrderSettings()) {
+        self.db = db
+        self.settings = settings
+    }
 
     static let json = """
         json_build_object('id', o.id, 'partner_account_id', o.partner_account_id, 'producer_id', o.producer_id,
@@ -77,6 +118,9 @@ public struct Orders: Sendable {
           'delivery', json_build_object('province_code', o.delivery_province_code, 'city', o.delivery_city,
              'address', o.delivery_address, 'recipient', o.delivery_recipient, 'phone', o.delivery_phone),
           'note', o.note, 'tracking_code', o.tracking_code,
+          'expires_at', CASE WHEN o.status = 'placed' THEN o.expires_at END,
+          'confirm_by', CASE WHEN o.status = 'shipped' THEN o.confirm_by END,
+          'rejection_reason_code', o.rejection_reason_code,
           'lines', (SELECT json_agg(json_build_object('line_no', l.line_no, 'product_id', l.product_id, 'title_fa', l.title_fa,
                        'unit', l.unit, 'quantity', l.quantity, 'unit_price_rials', l.unit_price_rials,
                        'line_total_rials', l.line_total_rials) ORDER BY l.line_no)
@@ -87,7 +131,7 @@ public struct Orders: Sendable {
     static let detailJSON = """
         (\(json)::jsonb || jsonb_build_object('history', (SELECT json_agg(json_build_object('from', e.from_status,
            'to', e.to_status, 'at', e.occurred_at, 'actor_role', e.actor_role, 'reason', e.reason,
-           'tracking_code', e.tracking_code) ORDER BY e.id) FROM order_events e WHERE e.order_id = o.id)))
+           'reason_code', e.reason_code, 'tracking_code', e.tracking_code) ORDER BY e.id) FROM order_events e WHERE e.order_id = o.id)))
         """
 
     static func etag(_ version: Int) -> String { EntityTag.of(version) }
@@ -174,7 +218,8 @@ public struct Orders: Sendable {
         let order = try await connection.run(
             Prepared<Placement.InsertOrder>(
                 buyer ?? principal.accountID, body.producerId, producerProvince, total, body.delivery.provinceCode,
-                body.delivery.city, body.delivery.address, body.delivery.recipient, body.delivery.phone, body.note),
+                body.delivery.city, body.delivery.address, body.delivery.recipient, body.delivery.phone, body.note,
+                settings.acceptHours),
             logger: logger
         )[0].decode(Int64.self)
         let titles = body.lines.map { products[$0.productId]!.title }
@@ -218,8 +263,8 @@ public struct Orders: Sendable {
         enum InsertOrder: StatementSQL {
             static let sql = """
                 INSERT INTO orders (partner_account_id, producer_id, province_code, total_rials, delivery_province_code,
-                  delivery_city, delivery_address, delivery_recipient, delivery_phone, note)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                  delivery_city, delivery_address, delivery_recipient, delivery_phone, note, expires_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(hours => $11::int))
                 RETURNING id
                 """
         }
@@ -254,6 +299,12 @@ public struct Orders: Sendable {
         }
     }
 
+    private enum Moved: Sendable {
+        case moved(String, Int)
+        /// The order was placed but past its accept-by time: it has just been expired instead.
+        case expired
+    }
+
     func transition(
         _ id: Int64, _ body: OrderTransitionRequest, ifMatch: String?, by principal: Principal
     ) async throws -> (String, Int) {
@@ -261,57 +312,166 @@ public struct Orders: Sendable {
         let reason = v.optionalText(body.reason, "reason", max: 1000)
         let tracking = v.optionalText(body.trackingCode, "tracking_code", max: 100)
         if body.to == .shipped && tracking == nil { v.add("tracking_code", "is required to ship") }
+        if body.to == .rejected && body.reasonCode == nil {
+            v.add("reason_code", "is required to reject: say whether the producer cannot supply or the buyer is the problem")
+        }
+        if body.to != .rejected && body.reasonCode != nil { v.add("reason_code", "is only given when rejecting") }
+        if body.to == .disputed && reason == nil { v.add("reason", "is required to dispute a delivery") }
         try v.throwIfInvalid()
-        return try await db.transaction { connection in
+        let outcome = try await db.transaction { connection -> Moved in
             let logger = db.logger
             let rows = try await connection.query(
                 """
-                SELECT partner_account_id, producer_id, province_code, status, version FROM orders WHERE id = \(id) FOR UPDATE
+                SELECT partner_account_id, producer_id, province_code, status, version, status = 'placed' AND expires_at <= now()
+                FROM orders WHERE id = \(id) FOR UPDATE
                 """, logger: logger
             ).collect()
             guard let row = rows.first else { throw APIError.notFound("Order \(id)") }
-            let (partner, producer, province, status, version) = try row.decode((Int64, Int64, String, String, Int).self)
+            let (partner, producer, province, status, version, overdue) = try row.decode((Int64, Int64, String, String, Int, Bool).self)
             guard visible((partner, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
             guard body.to.allowed(for: principal.role) else {
                 throw APIError.forbidden("The \(principal.role.rawValue) role cannot move an order to \(body.to.rawValue).")
             }
             try EntityTag.check(ifMatch, version: version, entity: "order", extra: ["current_status": status])
+            if overdue {
+                // Honest before the sweeper comes by: past its accept-by time the order is expired, whatever was asked.
+                try await expire([id], on: connection)
+                return .expired
+            }
             let current = OrderStatus(rawValue: status)!
             guard current.canMove(to: body.to) else {
                 throw APIError.invalidTransition(entity: "order", from: current.rawValue, to: body.to.rawValue)
             }
-            if body.to.releasesStock {
-                // Runs once per order: the row lock above and the lifecycle make a second release impossible.
-                // Products are locked in id order first, as placement does, so the two never deadlock.
-                try await connection.query(
-                    """
-                    SELECT 1 FROM products WHERE id IN (SELECT product_id FROM order_lines WHERE order_id = \(id))
-                    ORDER BY id FOR UPDATE
-                    """, logger: logger)
-                try await connection.query(
-                    """
-                    UPDATE products p SET stock = p.stock + l.quantity, version = p.version + 1
-                    FROM order_lines l WHERE l.order_id = \(id) AND p.id = l.product_id
-                    """, logger: logger)
-            }
+            if body.to.releasesStock { try await releaseStock([id], on: connection) }
+            let code = body.reasonCode?.rawValue
             try await connection.query(
                 """
                 UPDATE orders SET status = \(body.to.rawValue), updated_at = now(), version = version + 1,
-                  tracking_code = CASE WHEN \(body.to.rawValue) = 'shipped' THEN \(tracking) ELSE tracking_code END
+                  tracking_code = CASE WHEN \(body.to.rawValue) = 'shipped' THEN \(tracking) ELSE tracking_code END,
+                  confirm_by = CASE WHEN \(body.to.rawValue) = 'shipped' THEN now() + make_interval(days => \(settings.confirmDays)::int)
+                               ELSE confirm_by END,
+                  rejection_reason_code = \(code)
                 WHERE id = \(id)
                 """, logger: logger)
             try await connection.query(
                 """
-                INSERT INTO order_events (order_id, actor_account_id, actor_role, from_status, to_status, reason, tracking_code)
-                VALUES (\(id), \(principal.accountID), \(principal.role.rawValue), \(status), \(body.to.rawValue), \(reason), \(tracking))
+                INSERT INTO order_events (order_id, actor_account_id, actor_role, from_status, to_status, reason, reason_code, tracking_code)
+                VALUES (\(id), \(principal.accountID), \(principal.role.rawValue), \(status), \(body.to.rawValue), \(reason), \(code),
+                  \(tracking))
                 """, logger: logger)
             try await Audit.record(
                 on: connection, logger: logger, actor: principal, entityType: "order", entityID: id, provinceCode: province,
-                action: "order.status_changed", from: status, to: body.to.rawValue, reason: reason)
-            return try await connection.query(
+                action: "order.status_changed", from: status, to: body.to.rawValue,
+                reason: [code, reason].compactMap { $0 }.joined(separator: ": ").nilIfEmpty)
+            let (json, newVersion) = try await connection.query(
                 "SELECT \(unescaped: Self.detailJSON)::text, o.version FROM orders o WHERE o.id = \(id)", logger: logger
             ).collect()[0].decode((String, Int).self)
+            return .moved(json, newVersion)
         }
+        switch outcome {
+        case .moved(let json, let version): return (json, version)
+        case .expired:
+            throw APIError.conflict(
+                code: "order_expired",
+                "The order was not accepted by its accept-by time (expires_at) and has expired; its stock is released.",
+                extra: ["current_status": OrderStatus.expired.rawValue])
+        }
+    }
+
+    /// Puts the reserved quantities of `ids` back. Runs once per order: the caller holds the order
+    /// rows locked and moves them to a final status. Products are locked in id order first, as
+    /// placement does, so the two never deadlock.
+    func releaseStock(_ ids: [Int64], on connection: PostgresConnection) async throws {
+        try await connection.query(
+            """
+            SELECT 1 FROM products WHERE id IN (SELECT product_id FROM order_lines WHERE order_id = ANY(\(ids)))
+            ORDER BY id FOR UPDATE
+            """, logger: db.logger)
+        try await connection.query(
+            """
+            UPDATE products p SET stock = p.stock + l.quantity, version = p.version + 1
+            FROM (SELECT product_id, sum(quantity)::int AS quantity FROM order_lines WHERE order_id = ANY(\(ids)) GROUP BY product_id) l
+            WHERE p.id = l.product_id
+            """, logger: db.logger)
+    }
+
+    /// Moves locked orders on the service's own authority (actor role `system`), with the order
+    /// history and the audit trail written as for any other move.
+    func systemMove(
+        _ ids: [Int64], from: OrderStatus, to: OrderStatus, action: String, reason: String, on connection: PostgresConnection
+    ) async throws {
+        let logger = db.logger
+        try await connection.query(
+            """
+            UPDATE orders SET status = \(to.rawValue), updated_at = now(), version = version + 1
+            WHERE id = ANY(\(ids)) AND status = \(from.rawValue)
+            """, logger: logger)
+        try await connection.query(
+            """
+            INSERT INTO order_events (order_id, actor_account_id, actor_role, from_status, to_status, reason)
+            SELECT id, NULL, 'system', \(from.rawValue), \(to.rawValue), \(reason) FROM unnest(\(ids)::bigint[]) AS id ORDER BY id
+            """, logger: logger)
+        // One statement for the whole batch; the same row Audit.record writes.
+        try await connection.query(
+            """
+            INSERT INTO audit_events (actor_account_id, actor_role, entity_type, entity_id, province_code, action, from_status, to_status, reason)
+            SELECT NULL, 'system', 'order', o.id, o.province_code, \(action), \(from.rawValue), \(to.rawValue), \(reason)
+            FROM orders o WHERE o.id = ANY(\(ids)) ORDER BY o.id
+            """, logger: logger)
+    }
+
+    /// Expires placed orders (locked by the caller) and releases their stock. Expiry does not touch
+    /// the producer's delivery record.
+    func expire(_ ids: [Int64], on connection: PostgresConnection) async throws {
+        try await releaseStock(ids, on: connection)
+        try await systemMove(
+            ids, from: .placed, to: .expired, action: "order.expired", reason: "not accepted by its accept-by time", on: connection)
+    }
+
+    // MARK: sweeping
+
+    /// Expires placed orders past their accept-by time and confirms shipped orders past their
+    /// confirm-by time, in batches of `settings.batchSize`, one transaction each. Due rows are taken
+    /// `FOR UPDATE SKIP LOCKED`, so several instances sweeping at once split the work and never
+    /// wait for (or move) an order someone is moving right now. `now` (tests) defaults to the
+    /// database's clock.
+    public func sweep(now: Date? = nil) async throws -> (expired: Int, confirmed: Int) {
+        var expired = 0
+        var confirmed = 0
+        while true {
+            let n = try await db.transaction { connection in
+                let ids = try await dueOrders(status: .placed, deadline: "expires_at", now: now, on: connection)
+                if !ids.isEmpty { try await expire(ids, on: connection) }
+                return ids.count
+            }
+            expired += n
+            if n < settings.batchSize { break }
+        }
+        while true {
+            let n = try await db.transaction { connection in
+                let ids = try await dueOrders(status: .shipped, deadline: "confirm_by", now: now, on: connection)
+                if !ids.isEmpty {
+                    try await systemMove(
+                        ids, from: .shipped, to: .delivered, action: "order.auto_confirmed",
+                        reason: "auto-confirmed: not disputed by its confirm-by time", on: connection)
+                }
+                return ids.count
+            }
+            confirmed += n
+            if n < settings.batchSize { break }
+        }
+        return (expired, confirmed)
+    }
+
+    /// `deadline` is one of two fixed column names.
+    private func dueOrders(status: OrderStatus, deadline: String, now: Date?, on connection: PostgresConnection) async throws -> [Int64] {
+        try await connection.query(
+            """
+            SELECT id FROM orders
+            WHERE status = \(status.rawValue) AND \(unescaped: deadline) <= coalesce(\(now)::timestamptz, now())
+            ORDER BY id LIMIT \(settings.batchSize) FOR UPDATE SKIP LOCKED
+            """, logger: db.logger
+        ).collect().map { try $0.decode(Int64.self) }
     }
 
     // MARK: reads
@@ -403,6 +563,42 @@ public struct Orders: Sendable {
             let body = try await JSONBody.decode(OrderTransitionRequest.self, from: request, context: context)
             let (json, version) = try await transition(id, body, ifMatch: request.headers[.ifMatch], by: principal)
             return JSONResponse.raw(json, headers: [.eTag: Self.etag(version)])
+        }
+    }
+}
+
+extension String {
+    fileprivate var nilIfEmpty: String? { isEmpty ? nil : self }
+}
+
+/// Runs `Orders.sweep` every `interval` in the background of each instance (started with the
+/// server, stopped on graceful shutdown). Safe with several instances: see `sweep`.
+public struct OrderSweeper: Service {
+    let orders: Orders
+    let interval: Duration
+
+    public init(orders: Orders, every interval: Duration) {
+        self.orders = orders
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        let logger = orders.db.logger
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return  // shutting down
+            }
+            do {
+                let (expired, confirmed) = try await orders.sweep()
+                if expired + confirmed > 0 {
+                    logger.info("order deadlines applied", metadata: ["expired": "\(expired)", "auto_confirmed": "\(confirmed)"])
+                }
+            } catch {
+                // The next round retries; a database that is down is reported by the requests too.
+                logger.warning("order sweep failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
         }
     }
 }

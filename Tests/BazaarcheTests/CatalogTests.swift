@@ -273,29 +273,21 @@ func encoded(_ text: String) -> String {
 }
 
 @Suite struct QualityTests {
-    @Test func packagingAndApprovalBySupervisor() async throws {
+    @Test func packagingIsDeclaredWithEveryDetail() async throws {
         try await withApp { api in
             let producer = try await api.producer(status: .verified)
             let id = try await api.product(producer)
-            let body = #"{"level":"retail","materials":["شیشه","کاغذ"],"net_weight_g":450,"dimensions_mm":{"l":80,"w":80,"h":120},"label_languages":["fa","en"],"gtin":"5901234123457","improvement_status":"in_progress"}"#
+            let body = #"{"level":"retail","materials":["شیشه","کاغذ"],"net_weight_g":450,"dimensions_mm":{"l":80,"w":80,"h":120},"label_languages":["fa","en"],"gtin":"5901234123457"}"#
             let put = try await api.call(.put, "/v1/products/\(id)/packaging", json: body, token: producer.token)
             #expect(put.status == .ok)
-            #expect(put.string("level") == "retail")
-            #expect(try await api.get("/v1/products/\(id)").string("packaging_level") == "retail")
-            let selfApprove = try await api.call(
-                .put, "/v1/products/\(id)/packaging", json: body.replacingOccurrences(of: "in_progress", with: "approved"),
-                token: producer.token)
-            #expect(selfApprove.status == .forbidden)
+            #expect(put.string("declared_level") == "retail")
+            #expect(put.json["materials"] as? [String] == ["شیشه", "کاغذ"])
+            #expect((put.json["dimensions_mm"] as? [String: Any])?["h"] as? Int == 120)
+            // Declared is not approved (PackagingReviewTests).
+            #expect(try await api.get("/v1/products/\(id)").string("packaging_level") == "none")
             let elsewhere = try await api.token(.supervisor, province: "IR-23")
-            #expect(try await api.call(
-                .put, "/v1/products/\(id)/packaging", json: body.replacingOccurrences(of: "in_progress", with: "approved"),
-                token: elsewhere).status == .notFound)
-            let supervisor = try await api.token(.supervisor, province: "IR-00")
-            let approved = try await api.call(
-                .put, "/v1/products/\(id)/packaging", json: body.replacingOccurrences(of: "in_progress", with: "approved"),
-                token: supervisor)
-            #expect(approved.status == .ok)
-            #expect(approved.string("improvement_status") == "approved")
+            #expect(try await api.call(.put, "/v1/products/\(id)/packaging", json: body, token: elsewhere).status == .notFound)
+            #expect(try await api.call(.put, "/v1/products/\(id)/packaging", json: body, token: try await api.token(.partner)).status == .forbidden)
             let badGTIN = try await api.call(
                 .put, "/v1/products/\(id)/packaging", json: #"{"level":"basic","gtin":"5901234123458"}"#, token: producer.token)
             #expect(badGTIN.fields == ["gtin"])
@@ -377,21 +369,16 @@ func encoded(_ text: String) -> String {
         }
     }
 
-    @Test func producerChangesSendApprovedPackagingBackForReview() async throws {
+    @Test func archivedProductsKeepTheirPackaging() async throws {
         try await withApp { api in
             let producer = try await api.producer(status: .verified)
             let id = try await api.product(producer)
-            let supervisor = try await api.token(.supervisor, province: "IR-00")
-            #expect(try await api.call(
-                .put, "/v1/products/\(id)/packaging", json: #"{"level":"export","improvement_status":"approved"}"#, token: supervisor
-            ).string("improvement_status") == "approved")
-            let changed = try await api.call(.put, "/v1/products/\(id)/packaging", json: #"{"level":"basic"}"#, token: producer.token)
-            #expect(changed.status == .ok)
-            #expect(changed.string("improvement_status") == "in_progress")
+            try await api.approvedPackaging(id, "export", token: producer.token)
             _ = try await api.post("/v1/products/\(id)/transitions", #"{"to":"archived"}"#, token: producer.token)
             let archived = try await api.call(.put, "/v1/products/\(id)/packaging", json: #"{"level":"retail"}"#, token: producer.token)
             #expect(archived.status == .conflict)
             #expect(archived.code == "product_archived")
+            #expect(try await api.get("/v1/products/\(id)/packaging", token: producer.token).string("declared_level") == "export")
         }
     }
 

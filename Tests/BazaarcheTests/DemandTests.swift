@@ -71,7 +71,7 @@ import Testing
             #expect(try await api.get("/v1/demands/\(strict)", token: baker.token).status == .notFound)
             // Retail packaging and a valid health licence make the strict demand match too.
             let product = try await api.product(baker, title: "کیک صادراتی", category: "food.bakery")
-            _ = try await api.call(.put, "/v1/products/\(product)/packaging", json: #"{"level":"retail"}"#, token: baker.token)
+            try await api.approvedPackaging(product, "retail", token: baker.token)
             let cert = try #require(try await api.post(
                 "/v1/products/\(product)/certificates",
                 #"{"kind":"health_license","number":"1","issuer":"x","issued_on":"2025-01-01","expires_on":"2099-01-01"}"#,

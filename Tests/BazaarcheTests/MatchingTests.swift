@@ -51,29 +51,29 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
             let partner = try await api.token(.partner)
             let ok = try await api.producer(status: .verified)
             let good = try await api.product(ok, category: "food.bakery")
-            _ = try await api.call(.put, "/v1/products/\(good)/packaging", json: #"{"level":"retail"}"#, token: ok.token)
+            try await api.approvedPackaging(good, "retail", token: ok.token)
             try await api.grantedCertificate(good, ok.token, kind: "health_license")
             // Expired licence.
             let stale = try await api.product(ok, title: "کیک کهنه", category: "food.bakery")
-            _ = try await api.call(.put, "/v1/products/\(stale)/packaging", json: #"{"level":"retail"}"#, token: ok.token)
+            try await api.approvedPackaging(stale, "retail", token: ok.token)
             try await api.grantedCertificate(stale, ok.token, kind: "health_license", expires: "2021-01-01")
             // Basic packaging, below the minimum.
             let plain = try await api.product(ok, title: "کیک ساده", category: "food.bakery")
-            _ = try await api.call(.put, "/v1/products/\(plain)/packaging", json: #"{"level":"basic"}"#, token: ok.token)
+            try await api.approvedPackaging(plain, "basic", token: ok.token)
             try await api.grantedCertificate(plain, ok.token, kind: "health_license")
             // Paused product.
             let paused = try await api.product(ok, title: "کیک موقت", category: "food.bakery")
-            _ = try await api.call(.put, "/v1/products/\(paused)/packaging", json: #"{"level":"export"}"#, token: ok.token)
+            try await api.approvedPackaging(paused, "export", token: ok.token)
             try await api.grantedCertificate(paused, ok.token, kind: "health_license")
             #expect(try await api.post("/v1/products/\(paused)/transitions", #"{"to":"paused"}"#, token: ok.token).status == .ok)
             // Other category.
             let bowl = try await api.product(ok, title: "کاسه سفالی", category: "pottery.earthenware")
-            _ = try await api.call(.put, "/v1/products/\(bowl)/packaging", json: #"{"level":"retail"}"#, token: ok.token)
+            try await api.approvedPackaging(bowl, "retail", token: ok.token)
             try await api.grantedCertificate(bowl, ok.token, kind: "health_license")
             // Suspended producer.
             let gone = try await api.producer(status: .verified)
             let goneProduct = try await api.product(gone, category: "food.bakery")
-            _ = try await api.call(.put, "/v1/products/\(goneProduct)/packaging", json: #"{"level":"retail"}"#, token: gone.token)
+            try await api.approvedPackaging(goneProduct, "retail", token: gone.token)
             try await api.grantedCertificate(goneProduct, gone.token, kind: "health_license")
             let demand = try await api.demand(
                 partner,

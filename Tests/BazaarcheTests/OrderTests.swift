@@ -258,7 +258,7 @@ extension API {
             let partner = try await api.token(.partner)
             let id = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 7)]).int("id"))
             #expect(try await api.stock(cake) == 3)
-            let rejected = try await api.post("/v1/orders/\(id)/transitions", #"{"to":"rejected","reason":"out of season"}"#, token: producer.token)
+            let rejected = try await api.post("/v1/orders/\(id)/transitions", #"{"to":"rejected","reason_code":"out_of_stock","reason":"out of season"}"#, token: producer.token)
             #expect(rejected.status == .ok)
             #expect(try await api.stock(cake) == 10)
             #expect(try await api.post("/v1/orders/\(id)/transitions", #"{"to":"accepted"}"#, token: producer.token).status == .conflict)

@@ -98,8 +98,8 @@ import Testing
             let brand = try #require(try await api.post(
                 "/v1/brands", #"{"slug":"naneh","name_fa":"ننه"}"#, token: markazi.token).int("id"))
             _ = try await api.call(.patch, "/v1/products/\(jam)", json: #"{"brand_id":\#(brand)}"#, token: markazi.token)
-            _ = try await api.call(.put, "/v1/products/\(jam)/packaging", json: #"{"level":"export"}"#, token: markazi.token)
-            _ = try await api.call(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"basic"}"#, token: markazi.token)
+            try await api.approvedPackaging(jam, "export", token: markazi.token)
+            try await api.approvedPackaging(cake, "basic", token: markazi.token)
             let certificate = try #require(try await api.post(
                 "/v1/products/\(rug)/certificates",
                 #"{"kind":"handicraft_seal","number":"H-1","issuer":"میراث فرهنگی","issued_on":"2025-01-01","expires_on":"2035-01-01"}"#,

@@ -1,0 +1,271 @@
+import BazaarcheCore
+import Foundation
+import Orders
+import Testing
+
+extension API {
+    func moveOrder(
+        _ order: Int64, _ body: String, token: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> Reply {
+        try await post("/v1/orders/\(order)/transitions", body, token: token, sourceLocation: sourceLocation)
+    }
+
+    /// Places one line and moves the order along `path` (each move as the role that makes it).
+    func orderThrough(
+        _ path: [String], producer: (id: Int64, token: String), product: Int64, partner: String, quantity: Int = 1,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> Int64 {
+        let id = try #require(try await order(partner, producer: producer.id, lines: [(product, quantity)]).int("id"))
+        for step in path {
+            let body = step == "shipped" ? #"{"to":"shipped","tracking_code":"TRK-1"}"# : #"{"to":"\#(step)"}"#
+            let token = ["delivered", "cancelled", "disputed"].contains(step) ? partner : producer.token
+            let moved = try await moveOrder(id, body, token: token, sourceLocation: sourceLocation)
+            #expect(moved.status == .ok, "\(step): \(moved.text)", sourceLocation: sourceLocation)
+        }
+        return id
+    }
+
+    /// (delivered, failed) of the producer's delivery record; (0, 0) when it has none.
+    func deliveryRecord(_ producer: Int64) async throws -> (Int, Int) {
+        let rows = try await db.rows("SELECT delivered, failed FROM producer_order_stats WHERE producer_id = \(producer)")
+        return try rows.first?.decode((Int, Int).self) ?? (0, 0)
+    }
+
+    func status(ofOrder id: Int64) async throws -> String {
+        try await db.rows("SELECT status FROM orders WHERE id = \(id)")[0].decode(String.self)
+    }
+
+    /// What the sweeper will find due: the deadline moved into the past.
+    func makeDue(_ order: Int64, _ column: String) async throws {
+        try await db.client.query("UPDATE orders SET \(unescaped: column) = now() - interval '1 minute' WHERE id = \(order)")
+    }
+
+    func sweep(_ settings: OrderSettings = OrderSettings()) async throws -> (expired: Int, confirmed: Int) {
+        try await Orders(db: db, settings: settings).sweep()
+    }
+}
+
+@Suite struct OrderDeadlineTests {
+    @Test func anUnacceptedOrderExpiresReleasesItsStockAndLeavesTheRecordUntouched() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(province: "IR-00", status: .verified)
+            let cake = try await api.product(producer, price: 1_000_000, stock: 10)
+            let partner = try await api.token(.partner)
+            let placed = try await api.order(partner, producer: producer.id, lines: [(cake, 3)])
+            let id = try #require(placed.int("id"))
+            #expect(placed.string("expires_at") != nil)
+            // The accept-by time is 72 hours (the default) after placement.
+            #expect(try await api.db.rows("SELECT expires_at - created_at = interval '72 hours' FROM orders WHERE id = \(id)")[0]
+                .decode(Bool.self))
+            #expect(try await api.sweep() == (0, 0))
+            #expect(try await api.stock(cake) == 7)
+
+            try await api.makeDue(id, "expires_at")
+            #expect(try await api.sweep() == (1, 0))
+            #expect(try await api.stock(cake) == 10)
+            let read = try await api.get("/v1/orders/\(id)", token: partner)
+            #expect(read.string("status") == "expired")
+            #expect(read.json["expires_at"] is NSNull)
+            let last = try #require((read.json["history"] as? [[String: Any]])?.last)
+            #expect(last["to"] as? String == "expired")
+            #expect(last["actor_role"] as? String == "system")
+            let audit = try await api.db.rows(
+                "SELECT actor_role, actor_account_id IS NULL FROM audit_events WHERE action = 'order.expired' AND entity_id = \(id)")
+            #expect(try audit.map { try $0.decode((String, Bool).self) }.map(\.0) == ["system"])
+            // Not the producer's failure: no record, and matching scores it as having none.
+            #expect(try await api.deliveryRecord(producer.id) == (0, 0))
+            let demand = try await api.demand(partner, #""category_code":"food","quantity":5,"max_unit_price_rials":2000000"#)
+            let match = try #require((try await api.matches(demand, token: partner)["matches"] as? [[String: Any]])?.first)
+            #expect(units((match["breakdown"] as? [String: Any])?["delivery_record"]) == 750)
+            // Expiry happens once; an expired order moves no further.
+            #expect(try await api.sweep() == (0, 0))
+            #expect(try await api.stock(cake) == 10)
+            let accept = try await api.moveOrder(id, #"{"to":"accepted"}"#, token: producer.token)
+            #expect(accept.status == .conflict)
+            #expect(accept.code == "invalid_transition")
+            #expect(try await api.moveOrder(id, #"{"to":"expired"}"#, token: producer.token).status == .forbidden)
+            #expect(try await api.moveOrder(id, #"{"to":"expired"}"#, token: partner).status == .forbidden)
+        }
+    }
+
+    /// Before the sweeper comes by, a move on an order past its accept-by time expires it instead.
+    @Test func aPastDeadlineOrderCannotBeAcceptedOrCancelled() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(status: .verified)
+            let cake = try await api.product(producer, stock: 10)
+            let partner = try await api.token(.partner)
+            let late = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 4)]).int("id"))
+            let alsoLate = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 2)]).int("id"))
+            try await api.makeDue(late, "expires_at")
+            try await api.makeDue(alsoLate, "expires_at")
+            #expect(try await api.stock(cake) == 4)
+
+            let accept = try await api.moveOrder(late, #"{"to":"accepted"}"#, token: producer.token)
+            #expect(accept.status == .conflict)
+            #expect(accept.code == "order_expired")
+            #expect(accept.string("current_status") == "expired")
+            #expect(try await api.status(ofOrder: late) == "expired")
+            #expect(try await api.stock(cake) == 8)
+            let cancel = try await api.moveOrder(alsoLate, #"{"to":"cancelled"}"#, token: partner)
+            #expect(cancel.code == "order_expired")
+            #expect(try await api.status(ofOrder: alsoLate) == "expired")
+            #expect(try await api.stock(cake) == 10)
+            #expect(try await api.sweep() == (0, 0))
+            #expect(try await api.deliveryRecord(producer.id) == (0, 0))
+            // Someone outside the order still learns nothing, and nothing changes for them.
+            let stranger = try await api.producer(status: .verified)
+            let onTime = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 1)]).int("id"))
+            try await api.makeDue(onTime, "expires_at")
+            #expect(try await api.moveOrder(onTime, #"{"to":"accepted"}"#, token: stranger.token).status == .notFound)
+            #expect(try await api.status(ofOrder: onTime) == "placed")
+        }
+    }
+
+    @Test func onlyTheBuyerConfirmsDeliveryAndAShippedOrderIsConfirmedAutomatically() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(status: .verified)
+            let cake = try await api.product(producer, stock: 10)
+            let partner = try await api.token(.partner)
+            let id = try await api.orderThrough(["accepted", "packed", "shipped"], producer: producer, product: cake, partner: partner)
+            let shipped = try await api.get("/v1/orders/\(id)", token: partner)
+            #expect(shipped.string("confirm_by") != nil)
+            #expect(try await api.db.rows(
+                "SELECT confirm_by - updated_at = interval '14 days' FROM orders WHERE id = \(id)")[0].decode(Bool.self))
+            let byProducer = try await api.moveOrder(id, #"{"to":"delivered"}"#, token: producer.token)
+            #expect(byProducer.status == .forbidden)
+            #expect(try await api.status(ofOrder: id) == "shipped")
+            #expect(try await api.sweep() == (0, 0))
+            #expect(try await api.deliveryRecord(producer.id) == (0, 0))
+
+            try await api.makeDue(id, "confirm_by")
+            #expect(try await api.sweep() == (0, 1))
+            let read = try await api.get("/v1/orders/\(id)", token: producer.token)
+            #expect(read.string("status") == "delivered")
+            let last = try #require((read.json["history"] as? [[String: Any]])?.last)
+            #expect(last["actor_role"] as? String == "system")
+            #expect((last["reason"] as? String)?.hasPrefix("auto-confirmed") == true)
+            #expect(try await api.deliveryRecord(producer.id) == (1, 0))
+            #expect(try await api.db.rows(
+                "SELECT 1 FROM audit_events WHERE action = 'order.auto_confirmed' AND entity_id = \(id) AND actor_role = 'system'"
+            ).count == 1)
+            #expect(try await api.stock(cake) == 9)
+            // The buyer's own confirmation counts the same way.
+            let confirmed = try await api.orderThrough(
+                ["accepted", "packed", "shipped", "delivered"], producer: producer, product: cake, partner: partner)
+            #expect(try await api.status(ofOrder: confirmed) == "delivered")
+            #expect(try await api.deliveryRecord(producer.id) == (2, 0))
+        }
+    }
+
+    @Test func aDisputedOrderIsNotConfirmedAutomaticallyNorCountedAsDelivered() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(status: .verified)
+            let cake = try await api.product(producer, stock: 10)
+            let partner = try await api.token(.partner)
+            let id = try await api.orderThrough(["accepted", "packed", "shipped"], producer: producer, product: cake, partner: partner)
+            let noReason = try await api.moveOrder(id, #"{"to":"disputed"}"#, token: partner)
+            #expect(noReason.fields == ["reason"])
+            #expect(try await api.moveOrder(id, #"{"to":"disputed","reason":"broken jars"}"#, token: producer.token).status == .forbidden)
+            let disputed = try await api.moveOrder(id, #"{"to":"disputed","reason":"three jars arrived broken"}"#, token: partner)
+            #expect(disputed.status == .ok)
+            #expect(disputed.string("status") == "disputed")
+            #expect(disputed.json["confirm_by"] is NSNull)
+            try await api.makeDue(id, "confirm_by")
+            #expect(try await api.sweep() == (0, 0))
+            #expect(try await api.status(ofOrder: id) == "disputed")
+            #expect(try await api.deliveryRecord(producer.id) == (0, 0))
+            #expect(try await api.get("/v1/orders?status=delivered", token: partner).items.isEmpty)
+            #expect(try await api.get("/v1/orders?status=disputed", token: partner).items.count == 1)
+            #expect(try await api.moveOrder(id, #"{"to":"cancelled"}"#, token: partner).code == "invalid_transition")
+            // Settled: the buyer confirms after all.
+            #expect(try await api.moveOrder(id, #"{"to":"delivered"}"#, token: producer.token).status == .forbidden)
+            #expect(try await api.moveOrder(id, #"{"to":"delivered","reason":"replaced"}"#, token: partner).status == .ok)
+            #expect(try await api.deliveryRecord(producer.id) == (1, 0))
+        }
+    }
+
+    @Test func onlyProducerCausedRejectionsCountAgainstTheProducer() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(status: .verified)
+            let cake = try await api.product(producer, price: 1_000_000, stock: 10)
+            let partner = try await api.token(.partner)
+            let a = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 2)]).int("id"))
+            let noCode = try await api.moveOrder(a, #"{"to":"rejected","reason":"sorry"}"#, token: producer.token)
+            #expect(noCode.status == .unprocessableContent)
+            #expect(noCode.fields == ["reason_code"])
+            #expect(try await api.moveOrder(a, #"{"to":"rejected","reason_code":"weather"}"#, token: producer.token).fields == ["reason_code"])
+            #expect(try await api.moveOrder(a, #"{"to":"accepted","reason_code":"capacity"}"#, token: producer.token).fields == ["reason_code"])
+            #expect(try await api.status(ofOrder: a) == "placed")
+
+            let buyerSide = try await api.moveOrder(
+                a, #"{"to":"rejected","reason_code":"buyer_unreachable","reason":"phone never answered"}"#, token: producer.token)
+            #expect(buyerSide.status == .ok)
+            #expect(buyerSide.string("rejection_reason_code") == "buyer_unreachable")
+            #expect((buyerSide.json["history"] as? [[String: Any]])?.last?["reason_code"] as? String == "buyer_unreachable")
+            #expect(try await api.stock(cake) == 10)
+            #expect(try await api.deliveryRecord(producer.id) == (0, 0))
+            let demand = try await api.demand(partner, #""category_code":"food","quantity":5,"max_unit_price_rials":2000000"#)
+            func deliveryPart() async throws -> Int {
+                let match = (try await api.matches(demand, token: partner)["matches"] as? [[String: Any]])?.first
+                return units((match?["breakdown"] as? [String: Any])?["delivery_record"])
+            }
+            #expect(try await deliveryPart() == 750)
+
+            let b = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 2)]).int("id"))
+            #expect(try await api.moveOrder(b, #"{"to":"rejected","reason_code":"out_of_stock"}"#, token: producer.token).status == .ok)
+            #expect(try await api.deliveryRecord(producer.id) == (0, 1))
+            #expect(try await deliveryPart() == 0)
+            // A cancellation is the buyer's decision and does not count either.
+            _ = try await api.orderThrough(["cancelled"], producer: producer, product: cake, partner: partner)
+            #expect(try await api.deliveryRecord(producer.id) == (0, 1))
+        }
+    }
+
+    /// Several instances sweep at once: each due order is expired exactly once.
+    @Test func concurrentSweepsSplitTheWorkAndReleaseStockOnce() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(status: .verified)
+            let cake = try await api.product(producer, stock: 100)
+            let jam = try await api.product(producer, title: "مربا", category: "food.jams_syrups", stock: 100)
+            let partner = try await api.token(.partner)
+            var ids: [Int64] = []
+            for i in 0..<23 {
+                let lines = i % 2 == 0 ? [(cake, 2), (jam, 1)] : [(jam, 3)]
+                ids.append(try #require(try await api.order(partner, producer: producer.id, lines: lines).int("id")))
+            }
+            let keep = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 5)]).int("id"))
+            try await api.db.client.query("UPDATE orders SET expires_at = now() - interval '1 hour' WHERE id = ANY(\(ids))")
+            let small = OrderSettings(batchSize: 4)
+            let results = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<3 { group.addTask { try await api.sweep(small).expired } }
+                return try await group.reduce(0, +)
+            }
+            #expect(results == 23)
+            #expect(try await api.stock(cake) == 95)
+            #expect(try await api.stock(jam) == 100)
+            #expect(try await api.status(ofOrder: keep) == "placed")
+            #expect(try await api.db.rows(
+                "SELECT count(*)::int FROM order_events WHERE to_status = 'expired'")[0].decode(Int.self) == 23)
+            #expect(try await api.db.rows(
+                "SELECT count(*)::int FROM audit_events WHERE action = 'order.expired'")[0].decode(Int.self) == 23)
+        }
+    }
+
+    /// The lifecycle trigger refuses what the API refuses, whoever writes.
+    @Test func theSchemaRefusesMovesOutsideTheLifecycle() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(status: .verified)
+            let cake = try await api.product(producer, stock: 10)
+            let partner = try await api.token(.partner)
+            let accepted = try await api.orderThrough(["accepted"], producer: producer, product: cake, partner: partner)
+            await expectSQLState("23514") {
+                try await api.db.client.query("UPDATE orders SET status = 'expired' WHERE id = \(accepted)")
+            }
+            let delivered = try await api.orderThrough(
+                ["accepted", "packed", "shipped", "delivered"], producer: producer, product: cake, partner: partner)
+            await expectSQLState("23514") {
+                try await api.db.client.query("UPDATE orders SET status = 'disputed' WHERE id = \(delivered)")
+            }
+        }
+    }
+}
