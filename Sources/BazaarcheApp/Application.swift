@@ -7,6 +7,7 @@ import Onboarding
 import Exports
 import HummingbirdCore
 import Matching
+import Messaging
 import Orders
 import Partners
 import Prometheus
@@ -56,6 +57,9 @@ public func buildApplication(
         logger: logger)
     app.addServices(dependencies.client)
     if let replica = dependencies.readReplica { app.addServices(replica.client) }
+    if config.orderSweepSeconds > 0 {
+        app.addServices(OrderSweeper(orders: Orders(db: db, settings: config.orderSettings), every: .seconds(config.orderSweepSeconds)))
+    }
     if config.migrateOnStart {
         app.beforeServerStarts {
             let applied = try await dependencies.migrator.migrate(client: dependencies.client, logger: logger)
@@ -79,13 +83,18 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database,
     let router = Router(context: AppRequestContext.self)
     let table = RouteTable()
     router.add(middleware: ObservabilityMiddleware(maxBodyBytes: config.maxBodyBytes))
+    router.add(middleware: ClientAddressMiddleware(hops: config.trustedProxyHops))
     router.add(middleware: ProblemMiddleware(routes: table))
     router.add(middleware: AuthMiddleware(db: db, limiter: config.rateLimitPerMinute > 0 ? RateLimiter(perMinute: config.rateLimitPerMinute) : nil))
+    router.add(middleware: AnonymousLimitMiddleware(limits: AnonymousLimits(scale: config.anonymousRateScale), db: db))
 
     var routes = Routes(router: router)
     let accounts = Accounts(
         db: db,
-        settings: AccountSettings(tokenLifetime: .seconds(config.tokenLifetimeSeconds), bcryptCost: UInt8(config.bcryptCost)))
+        settings: AccountSettings(
+            tokenLifetime: .seconds(config.tokenLifetimeSeconds), bcryptCost: UInt8(config.bcryptCost),
+            hashConcurrency: config.hashConcurrency))
+    let sms = SMS(db: db, gateway: smsGateway(config: config, logger: db.logger))
 
     routes.get("/healthz") { _, _ in JSONResponse.raw("{\"status\":\"ok\"}") }
     routes.get("/readyz") { _, _ in
@@ -114,14 +123,14 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database,
 
     ReferenceData(db: db).addRoutes(to: &routes)
     accounts.addRoutes(to: &routes)
-    Producers(db: db, accounts: accounts).addRoutes(to: &routes)
+    Producers(db: db, accounts: accounts, sms: sms).addRoutes(to: &routes)
     Training(db: db).addRoutes(to: &routes)
     Programme(db: db).addRoutes(to: &routes)
     Brands(db: db).addRoutes(to: &routes)
     Products(db: db).addRoutes(to: &routes)
     Quality(db: db).addRoutes(to: &routes)
     Search(db: readDB).addRoutes(to: &routes)
-    Orders(db: db).addRoutes(to: &routes)
+    Orders(db: db, settings: config.orderSettings).addRoutes(to: &routes)
     Partners(db: db).addRoutes(to: &routes)
     Demands(db: db).addRoutes(to: &routes)
     Invitations(db: db).addRoutes(to: &routes)
@@ -131,6 +140,12 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database,
 
     table.set(routes.registered)
     return router
+}
+
+/// The HTTP gateway when one is configured, otherwise the development sink.
+func smsGateway(config: AppConfig, logger: Logger) -> any SMSGateway {
+    if let url = config.smsGatewayURL, let key = config.smsGatewayKey { return HTTPSMSGateway(url: url, key: key) }
+    return DevelopmentSMSSink(logger: logger)
 }
 
 /// The pool settings every instance uses: UTC so JSON timestamps are unambiguous.
@@ -165,4 +180,9 @@ public func loadOpenAPIDocument(sqlDirectory: URL) -> String? {
         if let text = try? String(contentsOf: url, encoding: .utf8) { return text }
     }
     return nil
+}
+
+extension AppConfig {
+    /// The order deadlines as the Orders module takes them.
+    var orderSettings: OrderSettings { OrderSettings(acceptHours: orderAcceptHours, confirmDays: orderConfirmDays) }
 }

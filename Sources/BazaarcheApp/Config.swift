@@ -1,3 +1,4 @@
+import Accounts
 import BazaarcheCore
 import Foundation
 
@@ -17,6 +18,21 @@ public struct AppConfig: Sendable {
     public var rateLimitPerMinute: Int = 3000
     /// Seconds an idle keep-alive connection stays open.
     public var idleTimeoutSeconds: Int = 60
+    /// A placed order not accepted within this many hours expires and releases its stock.
+    public var orderAcceptHours: Int = 72
+    /// A shipped order not disputed within this many days counts as delivered.
+    public var orderConfirmDays: Int = 14
+    /// How often each instance applies those deadlines; 0 turns its sweeper off.
+    public var orderSweepSeconds: Int = 30
+    /// Multiplies every anonymous per-address budget (`AnonymousLimits`); 0 turns them off.
+    public var anonymousRateScale: Double = 1
+    /// Reverse proxies in front of the service that append to X-Forwarded-For.
+    public var trustedProxyHops: Int = 0
+    /// Password hashes that may run at once; the rest queue (at most 64) or get 503.
+    public var hashConcurrency: Int = HashGate.defaultPermits
+    /// An HTTP SMS gateway; without one, SMS go to the development sink (log and sms_messages).
+    public var smsGatewayURL: String?
+    public var smsGatewayKey: String?
     public var logLevel: Logger.Level = .info
     public var logFormat: String = "json"
     public var migrateOnStart = true
@@ -61,6 +77,28 @@ public struct AppConfig: Sendable {
         int("BAZAARCHE_MAX_BODY_BYTES", 1024...(64 << 20)) { config.maxBodyBytes = $0 }
         int("BAZAARCHE_RATE_LIMIT_PER_MINUTE", 0...1_000_000) { config.rateLimitPerMinute = $0 }
         int("BAZAARCHE_IDLE_TIMEOUT_SECONDS", 1...3600) { config.idleTimeoutSeconds = $0 }
+        int("BAZAARCHE_ORDER_ACCEPT_HOURS", 1...(90 * 24)) { config.orderAcceptHours = $0 }
+        int("BAZAARCHE_ORDER_CONFIRM_DAYS", 1...365) { config.orderConfirmDays = $0 }
+        int("BAZAARCHE_ORDER_SWEEP_SECONDS", 0...3600) { config.orderSweepSeconds = $0 }
+        int("BAZAARCHE_PASSWORD_HASH_CONCURRENCY", 1...64) { config.hashConcurrency = $0 }
+        if let text = env["BAZAARCHE_ANONYMOUS_RATE_SCALE"], !text.isEmpty {
+            if let value = Double(text), value >= 0, value <= 1000 { config.anonymousRateScale = value } else {
+                errors.append(.invalid("BAZAARCHE_ANONYMOUS_RATE_SCALE", "must be a number from 0 (off) to 1000, got \"\(text)\""))
+            }
+        }
+        // BAZAARCHE_TRUST_PROXY=true is the older spelling of one hop.
+        if env["BAZAARCHE_TRUST_PROXY"] == "true" { config.trustedProxyHops = 1 }
+        int("BAZAARCHE_TRUSTED_PROXY_HOPS", 0...10) { config.trustedProxyHops = $0 }
+        let smsURL = env["BAZAARCHE_SMS_GATEWAY_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        let smsKey = env["BAZAARCHE_SMS_GATEWAY_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        if let smsURL {
+            if let problem = Self.gatewayURLProblem(smsURL) { errors.append(.invalid("BAZAARCHE_SMS_GATEWAY_URL", problem)) }
+            if smsKey == nil { errors.append(.invalid("BAZAARCHE_SMS_GATEWAY_KEY", "is required with BAZAARCHE_SMS_GATEWAY_URL")) }
+        } else if smsKey != nil {
+            errors.append(.invalid("BAZAARCHE_SMS_GATEWAY_URL", "is required with BAZAARCHE_SMS_GATEWAY_KEY"))
+        }
+        config.smsGatewayURL = smsURL
+        config.smsGatewayKey = smsKey
         if let level = env["LOG_LEVEL"], !level.isEmpty {
             if let parsed = Logger.Level(rawValue: level.lowercased()) { config.logLevel = parsed } else {
                 errors.append(.invalid("LOG_LEVEL", "must be one of trace, debug, info, notice, warning, error, critical"))
@@ -73,5 +111,15 @@ public struct AppConfig: Sendable {
         }
         if !errors.isEmpty { throw ConfigError.several(errors) }
         return config
+    }
+
+    /// https, or http to this machine only (a development gateway); nil when acceptable.
+    static func gatewayURLProblem(_ text: String) -> String? {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
+            return "must be an absolute http(s) URL"
+        }
+        if scheme == "https" { return nil }
+        if scheme == "http" && ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased()) { return nil }
+        return "must use https (http only to localhost)"
     }
 }

@@ -162,13 +162,13 @@ enum Dataset {
             """),
             ("export shipments", """
             INSERT INTO export_shipments (producer_id, recorded_by, recorded_by_partner_id, hs_code, destination_country,
-              customs_declaration_no, fob_cents, net_weight_kg, export_date, customs_office, status,
+              customs_declaration_no, fob_cents, net_weight_kg, export_date, customs_office_code, status, producer_confirmed_at,
               hs_chapter, province_code, category_code, is_oil, jalali_month, gregorian_month)
             SELECT pr.id, (SELECT id FROM accounts WHERE login = 'dataset.exporter'),
               (SELECT id FROM partners WHERE legal_national_id = '14007655406'),
               code.hs, country.c, 'DS-' || g.n, 10000 + (g.n * 7919 % 5000000), (1 + g.n * 31 % 20000) / 10.0, day.day,
-              (ARRAY['گمرک بازرگان','گمرک شهید رجایی','گمرک امام خمینی','گمرک مهران','گمرک سرخس','گمرک بندر انزلی'])[1 + g.n % 6],
-              CASE WHEN g.n % 20 < 3 THEN 'declared' WHEN g.n % 2 = 0 THEN 'shipped' ELSE 'cleared' END,
+              (ARRAY['bazargan','shahid-rajaee','imam-khomeini-airport','mehran','sarakhs','bandar-anzali'])[1 + g.n % 6],
+              CASE WHEN g.n % 20 < 3 THEN 'declared' WHEN g.n % 2 = 0 THEN 'shipped' ELSE 'cleared' END, now(),
               substr(code.hs, 1, 2)::smallint, pr.province_code, code.category, code.hs LIKE '2709%', day.jm, day.gm
             FROM generate_series(1::bigint, \(count)) g(n)
             JOIN dataset_days day ON day.day = tehran_today() - (g.n * 104729 % 1826)::int

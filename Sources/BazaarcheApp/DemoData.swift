@@ -152,15 +152,18 @@ public enum DemoData {
                 try await connection.query(
                     """
                     INSERT INTO export_shipments (producer_id, product_id, recorded_by, recorded_by_partner_id, hs_code,
-                      destination_country, customs_declaration_no, fob_cents, net_weight_kg, export_date, customs_office, status)
+                      destination_country, customs_declaration_no, fob_cents, net_weight_kg, export_date, customs_office_code, status,
+                      producer_confirmed_at, verified_by, verified_at)
                     SELECT p.producer_id, p.id, \(exporterAccount), \(exporter),
                       CASE WHEN n = 48 THEN '270900' ELSE CASE split_part(p.category_code, '.', 1)
                         WHEN 'food' THEN '200799' WHEN 'cosmetics' THEN '340111' WHEN 'herbal' THEN '330190'
                         WHEN 'carpets' THEN '570110' ELSE '630499' END END,
                       (ARRAY['IQ','AE','AF','CN','TR','DE','OM','QA','AM','RU'])[1 + (n * 7) % 10], 'DEMO-1405-' || lpad(n::text, 4, '0'),
                       (150000 + (n * 7919) % 900000)::bigint * 10, 40 + (n * 37) % 400, tehran_today() - n * 7,
-                      (ARRAY['گمرک بازرگان','گمرک شهید رجایی','گمرک امام خمینی','گمرک مهران'])[1 + n % 4],
-                      CASE WHEN n = 3 THEN 'declared' WHEN n % 3 = 0 THEN 'shipped' ELSE 'cleared' END
+                      (ARRAY['bazargan','shahid-rajaee','imam-khomeini-airport','mehran'])[1 + n % 4],
+                      CASE WHEN n = 3 THEN 'declared' WHEN n % 3 = 0 THEN 'shipped' ELSE 'cleared' END,
+                      -- Confirmed by their producers; all but the declared one verified by the demo officer.
+                      now(), CASE WHEN n <> 3 THEN (SELECT id FROM accounts WHERE login = 'officer') END, CASE WHEN n <> 3 THEN now() END
                     FROM generate_series(1, 48) n
                     JOIN LATERAL (SELECT id, producer_id, category_code FROM products WHERE status = 'listed'
                                   ORDER BY id OFFSET n % 9 LIMIT 1) p ON true

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Synchronization
 
 /// Budgets for callers without a token, per client address and operation, counted in PostgreSQL
 /// so they hold across every instance behind the load balancer. Answers 429 with Retry-After and
@@ -21,6 +22,13 @@ public struct AnonymousLimits: Sendable {
     ]
 
     let budgets: [String: Budget]
+    /// Keys this instance has seen over budget, until their window ends: a flood from one address
+    /// is then refused from memory, without a database round trip per request.
+    let exhausted = Exhausted()
+
+    final class Exhausted: Sendable {
+        let until = Mutex<[String: Int]>([:])
+    }
 
     /// `scale` multiplies every limit (BAZAARCHE_ANONYMOUS_RATE_SCALE); 0 turns the limits off.
     public init(scale: Double = 1) {
@@ -51,7 +59,17 @@ public struct AnonymousLimits: Sendable {
         let seconds = Int(now.timeIntervalSince1970)
         let windowStart = seconds - seconds % budget.windowSeconds
         let key = budget.bucket + ":" + address.prefix(100)
+        if let until = exhausted.until.withLock({ $0[key] }), until > seconds {
+            return RateLimiter.Quota(allowed: false, limit: budget.limit, remaining: 0, reset: until - seconds)
+        }
         let used = try await db.prepared(Prepared<Take>(key, windowStart))[0].decode(Int.self)
+        if used > budget.limit {
+            let until = windowStart + budget.windowSeconds
+            exhausted.until.withLock { map in
+                if map.count >= 100_000 { map = map.filter { $0.value > seconds } }
+                map[key] = until
+            }
+        }
         if Int.random(in: 0..<1000) == 0 {
             try? await db.execute("DELETE FROM rate_limit_windows WHERE window_start < now() - interval '1 day'")
         }

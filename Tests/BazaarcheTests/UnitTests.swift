@@ -48,7 +48,7 @@ import Testing
     @Test func allowedMoves() {
         let allowed: Set<String> = [
             "applied>screened", "applied>rejected", "screened>rejected", "screened>verified", "verified>suspended",
-            "suspended>verified",
+            "suspended>verified", "applied>withdrawn", "screened>withdrawn",
         ]
         for from in ProducerStatus.allCases {
             for to in ProducerStatus.allCases {
