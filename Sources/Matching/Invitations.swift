@@ -21,8 +21,13 @@ struct DeclineRequest: Decodable {
 /// and stock rules as POST /v1/orders, at the invitation's price, for the inviting account.
 public struct Invitations: Sendable {
     let db: Database
+    /// Accepting places an ordinary order, with the same deadlines as every other order.
+    let orders: Orders
 
-    public init(db: Database) { self.db = db }
+    public init(db: Database, orders: Orders) {
+        self.db = db
+        self.orders = orders
+    }
 
     static let json = """
         json_build_object('id', i.id, 'demand_id', i.demand_id, 'partner_id', i.partner_id, 'producer_id', i.producer_id,
@@ -171,7 +176,7 @@ public struct Invitations: Sendable {
             let delivery = try JSONBody.decode(DeliveryRequest.self, from: Data(i.delivery.utf8))
             let body = OrderRequest(
                 producerId: i.producer, lines: [.init(productId: i.product, quantity: i.quantity)], delivery: delivery, note: i.note)
-            let placed = try await Orders(db: db).place(
+            let placed = try await orders.place(
                 body, buyer: i.account, agreedPrices: [i.product: i.price], by: principal, on: connection)
             let order = placed.createdID!
             try await connection.query(
