@@ -4,6 +4,7 @@ import HummingbirdBcrypt
 import Logging
 import NIOPosix
 import PostgresNIO
+import Synchronization
 
 public struct AccountSettings: Sendable {
     public var tokenLifetime: Duration
@@ -22,17 +23,28 @@ public struct Accounts: Sendable {
     public let db: Database
     public let settings: AccountSettings
 
-    /// A hash to verify against when the login does not exist, at the same cost as real ones, so
-    /// an unknown login takes as long as a wrong password and logins cannot be enumerated by timing.
-    let decoyHash: String
-
     let hashing: HashGate
+    /// How long checking a real password takes lately, queueing included. An unknown login waits
+    /// that long instead of hashing a decoy: it answers as slowly as a wrong password (logins
+    /// cannot be told apart by timing) without spending a core, so a flood of made-up logins
+    /// costs no hashing at all.
+    let verifyTime: VerifyTime
+
+    final class VerifyTime: Sendable {
+        let seconds: Mutex<Double>
+        init(seed: Double) { seconds = Mutex(seed) }
+        func record(_ sample: Double) { seconds.withLock { $0 = $0 * 0.8 + sample * 0.2 } }
+        var current: Double { seconds.withLock { $0 } }
+    }
 
     public init(db: Database, settings: AccountSettings) {
         self.db = db
         self.settings = settings
-        self.decoyHash = Bcrypt.hash("decoy-password", cost: settings.bcryptCost)
         self.hashing = HashGate(permits: settings.hashConcurrency)
+        // Seeded with one real hash at this cost.
+        let start = ContinuousClock.now
+        _ = Bcrypt.hash("seed-password", cost: settings.bcryptCost)
+        self.verifyTime = VerifyTime(seed: (ContinuousClock.now - start).seconds)
     }
 
     /// The JSON shape of an account, built by PostgreSQL (alias `a`).
@@ -119,11 +131,15 @@ public struct Accounts: Sendable {
         let rows = try await db.rows(
             "SELECT a.id, a.password_hash, a.disabled FROM accounts a WHERE lower(a.login) = lower(\(login)) AND a.released_at IS NULL")
         guard let row = rows.first else {
-            _ = try await verify(password, hash: decoyHash)
+            let wait = verifyTime.current * Double.random(in: 0.9...1.1)
+            try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
             return nil
         }
         let (id, hash, disabled) = try row.decode((Int64, String, Bool).self)
-        guard try await verify(password, hash: hash), !disabled else { return nil }
+        let start = ContinuousClock.now
+        let matches = try await verify(password, hash: hash)
+        verifyTime.record((ContinuousClock.now - start).seconds)
+        guard matches, !disabled else { return nil }
         let token = Tokens.generate()
         let seconds = Int(settings.tokenLifetime.components.seconds)
         return try await db.text(
@@ -257,4 +273,8 @@ public struct Accounts: Sendable {
         }
         return json
     }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -43,7 +43,14 @@ extension Accounts {
                     detail: "Too many wrong passwords for this login or from this address; retry in \(wait) s.",
                     headers: [.retryAfter: String(max(wait, 1))])
             }
-            guard let json = try await issueToken(login: body.login, password: body.password) else { throw wrong }
+            let issued: String?
+            do {
+                issued = try await issueToken(login: body.login, password: body.password)
+            } catch let error as APIError where error.code == HashGate.busy.code {
+                try await throttle.refund(login: body.login, address: address)
+                throw error
+            }
+            guard let json = issued else { throw wrong }
             try await throttle.succeeded(login: body.login, address: address)
             return JSONResponse.raw(json, status: .created)
         }
@@ -71,7 +78,12 @@ extension Accounts {
                     headers: [.retryAfter: String(max(wait, 1))])
             }
             let token = String(request.headers[.authorization]?.split(separator: " ", maxSplits: 1).last ?? "")
-            try await changePassword(current: body.currentPassword, new: body.newPassword, keepToken: token, by: principal)
+            do {
+                try await changePassword(current: body.currentPassword, new: body.newPassword, keepToken: token, by: principal)
+            } catch let error as APIError where error.code == HashGate.busy.code {
+                try await throttle.refund(login: principal.login, address: address)
+                throw error
+            }
             try await throttle.succeeded(login: principal.login, address: address)
             return JSONResponse.noContent
         }

@@ -20,10 +20,10 @@ public struct LoginThrottle: Sendable {
     public init(db: Database) { self.db = db }
 
     static func pairKey(login: String, address: String?) -> String {
-        "pair:" + login.lowercased().prefix(150) + "|" + (address ?? "-").prefix(100)
+        "pair:" + login.lowercased().prefix(150) + "|" + (address.map(ClientKey.of) ?? "-")
     }
 
-    static func addressKey(_ address: String) -> String { "address:" + address.prefix(100) }
+    static func addressKey(_ address: String) -> String { "address:" + ClientKey.of(address) }
 
     /// Charges this attempt; returns the seconds to wait when the pair or the address is blocked
     /// (a refused attempt is not charged and does not lengthen the wait).
@@ -75,6 +75,21 @@ public struct LoginThrottle: Sendable {
                 """)
         }
         return nil
+    }
+
+    /// The attempt was never checked (503 `busy`): give back what it was charged, so a user
+    /// retrying through an overload does not build up a wait.
+    public func refund(login: String, address: String?) async throws {
+        try await db.execute(
+            """
+            UPDATE login_throttle SET failures = greatest(failures - 1, 0),
+              blocked_until = CASE WHEN failures - 1 <= 3 THEN NULL ELSE blocked_until END
+            WHERE key = \(Self.pairKey(login: login, address: address))
+            """)
+        if let address {
+            try await db.execute(
+                "UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = \(Self.addressKey(address)) AND blocked_until IS NULL")
+        }
     }
 
     /// The right password: the pair starts afresh and the address gets its attempt back.

@@ -2,14 +2,18 @@ import Foundation
 import Hummingbird
 import Synchronization
 
-/// Budgets for callers without a token, per client address and operation, counted in PostgreSQL
-/// so they hold across every instance behind the load balancer. Answers 429 with Retry-After and
-/// the RateLimit headers. Authenticated callers have the per-account limit instead (`RateLimiter`).
+/// Budgets per client address and operation, counted in PostgreSQL so they hold across every
+/// instance behind the load balancer. Answers 429 with Retry-After and the RateLimit headers.
+/// Search is budgeted for callers without a token only (signed-in callers have the per-account
+/// limit, `RateLimiter`); applications, confirmations and sign-ins for every caller, since a
+/// token of one's own would otherwise buy unlimited SMS or hashes.
 public struct AnonymousLimits: Sendable {
     public struct Budget: Sendable, Equatable {
         public var bucket: String
         public var limit: Int
         public var windowSeconds: Int
+        /// Whether callers with a token are counted too.
+        public var everyone: Bool = true
     }
 
     /// The operations an anonymous caller can make, and what each may cost per address. Generous
@@ -18,7 +22,7 @@ public struct AnonymousLimits: Sendable {
         "POST /v1/producer-applications": Budget(bucket: "applications", limit: 20, windowSeconds: 3600),
         "POST /v1/producer-applications/confirmations": Budget(bucket: "confirmations", limit: 30, windowSeconds: 3600),
         "POST /v1/auth/tokens": Budget(bucket: "sign-in", limit: 60, windowSeconds: 900),
-        "GET /v1/products": Budget(bucket: "search", limit: 600, windowSeconds: 60),
+        "GET /v1/products": Budget(bucket: "search", limit: 600, windowSeconds: 60, everyone: false),
     ]
 
     let budgets: [String: Budget]
@@ -39,8 +43,11 @@ public struct AnonymousLimits: Sendable {
         }
     }
 
+    /// The router ignores empty segments and a trailing slash (`//v1/products/` reaches search),
+    /// so the lookup does too.
     public func budget(method: String, path: String) -> Budget? {
-        budgets.isEmpty ? nil : budgets[method + " " + path]
+        guard !budgets.isEmpty else { return nil }
+        return budgets[method + " /" + path.split(separator: "/").joined(separator: "/")]
     }
 
     enum Take: StatementSQL {
@@ -58,7 +65,7 @@ public struct AnonymousLimits: Sendable {
     public func take(_ budget: Budget, address: String, db: Database, now: Date = Date()) async throws -> RateLimiter.Quota {
         let seconds = Int(now.timeIntervalSince1970)
         let windowStart = seconds - seconds % budget.windowSeconds
-        let key = budget.bucket + ":" + address.prefix(100)
+        let key = budget.bucket + ":" + ClientKey.of(address)
         if let until = exhausted.until.withLock({ $0[key] }), until > seconds {
             return RateLimiter.Quota(allowed: false, limit: budget.limit, remaining: 0, reset: until - seconds)
         }
@@ -93,18 +100,37 @@ public struct AnonymousLimitMiddleware: RouterMiddleware {
     public func handle(
         _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
     ) async throws -> Response {
-        guard context.principal == nil, let budget = limits.budget(method: request.method.rawValue, path: request.uri.path),
-            let address = context.clientAddress(request)
+        guard let budget = limits.budget(method: request.method.rawValue, path: request.uri.path),
+            budget.everyone || context.principal == nil, let address = context.clientAddress(request)
         else { return try await next(request, context) }
         let quota = try await limits.take(budget, address: address, db: db)
         guard quota.allowed else {
             throw APIError(
                 .tooManyRequests, code: "rate_limited", title: "Too many requests",
-                detail: "This address may make \(quota.limit) such requests in \(budget.windowSeconds) s without signing in; retry in \(quota.reset) s.",
+                detail: "This address may make \(quota.limit) such requests in \(budget.windowSeconds) s; retry in \(quota.reset) s.",
                 headers: quota.headers.merging([.retryAfter: String(max(1, quota.reset))]))
         }
         var response = try await next(request, context)
         response.headers.append(contentsOf: quota.headers)
         return response
+    }
+}
+
+/// What limits and throttles count a client by: its IPv4 address, or the /64 network of its IPv6
+/// address (one subscriber usually holds a whole /64, so single IPv6 addresses cost nothing to
+/// rotate). Anything unparsable is used as written, at most 100 characters.
+public enum ClientKey {
+    public static func of(_ address: String) -> String {
+        guard address.contains(":") else { return String(address.prefix(100)) }
+        var bytes = in6_addr()
+        let text = address.hasPrefix("[") && address.hasSuffix("]") ? String(address.dropFirst().dropLast()) : address
+        let zoneless = text.split(separator: "%", maxSplits: 1).first.map(String.init) ?? text
+        guard inet_pton(AF_INET6, zoneless, &bytes) == 1 else { return String(address.prefix(100)) }
+        let all = withUnsafeBytes(of: &bytes) { Array($0) }
+        // An IPv4 client on a dual-stack socket (::ffff:a.b.c.d) is that IPv4 address.
+        if all.prefix(10).allSatisfy({ $0 == 0 }) && all[10] == 0xff && all[11] == 0xff {
+            return all.suffix(4).map(String.init).joined(separator: ".")
+        }
+        return "v6:" + all.prefix(8).map { String(format: "%02x", $0) }.joined() + "/64"
     }
 }

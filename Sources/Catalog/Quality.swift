@@ -20,6 +20,9 @@ struct PackagingRequest: Decodable {
 
 struct PackagingReviewRequest: Decodable {
     var decision: PackagingDecision
+    /// The declared level the reviewer checked: an approval says what it approves, so a
+    /// declaration changed during the review is not approved unseen.
+    var level: PackagingLevel?
     var reason: String?
 }
 
@@ -64,7 +67,8 @@ public struct Quality: Sendable {
         """
 
     /// A declaration, by the producer or by staff alike: approval is only by `reviewPackaging`, so
-    /// every approval is an explicit, audited act. A changed declaration goes back to review; the
+    /// every approval is an explicit, audited act. The declarer is recorded (`declared_by`) so
+    /// that staff never approve their own declaration. A changed declaration goes back to review; the
     /// approved level stays until the next approval, except that a declaration below it lowers it
     /// at once (a claim against the producer's own interest needs no review).
     func putPackaging(productID: Int64, _ body: PackagingRequest, by principal: Principal) async throws -> String {
@@ -109,13 +113,14 @@ public struct Quality: Sendable {
             let rows = try await connection.query(
                 """
                 INSERT INTO product_packaging AS k (product_id, level, materials, net_weight_g, length_mm, width_mm, height_mm,
-                  label_languages, gtin, review_status, approved_level)
+                  label_languages, gtin, review_status, approved_level, declared_by)
                 VALUES (\(productID), \(level), \(materials), \(body.netWeightG), \(l), \(w), \(h), \(languages), \(body.gtin),
-                  \(status), \(approved?.rawValue))
+                  \(status), \(approved?.rawValue), \(principal.accountID))
                 ON CONFLICT (product_id) DO UPDATE SET level = excluded.level, materials = excluded.materials,
                   net_weight_g = excluded.net_weight_g, length_mm = excluded.length_mm, width_mm = excluded.width_mm,
                   height_mm = excluded.height_mm, label_languages = excluded.label_languages, gtin = excluded.gtin,
                   review_status = excluded.review_status, approved_level = excluded.approved_level,
+                  declared_by = CASE WHEN \(unchanged) THEN k.declared_by ELSE excluded.declared_by END,
                   updated_at = CASE WHEN \(unchanged) THEN k.updated_at ELSE now() END
                 RETURNING \(unescaped: Self.packagingJSON)::text
                 """, logger: db.logger
@@ -143,12 +148,16 @@ public struct Quality: Sendable {
 
     /// The review: a supervisor of the product's province (or an admin) approves the declared
     /// level, which becomes the product's `packaging_level`, or rejects the declaration with a
-    /// reason, which keeps whatever was approved before.
+    /// reason, which keeps whatever was approved before. An approval names the level it approves
+    /// and is refused when the declaration has moved on since; nobody approves their own.
     func reviewPackaging(productID: Int64, _ body: PackagingReviewRequest, by principal: Principal) async throws -> String {
         try principal.require(.supervisor, .admin)
         var v = Validator()
         let reason = v.optionalText(body.reason, "reason", max: 1000)
         if body.decision == .reject && reason == nil { v.add("reason", "is required to reject a packaging declaration") }
+        if body.decision == .approve && body.level == nil {
+            v.add("level", "is required to approve: the declared level you reviewed")
+        }
         try v.throwIfInvalid()
         return try await db.transaction { connection in
             guard let access = try await Products.access(productID, on: connection, logger: db.logger, lock: true),
@@ -158,13 +167,24 @@ public struct Quality: Sendable {
                 throw APIError.conflict(code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
             }
             let rows = try await connection.query(
-                "SELECT level, review_status FROM product_packaging WHERE product_id = \(productID)", logger: db.logger
+                "SELECT level, review_status, declared_by FROM product_packaging WHERE product_id = \(productID)", logger: db.logger
             ).collect()
             guard let row = rows.first else { throw APIError.notFound("Packaging of product \(productID)") }
-            let (declared, status) = try row.decode((String, String).self)
+            let (declared, status, declarer) = try row.decode((String, String, Int64?).self)
             let target: PackagingReviewStatus = body.decision == .approve ? .approved : .rejected
             guard status == PackagingReviewStatus.pendingReview.rawValue else {
                 throw APIError.invalidTransition(entity: "packaging declaration", from: status, to: target.rawValue)
+            }
+            if let level = body.level, level.rawValue != declared {
+                throw APIError.conflict(
+                    code: "declaration_changed",
+                    "The declared level is now \(declared), not \(level.rawValue): read the declaration again and review what is declared.",
+                    extra: ["declared_level": declared, "current_status": status])
+            }
+            if target == .approved && declarer == principal.accountID {
+                throw APIError(
+                    .forbidden, code: "own_declaration", title: "Not allowed for this account",
+                    detail: "You declared this packaging yourself; another supervisor of the province or an admin must approve it.")
             }
             let json = try await connection.query(
                 """

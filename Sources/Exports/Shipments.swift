@@ -51,7 +51,7 @@ public struct Shipments: Sendable {
           'customs_office_name_fa', (SELECT o.name_fa FROM customs_offices o WHERE o.code = s.customs_office_code),
           'status', s.status, 'province_code', s.province_code, 'category_code', s.category_code, 'is_oil', s.is_oil,
           'producer_confirmed_at', s.producer_confirmed_at, 'verified_by', s.verified_by, 'verified_at', s.verified_at,
-          'rejection_reason', s.rejection_reason,
+          'rejection_reason', s.rejection_reason, 'version', s.version,
           'plausibility_flags', to_json(export_plausibility_flags(s.fob_cents, s.net_weight_kg)),
           'created_at', s.created_at, 'updated_at', s.updated_at)
         """
@@ -83,8 +83,9 @@ public struct Shipments: Sendable {
         let grams = (body.netWeightKg * 1000).rounded()
         v.check(body.netWeightKg > 0 && body.netWeightKg <= 1_000_000_000 && abs(body.netWeightKg * 1000 - grams) < 1e-6,
             "net_weight_kg", "must be above 0 with at most three decimals")
-        v.check((2000...SolarHijri.today().year + 1).contains(body.exportDate.year), "export_date",
-            "must be a date from 2000 to next year")
+        let today = SolarHijri.today()
+        v.check(body.exportDate.year >= 2000 && body.exportDate <= today, "export_date",
+            "must be a date from 2000 up to today in Tehran (\(today)); a shipment is recorded after it left")
         try v.throwIfInvalid()
         body.fobValueUsd = USD.string(cents: cents!)  // "10.5" and "10.50" are the same request
         return (body, cents!, String(format: "%.3f", grams / 1000))
@@ -92,8 +93,8 @@ public struct Shipments: Sendable {
 
     /// The checks against the data shared by recording and correcting: the producer, the HS code
     /// (a real HS2022 subheading, in the product's chapter), the country, the customs office, the
-    /// linked order and product, and the per-shipment ceiling. Returns whether an order links the
-    /// producer to whoever records (which stands for the producer's confirmation).
+    /// linked order and product, and the per-shipment ceiling. Returns whether the linked order is
+    /// one the producer accepted from whoever records (which stands for the producer's confirmation).
     static func checkData(
         _ body: ShipmentRequest, cents: Int64, exporter: Int64?, on connection: PostgresConnection, logger: Logger
     ) async throws -> Bool {
@@ -105,29 +106,37 @@ public struct Shipments: Sendable {
               EXISTS (SELECT 1 FROM countries WHERE alpha2 = \(body.destinationCountry)),
               (SELECT o.producer_id FROM orders o JOIN accounts a ON a.id = o.partner_account_id
                WHERE o.id = \(body.orderId) AND (\(exporter)::bigint IS NULL OR a.partner_id = \(exporter))),
+              (SELECT o.status FROM orders o WHERE o.id = \(body.orderId)),
               (SELECT producer_id FROM products WHERE id = \(body.productId)),
               (SELECT hs_code FROM products WHERE id = \(body.productId)),
               (SELECT active FROM customs_offices WHERE code = \(body.customsOfficeCode)),
               (SELECT max_shipment_fob_cents FROM export_settings)
             """, logger: logger
-        ).collect()[0].decode((String?, Bool, Bool, Int64?, Int64?, String?, Bool?, Int64).self)
+        ).collect()[0].decode((String?, Bool, Bool, Int64?, String?, Int64?, String?, Bool?, Int64).self)
         refs.check(checks.0 == "verified" || checks.0 == "suspended", "producer_id", "is not a verified producer")
         refs.check(checks.1, "hs_code", "must start with an HS2022 subheading (six digits; see the HS nomenclature)")
         refs.check(checks.2, "destination_country", "is not an ISO 3166-1 country (see /v1/countries)")
-        refs.check(checks.6 == true, "customs_office_code", "is not an active customs office (see /v1/customs-offices)")
-        refs.check(cents <= checks.7, "fob_value_usd",
-            "is above the ceiling of US$ \(USD.string(cents: checks.7)) per shipment; a larger consignment is declared in several shipments")
+        refs.check(checks.7 == true, "customs_office_code", "is not an active customs office (see /v1/customs-offices)")
+        refs.check(cents <= checks.8, "fob_value_usd",
+            "is above the ceiling of US$ \(USD.string(cents: checks.8)) per shipment; a larger consignment is declared in several shipments")
         // An exporter links only orders its own company bought; a producer only its own orders.
         if body.orderId != nil {
             refs.check(checks.3 == body.producerId, "order_id", "is not an order of producer \(body.producerId) bought by your company")
         }
-        if body.productId != nil { refs.check(checks.4 == body.producerId, "product_id", "is not a product of producer \(body.producerId)") }
-        if let productCode = checks.5, checks.4 == body.producerId, productCode.prefix(2) != body.hsCode.prefix(2) {
+        if body.productId != nil { refs.check(checks.5 == body.producerId, "product_id", "is not a product of producer \(body.producerId)") }
+        if let productCode = checks.6, checks.5 == body.producerId, productCode.prefix(2) != body.hsCode.prefix(2) {
             refs.add("hs_code", "must be in the product's HS chapter \(productCode.prefix(2)) (the product's hs_code is \(productCode))")
         }
         try refs.throwIfInvalid()
-        return body.orderId != nil
+        return body.orderId != nil && checks.4.map(Self.acceptedOrderStatuses.contains) == true
     }
+
+    /// Order statuses that mean the producer accepted the order (sql/0011_packaging_orders.sql):
+    /// only such an order stands for the producer's confirmation. A placed order is the buyer's
+    /// word alone, and an expired, cancelled or rejected one was never the producer's.
+    static let acceptedOrderStatuses: Set<String> = ["accepted", "packed", "shipped", "delivered", "disputed"]
+
+    static func etag(_ version: Int) -> String { EntityTag.of(version) }
 
     func create(_ body: ShipmentRequest, cents: Int64, weight: String, by principal: Principal, on connection: PostgresConnection)
         async throws -> Idempotency.Outcome
@@ -149,9 +158,9 @@ public struct Shipments: Sendable {
             throw APIError.forbidden("Export shipments are recorded by exporter partners and producers.")
         }
         let linked = try await Self.checkData(body, cents: cents, exporter: exporter, on: connection, logger: logger)
-        // The producer recording its own goods, or an order between the two, stands for its confirmation.
+        // The producer recording its own goods, or an order between the two it accepted, stands for its confirmation.
         let confirmed = exporter == nil || linked
-        let (id, json, province) = try await connection.query(
+        let (id, json, province, version) = try await connection.query(
             """
             INSERT INTO export_shipments AS s (producer_id, order_id, product_id, recorded_by, recorded_by_partner_id, hs_code,
               destination_country, customs_declaration_no, fob_cents, net_weight_kg, export_date, customs_office_code,
@@ -159,13 +168,14 @@ public struct Shipments: Sendable {
             VALUES (\(body.producerId), \(body.orderId), \(body.productId), \(principal.accountID), \(exporter), \(body.hsCode),
               \(body.destinationCountry), \(body.customsDeclarationNo), \(cents), \(weight)::numeric, \(body.exportDate.description)::date,
               \(body.customsOfficeCode), CASE WHEN \(confirmed) THEN now() END)
-            RETURNING s.id, \(unescaped: Self.json)::text, s.province_code
+            RETURNING s.id, \(unescaped: Self.json)::text, s.province_code, s.version
             """, logger: logger
-        ).collect()[0].decode((Int64, String, String).self)
+        ).collect()[0].decode((Int64, String, String, Int).self)
         try await Audit.record(
             on: connection, logger: logger, actor: principal, entityType: "export_shipment", entityID: id, provinceCode: province,
             action: "export_shipment.declared", from: nil, to: "declared")
-        return Idempotency.Outcome(status: .created, json: json, headers: [.location: "/v1/export-shipments/\(id)"], createdID: id)
+        return Idempotency.Outcome(
+            status: .created, json: json, headers: [.location: "/v1/export-shipments/\(id)", .eTag: Self.etag(version)], createdID: id)
     }
 
     func list(request: Request, principal: Principal) async throws -> String {
@@ -189,11 +199,12 @@ public struct Shipments: Sendable {
         return try page.body(rows: try await db.rows(b.query))
     }
 
-    func get(_ id: Int64, principal: Principal) async throws -> String {
+    func get(_ id: Int64, principal: Principal) async throws -> (String, Int) {
         var b = SQLBuilder()
-        b.append("SELECT \(Self.json)::text FROM export_shipments s WHERE s.id = \(b.bind(id)) AND \(Self.visibility(principal, binds: &b))")
-        guard let json = try await db.text(b.query) else { throw APIError.notFound("Export shipment \(id)") }
-        return json
+        b.append(
+            "SELECT \(Self.json)::text, s.version FROM export_shipments s WHERE s.id = \(b.bind(id)) AND \(Self.visibility(principal, binds: &b))")
+        guard let row = try await db.rows(b.query).first else { throw APIError.notFound("Export shipment \(id)") }
+        return try row.decode((String, Int).self)
     }
 
     /// 404 when the caller cannot see the shipment, else the given 403.
@@ -217,7 +228,10 @@ public struct Shipments: Sendable {
 
     /// Moves a shipment along. Only export officers clear (after checking the customs declaration)
     /// or reject (with a reason); the officer or whoever recorded it marks a cleared one shipped.
-    func transition(_ id: Int64, to target: ShipmentStatus, reason: String?, by principal: Principal) async throws -> String {
+    /// Clearing needs `If-Match` naming the version the officer checked; other moves honour it when sent.
+    func transition(_ id: Int64, to target: ShipmentStatus, reason: String?, ifMatch: String?, by principal: Principal)
+        async throws -> (String, Int)
+    {
         var v = Validator()
         let reason = v.optionalText(reason, "reason", max: 1000)
         if target == .rejected { v.check(reason != nil, "reason", "is required to reject a shipment (what does not match the declaration)") }
@@ -226,13 +240,13 @@ public struct Shipments: Sendable {
             let logger = db.logger
             let rows = try await connection.query(
                 """
-                SELECT status, producer_id, recorded_by_partner_id, province_code, producer_confirmed_at IS NOT NULL
+                SELECT status, producer_id, recorded_by_partner_id, province_code, producer_confirmed_at IS NOT NULL, version
                 FROM export_shipments WHERE id = \(id) FOR UPDATE
                 """,
                 logger: logger
             ).collect()
             guard let row = rows.first else { throw APIError.notFound("Export shipment \(id)") }
-            let (status, producer, partner, province, confirmed) = try row.decode((String, Int64, Int64?, String, Bool).self)
+            let (status, producer, partner, province, confirmed, version) = try row.decode((String, Int64, Int64?, String, Bool, Int).self)
             let officer = principal.role == .exportOfficer
             let mayAct = officer || (target == .shipped && Self.isRecorder(principal, producer: producer, partner: partner))
             guard mayAct else {
@@ -243,26 +257,44 @@ public struct Shipments: Sendable {
                         : "Only an export officer clears or rejects a shipment, after checking its customs declaration.",
                     on: connection, logger: logger)
             }
+            if target == .cleared {
+                try Self.requireVersion(ifMatch, version: version, status: status)
+            } else {
+                try EntityTag.check(ifMatch, version: version, entity: "export shipment", extra: ["current_status": status])
+            }
             guard ShipmentStatus(rawValue: status)!.canMove(to: target) else {
                 throw APIError.invalidTransition(entity: "export shipment", from: status, to: target.rawValue)
             }
             if target == .cleared && !confirmed { throw Self.confirmationRequired(id) }
             let verifies = target == .cleared || target == .rejected
-            let json = try await connection.query(
+            let result = try await connection.query(
                 """
                 UPDATE export_shipments s SET status = \(target.rawValue), updated_at = now(),
                   verified_by = CASE WHEN \(verifies) THEN \(principal.accountID) ELSE verified_by END,
                   verified_at = CASE WHEN \(verifies) THEN now() ELSE verified_at END,
                   rejection_reason = CASE WHEN \(target == .rejected) THEN \(reason) ELSE rejection_reason END
                 WHERE s.id = \(id)
-                RETURNING \(unescaped: Self.json)::text
+                RETURNING \(unescaped: Self.json)::text, s.version
                 """, logger: logger
-            ).collect()[0].decode(String.self)
+            ).collect()[0].decode((String, Int).self)
             try await Audit.record(
                 on: connection, logger: logger, actor: principal, entityType: "export_shipment", entityID: id, provinceCode: province,
                 action: "export_shipment.status_changed", from: status, to: target.rawValue, reason: reason)
-            return json
+            return result
         }
+    }
+
+    /// An officer clears the version it checked: `If-Match` must name it (`*` names none, 428
+    /// `if_match_required`); another version is 412 `stale_version`.
+    static func requireVersion(_ ifMatch: String?, version: Int, status: String) throws {
+        let tags = (ifMatch ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && $0 != "*" }
+        guard !tags.isEmpty else {
+            throw APIError(
+                .preconditionRequired, code: "if_match_required", title: "If-Match is required to clear a shipment",
+                detail: "Send If-Match with the ETag of the shipment as you checked it against the customs declaration "
+                    + "(GET /v1/export-shipments/{id} or the verification queue's version); `*` names no version.")
+        }
+        try EntityTag.check(tags.joined(separator: ", "), version: version, entity: "export shipment", extra: ["current_status": status])
     }
 
     static func confirmationRequired(_ id: Int64) -> APIError {
@@ -274,23 +306,24 @@ public struct Shipments: Sendable {
 
     /// The recorder corrects a declared shipment. A partner's correction of a shipment no order
     /// links to the producer withdraws the producer's confirmation: it confirmed other facts.
-    func correct(_ id: Int64, _ patch: ShipmentPatch, by principal: Principal) async throws -> String {
+    func correct(_ id: Int64, _ patch: ShipmentPatch, ifMatch: String?, by principal: Principal) async throws -> (String, Int) {
         try await db.transaction { connection in
             let logger = db.logger
             let rows = try await connection.query(
                 """
                 SELECT status, producer_id, recorded_by_partner_id, province_code, order_id, product_id, hs_code, destination_country::text,
                   customs_declaration_no, (fob_cents / 100)::text || '.' || lpad((fob_cents % 100)::text, 2, '0'), net_weight_kg::float8,
-                  export_date::text, customs_office_code
+                  export_date::text, customs_office_code, version
                 FROM export_shipments WHERE id = \(id) FOR UPDATE
                 """, logger: logger
             ).collect()
             guard let row = rows.first else { throw APIError.notFound("Export shipment \(id)") }
             let r = try row.decode(
-                (String, Int64, Int64?, String, Int64?, Int64?, String, String, String, String, Double, String, String).self)
+                (String, Int64, Int64?, String, Int64?, Int64?, String, String, String, String, Double, String, String, Int).self)
             guard Self.isRecorder(principal, producer: r.1, partner: r.2) else {
                 try await Self.refuse(id, principal, "Only whoever recorded the shipment corrects it.", on: connection, logger: logger)
             }
+            try EntityTag.check(ifMatch, version: r.13, entity: "export shipment", extra: ["current_status": r.0])
             guard r.0 == ShipmentStatus.declared.rawValue else {
                 throw APIError.conflict(
                     code: "not_correctable", "Export shipment \(id) is \(r.0); only declared shipments are corrected.",
@@ -313,20 +346,20 @@ public struct Shipments: Sendable {
                 && cents == USD.cents(r.9) && weight == String(format: "%.3f", r.10) && body.exportDate.description == r.11
                 && body.customsOfficeCode == r.12
             let keepConfirmation = r.2 == nil || linked || unchanged
-            let json = try await connection.query(
+            let result = try await connection.query(
                 """
                 UPDATE export_shipments s SET hs_code = \(body.hsCode), destination_country = \(body.destinationCountry),
                   customs_declaration_no = \(body.customsDeclarationNo), fob_cents = \(cents), net_weight_kg = \(weight)::numeric,
                   export_date = \(body.exportDate.description)::date, customs_office_code = \(body.customsOfficeCode),
                   producer_confirmed_at = CASE WHEN \(keepConfirmation) THEN producer_confirmed_at END, updated_at = now()
                 WHERE s.id = \(id)
-                RETURNING \(unescaped: Self.json)::text
+                RETURNING \(unescaped: Self.json)::text, s.version
                 """, logger: logger
-            ).collect()[0].decode(String.self)
+            ).collect()[0].decode((String, Int).self)
             try await Audit.record(
                 on: connection, logger: logger, actor: principal, entityType: "export_shipment", entityID: id, provinceCode: r.3,
                 action: "export_shipment.corrected", from: nil, to: nil)
-            return json
+            return result
         }
     }
 
@@ -392,17 +425,20 @@ public struct Shipments: Sendable {
             JSONResponse.raw(try await list(request: request, principal: try context.requirePrincipal()))
         }
         routes.get("/v1/export-shipments/{id}") { _, context in
-            JSONResponse.raw(try await get(try context.id(what: "Export shipment"), principal: try context.requirePrincipal()))
+            let (json, version) = try await get(try context.id(what: "Export shipment"), principal: try context.requirePrincipal())
+            return JSONResponse.raw(json, headers: [.eTag: Self.etag(version)])
         }
         routes.patch("/v1/export-shipments/{id}") { request, context in
             let principal = try context.require(.partner, .producer)
             let id = try context.id(what: "Export shipment")
             let patch = try await JSONBody.decode(ShipmentPatch.self, from: request, context: context)
-            return JSONResponse.raw(try await correct(id, patch, by: principal))
+            let (json, version) = try await correct(id, patch, ifMatch: request.headers[.ifMatch], by: principal)
+            return JSONResponse.raw(json, headers: [.eTag: Self.etag(version)])
         }
         routes.post("/v1/export-shipments/{id}/confirmation") { _, context in
             let principal = try context.requirePrincipal()
-            return JSONResponse.raw(try await confirm(try context.id(what: "Export shipment"), by: principal))
+            let (json, version) = try await confirm(try context.id(what: "Export shipment"), by: principal)
+            return JSONResponse.raw(json, headers: [.eTag: Self.etag(version)])
         }
         routes.get("/v1/export-shipments/verification-queue") { request, context in
             let principal = try context.require(.exportOfficer)
@@ -427,7 +463,8 @@ public struct Shipments: Sendable {
             let principal = try context.requirePrincipal()
             let id = try context.id(what: "Export shipment")
             let body = try await JSONBody.decode(ShipmentTransitionRequest.self, from: request, context: context)
-            return JSONResponse.raw(try await transition(id, to: body.to, reason: body.reason, by: principal))
+            let (json, version) = try await transition(id, to: body.to, reason: body.reason, ifMatch: request.headers[.ifMatch], by: principal)
+            return JSONResponse.raw(json, headers: [.eTag: Self.etag(version)])
         }
         routes.get("/v1/export-settings/oil-hs-prefixes") { _, context in
             _ = try context.require(.admin)

@@ -2,7 +2,15 @@ import BazaarcheCore
 import Foundation
 
 struct ClearancesRequest: Decodable {
-    var ids: [Int64]
+    /// The shipments with the versions the officer checked.
+    var items: [ClearanceItem]?
+    /// The previous version's bare ids: refused, they name no version.
+    var ids: [Int64]?
+}
+
+struct ClearanceItem: Decodable {
+    var id: Int64
+    var version: Int
 }
 
 struct PlausibilityRequest: Decodable {
@@ -30,7 +38,7 @@ extension Shipments {
     static let maxClearances = 100
 
     /// The producer confirms a shipment an exporter recorded for it without an order between them.
-    func confirm(_ id: Int64, by principal: Principal) async throws -> String {
+    func confirm(_ id: Int64, by principal: Principal) async throws -> (String, Int) {
         try await db.transaction { connection in
             let logger = db.logger
             let rows = try await connection.query(
@@ -57,8 +65,8 @@ extension Shipments {
                     action: "export_shipment.producer_confirmed", from: nil, to: nil)
             }
             return try await connection.query(
-                "SELECT \(unescaped: Self.json)::text FROM export_shipments s WHERE s.id = \(id)", logger: logger
-            ).collect()[0].decode(String.self)
+                "SELECT \(unescaped: Self.json)::text, s.version FROM export_shipments s WHERE s.id = \(id)", logger: logger
+            ).collect()[0].decode((String, Int).self)
         }
     }
 
@@ -82,57 +90,71 @@ extension Shipments {
         return try page.body(rows: try await db.rows(b.query))
     }
 
-    /// Clears each listed shipment that can be cleared, in one transaction: one that cannot
-    /// (unknown, not declared, unconfirmed) is reported and does not stop the others.
+    /// Clears each listed shipment that can be cleared, at the version the officer checked, in one
+    /// transaction: one that cannot (unknown, not declared, changed since, unconfirmed) is reported
+    /// and does not stop the others.
     func clear(_ body: ClearancesRequest, by principal: Principal) async throws -> String {
+        if body.ids != nil {
+            throw APIError.validation(
+                field: "ids", "is replaced by items: [{\"id\": …, \"version\": …}], each with the version you checked")
+        }
+        let items = body.items ?? []
         var v = Validator()
-        v.check((1...Self.maxClearances).contains(body.ids.count), "ids", "must list 1 to \(Self.maxClearances) shipment ids")
-        v.check(body.ids.allSatisfy { $0 > 0 }, "ids", "must be positive integers")
-        v.check(Set(body.ids).count == body.ids.count, "ids", "must not repeat an id")
+        v.check((1...Self.maxClearances).contains(items.count), "items", "must list 1 to \(Self.maxClearances) shipments")
+        v.check(items.allSatisfy { $0.id > 0 }, "items", "must have positive ids")
+        v.check(items.allSatisfy { $0.version > 0 }, "items", "must have positive versions (a shipment's `version`, its ETag)")
+        v.check(Set(items.map(\.id)).count == items.count, "items", "must not repeat an id")
         try v.throwIfInvalid()
+        let ids = items.map(\.id)
+        let checked = Dictionary(uniqueKeysWithValues: items.map { ($0.id, $0.version) })
         return try await db.transaction { connection in
             let logger = db.logger
-            var found: [Int64: (status: String, province: String, confirmed: Bool)] = [:]
+            var found: [Int64: (status: String, province: String, confirmed: Bool, version: Int)] = [:]
             for row in try await connection.query(
                 """
-                SELECT id, status, province_code, producer_confirmed_at IS NOT NULL FROM export_shipments
-                WHERE id = ANY(\(body.ids)) ORDER BY id FOR UPDATE
+                SELECT id, status, province_code, producer_confirmed_at IS NOT NULL, version FROM export_shipments
+                WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE
                 """, logger: logger
             ).collect() {
-                let (id, status, province, confirmed) = try row.decode((Int64, String, String, Bool).self)
-                found[id] = (status, province, confirmed)
+                let (id, status, province, confirmed, version) = try row.decode((Int64, String, String, Bool, Int).self)
+                found[id] = (status, province, confirmed, version)
             }
             var results: [Int64: String] = [:]
-            func result(_ id: Int64, _ outcome: String, status: String?, reason: String?) -> String {
+            func result(_ id: Int64, _ outcome: String, status: String?, reason: String?, version: Int?) -> String {
                 "{\"id\":\(id),\"outcome\":\"\(outcome)\",\"status\":\(status.map { "\"\($0)\"" } ?? "null"),"
-                    + "\"reason\":\(reason.map { "\"\($0)\"" } ?? "null")}"
+                    + "\"reason\":\(reason.map { "\"\($0)\"" } ?? "null"),\"version\":\(version.map(String.init) ?? "null")}"
             }
             var cleared = 0
-            for id in body.ids.sorted() {  // rows are changed in id order, as they were locked
+            for id in ids.sorted() {  // rows are changed in id order, as they were locked
                 guard let s = found[id] else {
-                    results[id] = result(id, "not_found", status: nil, reason: nil)
+                    results[id] = result(id, "not_found", status: nil, reason: nil, version: nil)
                     continue
                 }
                 if s.status != ShipmentStatus.declared.rawValue {
-                    results[id] = result(id, "not_clearable", status: s.status, reason: "not_declared")
+                    results[id] = result(id, "not_clearable", status: s.status, reason: "not_declared", version: s.version)
+                } else if s.version != checked[id] {
+                    // The recorder corrected it (or its producer's confirmation changed) after the officer checked it.
+                    results[id] = result(id, "not_clearable", status: s.status, reason: "stale_version", version: s.version)
                 } else if !s.confirmed {
-                    results[id] = result(id, "not_clearable", status: s.status, reason: "producer_confirmation_required")
+                    results[id] = result(id, "not_clearable", status: s.status, reason: "producer_confirmation_required", version: s.version)
                 } else {
-                    try await connection.query(
+                    let version = try await connection.query(
                         """
                         UPDATE export_shipments SET status = 'cleared', verified_by = \(principal.accountID), verified_at = now(),
                           updated_at = now()
                         WHERE id = \(id)
-                        """, logger: logger)
+                        RETURNING version
+                        """, logger: logger
+                    ).collect()[0].decode(Int.self)
                     try await Audit.record(
                         on: connection, logger: logger, actor: principal, entityType: "export_shipment", entityID: id,
                         provinceCode: s.province, action: "export_shipment.status_changed", from: "declared", to: "cleared",
                         reason: "bulk clearance")
-                    results[id] = result(id, "cleared", status: "cleared", reason: nil)
+                    results[id] = result(id, "cleared", status: "cleared", reason: nil, version: version)
                     cleared += 1
                 }
             }
-            return "{\"cleared\":\(cleared),\"results\":[" + body.ids.map { results[$0]! }.joined(separator: ",") + "]}"
+            return "{\"cleared\":\(cleared),\"results\":[" + ids.map { results[$0]! }.joined(separator: ",") + "]}"
         }
     }
 

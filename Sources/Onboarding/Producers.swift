@@ -111,6 +111,15 @@ public struct Producers: Sendable {
         let code = Self.newCode()
         let (json, message) = try await db.transaction { connection -> (String, SMS.Pending) in
             let logger = db.logger
+            // Concurrent applications for one mobile take turns, so the per-mobile count holds.
+            try await connection.query(
+                "SELECT pg_advisory_xact_lock(hashtext('application-mobile:' || \(a.mobile)))", logger: logger)
+            if Int.random(in: 0..<100) == 0 {
+                // Unconfirmed requests hold names and national IDs: kept only as long as the
+                // per-mobile daily count needs them.
+                try await connection.query(
+                    "DELETE FROM application_requests WHERE created_at < now() - interval '2 days'", logger: logger)
+            }
             let checks = try await connection.query(
                 """
                 SELECT EXISTS (SELECT 1 FROM provinces WHERE code = \(a.province)),
@@ -192,63 +201,86 @@ public struct Producers: Sendable {
             throw APIError.validation(field: "code", "is wrong or has expired; ask for a new code by applying again")
         }
         let hash = try await accounts.hash(body.password)
-        let notice = try await db.transaction { connection -> SMS.Pending? in
-            let logger = db.logger
-            let rows = try await connection.query(
-                """
-                UPDATE application_requests SET confirmed_at = now() WHERE id = \(id)::uuid AND confirmed_at IS NULL
-                RETURNING national_id, first_name, last_name, mobile, province_code, city, skills
-                """, logger: logger
-            ).collect()
-            // A concurrent confirmation of the same request won.
-            guard let row = rows.first else { return nil }
-            let (nationalID, first, last, mobile, province, city, skills) = try row.decode(
-                (String, String, String, String, String, String, [String]).self)
-            // The same national ID or mobile enrolled (not rejected or withdrawn), or the mobile
-            // taken as another account's login: filed for staff, told only to the proven mobile.
-            let clash = try await connection.query(
-                """
-                SELECT (SELECT id FROM producers WHERE (national_id = \(nationalID) OR mobile = \(mobile))
-                          AND status NOT IN ('rejected', 'withdrawn') ORDER BY id LIMIT 1),
-                  EXISTS (SELECT 1 FROM accounts a WHERE lower(a.login) = \(mobile) AND a.released_at IS NULL
-                            AND (a.producer_id IS NULL OR a.producer_id NOT IN (SELECT id FROM producers WHERE status IN ('rejected', 'withdrawn'))))
-                """, logger: logger
-            ).collect()[0].decode((Int64?, Bool).self)
-            if clash.0 != nil || clash.1 {
+        let outcome: (received: SMS.Pending, notice: SMS.Pending?)?
+        do {
+            outcome = try await db.transaction { connection -> (SMS.Pending, SMS.Pending?)? in
+                let logger = db.logger
+                let rows = try await connection.query(
+                    """
+                    UPDATE application_requests SET confirmed_at = now() WHERE id = \(id)::uuid AND confirmed_at IS NULL
+                    RETURNING national_id, first_name, last_name, mobile, province_code, city, skills
+                    """, logger: logger
+                ).collect()
+                // A concurrent confirmation of the same request won.
+                guard let row = rows.first else { return nil }
+                let (nationalID, first, last, mobile, province, city, skills) = try row.decode(
+                    (String, String, String, String, String, String, [String]).self)
+                // Whatever happens next, the proven mobile gets this one message, so neither the
+                // answer, its timing nor the text tells whether the application was filed.
+                let received = try await sms.record(
+                    on: connection, mobile: mobile, purpose: .applicationNotice, text: Self.receivedSMS)
+                // The same national ID or mobile enrolled (not rejected or withdrawn), or the mobile
+                // taken as another account's login: filed for staff, and the enrolled producer's own
+                // mobile is told someone tried.
+                let clash = try await connection.query(
+                    """
+                    SELECT (SELECT id FROM producers WHERE (national_id = \(nationalID) OR mobile = \(mobile))
+                              AND status NOT IN ('rejected', 'withdrawn') ORDER BY id LIMIT 1),
+                      (SELECT mobile FROM producers WHERE national_id = \(nationalID) AND mobile <> \(mobile)
+                              AND status NOT IN ('rejected', 'withdrawn') ORDER BY id LIMIT 1),
+                      EXISTS (SELECT 1 FROM accounts a WHERE lower(a.login) = \(mobile) AND a.released_at IS NULL
+                                AND (a.producer_id IS NULL OR a.producer_id NOT IN (SELECT id FROM producers WHERE status IN ('rejected', 'withdrawn'))))
+                    """, logger: logger
+                ).collect()[0].decode((Int64?, String?, Bool).self)
+                if clash.0 != nil || clash.2 {
+                    try await connection.query(
+                        """
+                        INSERT INTO duplicate_applications (national_id, mobile, province_code, existing_producer_id, client_address)
+                        VALUES (\(nationalID), \(mobile), \(province), \(clash.0), \(address))
+                        """, logger: logger)
+                    let notice = try await clash.1.asyncMap { enrolledMobile in
+                        try await sms.record(
+                            on: connection, mobile: enrolledMobile, purpose: .accountNotice,
+                            text: "بازارچه: کسی با کد ملی شما و شماره همراه دیگری درخواست ثبت‌نام داد. اگر شما نبودید، به اداره تعاون، کار و رفاه اجتماعی استان خبر دهید.")
+                    }
+                    return (received, notice)
+                }
+                // A closed application's account gives up the login so the mobile can apply again.
                 try await connection.query(
                     """
-                    INSERT INTO duplicate_applications (national_id, mobile, province_code, existing_producer_id, client_address)
-                    VALUES (\(nationalID), \(mobile), \(province), \(clash.0), \(address))
+                    UPDATE accounts SET released_at = now()
+                    WHERE lower(login) = \(mobile) AND released_at IS NULL
+                      AND producer_id IN (SELECT id FROM producers WHERE status IN ('rejected', 'withdrawn'))
                     """, logger: logger)
-                return try await sms.record(
-                    on: connection, mobile: mobile, purpose: .applicationNotice,
-                    text: "بازارچه: درخواست ثبت‌نام شما ثبت نشد، زیرا این کد ملی یا شماره همراه پیش‌تر در طرح ثبت شده است. برای پیگیری با اداره تعاون، کار و رفاه اجتماعی استان تماس بگیرید.")
+                let producer = try await connection.query(
+                    """
+                    INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, skills, mobile_verified_at)
+                    VALUES (\(nationalID), \(first), \(last), \(mobile), \(province), \(city), \(skills), now())
+                    RETURNING id
+                    """, logger: logger
+                ).collect()[0].decode(Int64.self)
+                _ = try await Accounts.insert(
+                    on: connection, logger: logger, role: .producer, login: mobile, passwordHash: hash,
+                    provinceCode: nil, producerID: producer, partnerID: nil, actor: nil, auditProvince: province)
+                try await Audit.record(
+                    on: connection, logger: logger, actor: nil, entityType: "producer", entityID: producer,
+                    provinceCode: province, action: "producer.applied", from: nil, to: "applied")
+                return (received, nil)
             }
-            // A closed application's account gives up the login so the mobile can apply again.
-            try await connection.query(
-                """
-                UPDATE accounts SET released_at = now()
-                WHERE lower(login) = \(mobile) AND released_at IS NULL
-                  AND producer_id IN (SELECT id FROM producers WHERE status IN ('rejected', 'withdrawn'))
-                """, logger: logger)
-            let producer = try await connection.query(
-                """
-                INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, skills, mobile_verified_at)
-                VALUES (\(nationalID), \(first), \(last), \(mobile), \(province), \(city), \(skills), now())
-                RETURNING id
-                """, logger: logger
-            ).collect()[0].decode(Int64.self)
-            _ = try await Accounts.insert(
-                on: connection, logger: logger, role: .producer, login: mobile, passwordHash: hash,
-                provinceCode: nil, producerID: producer, partnerID: nil, actor: nil, auditProvince: province)
-            try await Audit.record(
-                on: connection, logger: logger, actor: nil, entityType: "producer", entityID: producer,
-                provinceCode: province, action: "producer.applied", from: nil, to: "applied")
-            return nil
+        } catch let error as APIError where error.code == "already_exists" {
+            // Two confirmations for the same national ID or mobile raced and this one lost: the
+            // same answer as any duplicate (the winner's applicant is the one filed).
+            return Self.receivedJSON
         }
-        if let notice { await sms.send(notice) }
+        if let outcome {
+            await sms.send(outcome.received)
+            // Off the request's path, so a duplicate takes no longer to answer than a fresh one.
+            if let notice = outcome.notice { Task { [sms] in await sms.send(notice) } }
+        }
         return Self.receivedJSON
     }
+
+    static let receivedSMS = "بازارچه: درخواست ثبت‌نام شما دریافت شد. اگر پذیرفته شود، با همین شماره همراه و رمزی که برگزیدید وارد شوید؛ در غیر این صورت اداره تعاون، کار و رفاه اجتماعی استان با شما تماس می‌گیرد."
 
     func transition(id: Int64, to target: ProducerStatus, reason: String?, by principal: Principal) async throws -> String {
         // Staff move applications along; the applicant may only withdraw its own.
@@ -351,5 +383,12 @@ public struct Producers: Sendable {
             let body = try await JSONBody.decode(TransitionRequest.self, from: request, context: context)
             return JSONResponse.raw(try await transition(id: id, to: body.to, reason: body.reason, by: principal))
         }
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
     }
 }

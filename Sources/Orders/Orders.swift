@@ -4,13 +4,15 @@ import ServiceLifecycle
 
 public enum OrderStatus: String, APIEnum {
     case placed, accepted, rejected, packed, shipped, delivered, cancelled, expired, disputed
+    case disputeUpheld = "dispute_upheld"
 
     /// placed → accepted → packed → shipped → delivered; placed → rejected | cancelled | expired;
-    /// accepted → cancelled; shipped → disputed → delivered.
+    /// accepted → cancelled; shipped → disputed → delivered | dispute_upheld.
     public func canMove(to target: OrderStatus) -> Bool {
         switch (self, target) {
         case (.placed, .accepted), (.placed, .rejected), (.accepted, .packed), (.packed, .shipped), (.shipped, .delivered),
-            (.placed, .cancelled), (.accepted, .cancelled), (.placed, .expired), (.shipped, .disputed), (.disputed, .delivered):
+            (.placed, .cancelled), (.accepted, .cancelled), (.placed, .expired), (.shipped, .disputed), (.disputed, .delivered),
+            (.disputed, .disputeUpheld):
             return true
         default:
             return false
@@ -21,18 +23,26 @@ public enum OrderStatus: String, APIEnum {
     public var releasesStock: Bool { self == .rejected || self == .cancelled || self == .expired }
 
     /// Who may make the move: the producer runs fulfilment; the buyer (partner) cancels, confirms
-    /// delivery or disputes it. Nobody moves an order to `placed`, and only the service itself
-    /// (the sweeper) to `expired`.
-    public func allowed(for role: Role) -> Bool {
-        switch self {
-        case .accepted, .rejected, .packed, .shipped: return role == .producer
-        case .cancelled, .delivered, .disputed: return role == .partner
-        case .placed, .expired: return false
+    /// delivery or disputes it. Staff (the province's supervisor, an admin) only settle disputes:
+    /// for the producer (`delivered`) or against it (`dispute_upheld`), since otherwise a buyer
+    /// could hold a delivery out of the record forever. Nobody moves an order to `placed`, and
+    /// only the service itself (the sweeper) to `expired`.
+    public func allowed(for role: Role, from current: OrderStatus) -> Bool {
+        switch (self, role) {
+        case (.accepted, .producer), (.rejected, .producer), (.packed, .producer), (.shipped, .producer): true
+        case (.cancelled, .partner), (.delivered, .partner), (.disputed, .partner): true
+        case (.delivered, .supervisor), (.delivered, .admin), (.disputeUpheld, .supervisor), (.disputeUpheld, .admin):
+            current == .disputed
+        default: false
         }
     }
+
+    /// Staff moves settle a dispute; they need a reason.
+    public static let staffRoles: Set<Role> = [.supervisor, .admin]
 }
 
-/// Why a producer declines an order. Only producer-side reasons count against its delivery record.
+/// Why a producer declines an order. Every rejection counts against its delivery record unless
+/// the reason is buyer-side and the buyer (or staff) confirms it.
 public enum OrderRejectionReason: String, APIEnum {
     // The producer cannot supply.
     case outOfStock = "out_of_stock", cannotMeetTerms = "cannot_meet_terms", capacity, otherProducer = "other_producer"
@@ -40,11 +50,12 @@ public enum OrderRejectionReason: String, APIEnum {
     case buyerUnreachable = "buyer_unreachable", buyerRequest = "buyer_request", suspectedFraud = "suspected_fraud"
     case deliveryAddressInvalid = "delivery_address_invalid"
 
-    /// Mirrors `order_rejection_counts` in sql/0011_packaging_orders.sql.
-    public var countsAgainstProducer: Bool {
+    /// A buyer-side reason is still the producer's word: the rejection counts as a failure until
+    /// the buyer (or staff) confirms it (`orders_rejection_confirmed_at_check` in sql/0011).
+    public var isBuyerSide: Bool {
         switch self {
-        case .outOfStock, .cannotMeetTerms, .capacity, .otherProducer: true
-        case .buyerUnreachable, .buyerRequest, .suspectedFraud, .deliveryAddressInvalid: false
+        case .outOfStock, .cannotMeetTerms, .capacity, .otherProducer: false
+        case .buyerUnreachable, .buyerRequest, .suspectedFraud, .deliveryAddressInvalid: true
         }
     }
 }
@@ -95,6 +106,10 @@ package struct OrderRequest: Codable, Sendable {
     }
 }
 
+struct RejectionConfirmationRequest: Decodable {
+    var reason: String?
+}
+
 struct OrderTransitionRequest: Decodable {
     var to: OrderStatus
     var reason: String?
@@ -120,7 +135,7 @@ public struct Orders: Sendable {
           'note', o.note, 'tracking_code', o.tracking_code,
           'expires_at', CASE WHEN o.status = 'placed' THEN o.expires_at END,
           'confirm_by', CASE WHEN o.status = 'shipped' THEN o.confirm_by END,
-          'rejection_reason_code', o.rejection_reason_code,
+          'rejection_reason_code', o.rejection_reason_code, 'rejection_confirmed_at', o.rejection_confirmed_at,
           'lines', (SELECT json_agg(json_build_object('line_no', l.line_no, 'product_id', l.product_id, 'title_fa', l.title_fa,
                        'unit', l.unit, 'quantity', l.quantity, 'unit_price_rials', l.unit_price_rials,
                        'line_total_rials', l.line_total_rials) ORDER BY l.line_no)
@@ -317,6 +332,8 @@ public struct Orders: Sendable {
         }
         if body.to != .rejected && body.reasonCode != nil { v.add("reason_code", "is only given when rejecting") }
         if body.to == .disputed && reason == nil { v.add("reason", "is required to dispute a delivery") }
+        let staff = OrderStatus.staffRoles.contains(principal.role)
+        if staff && (body.to == .delivered || body.to == .disputeUpheld) && reason == nil { v.add("reason", "is required to settle a dispute: say what was decided and why") }
         try v.throwIfInvalid()
         let outcome = try await db.transaction { connection -> Moved in
             let logger = db.logger
@@ -329,7 +346,11 @@ public struct Orders: Sendable {
             guard let row = rows.first else { throw APIError.notFound("Order \(id)") }
             let (partner, producer, province, status, version, overdue) = try row.decode((Int64, Int64, String, String, Int, Bool).self)
             guard visible((partner, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
-            guard body.to.allowed(for: principal.role) else {
+            guard body.to.allowed(for: principal.role, from: OrderStatus(rawValue: status)!) else {
+                if staff {
+                    throw APIError.forbidden(
+                        "Staff only settle disputes: a disputed order moves to delivered (for the producer) or dispute_upheld.")
+                }
                 throw APIError.forbidden("The \(principal.role.rawValue) role cannot move an order to \(body.to.rawValue).")
             }
             try EntityTag.check(ifMatch, version: version, entity: "order", extra: ["current_status": status])
@@ -361,7 +382,7 @@ public struct Orders: Sendable {
                 """, logger: logger)
             try await Audit.record(
                 on: connection, logger: logger, actor: principal, entityType: "order", entityID: id, provinceCode: province,
-                action: "order.status_changed", from: status, to: body.to.rawValue,
+                action: staff ? "order.dispute_resolved" : "order.status_changed", from: status, to: body.to.rawValue,
                 reason: [code, reason].compactMap { $0 }.joined(separator: ": ").nilIfEmpty)
             let (json, newVersion) = try await connection.query(
                 "SELECT \(unescaped: Self.detailJSON)::text, o.version FROM orders o WHERE o.id = \(id)", logger: logger
@@ -375,6 +396,50 @@ public struct Orders: Sendable {
                 code: "order_expired",
                 "The order was not accepted by its accept-by time (expires_at) and has expired; its stock is released.",
                 extra: ["current_status": OrderStatus.expired.rawValue])
+        }
+    }
+
+    /// The buyer (or the province's supervisor, or an admin) confirms a rejection's buyer-side
+    /// reason, which takes it out of the producer's failures. Until then it counts: the code is
+    /// the producer's own word. Confirming again changes nothing.
+    func confirmRejection(_ id: Int64, reason: String?, by principal: Principal) async throws -> (String, Int) {
+        try principal.require(.partner, .supervisor, .admin)
+        var v = Validator()
+        let reason = v.optionalText(reason, "reason", max: 1000)
+        if OrderStatus.staffRoles.contains(principal.role) && reason == nil {
+            v.add("reason", "is required when staff confirm a rejection reason on the buyer's behalf")
+        }
+        try v.throwIfInvalid()
+        return try await db.transaction { connection in
+            let logger = db.logger
+            let rows = try await connection.query(
+                """
+                SELECT partner_account_id, producer_id, province_code, status, rejection_reason_code, rejection_confirmed_at IS NOT NULL
+                FROM orders WHERE id = \(id) FOR UPDATE
+                """, logger: logger
+            ).collect()
+            guard let row = rows.first else { throw APIError.notFound("Order \(id)") }
+            let (partner, producer, province, status, code, confirmed) = try row.decode((Int64, Int64, String, String, String?, Bool).self)
+            guard visible((partner, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
+            guard status == OrderStatus.rejected.rawValue, let code, OrderRejectionReason(rawValue: code)?.isBuyerSide == true else {
+                throw APIError.conflict(
+                    code: "rejection_not_confirmable",
+                    "Only an order rejected for a buyer-side reason (buyer_unreachable, buyer_request, suspected_fraud, "
+                        + "delivery_address_invalid) has a reason to confirm.",
+                    extra: ["current_status": status])
+            }
+            if !confirmed {
+                try await connection.query(
+                    "UPDATE orders SET rejection_confirmed_at = now(), updated_at = now(), version = version + 1 WHERE id = \(id)",
+                    logger: logger)
+                try await Audit.record(
+                    on: connection, logger: logger, actor: principal, entityType: "order", entityID: id, provinceCode: province,
+                    action: "order.rejection_confirmed", from: status, to: status,
+                    reason: [code, reason].compactMap { $0 }.joined(separator: ": "))
+            }
+            return try await connection.query(
+                "SELECT \(unescaped: Self.detailJSON)::text, o.version FROM orders o WHERE o.id = \(id)", logger: logger
+            ).collect()[0].decode((String, Int).self)
         }
     }
 
@@ -420,6 +485,19 @@ public struct Orders: Sendable {
             """, logger: logger)
     }
 
+    /// Takes the delivery-record rows of the orders' producers, in producer order, before a batch
+    /// moves them: the stats trigger would otherwise upsert them in whatever order the UPDATE
+    /// visits the orders, and two instances confirming at once could deadlock on them. A missing
+    /// row is created (zeros), so new producers are locked in the same order too.
+    func lockDeliveryRecords(of ids: [Int64], on connection: PostgresConnection) async throws {
+        try await connection.query(
+            """
+            INSERT INTO producer_order_stats AS s (producer_id, delivered, failed)
+            SELECT DISTINCT producer_id, 0, 0 FROM orders WHERE id = ANY(\(ids)) ORDER BY producer_id
+            ON CONFLICT (producer_id) DO UPDATE SET delivered = s.delivered
+            """, logger: db.logger)
+    }
+
     /// Expires placed orders (locked by the caller) and releases their stock. Expiry does not touch
     /// the producer's delivery record.
     func expire(_ ids: [Int64], on connection: PostgresConnection) async throws {
@@ -451,6 +529,7 @@ public struct Orders: Sendable {
             let n = try await db.transaction { connection in
                 let ids = try await dueOrders(status: .shipped, deadline: "confirm_by", now: now, on: connection)
                 if !ids.isEmpty {
+                    try await lockDeliveryRecords(of: ids, on: connection)
                     try await systemMove(
                         ids, from: .shipped, to: .delivered, action: "order.auto_confirmed",
                         reason: "auto-confirmed: not disputed by its confirm-by time", on: connection)
@@ -558,10 +637,17 @@ public struct Orders: Sendable {
             return JSONResponse.raw(json, headers: [.eTag: Self.etag(version)])
         }
         routes.post("/v1/orders/{id}/transitions") { request, context in
-            let principal = try context.require(.producer, .partner)
+            let principal = try context.require(.producer, .partner, .supervisor, .admin)
             let id = try context.id(what: "Order")
             let body = try await JSONBody.decode(OrderTransitionRequest.self, from: request, context: context)
             let (json, version) = try await transition(id, body, ifMatch: request.headers[.ifMatch], by: principal)
+            return JSONResponse.raw(json, headers: [.eTag: Self.etag(version)])
+        }
+        routes.post("/v1/orders/{id}/rejection-confirmation") { request, context in
+            let principal = try context.require(.partner, .supervisor, .admin)
+            let id = try context.id(what: "Order")
+            let body = try await JSONBody.decode(RejectionConfirmationRequest.self, from: request, context: context)
+            let (json, version) = try await confirmRejection(id, reason: body.reason, by: principal)
             return JSONResponse.raw(json, headers: [.eTag: Self.etag(version)])
         }
     }

@@ -42,23 +42,48 @@ import Testing
                 headers: Self.from("1.2.3.4, 10.0.0.1"))
             #expect(spoofed.status == .tooManyRequests)
 
+            // However the path is spelled, and with a token of one's own, it is the same budget.
+            let producer = try await api.producer()
+            for (path, token) in [("//v1/producer-applications/", nil), ("/v1/producer-applications", producer.token)] as [(String, String?)] {
+                let again = try await api.call(
+                    .post, path, json: RegistrationTests.application(nationalID: Fixtures.nationalID(Fixtures.next()), mobile: "09351110005"),
+                    token: token, headers: Self.from("10.0.0.1"))
+                #expect(again.status == .tooManyRequests, "\(path)")
+                #expect(again.code == "rate_limited")
+            }
+            // Addresses in one IPv6 /64 share a budget; the next /64 has its own.
+            let v6 = [("2001:db8:0:7::1", HTTPResponse.Status.accepted), ("2001:db8:0:7::2", .tooManyRequests), ("2001:db8:0:8::1", .accepted)]
+            for (index, (address, expected)) in v6.enumerated() {
+                let reply = try await api.call(
+                    .post, "/v1/producer-applications",
+                    json: RegistrationTests.application(nationalID: Fixtures.nationalID(Fixtures.next()), mobile: "0935222000\(index)"),
+                    headers: Self.from(address))
+                #expect(reply.status == expected, "\(address)")
+            }
+
             // Sign-in: three attempts an address, even with the right password afterwards.
             let name = "partner.\(Fixtures.next())"
             _ = try await api.accounts.create(
                 role: .partner, login: name, password: API.password, provinceCode: nil, partnerID: try await api.partnerCompany(), actor: nil)
             for _ in 0..<3 {
-                _ = try await api.call(.post, "/v1/auth/tokens", json: #"{"login":"x\#(name)","password":"wrong-password"}"#, headers: Self.from("10.0.0.9"))
+                let wrong = try await api.call(
+                    .post, "/v1/auth/tokens", json: #"{"login":"x\#(name)","password":"wrong-password"}"#, headers: Self.from("10.0.0.9"))
+                #expect(wrong.status == .unauthorized)
             }
             let blocked = try await api.call(
                 .post, "/v1/auth/tokens", json: #"{"login":"\#(name)","password":"\#(API.password)"}"#, headers: Self.from("10.0.0.9"))
             #expect(blocked.status == .tooManyRequests)
-            // Callers with a token are not counted against the address.
+            #expect(blocked.code == "rate_limited")
+            // Search is budgeted for anonymous callers only: a token is counted per account instead.
             let token = try #require(
                 try await api.call(.post, "/v1/auth/tokens", json: #"{"login":"\#(name)","password":"\#(API.password)"}"#, headers: Self.from("10.0.0.10"))
                     .string("token"))
-            for _ in 0..<3 {
-                #expect(try await api.call(.get, "/v1/me", token: token, headers: Self.from("10.0.0.9")).status == .ok)
+            var anonymous: [HTTPResponse.Status] = []
+            for _ in 0..<31 {
+                #expect(try await api.call(.get, "/v1/products", token: token, headers: Self.from("10.0.0.11")).status == .ok)
+                anonymous.append(try await api.call(.get, "/v1/products", headers: Self.from("10.0.0.12")).status)
             }
+            #expect(anonymous.prefix(30).allSatisfy { $0 == .ok } && anonymous.last == .tooManyRequests)
         }
     }
 
@@ -171,6 +196,16 @@ import Testing
                 #expect(failed == "failed")
             }
         }
+    }
+
+    @Test func clientsAreCountedByIPv4AddressOrIPv6Network() {
+        #expect(ClientKey.of("203.0.113.7") == "203.0.113.7")
+        #expect(ClientKey.of("::ffff:203.0.113.7") == "203.0.113.7")
+        #expect(ClientKey.of("2001:db8:1:2:3:4:5:6") == ClientKey.of("2001:db8:1:2::9"))
+        #expect(ClientKey.of("2001:db8:1:2::9") == "v6:20010db800010002/64")
+        #expect(ClientKey.of("[2001:db8:1:2::9]") == ClientKey.of("2001:db8:1:2::1%eth0"))
+        #expect(ClientKey.of("2001:db8:1:3::9") != ClientKey.of("2001:db8:1:2::9"))
+        #expect(ClientKey.of("not an address") == "not an address")
     }
 
     @Test func clientAddressesComeFromTrustedHopsOnly() {

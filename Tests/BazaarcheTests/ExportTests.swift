@@ -38,11 +38,18 @@ extension API {
             _ = try await db.rows("UPDATE export_shipments SET producer_confirmed_at = now() WHERE id = \(id) AND producer_confirmed_at IS NULL")
         }
         for step in path {
-            let moved = try await post(
-                "/v1/export-shipments/\(id)/transitions", #"{"to":"\#(step)"}"#, token: step == "cleared" ? verifier : token)
+            // The officer clears the version it checked (If-Match).
+            let moved = try await call(
+                .post, "/v1/export-shipments/\(id)/transitions", json: #"{"to":"\#(step)"}"#, token: step == "cleared" ? verifier : token,
+                headers: [.ifMatch: try await shipmentETag(id)])
             #expect(moved.status == .ok, "\(step): \(moved.text)", sourceLocation: sourceLocation)
         }
         return id
+    }
+
+    /// The shipment's current ETag, read straight from the database (whoever asks).
+    func shipmentETag(_ id: Int64) async throws -> String {
+        "\"\(try await db.rows("SELECT version FROM export_shipments WHERE id = \(id)")[0].decode(Int.self))\""
     }
 
     func figures(_ query: String, token: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [String: Any] {
@@ -215,7 +222,7 @@ func totals(_ figures: [String: Any]) -> String {
             #expect(try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"cleared"}"#, token: maker.token).status == .forbidden)
             #expect(try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"cleared"}"#, token: other.token).status == .notFound)
             #expect(try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"cleared"}"#, token: exporter).status == .forbidden)
-            #expect(try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"cleared"}"#, token: officer).status == .ok)
+            #expect(try await api.clear(id, token: officer).status == .ok)
             #expect(try await api.get("/v1/export-shipments/\(id)", token: other.token).status == .notFound)
             #expect(try await api.get("/v1/export-shipments/\(id)", token: maker.token).string("status") == "cleared")
             let audit = try await api.db.rows(
@@ -275,11 +282,14 @@ func totals(_ figures: [String: Any]) -> String {
                             _ = try await api.db.rows(
                                 """
                                 INSERT INTO export_shipments (producer_id, recorded_by, hs_code, destination_country, customs_declaration_no,
-                                  fob_cents, net_weight_kg, export_date, customs_office_code, status, producer_confirmed_at)
+                                  fob_cents, net_weight_kg, export_date, customs_office_code, status, producer_confirmed_at,
+                                  verified_by, verified_at)
                                 SELECT \(ps[Int(local.next() % 4)]), (SELECT min(id) FROM accounts),
                                   \(codes[Int(local.next() % UInt64(codes.count))]), \(countries[Int(local.next() % UInt64(countries.count))]),
                                   \("P-\(worker)-\(i)"), \(USD.cents(fob == "0.00" ? "1.00" : fob) ?? 100), \(Double(local.next() % 5000) / 1000 + 0.001)::numeric(15,3),
-                                  \(date)::date, 'bazargan', \(status), now()
+                                  \(date)::date, 'bazargan', \(status), now(),
+                                  CASE WHEN \(status) <> 'declared' THEN (SELECT min(id) FROM accounts) END,
+                                  CASE WHEN \(status) <> 'declared' THEN now() END
                                 """)
                         }
                     }
@@ -292,7 +302,11 @@ func totals(_ figures: [String: Any]) -> String {
                 for (n, id) in declared.enumerated() where n % 2 == 0 {
                     group.addTask {
                         _ = try await api.db.rows(
-                            "UPDATE export_shipments SET status = CASE status WHEN 'declared' THEN 'cleared' ELSE 'shipped' END WHERE id = \(id)")
+                            """
+                            UPDATE export_shipments SET status = CASE status WHEN 'declared' THEN 'cleared' ELSE 'shipped' END,
+                              verified_by = coalesce(verified_by, (SELECT min(id) FROM accounts)), verified_at = coalesce(verified_at, now())
+                            WHERE id = \(id)
+                            """)
                     }
                 }
                 try await group.waitForAll()

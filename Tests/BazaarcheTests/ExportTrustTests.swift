@@ -21,8 +21,17 @@ extension API {
             sourceLocation: sourceLocation)
     }
 
-    func move(_ id: Int64, _ body: String, token: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Reply {
-        try await post("/v1/export-shipments/\(id)/transitions", body, token: token, sourceLocation: sourceLocation)
+    func move(_ id: Int64, _ body: String, token: String, ifMatch: String? = nil, sourceLocation: SourceLocation = #_sourceLocation)
+        async throws -> Reply
+    {
+        try await call(
+            .post, "/v1/export-shipments/\(id)/transitions", json: body, token: token,
+            headers: ifMatch.map { [.ifMatch: $0] } ?? [:], sourceLocation: sourceLocation)
+    }
+
+    /// Clears at the shipment's current version, as an officer does who has just checked it.
+    func clear(_ id: Int64, token: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Reply {
+        try await move(id, #"{"to":"cleared"}"#, token: token, ifMatch: try await shipmentETag(id), sourceLocation: sourceLocation)
     }
 }
 
@@ -43,7 +52,7 @@ extension API {
             #expect(try await api.post("/v1/export-shipments/\(theirs)/confirmation", "", token: maker.token).status == .ok)
             // Neither recorder, nor the producer of the partner's shipment, nor an admin clears.
             for (id, token) in [(own, maker.token), (theirs, exporter), (theirs, maker.token), (own, admin), (theirs, admin)] {
-                let reply = try await api.move(id, #"{"to":"cleared"}"#, token: token)
+                let reply = try await api.clear(id, token: token)
                 #expect(reply.status == .forbidden, "\(reply.text)")
             }
             #expect(try await api.move(own, #"{"to":"rejected","reason":"x"}"#, token: maker.token).status == .forbidden)
@@ -51,7 +60,7 @@ extension API {
             #expect(statuses == "declared,declared")
             #expect(totals(try await api.figures(october, token: officer)) == "0 0.00 0.000")
             // The officer clears; the shipment counts from then on and the audit names the officer.
-            let cleared = try await api.move(own, #"{"to":"cleared"}"#, token: officer)
+            let cleared = try await api.clear(own, token: officer)
             #expect(cleared.status == .ok && cleared.string("status") == "cleared")
             #expect(cleared.json["verified_by"] as? NSNumber != nil)
             #expect(totals(try await api.figures(october, token: officer)) == "1 500.00 1.000")
@@ -63,7 +72,7 @@ extension API {
             #expect(actor == "export_officer")
             // Shipping: the recorder (or an officer), not the producer of a partner's shipment.
             #expect(try await api.move(own, #"{"to":"shipped"}"#, token: maker.token).status == .ok)
-            #expect(try await api.move(theirs, #"{"to":"cleared"}"#, token: officer).status == .ok)
+            #expect(try await api.clear(theirs, token: officer).status == .ok)
             #expect(try await api.move(theirs, #"{"to":"shipped"}"#, token: maker.token).status == .forbidden)
             #expect(try await api.move(theirs, #"{"to":"shipped"}"#, token: officer).status == .ok)
             #expect(totals(try await api.figures(october, token: officer)) == "2 1200.00 2.000")
@@ -83,7 +92,7 @@ extension API {
             #expect(rejected.status == .ok)
             #expect(rejected.string("status") == "rejected")
             #expect(rejected.string("rejection_reason") == "Declaration 123 names another exporter")
-            let again = try await api.move(id, #"{"to":"cleared"}"#, token: officer)
+            let again = try await api.clear(id, token: officer)
             #expect(again.status == .conflict && again.code == "invalid_transition")
             // The database refuses it too.
             await expectSQLState("23514") { _ = try await api.db.rows("UPDATE export_shipments SET status = 'cleared' WHERE id = \(id)") }
@@ -103,7 +112,7 @@ extension API {
             let recorded = try await api.recordShipment(exporter, producer: maker.id)
             let id = try #require(recorded.int("id"))
             #expect(recorded.json["producer_confirmed_at"] is NSNull)
-            let refused = try await api.move(id, #"{"to":"cleared"}"#, token: officer)
+            let refused = try await api.clear(id, token: officer)
             #expect(refused.status == .conflict && refused.code == "producer_confirmation_required")
             #expect(try await api.get("/v1/export-shipments/verification-queue", token: officer).items.isEmpty)
             let bulk = try await api.post("/v1/export-shipments/clearances", #"{"ids":[\#(id)]}"#, token: officer)
@@ -125,7 +134,7 @@ extension API {
             #expect(try await api.post("/v1/export-shipments/\(id)/confirmation", "", token: maker.token).status == .ok)
             let queue = try await api.get("/v1/export-shipments/verification-queue", token: officer).items
             #expect(queue.compactMap { ($0["id"] as? NSNumber)?.int64Value } == [id])
-            #expect(try await api.move(id, #"{"to":"cleared"}"#, token: officer).status == .ok)
+            #expect(try await api.clear(id, token: officer).status == .ok)
             #expect(totals(try await api.figures(october, token: officer)) == "1 150.00 1.000")
             // An order the exporter's company bought from the producer stands for the confirmation.
             let product = try await api.product(maker, stock: 5)
@@ -170,7 +179,7 @@ extension API {
             #expect(flagged["plausibility_flags"] as? [String] == ["usd_per_kg_above_max"])
             #expect(page.items.first?["plausibility_flags"] as? [String] == [])
             // Cleared shipments leave the queue.
-            #expect(try await api.move(ids[3], #"{"to":"cleared"}"#, token: officer).status == .ok)
+            #expect(try await api.clear(ids[3], token: officer).status == .ok)
             #expect(try await queue("province_code=IR-10") == [ids[1]])
             for token in [tehran.token, try await api.exporterToken(), try await api.token(.supervisor, province: "IR-23"),
                           try await api.token(.admin)] {
@@ -335,7 +344,7 @@ extension API {
             }
             let officer = try await api.token(.exportOfficer)
             let id = try #require(one.int("id"))
-            #expect(try await api.move(id, #"{"to":"cleared"}"#, token: officer).status == .ok)
+            #expect(try await api.clear(id, token: officer).status == .ok)
             // From the rollups (a whole month) and from the shipments (a partial one): the same sums.
             for query in ["from=2026-10-01&to=2026-10-31&calendar=gregorian", "from=2026-10-01&to=2026-10-05&calendar=gregorian"] {
                 let json = try await api.figures(query + "&scope=all", token: officer)

@@ -13,7 +13,7 @@ extension API {
             .put, "/v1/products/\(product)/packaging", json: #"{"level":"\#(level)"}"#, token: token, sourceLocation: sourceLocation)
         #expect(declared.status == .ok, "\(declared.text)", sourceLocation: sourceLocation)
         let approved = try await post(
-            "/v1/products/\(product)/packaging/review", #"{"decision":"approve"}"#, token: try await self.token(.admin),
+            "/v1/products/\(product)/packaging/review", #"{"decision":"approve","level":"\#(level)"}"#, token: try await self.token(.admin),
             sourceLocation: sourceLocation)
         #expect(approved.string("approved_level") == level, "\(approved.text)", sourceLocation: sourceLocation)
         return approved
@@ -55,7 +55,7 @@ extension API {
             #expect(publicView.string("review_status") == "pending_review")
 
             let supervisor = try await api.token(.supervisor, province: "IR-00")
-            let approved = try await api.review(jam, #"{"decision":"approve","reason":"inspected"}"#, token: supervisor)
+            let approved = try await api.review(jam, #"{"decision":"approve","level":"export","reason":"inspected"}"#, token: supervisor)
             #expect(approved.status == .ok, "\(approved.text)")
             #expect(approved.string("approved_level") == "export")
             #expect(approved.string("review_status") == "approved")
@@ -117,7 +117,7 @@ extension API {
             #expect(try await api.searchIDs("min_packaging_level=export").isEmpty)
             #expect(try await api.searchIDs("min_packaging_level=retail") == [cake])
             // A decided declaration is not decided again.
-            let twice = try await api.review(cake, #"{"decision":"approve"}"#, token: supervisor)
+            let twice = try await api.review(cake, #"{"decision":"approve","level":"export"}"#, token: supervisor)
             #expect(twice.status == .conflict)
             #expect(twice.code == "invalid_transition")
             #expect(twice.string("current_status") == "rejected")
@@ -138,15 +138,15 @@ extension API {
             let cake = try await api.product(producer)
             // Nothing to review yet.
             let admin = try await api.token(.admin)
-            #expect(try await api.review(cake, #"{"decision":"approve"}"#, token: admin).status == .notFound)
+            #expect(try await api.review(cake, #"{"decision":"approve","level":"export"}"#, token: admin).status == .notFound)
             _ = try await api.call(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"export"}"#, token: producer.token)
 
-            let own = try await api.review(cake, #"{"decision":"approve"}"#, token: producer.token)
+            let own = try await api.review(cake, #"{"decision":"approve","level":"export"}"#, token: producer.token)
             #expect(own.status == .forbidden)
-            #expect(try await api.review(cake, #"{"decision":"approve"}"#, token: try await api.token(.partner)).status == .forbidden)
+            #expect(try await api.review(cake, #"{"decision":"approve","level":"export"}"#, token: try await api.token(.partner)).status == .forbidden)
             let elsewhere = try await api.token(.supervisor, province: "IR-23")
-            #expect(try await api.review(cake, #"{"decision":"approve"}"#, token: elsewhere).status == .notFound)
-            #expect(try await api.review(cake, #"{"decision":"approve"}"#).status == .unauthorized)
+            #expect(try await api.review(cake, #"{"decision":"approve","level":"export"}"#, token: elsewhere).status == .notFound)
+            #expect(try await api.review(cake, #"{"decision":"approve","level":"export"}"#).status == .unauthorized)
             #expect(try await api.review(cake, #"{"decision":"maybe"}"#, token: admin).fields == ["decision"])
             // The old way round review is gone: staff PUT is a declaration like any other.
             let supervisor = try await api.token(.supervisor, province: "IR-00")
@@ -159,14 +159,91 @@ extension API {
             #expect(try await api.get("/v1/products/\(cake)").string("packaging_level") == "none")
             #expect(try await api.db.rows("SELECT 1 FROM audit_events WHERE action = 'packaging.approved'").isEmpty)
 
-            #expect(try await api.review(cake, #"{"decision":"approve"}"#, token: supervisor).status == .ok)
+            #expect(try await api.review(cake, #"{"decision":"approve","level":"export"}"#, token: supervisor).status == .ok)
             let audit = try await api.db.rows(
                 "SELECT actor_role, province_code FROM audit_events WHERE action = 'packaging.approved' AND entity_id = \(cake)")
             #expect(try audit.map { try $0.decode((String, String).self) }.map(\.0) == ["supervisor"])
             _ = try await api.post("/v1/products/\(cake)/transitions", #"{"to":"archived"}"#, token: producer.token)
-            let archived = try await api.review(cake, #"{"decision":"approve"}"#, token: supervisor)
+            let archived = try await api.review(cake, #"{"decision":"approve","level":"export"}"#, token: supervisor)
             #expect(archived.status == .conflict)
             #expect(archived.code == "product_archived")
+        }
+    }
+
+    /// The reviewer looked at `basic`; the producer re-declared `export` meanwhile. The approval
+    /// names the level it approves, so `export` is never approved unseen.
+    @Test func anApprovalOfALevelThatIsNoLongerDeclaredChangesNothing() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(province: "IR-00", status: .verified)
+            let cake = try await api.product(producer)
+            let supervisor = try await api.token(.supervisor, province: "IR-00")
+            _ = try await api.call(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"basic"}"#, token: producer.token)
+            let seen = try await api.get("/v1/products/\(cake)/packaging", token: supervisor)
+            #expect(seen.string("declared_level") == "basic")
+            _ = try await api.call(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"export"}"#, token: producer.token)
+
+            let noLevel = try await api.review(cake, #"{"decision":"approve"}"#, token: supervisor)
+            #expect(noLevel.status == .unprocessableContent)
+            #expect(noLevel.fields == ["level"])
+            let stale = try await api.review(cake, #"{"decision":"approve","level":"basic"}"#, token: supervisor)
+            #expect(stale.status == .conflict, "\(stale.text)")
+            #expect(stale.code == "declaration_changed")
+            #expect(stale.string("declared_level") == "export")
+            let after = try await api.get("/v1/products/\(cake)/packaging", token: supervisor)
+            #expect(after.string("review_status") == "pending_review")
+            #expect(after.json["approved_level"] is NSNull)
+            #expect(after.json["reviewed_at"] is NSNull)
+            #expect(try await api.get("/v1/products/\(cake)").string("packaging_level") == "none")
+            #expect(try await api.searchIDs("min_packaging_level=basic").isEmpty)
+            #expect(try await api.db.rows(
+                "SELECT 1 FROM audit_events WHERE entity_type = 'packaging' AND action IN ('packaging.approved', 'packaging.rejected')"
+            ).isEmpty)
+            // A rejection that names a level is held to it too.
+            let staleReject = try await api.review(cake, #"{"decision":"reject","level":"basic","reason":"no label"}"#, token: supervisor)
+            #expect(staleReject.code == "declaration_changed")
+            #expect(try await api.get("/v1/products/\(cake)/packaging", token: supervisor).string("review_status") == "pending_review")
+
+            // Reviewed as it now stands, it is approved.
+            let approved = try await api.review(cake, #"{"decision":"approve","level":"export"}"#, token: supervisor)
+            #expect(approved.status == .ok)
+            #expect(approved.string("approved_level") == "export")
+            #expect(try await api.searchIDs("min_packaging_level=export") == [cake])
+        }
+    }
+
+    /// Four eyes: staff may declare packaging, but someone else approves it.
+    @Test func staffCannotApproveTheirOwnDeclaration() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(province: "IR-00", status: .verified)
+            let cake = try await api.product(producer)
+            let declarer = try await api.token(.supervisor, province: "IR-00")
+            let declared = try await api.call(
+                .put, "/v1/products/\(cake)/packaging", json: #"{"level":"retail","materials":["شیشه"]}"#, token: declarer)
+            #expect(declared.status == .ok)
+
+            let own = try await api.review(cake, #"{"decision":"approve","level":"retail"}"#, token: declarer)
+            #expect(own.status == .forbidden, "\(own.text)")
+            #expect(own.code == "own_declaration")
+            #expect(try await api.get("/v1/products/\(cake)/packaging").json["approved_level"] is NSNull)
+            #expect(try await api.get("/v1/products/\(cake)").string("packaging_level") == "none")
+            #expect(try await api.searchIDs("min_packaging_level=retail").isEmpty)
+            #expect(try await api.db.rows("SELECT 1 FROM audit_events WHERE action = 'packaging.approved'").isEmpty)
+
+            // An admin's own declaration is no different.
+            let admin = try await api.token(.admin)
+            _ = try await api.call(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"retail"}"#, token: admin)
+            #expect(try await api.review(cake, #"{"decision":"approve","level":"retail"}"#, token: admin).code == "own_declaration")
+            // Now the admin declared it: the supervisor who declared before may approve it.
+            let other = try await api.review(cake, #"{"decision":"approve","level":"retail"}"#, token: declarer)
+            #expect(other.status == .ok, "\(other.text)")
+            #expect(try await api.searchIDs("min_packaging_level=retail") == [cake])
+            let audit = try await api.db.rows(
+                """
+                SELECT a.login FROM audit_events e JOIN accounts a ON a.id = e.actor_account_id
+                WHERE e.action = 'packaging.approved' AND e.entity_id = \(cake)
+                """)
+            #expect(try audit.map { try $0.decode(String.self) }.allSatisfy { $0.hasPrefix("supervisor.") })
+            #expect(audit.count == 1)
         }
     }
 }

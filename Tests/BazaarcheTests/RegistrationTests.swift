@@ -97,10 +97,16 @@ import Testing
                        (SELECT count(*) FROM duplicate_applications WHERE mobile = \(duplicateMobile))::int
                 """)[0].decode((Int, Int, Int).self)
             #expect(counts == (1, 0, 1))
-            // The proven mobile is told by SMS; the HTTP caller was told nothing.
-            let notice = try await api.db.rows(
-                "SELECT purpose FROM sms_messages WHERE mobile = \(duplicateMobile) ORDER BY id DESC LIMIT 1")[0].decode(String.self)
-            #expect(notice == "application_notice")
+            // Both proven mobiles get the very same text; the enrolled producer's own mobile is told
+            // that someone tried its national ID.
+            func lastText(_ mobile: String) async throws -> String? {
+                try await api.db.rows("SELECT body FROM sms_messages WHERE mobile = \(mobile) ORDER BY id DESC LIMIT 1").first?.decode(String.self)
+            }
+            let (textA, textB) = (try await lastText(freshMobile), try await lastText(duplicateMobile))
+            #expect(textA != nil && textA == textB)
+            let warned = try await api.db.rows(
+                "SELECT count(*)::int FROM sms_messages WHERE mobile = \(String(format: "0935%07d", enrolled)) AND purpose = 'account_notice'")
+            #expect(try warned[0].decode(Int.self) == 1)
         }
     }
 
