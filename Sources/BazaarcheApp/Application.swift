@@ -77,6 +77,15 @@ public func buildApplication(
     return app
 }
 
+/// Every (method, path template) the application serves, as its router registered them (the
+/// contract test compares them with docs/openapi.yaml both ways). Builds the router only; nothing
+/// connects to the database.
+public func registeredRoutes(config: AppConfig, dependencies: AppDependencies, logger: Logger) -> [(method: String, path: String)] {
+    let db = Database(client: dependencies.client, logger: logger, health: dependencies.poolHealth)
+    return buildRouter(config: config, dependencies: dependencies, db: db, readDB: db).routes
+        .map { (method: $0.method.rawValue, path: $0.path.description) }
+}
+
 /// `readDB` serves reads that tolerate replication lag (search, export figures); everything that
 /// writes, or must see the caller's own writes, uses `db` (the primary).
 func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database, readDB: Database) -> Router<AppRequestContext> {
