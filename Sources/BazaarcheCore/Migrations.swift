@@ -106,9 +106,10 @@ public struct Migrator: Sendable {
 
     /// Whether every known migration is recorded (readiness).
     public func isCurrent(db: Database) async throws -> Bool {
-        let rows = try await db.rows("SELECT count(*)::int FROM schema_migrations")
-        let count = try rows.first?.decode(Int.self) ?? 0
-        return count >= migrations.count
+        // Every version this build ships must be applied; a count could match with different ones.
+        let versions = migrations.map(\.version)
+        let rows = try await db.rows("SELECT count(*)::int FROM schema_migrations WHERE version = ANY(\(versions))")
+        return try rows.first?.decode(Int.self) ?? 0 == versions.count
     }
 }
 

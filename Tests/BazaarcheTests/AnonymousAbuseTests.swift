@@ -139,7 +139,8 @@ import Testing
         let second = Task { try await gate.run(hold) }
         while gate.queued == 0 { try await Task.sleep(for: .milliseconds(5)) }
         // One running, one waiting: the third is refused at once rather than queued.
-        await #expect(throws: APIError.self) { try await gate.run { 0 } }
+        let refused = await #expect(throws: APIError.self) { try await gate.run { 0 } }
+        #expect(refused?.code == HashGate.busy.code)
         #expect(started.load(ordering: .relaxed) == 1)
         release.withLock { $0 = true }
         #expect(try await first.value == 1)

@@ -15,6 +15,27 @@ import Testing
                 let id = try await api.product(producer, title: "مربای بهارنارنج")
                 #expect(try await api.get("/v1/products/\(id)", token: producer.token).status == .ok)
                 #expect(try await api.searchIDs("q=" + encoded("بهارنارنج")).isEmpty)
+                // A listing that exists only in the stand-in replica is what search finds: an
+                // empty answer above is the replica answering, not search failing.
+                let replicaOnly = try await withClient(replica.configuration) { client in
+                    try await client.query(
+                        """
+                        INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, status)
+                        VALUES ('0013542419', 'رها', 'نادری', '09350000001', 'IR-00', 'اراک', 'applied')
+                        """)
+                    try await client.query("UPDATE producers SET status = 'screened'")
+                    try await client.query("UPDATE producers SET status = 'verified'")
+                    let rows = try await client.query(
+                        """
+                        INSERT INTO products (producer_id, province_code, title_fa, category_code, unit, price_rials, stock, status, listed_at)
+                        SELECT id, 'IR-00', 'مربای بهارنارنج کوهی', 'food', 'jar', 900000, 5, 'listed', now() FROM producers RETURNING id
+                        """)
+                    var ids: [Int64] = []
+                    for try await row in rows { ids.append(try row.decode(Int64.self)) }
+                    return ids
+                }
+                #expect(replicaOnly.count == 1)
+                #expect(try await api.searchIDs("q=" + encoded("بهارنارنج")) == replicaOnly)
                 let officer = try await api.token(.exportOfficer)
                 #expect(try await api.get("/v1/export-figures?from=2026-01-01&to=2026-12-31", token: officer).status == .ok)
             }

@@ -151,7 +151,8 @@ import Testing
         await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
-            await #expect(throws: APIError.self) { try await db.execute("SELECT 1") }
+            let error = await #expect(throws: APIError.self) { try await db.execute("SELECT 1") }
+            #expect(error?.code == APIError.unavailable.code, "a refused connection is a 503, not another error")
             #expect(health.connectFailedSinceLastLease)
         }
     }

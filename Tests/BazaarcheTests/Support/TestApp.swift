@@ -215,7 +215,7 @@ func expectSQLState(
         #expect(error.serverInfo?[.sqlState] == state, "\(String(reflecting: error))", sourceLocation: sourceLocation)
     } catch let error as APIError {
         // Database maps constraint violations; check the mapping kept the cause.
-        let mapped: [String: String] = ["23514": "validation_failed", "23505": "already_exists", "42501": "internal"]
+        let mapped: [String: String] = ["23514": "validation_failed", "23505": "already_exists"]
         #expect(error.code == mapped[state] ?? state, "\(error)", sourceLocation: sourceLocation)
     } catch {
         Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
