@@ -16,7 +16,7 @@ public struct BazaarcheCommand: AsyncParsableCommand {
 
 /// What every command needs before touching the database: settings, logging, and a database
 /// (DATABASE_URL, or the private cluster under ./.data/postgres).
-struct Environment {
+struct CommandContext {
     let config: AppConfig
     let logger: Logger
     let database: PostgresClient.Configuration
@@ -26,7 +26,7 @@ struct Environment {
     let migrator: Migrator
     let sqlDirectory: URL
 
-    static func prepare(quiet: Bool = false) async throws -> Environment {
+    static func prepare(quiet: Bool = false) async throws -> CommandContext {
         let config: AppConfig
         do { config = try AppConfig.fromEnvironment() } catch {
             FileHandle.standardError.write(Data("bazaarche: \(error)\n".utf8))
@@ -42,7 +42,7 @@ struct Environment {
         let sqlDirectory = try Migrator.locateDirectory(explicit: config.sqlDirectory)
         let migrator = try Migrator(directory: sqlDirectory)
         if let url = config.databaseURL {
-            return Environment(
+            return CommandContext(
                 config: config, logger: logger, database: try DatabaseURL.configuration(url),
                 readDatabase: try config.readDatabaseURL.map { try DatabaseURL.configuration($0, setting: "DATABASE_READ_URL") },
                 cluster: nil, startedCluster: false, migrator: migrator, sqlDirectory: sqlDirectory)
@@ -58,7 +58,7 @@ struct Environment {
         }
         var database = admin
         database.database = "bazaarche"
-        return Environment(
+        return CommandContext(
             config: config, logger: logger, database: database, cluster: cluster, startedCluster: started,
             migrator: migrator, sqlDirectory: sqlDirectory)
     }
@@ -115,7 +115,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Load the demo data set after migrating, unless it is already there.") var demo = false
 
     func run() async throws {
-        let env = try await Environment.prepare()
+        let env = try await CommandContext.prepare()
         defer { env.finish() }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -136,7 +136,7 @@ struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Apply pending migrations and exit.")
 
     func run() async throws {
-        let env = try await Environment.prepare()
+        let env = try await CommandContext.prepare()
         defer { env.finish() }
         let applied = try await withRunningClient(env.database, logger: env.logger) { client in
             try await env.migrator.migrate(client: client, logger: env.logger)
@@ -170,7 +170,7 @@ struct AccountsCommand: AsyncParsableCommand {
             } else {
                 throw ValidationError("no password: set BAZAARCHE_PASSWORD or pass one line on standard input")
             }
-            let env = try await Environment.prepare(quiet: true)
+            let env = try await CommandContext.prepare(quiet: true)
             defer { env.finish() }
             let json = try await withRunningClient(env.database, logger: env.logger) { client in
                 try await env.migrator.migrate(client: client, logger: env.logger)
@@ -192,7 +192,7 @@ struct DemoDataCommand: AsyncParsableCommand {
         commandName: "demo-data", abstract: "Load a small demo data set (Persian names and products) and print the demo logins.")
 
     func run() async throws {
-        let env = try await Environment.prepare(quiet: true)
+        let env = try await CommandContext.prepare(quiet: true)
         defer { env.finish() }
         let logins = try await withRunningClient(env.database, logger: env.logger) { client in
             try await env.migrator.migrate(client: client, logger: env.logger)

@@ -17,7 +17,7 @@ struct DatasetCommand: AsyncParsableCommand {
     @Option(help: "Number of export shipments (over the last five years).") var shipments = 5_000_000
 
     func run() async throws {
-        let env = try await Environment.prepare(quiet: true)
+        let env = try await CommandContext.prepare(quiet: true)
         defer { env.finish() }
         try await withRunningClient(env.database, logger: env.logger) { client in
             try await env.migrator.migrate(client: client, logger: env.logger)
@@ -136,6 +136,9 @@ enum Dataset {
             SELECT 'dataset.exporter', '!', 'partner', id FROM partners WHERE legal_national_id = '14007655406'
             ON CONFLICT DO NOTHING
             """),
+            ("officer account", """
+            INSERT INTO accounts (login, password_hash, role) VALUES ('dataset.officer', '!', 'export_officer') ON CONFLICT DO NOTHING
+            """),
             ("triggers off", "ALTER TABLE export_shipments DISABLE TRIGGER USER"),
             ("days", """
             CREATE TEMP TABLE dataset_days AS
@@ -163,12 +166,15 @@ enum Dataset {
             ("export shipments", """
             INSERT INTO export_shipments (producer_id, recorded_by, recorded_by_partner_id, hs_code, destination_country,
               customs_declaration_no, fob_cents, net_weight_kg, export_date, customs_office_code, status, producer_confirmed_at,
-              hs_chapter, province_code, category_code, is_oil, jalali_month, gregorian_month)
+              verified_by, verified_at, hs_chapter, province_code, category_code, is_oil, jalali_month, gregorian_month)
             SELECT pr.id, (SELECT id FROM accounts WHERE login = 'dataset.exporter'),
               (SELECT id FROM partners WHERE legal_national_id = '14007655406'),
               code.hs, country.c, 'DS-' || g.n, 10000 + (g.n * 7919 % 5000000), (1 + g.n * 31 % 20000) / 10.0, day.day,
               (ARRAY['bazargan','shahid-rajaee','imam-khomeini-airport','mehran','sarakhs','bandar-anzali'])[1 + g.n % 6],
               CASE WHEN g.n % 20 < 3 THEN 'declared' WHEN g.n % 2 = 0 THEN 'shipped' ELSE 'cleared' END, now(),
+              -- counted ones name their verifier, as the database requires
+              CASE WHEN g.n % 20 >= 3 THEN (SELECT id FROM accounts WHERE login = 'dataset.officer') END,
+              CASE WHEN g.n % 20 >= 3 THEN now() END,
               substr(code.hs, 1, 2)::smallint, pr.province_code, code.category, code.hs LIKE '2709%', day.jm, day.gm
             FROM generate_series(1::bigint, \(count)) g(n)
             JOIN dataset_days day ON day.day = tehran_today() - (g.n * 104729 % 1826)::int

@@ -1,3 +1,4 @@
+import BazaarcheCore
 import Foundation
 import Logging
 
