@@ -6980,19 +6980,27 @@ INSERT INTO customs_offices (code, name_fa, name_en) VALUES
 
 -- Existing shipments named their office in free text. Known spellings map to the offices above;
 -- every other distinct text becomes an office of its own, named as written (code legacy-N), for
--- an admin to review. The triggers are off for this one rewrite: nothing counted changes.
+-- an admin to review. Texts are compared tidied: runs of white space (no-break space included)
+-- as one space, trimmed, Arabic kaf and yeh as the Persian letters; a text with nothing left (the
+-- old column allowed "   ") becomes the office 'گمرک نامشخص' ("unknown office"), since an office
+-- name cannot be blank. The triggers are off for this one rewrite: nothing counted changes.
 ALTER TABLE export_shipments ADD COLUMN customs_office_code text REFERENCES customs_offices(code);
+ALTER TABLE export_shipments ADD COLUMN office_text text;
+UPDATE export_shipments SET office_text = coalesce(
+  nullif(btrim(regexp_replace(translate(customs_office, 'كي', 'کی'), '[[:space:]\u00a0]+', ' ', 'g')), ''), 'گمرک نامشخص');
 
-INSERT INTO customs_offices (code, name_fa)
-SELECT 'legacy-' || row_number() OVER (ORDER BY t), t
-FROM (SELECT DISTINCT btrim(customs_office) AS t FROM export_shipments) x
+INSERT INTO customs_offices (code, name_fa, name_en)
+SELECT 'legacy-' || row_number() OVER (ORDER BY t), t,
+  CASE t WHEN 'گمرک نامشخص' THEN 'Unknown office (blank on the shipment)' END
+FROM (SELECT DISTINCT office_text AS t FROM export_shipments) x
 WHERE t NOT IN (SELECT name_fa FROM customs_offices) AND t <> 'گمرک امام خمینی';
 
 ALTER TABLE export_shipments DISABLE TRIGGER USER;
 UPDATE export_shipments s
-SET customs_office_code = CASE btrim(s.customs_office) WHEN 'گمرک امام خمینی' THEN 'imam-khomeini-airport'
-                            ELSE (SELECT o.code FROM customs_offices o WHERE o.name_fa = btrim(s.customs_office)) END;
+SET customs_office_code = CASE s.office_text WHEN 'گمرک امام خمینی' THEN 'imam-khomeini-airport'
+                            ELSE (SELECT o.code FROM customs_offices o WHERE o.name_fa = s.office_text) END;
 ALTER TABLE export_shipments ENABLE TRIGGER USER;
+ALTER TABLE export_shipments DROP COLUMN office_text;
 
 ALTER TABLE export_shipments ALTER COLUMN customs_office_code SET NOT NULL;
 ALTER TABLE export_shipments DROP COLUMN customs_office;
@@ -7003,8 +7011,7 @@ ALTER TABLE export_shipments ADD CONSTRAINT export_shipments_customs_declaration
   UNIQUE (customs_office_code, customs_declaration_no);
 
 -- Verification: who cleared or rejected it and when, why it was rejected, and when its producer
--- confirmed a shipment a partner recorded. Shipments cleared before this version keep a null
--- verifier: they were cleared by their recorder.
+-- confirmed a shipment a partner recorded.
 ALTER TABLE export_shipments DROP CONSTRAINT export_shipments_status_check;
 ALTER TABLE export_shipments ADD CONSTRAINT export_shipments_status_check
   CHECK (status IN ('declared', 'cleared', 'shipped', 'rejected'));
@@ -7015,10 +7022,37 @@ ALTER TABLE export_shipments
   ADD COLUMN rejection_reason text CHECK (length(rejection_reason) BETWEEN 1 AND 1000),
   ADD CONSTRAINT export_shipments_reason_check CHECK ((status = 'rejected') = (rejection_reason IS NOT NULL));
 
--- A producer's own shipment, or one linked to an order between the two, needs no confirmation.
+-- The version the declared facts are at, the ETag: an officer clears the version it checked.
+ALTER TABLE export_shipments ADD COLUMN version integer NOT NULL DEFAULT 1 CHECK (version >= 1);
+
+-- A producer's own shipment needs no confirmation, nor one linked to an order between the two that
+-- the producer accepted (an order merely placed, then expired, cancelled or rejected, says nothing
+-- from the producer).
 ALTER TABLE export_shipments DISABLE TRIGGER USER;
-UPDATE export_shipments SET producer_confirmed_at = created_at WHERE recorded_by_partner_id IS NULL OR order_id IS NOT NULL;
+UPDATE export_shipments s SET producer_confirmed_at = s.created_at
+WHERE s.recorded_by_partner_id IS NULL
+   OR EXISTS (SELECT 1 FROM orders o JOIN accounts a ON a.id = o.partner_account_id
+              WHERE o.id = s.order_id AND o.producer_id = s.producer_id AND a.partner_id = s.recorded_by_partner_id
+                AND o.status IN ('accepted', 'packed', 'shipped', 'delivered', 'disputed'));
+
+-- Shipments their recorders moved to cleared or shipped themselves (every counted shipment so far:
+-- none has a verifier) go back to declared, out of the figures, for an officer to verify (they
+-- are in the queue once confirmed). One audit row each, actor `system`. The status trigger
+-- refuses this move, rightly for everyone else, so it is switched off for this statement: only
+-- the tables' owner (who runs migrations) can do that, whereas a setting the trigger honoured
+-- could be set by any session, the service's included.
+INSERT INTO audit_events (actor_account_id, actor_role, entity_type, entity_id, province_code, action, from_status, to_status, reason)
+SELECT NULL, 'system', 'export_shipment', id, province_code, 'export_shipment.verification_required', status, 'declared',
+  'cleared before officer verification existed'
+FROM export_shipments WHERE status IN ('cleared', 'shipped') AND verified_by IS NULL ORDER BY id;
+UPDATE export_shipments SET status = 'declared', updated_at = now()
+WHERE status IN ('cleared', 'shipped') AND verified_by IS NULL;
 ALTER TABLE export_shipments ENABLE TRIGGER USER;
+
+-- Counted and rejected shipments name their verifier (and a rejection its reason): a code path or
+-- a hand-written UPDATE cannot skip the officer.
+ALTER TABLE export_shipments ADD CONSTRAINT export_shipments_verified_check
+  CHECK ((status = 'declared') = (verified_by IS NULL) AND (verified_by IS NULL) = (verified_at IS NULL));
 
 -- The officers' queue: declared shipments, oldest first, optionally by province.
 CREATE INDEX export_shipments_queue_idx ON export_shipments (created_at, id) WHERE status = 'declared';
@@ -7037,12 +7071,20 @@ BEGIN
         USING ERRCODE = 'check_violation', CONSTRAINT = 'export_shipments_producer_confirmed_at_check';
     END IF;
     -- The facts are corrected only while declared: what was verified stays what was verified.
-    IF OLD.status <> 'declared' AND (NEW.hs_code, NEW.destination_country, NEW.customs_declaration_no, NEW.customs_office_code,
+    IF (NEW.hs_code, NEW.destination_country, NEW.customs_declaration_no, NEW.customs_office_code,
          NEW.fob_cents, NEW.net_weight_kg, NEW.export_date, NEW.producer_id, NEW.product_id, NEW.order_id)
        IS DISTINCT FROM (OLD.hs_code, OLD.destination_country, OLD.customs_declaration_no, OLD.customs_office_code,
          OLD.fob_cents, OLD.net_weight_kg, OLD.export_date, OLD.producer_id, OLD.product_id, OLD.order_id) THEN
-      RAISE EXCEPTION 'export shipment % is % and can no longer be corrected', OLD.id, OLD.status
-        USING ERRCODE = 'check_violation', CONSTRAINT = 'export_shipments_status_check';
+      IF OLD.status <> 'declared' THEN
+        RAISE EXCEPTION 'export shipment % is % and can no longer be corrected', OLD.id, OLD.status
+          USING ERRCODE = 'check_violation', CONSTRAINT = 'export_shipments_status_check';
+      END IF;
+      NEW.version := OLD.version + 1;
+    -- A new status or confirmation is a new version too, so the ETag changes with what it stands for.
+    ELSIF (NEW.status, NEW.producer_confirmed_at) IS DISTINCT FROM (OLD.status, OLD.producer_confirmed_at) THEN
+      NEW.version := OLD.version + 1;
+    ELSE
+      NEW.version := OLD.version;
     END IF;
   END IF;
   -- New and changed codes must be real HS2022 subheadings (older rows are left as recorded).
@@ -7087,3 +7129,6 @@ $$;
 -- Sums of cents in numeric: a bigint of cents overflows after 92,234 shipments at the largest
 -- value a shipment may carry.
 ALTER TABLE export_rollups ALTER COLUMN fob_cents TYPE numeric;
+
+-- The figures without the shipments moved back to declared above.
+SELECT export_rollups_rebuild();

@@ -29,6 +29,16 @@ extension API {
             headers: ifMatch.map { [.ifMatch: $0] } ?? [:], sourceLocation: sourceLocation)
     }
 
+    /// A bulk clearance body: each shipment at its current version (or at `versions[id]`).
+    func clearanceItems(_ ids: [Int64], versions: [Int64: Int] = [:]) async throws -> String {
+        var items: [String] = []
+        for id in ids {
+            let current = try await db.rows("SELECT coalesce(max(version), 1) FROM export_shipments WHERE id = \(id)")[0].decode(Int.self)
+            items.append(#"{"id":\#(id),"version":\#(versions[id] ?? current)}"#)
+        }
+        return #"{"items":[\#(items.joined(separator: ","))]}"#
+    }
+
     /// Clears at the shipment's current version, as an officer does who has just checked it.
     func clear(_ id: Int64, token: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Reply {
         try await move(id, #"{"to":"cleared"}"#, token: token, ifMatch: try await shipmentETag(id), sourceLocation: sourceLocation)
@@ -115,7 +125,7 @@ extension API {
             let refused = try await api.clear(id, token: officer)
             #expect(refused.status == .conflict && refused.code == "producer_confirmation_required")
             #expect(try await api.get("/v1/export-shipments/verification-queue", token: officer).items.isEmpty)
-            let bulk = try await api.post("/v1/export-shipments/clearances", #"{"ids":[\#(id)]}"#, token: officer)
+            let bulk = try await api.post("/v1/export-shipments/clearances", try await api.clearanceItems([id]), token: officer)
             #expect((bulk.json["results"] as? [[String: Any]])?.first?["reason"] as? String == "producer_confirmation_required")
             // Only the producer confirms.
             #expect(try await api.post("/v1/export-shipments/\(id)/confirmation", "", token: stranger.token).status == .notFound)
@@ -136,15 +146,166 @@ extension API {
             #expect(queue.compactMap { ($0["id"] as? NSNumber)?.int64Value } == [id])
             #expect(try await api.clear(id, token: officer).status == .ok)
             #expect(totals(try await api.figures(october, token: officer)) == "1 150.00 1.000")
-            // An order the exporter's company bought from the producer stands for the confirmation.
-            let product = try await api.product(maker, stock: 5)
-            let order = try #require(try await api.call(
-                .post, "/v1/orders",
-                json: #"{"producer_id":\#(maker.id),"lines":[{"product_id":\#(product),"quantity":1}],"delivery":{"province_code":"IR-23","city":"تهران","address":"x","recipient":"y","phone":"02166554433"}}"#,
-                token: exporter, headers: [.idempotencyKey: "o-\(Fixtures.next())"]).int("id"))
-            let linked = try await api.recordShipment(exporter, producer: maker.id, #""order_id":\#(order)"#)
+        }
+    }
+
+    /// An exporter places an order, lets it expire or cancels it (or the producer never answers),
+    /// then records shipments against it: none of that is the producer's word. Only an order the
+    /// producer accepted stands for its confirmation.
+    @Test func onlyAnOrderTheProducerAcceptedStandsForItsConfirmation() async throws {
+        try await withApp { api in
+            let maker = try await api.producer(status: .verified)
+            let exporter = try await api.exporterToken()
+            let officer = try await api.token(.exportOfficer)
+            let product = try await api.product(maker, stock: 10)
+            func order() async throws -> Int64 {
+                try #require(try await api.call(
+                    .post, "/v1/orders",
+                    json: #"{"producer_id":\#(maker.id),"lines":[{"product_id":\#(product),"quantity":1}],"delivery":{"province_code":"IR-23","city":"تهران","address":"x","recipient":"y","phone":"02166554433"}}"#,
+                    token: exporter, headers: [.idempotencyKey: "o-\(Fixtures.next())"]).int("id"))
+            }
+            func orderMove(_ id: Int64, _ body: String, _ token: String) async throws {
+                let reply = try await api.post("/v1/orders/\(id)/transitions", body, token: token)
+                #expect(reply.status == .ok, "\(reply.text)")
+            }
+            let placed = try await order()
+            let expired = try await order()
+            _ = try await api.db.rows("UPDATE orders SET status = 'expired' WHERE id = \(expired)")  // as the sweeper does
+            let cancelled = try await order()
+            try await orderMove(cancelled, #"{"to":"cancelled","reason":"changed our mind"}"#, exporter)
+            let declined = try await order()
+            try await orderMove(declined, #"{"to":"rejected","reason_code":"out_of_stock"}"#, maker.token)
+            let accepted = try await order()
+            try await orderMove(accepted, #"{"to":"accepted"}"#, maker.token)
+            #expect(try await api.db.rows("SELECT string_agg(status, ',' ORDER BY id) FROM orders")[0].decode(String.self)
+                == "placed,expired,cancelled,rejected,accepted")
+
+            var unconfirmed: [Int64] = []
+            for id in [placed, expired, cancelled, declined] {
+                let recorded = try await api.recordShipment(exporter, producer: maker.id, #""order_id":\#(id)"#)
+                #expect(recorded.status == .created && recorded.json["producer_confirmed_at"] is NSNull, "order \(id): \(recorded.text)")
+                let shipment = try #require(recorded.int("id"))
+                unconfirmed.append(shipment)
+                let refused = try await api.clear(shipment, token: officer)
+                #expect(refused.status == .conflict && refused.code == "producer_confirmation_required")
+            }
+            // Not in the queue, not clearable in bulk, not in the figures.
+            #expect(try await api.get("/v1/export-shipments/verification-queue", token: officer).items.isEmpty)
+            let bulk = try await api.post("/v1/export-shipments/clearances", try await api.clearanceItems(unconfirmed), token: officer)
+            #expect(bulk.int("cleared") == 0)
+            #expect(totals(try await api.figures(october, token: officer)) == "0 0.00 0.000")
+            // A correction does not turn the old link into a confirmation either.
+            let corrected = try await api.call(
+                .patch, "/v1/export-shipments/\(unconfirmed[0])", json: #"{"net_weight_kg":2}"#, token: exporter)
+            #expect(corrected.status == .ok && corrected.json["producer_confirmed_at"] is NSNull)
+            // The accepted order is the producer's word: confirmed at once, and the officer clears it.
+            let linked = try await api.recordShipment(exporter, producer: maker.id, #""order_id":\#(accepted)"#)
             #expect(linked.status == .created && linked.json["producer_confirmed_at"] is String)
-            #expect(try await api.move(try #require(linked.int("id")), #"{"to":"cleared"}"#, token: officer).status == .ok)
+            #expect(try await api.clear(try #require(linked.int("id")), token: officer).status == .ok)
+            #expect(totals(try await api.figures(october, token: officer)) == "1 100.00 1.000")
+            // The producer can still confirm one of the others itself.
+            #expect(try await api.post("/v1/export-shipments/\(unconfirmed[1])/confirmation", "", token: maker.token).status == .ok)
+            #expect(try await api.clear(unconfirmed[1], token: officer).status == .ok)
+        }
+    }
+
+    /// Between the officer's check and the click the recorder corrects the shipment: the officer's
+    /// clearance names the version it checked and is refused; nothing stale reaches the figures.
+    @Test func anOfficerClearsOnlyTheVersionItChecked() async throws {
+        try await withApp { api in
+            let maker = try await api.producer(status: .verified)
+            let officer = try await api.token(.exportOfficer)
+            let recorded = try await api.recordShipment(maker.token, producer: maker.id, #""fob_value_usd":"100.00""#)
+            #expect(recorded.headers[.eTag] == #""1""# && recorded.int("version") == 1)
+            let id = try #require(recorded.int("id"))
+            let checked = try await api.get("/v1/export-shipments/\(id)", token: officer)
+            #expect(checked.headers[.eTag] == #""1""# && checked.int("version") == 1)
+            // Clearing names a version: none, or `*`, is 428.
+            for tag in [nil, "*"] as [String?] {
+                let bare = try await api.move(id, #"{"to":"cleared"}"#, token: officer, ifMatch: tag)
+                #expect(bare.status == .preconditionRequired && bare.code == "if_match_required", "\(bare.text)")
+            }
+            // The producer corrects the value after the officer looked.
+            let patched = try await api.call(.patch, "/v1/export-shipments/\(id)", json: #"{"fob_value_usd":"9000000.00"}"#, token: maker.token)
+            #expect(patched.status == .ok && patched.headers[.eTag] == #""2""# && patched.int("version") == 2)
+            let stale = try await api.move(id, #"{"to":"cleared"}"#, token: officer, ifMatch: #""1""#)
+            #expect(stale.status == .preconditionFailed && stale.code == "stale_version")
+            #expect(stale.json["current_etag"] as? String == #""2""#)
+            let staleReject = try await api.move(id, #"{"to":"rejected","reason":"x"}"#, token: officer, ifMatch: #""1""#)
+            #expect(staleReject.status == .preconditionFailed && staleReject.code == "stale_version")
+            #expect(try await api.get("/v1/export-shipments/\(id)", token: officer).string("status") == "declared")
+            #expect(totals(try await api.figures(october, token: officer)) == "0 0.00 0.000")
+            // The recorder's own edits honour If-Match too; a correction that changes nothing keeps the version.
+            let stalePatch = try await api.call(
+                .patch, "/v1/export-shipments/\(id)", json: #"{"fob_value_usd":"1.00"}"#, token: maker.token, headers: [.ifMatch: #""1""#])
+            #expect(stalePatch.status == .preconditionFailed)
+            #expect(try await api.call(.patch, "/v1/export-shipments/\(id)", json: "{}", token: maker.token).headers[.eTag] == #""2""#)
+            // Checked again, cleared at version 2: the figures hold what the officer saw.
+            let cleared = try await api.move(id, #"{"to":"cleared"}"#, token: officer, ifMatch: #""7", "2""#)
+            #expect(cleared.status == .ok && cleared.headers[.eTag] == #""3""# && cleared.int("version") == 3)
+            #expect(totals(try await api.figures(october, token: officer)) == "1 9000000.00 1.000")
+            // Shipping needs no If-Match; a stale one is refused.
+            #expect(try await api.move(id, #"{"to":"shipped"}"#, token: maker.token, ifMatch: #""2""#).status == .preconditionFailed)
+            #expect(try await api.move(id, #"{"to":"shipped"}"#, token: maker.token).status == .ok)
+            // The database refuses a counted or rejected shipment without its verifier, whatever the code path.
+            let other = try #require(try await api.recordShipment(maker.token, producer: maker.id).int("id"))
+            await expectSQLState("23514") { _ = try await api.db.rows("UPDATE export_shipments SET status = 'cleared' WHERE id = \(other)") }
+            await expectSQLState("23514") {
+                _ = try await api.db.rows("UPDATE export_shipments SET status = 'rejected', rejection_reason = 'x' WHERE id = \(other)")
+            }
+            await expectSQLState("23514") {
+                _ = try await api.db.rows(
+                    "UPDATE export_shipments SET status = 'rejected', verified_by = (SELECT min(id) FROM accounts), verified_at = now() WHERE id = \(other)")
+            }
+        }
+    }
+
+    @Test func bulkClearanceClearsOnlyTheVersionsChecked() async throws {
+        try await withApp { api in
+            let maker = try await api.producer(status: .verified)
+            let exporter = try await api.exporterToken()
+            let officer = try await api.token(.exportOfficer)
+            let kept = try #require(try await api.recordShipment(maker.token, producer: maker.id, #""fob_value_usd":"10.00""#).int("id"))
+            let changed = try #require(try await api.recordShipment(maker.token, producer: maker.id, #""fob_value_usd":"20.00""#).int("id"))
+            let theirs = try #require(try await api.recordShipment(exporter, producer: maker.id, #""fob_value_usd":"30.00""#).int("id"))
+            let checked = try await api.clearanceItems([kept, changed])  // version 1 each
+            // The producer corrects one, and confirms the exporter's shipment (a new version too).
+            #expect(try await api.call(.patch, "/v1/export-shipments/\(changed)", json: #"{"fob_value_usd":"2000.00"}"#, token: maker.token)
+                .status == .ok)
+            let confirmed = try await api.post("/v1/export-shipments/\(theirs)/confirmation", "", token: maker.token)
+            #expect(confirmed.headers[.eTag] == #""2""#)
+            let reply = try await api.post("/v1/export-shipments/clearances", checked, token: officer)
+            let results = (reply.json["results"] as? [[String: Any]] ?? []).map {
+                "\($0["id"]!) \($0["outcome"]!) \($0["reason"] as? String ?? "-") \($0["version"] as? Int ?? 0)"
+            }
+            #expect(results == ["\(kept) cleared - 2", "\(changed) not_clearable stale_version 2"])
+            let unconfirmedVersion = try await api.post(
+                "/v1/export-shipments/clearances", try await api.clearanceItems([theirs], versions: [theirs: 1]), token: officer)
+            #expect((unconfirmedVersion.json["results"] as? [[String: Any]])?.first?["reason"] as? String == "stale_version")
+            #expect(totals(try await api.figures(october, token: officer)) == "1 10.00 1.000")
+            // The previous shape (bare ids) and items without a version are refused.
+            #expect(try await api.post("/v1/export-shipments/clearances", #"{"ids":[\#(changed)]}"#, token: officer).fields == ["ids"])
+            #expect(try await api.post("/v1/export-shipments/clearances", #"{"items":[{"id":\#(changed)}]}"#, token: officer).fields
+                == ["items[0].version"])
+            #expect(try await api.get("/v1/export-shipments/\(changed)", token: officer).string("status") == "declared")
+        }
+    }
+
+    @Test func anExportDateAfterTodayInTehranIsRefused() async throws {
+        try await withApp { api in
+            let maker = try await api.producer(status: .verified)
+            let (today, tomorrow) = try await api.db.rows("SELECT tehran_today()::text, (tehran_today() + 1)::text")[0].decode((String, String).self)
+            #expect(today == SolarHijri.today().description)
+            let future = try await api.recordShipment(maker.token, producer: maker.id, #""export_date":"\#(tomorrow)""#)
+            #expect(future.status == .unprocessableContent && future.fields == ["export_date"])
+            #expect(try await api.recordShipment(maker.token, producer: maker.id, #""export_date":"2031-01-01""#).fields == ["export_date"])
+            #expect(try await api.db.rows("SELECT count(*)::int FROM export_shipments")[0].decode(Int.self) == 0)
+            let recorded = try await api.recordShipment(maker.token, producer: maker.id, #""export_date":"\#(today)""#)
+            #expect(recorded.status == .created)
+            let id = try #require(recorded.int("id"))
+            let moved = try await api.call(.patch, "/v1/export-shipments/\(id)", json: #"{"export_date":"\#(tomorrow)"}"#, token: maker.token)
+            #expect(moved.status == .unprocessableContent && moved.fields == ["export_date"])
+            #expect(try await api.get("/v1/export-shipments/\(id)", token: maker.token).string("export_date") == today)
         }
     }
 
@@ -198,14 +359,17 @@ extension API {
             let unconfirmed = try #require(try await api.recordShipment(exporter, producer: maker.id).int("id"))
             let rejected = try #require(try await api.recordShipment(maker.token, producer: maker.id).int("id"))
             #expect(try await api.move(rejected, #"{"to":"rejected","reason":"no such declaration"}"#, token: officer).status == .ok)
-            #expect(try await api.post("/v1/export-shipments/clearances", #"{"ids":[\#(ready)]}"#, token: maker.token).status == .forbidden)
-            #expect(try await api.post("/v1/export-shipments/clearances", #"{"ids":[]}"#, token: officer).fields == ["ids"])
-            #expect(try await api.post("/v1/export-shipments/clearances", #"{"ids":[\#(ready),\#(ready)]}"#, token: officer).fields == ["ids"])
-            let tooMany = "[" + (1...101).map(String.init).joined(separator: ",") + "]"
-            #expect(try await api.post("/v1/export-shipments/clearances", #"{"ids":\#(tooMany)}"#, token: officer).fields == ["ids"])
+            #expect(try await api.post("/v1/export-shipments/clearances", try await api.clearanceItems([ready]), token: maker.token).status
+                == .forbidden)
+            #expect(try await api.post("/v1/export-shipments/clearances", #"{"items":[]}"#, token: officer).fields == ["items"])
+            #expect(try await api.post("/v1/export-shipments/clearances", try await api.clearanceItems([ready, ready]), token: officer).fields
+                == ["items"])
+            #expect(try await api.post("/v1/export-shipments/clearances", try await api.clearanceItems(Array(1...101)), token: officer).fields
+                == ["items"])
             #expect(totals(try await api.figures(october, token: officer)) == "0 0.00 0.000")
             let reply = try await api.post(
-                "/v1/export-shipments/clearances", #"{"ids":[\#(unconfirmed),\#(ready2),999999999,\#(rejected),\#(ready)]}"#, token: officer)
+                "/v1/export-shipments/clearances", try await api.clearanceItems([unconfirmed, ready2, 999999999, rejected, ready]),
+                token: officer)
             #expect(reply.status == .ok)
             #expect(reply.int("cleared") == 2)
             let results = (reply.json["results"] as? [[String: Any]] ?? []).map {
@@ -221,7 +385,7 @@ extension API {
             )[0].decode(Int.self)
             #expect(audited == 2)
             // Clearing them again changes nothing.
-            let again = try await api.post("/v1/export-shipments/clearances", #"{"ids":[\#(ready)]}"#, token: officer)
+            let again = try await api.post("/v1/export-shipments/clearances", try await api.clearanceItems([ready]), token: officer)
             #expect(again.int("cleared") == 0)
             #expect(totals(try await api.figures(october, token: officer)) == "2 30.00 2.000")
         }
@@ -333,10 +497,10 @@ extension API {
                 try await connection.query(
                     """
                     INSERT INTO export_shipments (producer_id, recorded_by, hs_code, destination_country, customs_declaration_no,
-                      fob_cents, net_weight_kg, export_date, customs_office_code, status, producer_confirmed_at,
+                      fob_cents, net_weight_kg, export_date, customs_office_code, status, producer_confirmed_at, verified_by, verified_at,
                       hs_chapter, province_code, is_oil, jalali_month, gregorian_month)
                     SELECT s.producer_id, s.recorded_by, s.hs_code, 'IQ', 'BIG-' || n, s.fob_cents, s.net_weight_kg, s.export_date,
-                      s.customs_office_code, 'shipped', now(), s.hs_chapter, s.province_code, false, s.jalali_month, s.gregorian_month
+                      s.customs_office_code, 'shipped', now(), s.recorded_by, now(), s.hs_chapter, s.province_code, false, s.jalali_month, s.gregorian_month
                     FROM export_shipments s, generate_series(1, 92999) n
                     """, logger: api.db.logger)
                 try await connection.query("ALTER TABLE export_shipments ENABLE TRIGGER USER", logger: api.db.logger)

@@ -220,7 +220,8 @@ extension API {
             let confirm = "/v1/orders/\(a)/rejection-confirmation"
             #expect(try await api.post(confirm, "{}", token: producer.token).status == .forbidden)
             #expect(try await api.post(confirm, "{}", token: try await api.token(.partner)).status == .notFound)
-            #expect(try await api.post(confirm, "{}", token: try await api.token(.supervisor, province: "IR-23")).status == .notFound)
+            let elsewhere = try await api.token(.supervisor, province: "IR-23")
+            #expect(try await api.post(confirm, #"{"reason":"x"}"#, token: elsewhere).status == .notFound)
             #expect(try await api.deliveryRecord(producer.id) == (0, 1))
             let confirmed = try await api.post(confirm, #"{"reason":"we changed our minds"}"#, token: partner)
             #expect(confirmed.status == .ok, "\(confirmed.text)")
@@ -312,7 +313,8 @@ extension API {
 
             // Settled for the producer: counts as a delivery.
             let forProducer = try await api.orderThrough(
-                ["accepted", "packed", "shipped", "disputed"], producer: producer, product: cake, partner: partner)
+                ["accepted", "packed", "shipped"], producer: producer, product: cake, partner: partner)
+            #expect(try await api.moveOrder(forProducer, #"{"to":"disputed","reason":"never arrived"}"#, token: partner).status == .ok)
             let admin = try await api.token(.admin)
             let delivered = try await api.moveOrder(
                 forProducer, #"{"to":"delivered","reason":"courier's signed receipt shows full delivery"}"#, token: admin)

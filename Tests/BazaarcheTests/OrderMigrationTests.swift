@@ -87,6 +87,13 @@ import Testing
             try await client.query("UPDATE orders SET status = 'disputed' WHERE id = 2")
             #expect(try await client.query("SELECT delivered, failed FROM producer_order_stats WHERE producer_id = 1").collect()[0]
                 .decode((Int, Int).self) == (1, 1))
+            // A dispute upheld by staff counts as a failure.
+            try await client.query("UPDATE orders SET status = 'dispute_upheld' WHERE id = 2")
+            #expect(try await client.query("SELECT delivered, failed FROM producer_order_stats WHERE producer_id = 1").collect()[0]
+                .decode((Int, Int).self) == (1, 2))
+            // Declarations from before have no declarer, so any reviewer may decide them.
+            #expect(try await client.query("SELECT count(*)::int FROM product_packaging WHERE declared_by IS NULL").collect()[0]
+                .decode(Int.self) == 2)
         }
     }
 }
