@@ -9,6 +9,7 @@ import Testing
 @Suite struct TenantSweepTests {
     struct Tenant {
         var producer: (id: Int64, token: String)
+        var producerAccount: Int64
         var product: Int64
         var brand: Int64
         var certificate: Int64
@@ -26,6 +27,9 @@ import Testing
     func tenant(_ api: API, province: String, n: Int) async throws -> Tenant {
         let producer = try await api.producer(province: province, status: .verified)
         let product = try await api.product(producer, title: "کیک تست \(n)", price: 500_000, stock: 100)
+        let producerAccount = try #require(try await api.get("/v1/me", token: producer.token).int("id"))
+        let declared = try await api.call(.put, "/v1/products/\(product)/packaging", json: #"{"level":"export"}"#, token: producer.token)
+        #expect(declared.status == .ok, "packaging: \(declared.text)")
         let brand = try #require(try await api.post(
             "/v1/brands", #"{"slug":"brand-\#(n)-\#(Fixtures.next())","name_fa":"برند \#(n)"}"#, token: producer.token).int("id"))
         let certificate = try #require(try await api.post(
@@ -46,7 +50,7 @@ import Testing
         let shipment = try await api.shipment(exporter, producer: producer.id, on: "2026-10-01", status: "declared")
         let supervisor = try await api.token(.supervisor, province: province)
         return Tenant(
-            producer: producer, product: product, brand: brand, certificate: certificate, partner: partner, exporter: exporter,
+            producer: producer, producerAccount: producerAccount, product: product, brand: brand, certificate: certificate, partner: partner, exporter: exporter,
             supervisor: supervisor, demand: demand, order: order, invitation: invitation, shipment: shipment)
     }
 
@@ -61,13 +65,17 @@ import Testing
             (.patch, "/v1/brands/\(t.brand)", #"{"story":"بازنویسی"}"#),
             (.patch, "/v1/products/\(t.product)", #"{"price_rials":1}"#),
             (.post, "/v1/products/\(t.product)/transitions", #"{"to":"paused"}"#),
-            (.put, "/v1/products/\(t.product)/packaging", #"{"level":"export"}"#),
+            (.put, "/v1/products/\(t.product)/packaging", #"{"level":"retail"}"#),
+            (.post, "/v1/products/\(t.product)/packaging/review", #"{"decision":"approve","level":"export"}"#),
+            (.post, "/v1/accounts/\(t.producerAccount)/disable", #"{"reason":"sweep"}"#),
             (.post, "/v1/products/\(t.product)/certificates",
              #"{"kind":"organic","number":"X","issuer":"x","issued_on":"2025-01-01","expires_on":"2099-01-01"}"#),
             (.post, "/v1/certificates/\(t.certificate)/transitions", #"{"to":"under_review"}"#),
             (.get, "/v1/orders/\(t.order)", nil),
             (.post, "/v1/orders/\(t.order)/transitions", #"{"to":"cancelled","reason":"sweep"}"#),
             (.post, "/v1/orders/\(t.order)/transitions", #"{"to":"accepted"}"#),
+            (.post, "/v1/orders/\(t.order)/transitions", #"{"to":"rejected","reason_code":"buyer_request"}"#),
+            (.post, "/v1/orders/\(t.order)/rejection-confirmation", #"{"reason":"sweep"}"#),
             (.get, "/v1/demands/\(t.demand)", nil),
             (.get, "/v1/demands/\(t.demand)/matches", nil),
             (.post, "/v1/demands/\(t.demand)/transitions", #"{"to":"cancelled"}"#),
@@ -78,6 +86,8 @@ import Testing
             (.post, "/v1/invitations/\(t.invitation)/decline", #"{"reason":"sweep"}"#),
             (.get, "/v1/export-shipments/\(t.shipment)", nil),
             (.post, "/v1/export-shipments/\(t.shipment)/transitions", #"{"to":"cleared"}"#),
+            (.patch, "/v1/export-shipments/\(t.shipment)", #"{"fob_value_usd":"1.00"}"#),
+            (.post, "/v1/export-shipments/\(t.shipment)/confirmation", nil),
         ]
     }
 
@@ -107,7 +117,7 @@ import Testing
                     }
                 }
             }
-            #expect(tried == 2 * (4 * 22 - 1))
+            #expect(tried == 2 * (4 * operations(on: a).count - 1))
             #expect(leaks.isEmpty, "\(leaks.joined(separator: "\n"))")
             // Nothing changed: the products (price, status, stock) and every status are as they were.
             let after = try await api.db.rows(
@@ -118,14 +128,20 @@ import Testing
                 """
                 SELECT (SELECT string_agg(status, ',' ORDER BY id) FROM orders), (SELECT string_agg(status, ',' ORDER BY id) FROM demands),
                        (SELECT string_agg(status, ',' ORDER BY id) FROM invitations), (SELECT string_agg(status, ',' ORDER BY id) FROM export_shipments),
-                       (SELECT string_agg(status, ',' ORDER BY id) FROM producers), (SELECT count(*)::int FROM counseling_sessions)
-                """)[0].decode((String, String, String, String, String, Int).self)
+                       (SELECT string_agg(status, ',' ORDER BY id) FROM producers), (SELECT count(*)::int FROM counseling_sessions),
+                       (SELECT string_agg(review_status || ':' || level, ',' ORDER BY product_id) FROM product_packaging),
+                       (SELECT count(*)::int FROM accounts WHERE disabled),
+                       (SELECT string_agg(fob_cents::text, ',' ORDER BY id) FROM export_shipments)
+                """)[0].decode((String, String, String, String, String, Int, String, Int, String).self)
             #expect(statuses.0 == "placed,placed")
             #expect(statuses.1 == "open,open")
             #expect(statuses.2 == "pending,pending")
             #expect(statuses.3 == "declared,declared")
             #expect(statuses.4 == "verified,verified")
             #expect(statuses.5 == 0)
+            #expect(statuses.6 == "pending_review:export,pending_review:export")
+            #expect(statuses.7 == 0)
+            #expect(!statuses.8.split(separator: ",").contains("100"))
             // Lists never show the other tenant's objects either.
             for (mine, theirs) in [(a, b), (b, a)] {
                 for (path, id) in [("/v1/orders", theirs.order), ("/v1/demands", theirs.demand), ("/v1/invitations", theirs.invitation),
