@@ -151,12 +151,12 @@ func encoded(_ text: String) -> String {
             let id = try await api.product(producer)
             #expect(try await api.searchIDs("") == [id])
             let admin = try await api.token(.admin)
-            _ = try await api.post("/v1/producers/\(producer.id)/transitions", #"{"to":"suspended","reason":"complaint"}"#, token: admin)
+            try await api.must(.post, "/v1/producers/\(producer.id)/transitions", json: #"{"to":"suspended","reason":"complaint"}"#, token: admin)
             #expect(try await api.searchIDs("") == [])
             #expect(try await api.get("/v1/products/\(id)").status == .notFound)
             // The producer still sees its own.
             #expect(try await api.searchIDs("", token: producer.token) == [id])
-            _ = try await api.post("/v1/producers/\(producer.id)/transitions", #"{"to":"verified"}"#, token: admin)
+            try await api.must(.post, "/v1/producers/\(producer.id)/transitions", json: #"{"to":"verified"}"#, token: admin)
             #expect(try await api.searchIDs("") == [id])
         }
     }
@@ -374,7 +374,7 @@ func encoded(_ text: String) -> String {
             let producer = try await api.producer(status: .verified)
             let id = try await api.product(producer)
             try await api.approvedPackaging(id, "export", token: producer.token)
-            _ = try await api.post("/v1/products/\(id)/transitions", #"{"to":"archived"}"#, token: producer.token)
+            try await api.must(.post, "/v1/products/\(id)/transitions", json: #"{"to":"archived"}"#, token: producer.token)
             let archived = try await api.call(.put, "/v1/products/\(id)/packaging", json: #"{"level":"retail"}"#, token: producer.token)
             #expect(archived.status == .conflict)
             #expect(archived.code == "product_archived")
@@ -386,10 +386,10 @@ func encoded(_ text: String) -> String {
         try await withApp { api in
             let producer = try await api.producer(status: .verified)
             let id = try await api.product(producer)
-            _ = try await api.post(
-                "/v1/products/\(id)/certificates",
-                #"{"kind":"organic","number":"O-1","issuer":"x","issued_on":"2026-01-01","expires_on":"2028-01-01"}"#,
-                token: producer.token)
+            try await api.must(
+                .post, "/v1/products/\(id)/certificates",
+                json: #"{"kind":"organic","number":"O-1","issuer":"x","issued_on":"2026-01-01","expires_on":"2028-01-01"}"#,
+                token: producer.token, status: .created)
             #expect(try await api.get("/v1/products/\(id)/certificates").items.isEmpty)
             let partner = try await api.token(.partner)
             #expect(try await api.get("/v1/products/\(id)/certificates", token: partner).items.isEmpty)

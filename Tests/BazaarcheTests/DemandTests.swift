@@ -77,10 +77,10 @@ import Testing
                 #"{"kind":"health_license","number":"1","issuer":"x","issued_on":"2025-01-01","expires_on":"2099-01-01"}"#,
                 token: baker.token).int("id"))
             let admin = try await api.token(.admin)
-            _ = try await api.post("/v1/certificates/\(cert)/transitions", #"{"to":"under_review"}"#, token: admin)
-            _ = try await api.post("/v1/certificates/\(cert)/transitions", #"{"to":"granted"}"#, token: admin)
+            try await api.must(.post, "/v1/certificates/\(cert)/transitions", json: #"{"to":"under_review"}"#, token: admin)
+            try await api.must(.post, "/v1/certificates/\(cert)/transitions", json: #"{"to":"granted"}"#, token: admin)
             #expect(try await ids(baker.token) == [easy, strict])
-            _ = try await api.post("/v1/demands/\(easy)/transitions", #"{"to":"cancelled"}"#, token: partner)
+            try await api.must(.post, "/v1/demands/\(easy)/transitions", json: #"{"to":"cancelled"}"#, token: partner)
             #expect(try await ids(baker.token) == [strict])
         }
     }

@@ -38,7 +38,7 @@ extension API {
             #expect(try await api.stock(cake) == 6)
             #expect(try await api.stock(jam) == 0)
             // The captured price does not follow later price changes.
-            _ = try await api.call(.patch, "/v1/products/\(cake)", json: #"{"price_rials":9999999}"#, token: producer.token)
+            try await api.must(.patch, "/v1/products/\(cake)", json: #"{"price_rials":9999999}"#, token: producer.token)
             let id = try #require(reply.int("id"))
             let read = try await api.get("/v1/orders/\(id)", token: partner)
             #expect((read.json["lines"] as? [[String: Any]])?.first?["unit_price_rials"] as? Int == 1_500_000)
@@ -330,7 +330,7 @@ extension API {
             let producer = try await api.producer(status: .verified)
             let cake = try await api.product(producer, stock: 10)
             let admin = try await api.token(.admin)
-            _ = try await api.post("/v1/producers/\(producer.id)/transitions", #"{"to":"suspended","reason":"audit"}"#, token: admin)
+            try await api.must(.post, "/v1/producers/\(producer.id)/transitions", json: #"{"to":"suspended","reason":"audit"}"#, token: admin)
             let partner = try await api.token(.partner)
             let reply = try await api.order(partner, producer: producer.id, lines: [(cake, 1)])
             #expect(reply.status == .unprocessableContent)

@@ -102,7 +102,7 @@ extension API {
             try await api.approvedPackaging(cake, "retail", token: producer.token)
             let supervisor = try await api.token(.supervisor, province: "IR-00")
 
-            _ = try await api.call(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"export"}"#, token: producer.token)
+            try await api.must(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"export"}"#, token: producer.token)
             let noReason = try await api.review(cake, #"{"decision":"reject"}"#, token: supervisor)
             #expect(noReason.status == .unprocessableContent)
             #expect(noReason.fields == ["reason"])
@@ -139,7 +139,7 @@ extension API {
             // Nothing to review yet.
             let admin = try await api.token(.admin)
             #expect(try await api.review(cake, #"{"decision":"approve","level":"export"}"#, token: admin).status == .notFound)
-            _ = try await api.call(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"export"}"#, token: producer.token)
+            try await api.must(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"export"}"#, token: producer.token)
 
             let own = try await api.review(cake, #"{"decision":"approve","level":"export"}"#, token: producer.token)
             #expect(own.status == .forbidden)
@@ -163,7 +163,7 @@ extension API {
             let audit = try await api.db.rows(
                 "SELECT actor_role, province_code FROM audit_events WHERE action = 'packaging.approved' AND entity_id = \(cake)")
             #expect(try audit.map { try $0.decode((String, String).self) }.map(\.0) == ["supervisor"])
-            _ = try await api.post("/v1/products/\(cake)/transitions", #"{"to":"archived"}"#, token: producer.token)
+            try await api.must(.post, "/v1/products/\(cake)/transitions", json: #"{"to":"archived"}"#, token: producer.token)
             let archived = try await api.review(cake, #"{"decision":"approve","level":"export"}"#, token: supervisor)
             #expect(archived.status == .conflict)
             #expect(archived.code == "product_archived")
@@ -177,10 +177,10 @@ extension API {
             let producer = try await api.producer(province: "IR-00", status: .verified)
             let cake = try await api.product(producer)
             let supervisor = try await api.token(.supervisor, province: "IR-00")
-            _ = try await api.call(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"basic"}"#, token: producer.token)
+            try await api.must(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"basic"}"#, token: producer.token)
             let seen = try await api.get("/v1/products/\(cake)/packaging", token: supervisor)
             #expect(seen.string("declared_level") == "basic")
-            _ = try await api.call(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"export"}"#, token: producer.token)
+            try await api.must(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"export"}"#, token: producer.token)
 
             let noLevel = try await api.review(cake, #"{"decision":"approve"}"#, token: supervisor)
             #expect(noLevel.status == .unprocessableContent)
@@ -231,7 +231,7 @@ extension API {
 
             // An admin's own declaration is no different.
             let admin = try await api.token(.admin)
-            _ = try await api.call(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"retail"}"#, token: admin)
+            try await api.must(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"retail"}"#, token: admin)
             #expect(try await api.review(cake, #"{"decision":"approve","level":"retail"}"#, token: admin).code == "own_declaration")
             // Now the admin declared it: the supervisor who declared before may approve it.
             let other = try await api.review(cake, #"{"decision":"approve","level":"retail"}"#, token: declarer)

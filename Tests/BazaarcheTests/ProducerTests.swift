@@ -117,7 +117,7 @@ import Testing
             var ids: [Int64] = []
             for _ in 0..<5 { ids.append(try await api.producer().id) }
             let admin = try await api.token(.admin)
-            _ = try await api.post("/v1/producers/\(ids[1])/transitions", #"{"to":"screened"}"#, token: admin)
+            try await api.must(.post, "/v1/producers/\(ids[1])/transitions", json: #"{"to":"screened"}"#, token: admin)
             var seen: [Int64] = []
             var cursor: String? = nil
             repeat {

@@ -29,7 +29,7 @@ import Testing
         try await withApp { api in
             let admin = try await api.token(.admin)
             let year = SolarHijri.year(of: Date())
-            _ = try await api.call(.put, "/v1/quotas/\(year)/IR-00", json: #"{"quota":2000}"#, token: admin)
+            try await api.must(.put, "/v1/quotas/\(year)/IR-00", json: #"{"quota":2000}"#, token: admin)
             _ = try await api.producer(province: "IR-00")
             _ = try await api.producer(province: "IR-00", status: .screened)
             let verified = try await api.producer(province: "IR-00", status: .verified)
@@ -40,7 +40,7 @@ import Testing
                 "/v1/courses", #"{"title":"t","kind":"general","mode":"online","hours":4}"#, token: admin).int("id"))
             let enrollment = try #require(try await api.post(
                 "/v1/courses/\(courseID)/enrollments", #"{"producer_id":\#(verified.id)}"#, token: admin).int("id"))
-            _ = try await api.call(.post, "/v1/enrollments/\(enrollment)/completion", token: admin)
+            try await api.must(.post, "/v1/enrollments/\(enrollment)/completion", token: admin)
 
             let report = try await api.get("/v1/reports/funnel?year=\(year)", token: admin)
             #expect(report.status == .ok)

@@ -82,7 +82,7 @@ import Testing
             #expect(try await api.searchIDs("q=desert") == [id])
             #expect(try await api.searchIDs("q=" + encoded("سرکه انگور")) == [id])
             // Renaming the brand moves the product to the new name at once.
-            _ = try await api.call(.patch, "/v1/brands/\(brand)", json: #"{"name_en":"Kavir Lady"}"#, token: producer.token)
+            try await api.must(.patch, "/v1/brands/\(brand)", json: #"{"name_en":"Kavir Lady"}"#, token: producer.token)
             #expect(try await api.searchIDs("q=kavir") == [id])
         }
     }
@@ -97,7 +97,7 @@ import Testing
             let draft = try await api.product(isfahan, title: "پیش نویس", category: "carpets.kilim", list: false)
             let brand = try #require(try await api.post(
                 "/v1/brands", #"{"slug":"naneh","name_fa":"ننه"}"#, token: markazi.token).int("id"))
-            _ = try await api.call(.patch, "/v1/products/\(jam)", json: #"{"brand_id":\#(brand)}"#, token: markazi.token)
+            try await api.must(.patch, "/v1/products/\(jam)", json: #"{"brand_id":\#(brand)}"#, token: markazi.token)
             try await api.approvedPackaging(jam, "export", token: markazi.token)
             try await api.approvedPackaging(cake, "basic", token: markazi.token)
             let certificate = try #require(try await api.post(
@@ -105,8 +105,8 @@ import Testing
                 #"{"kind":"handicraft_seal","number":"H-1","issuer":"میراث فرهنگی","issued_on":"2025-01-01","expires_on":"2035-01-01"}"#,
                 token: isfahan.token).int("id"))
             let admin = try await api.token(.admin)
-            _ = try await api.post("/v1/certificates/\(certificate)/transitions", #"{"to":"under_review"}"#, token: admin)
-            _ = try await api.post("/v1/certificates/\(certificate)/transitions", #"{"to":"granted"}"#, token: admin)
+            try await api.must(.post, "/v1/certificates/\(certificate)/transitions", json: #"{"to":"under_review"}"#, token: admin)
+            try await api.must(.post, "/v1/certificates/\(certificate)/transitions", json: #"{"to":"granted"}"#, token: admin)
 
             #expect(Set(try await api.searchIDs("")) == [cake, jam, rug])
             #expect(Set(try await api.searchIDs("category_code=food")) == [cake, jam], "sub-categories included")

@@ -65,6 +65,17 @@ struct API: Sendable {
         try await call(.post, path, json: json, token: token, sourceLocation: sourceLocation)
     }
 
+    /// A set-up step that must work: a failed set-up fails the test instead of silently weakening it.
+    @discardableResult
+    func must(
+        _ method: HTTPRequest.Method, _ path: String, json: String? = nil, token: String? = nil,
+        status: HTTPResponse.Status = .ok, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> Reply {
+        let reply = try await call(method, path, json: json, token: token, sourceLocation: sourceLocation)
+        #expect(reply.status == status, "set-up \(method) \(path): \(reply.text.prefix(300))", sourceLocation: sourceLocation)
+        return reply
+    }
+
     /// Logs in over HTTP and returns the bearer token.
     func login(_ login: String, _ password: String = API.password) async throws -> String {
         let reply = try await post("/v1/auth/tokens", #"{"login":"\#(login)","password":"\#(password)"}"#)
