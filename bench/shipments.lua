@@ -1,11 +1,12 @@
 -- wrk script: records an export shipment (a distinct Idempotency-Key and declaration number
 -- per request) and, every other request, clears one of the declared shipments listed in
--- BENCH_DECLARED as the export officer (BENCH_CLEAR_TOKEN), which updates the figures rollups in its transaction.
+-- BENCH_DECLARED (id:version pairs) as the export officer (BENCH_CLEAR_TOKEN), with If-Match naming
+-- the version checked, which updates the figures rollups in its transaction.
 local token = os.getenv("BENCH_TOKEN")
 local officer = os.getenv("BENCH_CLEAR_TOKEN") or token  -- only export officers clear
 local producer = os.getenv("BENCH_PRODUCER")
 local declared = {}
-for id in string.gmatch(os.getenv("BENCH_DECLARED") or "", "%d+") do declared[#declared + 1] = id end
+for id, version in string.gmatch(os.getenv("BENCH_DECLARED") or "", "(%d+):(%d+)") do declared[#declared + 1] = { id, version } end
 local counter, thread_id, started = 0, 0, 0
 setup = function(thread) thread:set("tid", thread_id); thread_id = thread_id + 1 end
 init = function(args) started = os.time() end
@@ -13,9 +14,10 @@ init = function(args) started = os.time() end
 request = function()
   counter = counter + 1
   if counter % 2 == 0 and #declared > 0 then
-    local id = declared[(counter / 2 + (tid or 0) * 100003) % #declared + 1]
-    return wrk.format("POST", "/v1/export-shipments/" .. id .. "/transitions", {
-      ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. officer }, '{"to":"cleared"}')
+    local pick = declared[(counter / 2 + (tid or 0) * 100003) % #declared + 1]
+    return wrk.format("POST", "/v1/export-shipments/" .. pick[1] .. "/transitions", {
+      ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. officer,
+      ["If-Match"] = '"' .. pick[2] .. '"' }, '{"to":"cleared"}')
   end
   local key = string.format("bench-%d-%d-%d", started, tid or 0, counter)
   local body = string.format(
