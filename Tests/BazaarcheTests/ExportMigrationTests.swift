@@ -6,26 +6,7 @@ import Testing
 /// themselves leave the figures and wait for an officer, free-text offices become reference data.
 @Suite struct ExportTrustMigrationTests {
     @Test func selfClearedShipmentsGoBackToDeclaredAndLeaveTheFigures() async throws {
-        let configuration = try await TestDatabase.shared.createEmptyDatabase()
-        do { try await upgrade(configuration) } catch {
-            await TestDatabase.shared.dropDatabase(configuration.database ?? "")
-            throw error
-        }
-        await TestDatabase.shared.dropDatabase(configuration.database ?? "")
-    }
-
-    func upgrade(_ configuration: PostgresClient.Configuration) async throws {
-        let logger = await TestDatabase.shared.logger
-        // The migrations before this one, as the previous version shipped them.
-        let previous = FileManager.default.temporaryDirectory.appendingPathComponent("bazaarche-sql-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: previous, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: previous) }
-        let sql = repositoryRoot.appendingPathComponent("sql")
-        for file in try FileManager.default.contentsOfDirectory(atPath: sql.path) where file.hasSuffix(".sql") && file < "0010" {
-            try FileManager.default.copyItem(at: sql.appendingPathComponent(file), to: previous.appendingPathComponent(file))
-        }
-        try await withClient(configuration) { client in
-            try await Migrator(directory: previous).migrate(client: client, logger: logger)
+        try await withUpgrade(from: "0010", seed: { client in
             try await client.query(
                 """
                 INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, status)
@@ -69,7 +50,7 @@ import Testing
                 .collect()[0].decode(Int.self)
             #expect(before == 3)  // the previous version counted what recorders cleared themselves
 
-            try await TestDatabase.shared.migrator.migrate(client: client, logger: logger)
+        }, check: { client in
 
             let shipments = try await client.query(
                 """
@@ -117,6 +98,6 @@ import Testing
             #expect(try await client.query(
                 "SELECT shipments::int, fob_cents::text FROM export_rollups WHERE dims = 0 AND calendar = 'gregorian'"
             ).collect()[0].decode((Int, String).self) == (1, "90000"))
-        }
+        })
     }
 }

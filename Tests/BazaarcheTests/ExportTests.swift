@@ -4,61 +4,6 @@ import Testing
 
 @testable import Exports
 
-extension API {
-    /// A partner account of an exporter company.
-    func exporterToken() async throws -> String {
-        let name = "exporter.\(Fixtures.next())"
-        let company = try await partnerCompany(kind: "exporter")
-        _ = try await accounts.create(
-            role: .partner, login: name, password: API.password, provinceCode: nil, partnerID: company, actor: nil)
-        return try await login(name)
-    }
-
-    /// Records a shipment and moves it to `status` (an export officer clears it, `officer` or a
-    /// fresh one; the recorder ships it); returns its id.
-    @discardableResult
-    func shipment(
-        _ token: String, producer: Int64, hs: String = "570110", to country: String = "DE", fob: String = "100.00",
-        kg: String = "1", on date: String, status: String = "cleared", declaration: String? = nil, office: String = "bazargan",
-        officer: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
-    ) async throws -> Int64 {
-        let number = declaration ?? "D-\(Fixtures.next())"
-        let reply = try await call(
-            .post, "/v1/export-shipments",
-            json: """
-                {"producer_id":\(producer),"hs_code":"\(hs)","destination_country":"\(country)","customs_declaration_no":"\(number)",
-                 "fob_value_usd":"\(fob)","net_weight_kg":\(kg),"export_date":"\(date)","customs_office_code":"\(office)"}
-                """, token: token, headers: [.idempotencyKey: number], sourceLocation: sourceLocation)
-        #expect(reply.status == .created, "shipment: \(reply.text)", sourceLocation: sourceLocation)
-        let id = try #require(reply.int("id"), sourceLocation: sourceLocation)
-        let path: [String] = status == "declared" ? [] : status == "cleared" ? ["cleared"] : ["cleared", "shipped"]
-        var verifier = officer ?? ""
-        if !path.isEmpty && officer == nil { verifier = try await self.token(.exportOfficer) }
-        if !path.isEmpty {  // confirmed by its producer, as an exporter's shipment must be before it is cleared
-            _ = try await db.rows("UPDATE export_shipments SET producer_confirmed_at = now() WHERE id = \(id) AND producer_confirmed_at IS NULL")
-        }
-        for step in path {
-            // The officer clears the version it checked (If-Match).
-            let moved = try await call(
-                .post, "/v1/export-shipments/\(id)/transitions", json: #"{"to":"\#(step)"}"#, token: step == "cleared" ? verifier : token,
-                headers: [.ifMatch: try await shipmentETag(id)])
-            #expect(moved.status == .ok, "\(step): \(moved.text)", sourceLocation: sourceLocation)
-        }
-        return id
-    }
-
-    /// The shipment's current ETag, read straight from the database (whoever asks).
-    func shipmentETag(_ id: Int64) async throws -> String {
-        "\"\(try await db.rows("SELECT version FROM export_shipments WHERE id = \(id)")[0].decode(Int.self))\""
-    }
-
-    func figures(_ query: String, token: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [String: Any] {
-        let reply = try await get("/v1/export-figures?" + query, token: token, sourceLocation: sourceLocation)
-        #expect(reply.status == .ok, "figures \(query): \(reply.text)", sourceLocation: sourceLocation)
-        return reply.json
-    }
-}
-
 /// (period, shipment_count, fob_value_usd) per row, for compact comparisons.
 func summary(_ figures: [String: Any]) -> [String] {
     (figures["rows"] as? [[String: Any]] ?? []).map { row in
@@ -234,6 +179,45 @@ func totals(_ figures: [String: Any]) -> String {
             let year = SolarHijri.year(of: Date())
             let funnel = try await api.get("/v1/reports/funnel?year=\(year)", token: admin)
             #expect((funnel.json["totals"] as? [String: Any])?["exporting"] as? Int == 1)
+        }
+    }
+
+    @Test func aRetriedShipmentIsAnsweredAsTheFirstTime() async throws {
+        try await withApp { api in
+            let exporter = try await api.exporterToken()
+            let maker = try await api.producer(status: .verified)
+            func post(hs: String = "570110", fob: String, key: String) async throws -> Reply {
+                try await api.call(
+                    .post, "/v1/export-shipments",
+                    json: """
+                        {"producer_id":\(maker.id),"hs_code":"\(hs)","destination_country":"DE","customs_declaration_no":"R-1",
+                         "fob_value_usd":"\(fob)","net_weight_kg":1,"export_date":"2026-10-01","customs_office_code":"bazargan"}
+                        """, token: exporter, headers: [.idempotencyKey: key])
+            }
+            let first = try await post(fob: "10.5", key: "r")
+            // "10.50" is the same request as "10.5": the fingerprint is the request as understood.
+            let again = try await post(fob: "10.50", key: "r")
+            #expect(first.status == .created)
+            #expect(again.status == .created)
+            let id = try #require(first.int("id"))
+            let etag = try await api.shipmentETag(id)
+            #expect(first.headers[.location] == "/v1/export-shipments/\(id)")
+            #expect(first.headers[.eTag] == etag)
+            for name in [HTTPField.Name.location, .eTag, .contentType] { #expect(again.headers[name] == first.headers[name]) }
+            #expect(again.text == first.text)
+            #expect(first.headers[.idempotentReplayed] == nil)
+            #expect(again.headers[.idempotentReplayed] == "true")
+            #expect(try await api.db.rows("SELECT count(*)::int FROM export_shipments")[0].decode(Int.self) == 1)
+            // A refusal of the data is stored and replayed as it was; the key stays bound to its request.
+            let refused = try await post(hs: "770000", fob: "10.00", key: "bad")  // a reserved HS chapter
+            let refusedAgain = try await post(hs: "770000", fob: "10.00", key: "bad")
+            #expect(refused.status == .unprocessableContent && refused.fields == ["hs_code"])
+            #expect(refusedAgain.status == refused.status && refusedAgain.text == refused.text)
+            #expect(refusedAgain.headers[.contentType] == refused.headers[.contentType])
+            #expect(refusedAgain.headers[.idempotentReplayed] == "true")
+            let reused = try await post(fob: "10.00", key: "bad")
+            #expect(reused.status == .unprocessableContent && reused.code == "idempotency_key_reused")
+            #expect(try await api.db.rows("SELECT count(*)::int FROM export_shipments")[0].decode(Int.self) == 1)
         }
     }
 

@@ -4,47 +4,6 @@ import Testing
 
 @testable import Exports
 
-extension API {
-    /// Posts a shipment body (the valid default with `fields` merged in) and returns the reply.
-    func recordShipment(
-        _ token: String, producer: Int64, _ fields: String = "", key: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
-    ) async throws -> Reply {
-        var body: [String: Any] = [
-            "producer_id": producer, "hs_code": "570110", "destination_country": "DE", "customs_declaration_no": "T-\(Fixtures.next())",
-            "fob_value_usd": "100.00", "net_weight_kg": 1, "export_date": "2026-10-01", "customs_office_code": "bazargan",
-        ]
-        let changes = try JSONSerialization.jsonObject(with: Data("{\(fields)}".utf8)) as! [String: Any]
-        body.merge(changes) { $1 }
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
-        return try await call(
-            .post, "/v1/export-shipments", json: json, token: token, headers: [.idempotencyKey: key ?? "k-\(Fixtures.next())"],
-            sourceLocation: sourceLocation)
-    }
-
-    func move(_ id: Int64, _ body: String, token: String, ifMatch: String? = nil, sourceLocation: SourceLocation = #_sourceLocation)
-        async throws -> Reply
-    {
-        try await call(
-            .post, "/v1/export-shipments/\(id)/transitions", json: body, token: token,
-            headers: ifMatch.map { [.ifMatch: $0] } ?? [:], sourceLocation: sourceLocation)
-    }
-
-    /// A bulk clearance body: each shipment at its current version (or at `versions[id]`).
-    func clearanceItems(_ ids: [Int64], versions: [Int64: Int] = [:]) async throws -> String {
-        var items: [String] = []
-        for id in ids {
-            let current = try await db.rows("SELECT coalesce(max(version), 1) FROM export_shipments WHERE id = \(id)")[0].decode(Int.self)
-            items.append(#"{"id":\#(id),"version":\#(versions[id] ?? current)}"#)
-        }
-        return #"{"items":[\#(items.joined(separator: ","))]}"#
-    }
-
-    /// Clears at the shipment's current version, as an officer does who has just checked it.
-    func clear(_ id: Int64, token: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Reply {
-        try await move(id, #"{"to":"cleared"}"#, token: token, ifMatch: try await shipmentETag(id), sourceLocation: sourceLocation)
-    }
-}
-
 @Suite struct ExportTrustTests {
     let october = "from=2026-10-01&to=2026-10-31&scope=all"
 

@@ -4,38 +4,6 @@ import Testing
 
 @testable import Matching
 
-extension API {
-    /// A date `days` after today in Tehran (what needed_by is measured against).
-    func tehranDate(plus days: Int) async throws -> String {
-        try await db.rows("SELECT (tehran_today() + \(days)::int)::text")[0].decode(String.self)
-    }
-
-    /// A certificate on `product`, granted by an admin.
-    func grantedCertificate(_ product: Int64, _ producer: String, kind: String, expires: String = "2099-01-01") async throws {
-        let cert = try #require(try await post(
-            "/v1/products/\(product)/certificates",
-            #"{"kind":"\#(kind)","number":"N-1","issuer":"سازمان ملی استاندارد","issued_on":"2020-01-01","expires_on":"\#(expires)"}"#,
-            token: producer).int("id"))
-        let admin = try await token(.admin)
-        #expect(try await post("/v1/certificates/\(cert)/transitions", #"{"to":"under_review"}"#, token: admin).status == .ok)
-        #expect(try await post("/v1/certificates/\(cert)/transitions", #"{"to":"granted"}"#, token: admin).status == .ok)
-    }
-
-    func demand(_ partner: String, _ fields: String, days: Int = 30) async throws -> Int64 {
-        let neededBy = try await tehranDate(plus: days)
-        let reply = try await post(
-            "/v1/demands", #"{"unit":"piece","needed_by":"\#(neededBy)",\#(fields)}"#, token: partner)
-        #expect(reply.status == .created, "demand: \(reply.text)")
-        return try #require(reply.int("id"))
-    }
-
-    func matches(_ demand: Int64, token: String) async throws -> [String: Any] {
-        let reply = try await get("/v1/demands/\(demand)/matches", token: token)
-        #expect(reply.status == .ok, "matches: \(reply.text)")
-        return reply.json
-    }
-}
-
 func matchedProducts(_ response: [String: Any]) -> [Int64] {
     (response["matches"] as? [[String: Any]] ?? []).compactMap { ($0["product_id"] as? NSNumber)?.int64Value }
 }
@@ -226,8 +194,16 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
             #expect(accepted.status == .ok, "\(accepted.text)")
             #expect(accepted.string("status") == "accepted")
             let order = try #require(accepted.int("order_id"))
+            #expect(accepted.headers[.location] == "/v1/orders/\(order)")
             let placed = try await api.get("/v1/orders/\(order)", token: partner)
             #expect(placed.status == .ok)  // the inviting account is the buyer
+            // The response is the invitation as GET returns it, with the order as GET returns it under `order`.
+            var invitation = accepted.json
+            let embedded = try #require(invitation.removeValue(forKey: "order") as? [String: Any])
+            #expect(NSDictionary(dictionary: embedded).isEqual(to: placed.json))
+            #expect((embedded["history"] as? [[String: Any]])?.map { $0["to"] as? String } == ["placed"])
+            let read = try await api.get("/v1/invitations/\(id)", token: partner)
+            #expect(NSDictionary(dictionary: invitation).isEqual(to: read.json))
             #expect(placed.string("status") == "placed")
             #expect(placed.int("total_rials") == 18_000_000)  // the invitation's price, not the list price
             let stock = try await api.db.rows("SELECT stock FROM products WHERE id = \(cake)")[0].decode(Int.self)

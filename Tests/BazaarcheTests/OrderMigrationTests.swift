@@ -7,26 +7,7 @@ import Testing
 /// recounted.
 @Suite struct PackagingOrdersMigrationTests {
     @Test func aDatabaseOfThePreviousVersionUpgrades() async throws {
-        let configuration = try await TestDatabase.shared.createEmptyDatabase()
-        do { try await upgrade(configuration) } catch {
-            await TestDatabase.shared.dropDatabase(configuration.database ?? "")
-            throw error
-        }
-        await TestDatabase.shared.dropDatabase(configuration.database ?? "")
-    }
-
-    func upgrade(_ configuration: PostgresClient.Configuration) async throws {
-        let logger = await TestDatabase.shared.logger
-        // The migrations before this one, as the previous version shipped them.
-        let previous = FileManager.default.temporaryDirectory.appendingPathComponent("bazaarche-sql-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: previous, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: previous) }
-        let sql = repositoryRoot.appendingPathComponent("sql")
-        for file in try FileManager.default.contentsOfDirectory(atPath: sql.path) where file.hasSuffix(".sql") && file < "0011" {
-            try FileManager.default.copyItem(at: sql.appendingPathComponent(file), to: previous.appendingPathComponent(file))
-        }
-        try await withClient(configuration) { client in
-            try await Migrator(directory: previous).migrate(client: client, logger: logger)
+        try await withUpgrade(from: "0011", seed: { client in
             try await client.query(
                 """
                 INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, status)
@@ -55,7 +36,7 @@ import Testing
             }
             try await client.query("INSERT INTO producer_order_stats VALUES (1, 1, 1)")
 
-            try await TestDatabase.shared.migrator.migrate(client: client, logger: logger)
+        }, check: { client in
 
             let packaging = try await client.query(
                 """
@@ -94,6 +75,6 @@ import Testing
             // Declarations from before have no declarer, so any reviewer may decide them.
             #expect(try await client.query("SELECT count(*)::int FROM product_packaging WHERE declared_by IS NULL").collect()[0]
                 .decode(Int.self) == 2)
-        }
+        })
     }
 }

@@ -2,26 +2,6 @@ import BazaarcheCore
 import Foundation
 import Testing
 
-extension API {
-    func order(
-        _ partner: String, producer: Int64, lines: [(Int64, Int)], key: String = UUID().uuidString,
-        sourceLocation: SourceLocation = #_sourceLocation
-    ) async throws -> Reply {
-        let linesJSON = lines.map { #"{"product_id":\#($0.0),"quantity":\#($0.1)}"# }.joined(separator: ",")
-        return try await call(
-            .post, "/v1/orders",
-            json: """
-                {"producer_id":\(producer),"lines":[\(linesJSON)],
-                 "delivery":{"province_code":"IR-23","city":"تهران","address":"خیابان انقلاب، پلاک ۱۲","recipient":"انبار مرکزی","phone":"02166554433"}}
-                """,
-            token: partner, headers: [.idempotencyKey: key], sourceLocation: sourceLocation)
-    }
-
-    func stock(_ product: Int64) async throws -> Int {
-        try await db.rows("SELECT stock FROM products WHERE id = \(product)")[0].decode(Int.self)
-    }
-}
-
 @Suite struct OrderPlacementTests {
     @Test func placeAnOrderWithServerComputedTotals() async throws {
         try await withApp { api in
@@ -98,6 +78,12 @@ extension API {
             #expect(again.headers[.eTag] == first.headers[.eTag])
             #expect(again.headers[.idempotentReplayed] == "true")
             #expect(first.headers[.idempotentReplayed] == nil)
+            // What the route decided: the order's URL, its ETag and its detail, as GET gives them.
+            let id = try #require(first.int("id"))
+            let read = try await api.get("/v1/orders/\(id)", token: partner)
+            #expect(first.headers[.location] == "/v1/orders/\(id)")
+            #expect(first.headers[.eTag] != nil && first.headers[.eTag] == read.headers[.eTag])
+            #expect(first.text == read.text)
             let longKey = try await api.order(partner, producer: producer.id, lines: [(cake, 1)], key: String(repeating: "k", count: 201))
             #expect(longKey.status == .badRequest)
             #expect(try await api.stock(cake) == 8)

@@ -2,28 +2,6 @@ import BazaarcheCore
 import Foundation
 import Testing
 
-extension API {
-    /// Declares `level` as the product's owner (`token`) and has an admin approve it: the level
-    /// search, matching and the product's `packaging_level` then read.
-    @discardableResult
-    func approvedPackaging(
-        _ product: Int64, _ level: String, token: String, sourceLocation: SourceLocation = #_sourceLocation
-    ) async throws -> Reply {
-        let declared = try await call(
-            .put, "/v1/products/\(product)/packaging", json: #"{"level":"\#(level)"}"#, token: token, sourceLocation: sourceLocation)
-        #expect(declared.status == .ok, "\(declared.text)", sourceLocation: sourceLocation)
-        let approved = try await post(
-            "/v1/products/\(product)/packaging/review", #"{"decision":"approve","level":"\#(level)"}"#, token: try await self.token(.admin),
-            sourceLocation: sourceLocation)
-        #expect(approved.string("approved_level") == level, "\(approved.text)", sourceLocation: sourceLocation)
-        return approved
-    }
-
-    func review(_ product: Int64, _ body: String, token: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Reply {
-        try await post("/v1/products/\(product)/packaging/review", body, token: token, sourceLocation: sourceLocation)
-    }
-}
-
 @Suite struct PackagingReviewTests {
     /// The issue's abuse: a producer's own `export` claim reached the search filter, demands'
     /// filters and match scores at once.

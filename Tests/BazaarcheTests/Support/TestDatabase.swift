@@ -117,3 +117,33 @@ func withClient<T: Sendable>(
         return try await body(client)
     }
 }
+
+/// An upgrade as a deployed database lives it: a fresh database migrated only with the files before
+/// `version` (as the previous release shipped them), `seed` writing data in that old schema, then
+/// every current migration, then `check` on the result. The database is dropped afterwards.
+func withUpgrade(
+    from version: String, seed: @Sendable (PostgresClient) async throws -> Void,
+    check: @Sendable (PostgresClient) async throws -> Void
+) async throws {
+    let configuration = try await TestDatabase.shared.createEmptyDatabase()
+    let logger = await TestDatabase.shared.logger
+    let previous = FileManager.default.temporaryDirectory.appendingPathComponent("bazaarche-sql-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: previous) }
+    do {
+        try FileManager.default.createDirectory(at: previous, withIntermediateDirectories: true)
+        let sql = repositoryRoot.appendingPathComponent("sql")
+        for file in try FileManager.default.contentsOfDirectory(atPath: sql.path) where file.hasSuffix(".sql") && file < version {
+            try FileManager.default.copyItem(at: sql.appendingPathComponent(file), to: previous.appendingPathComponent(file))
+        }
+        try await withClient(configuration) { client in
+            try await Migrator(directory: previous).migrate(client: client, logger: logger)
+            try await seed(client)
+            try await TestDatabase.shared.migrator.migrate(client: client, logger: logger)
+            try await check(client)
+        }
+    } catch {
+        await TestDatabase.shared.dropDatabase(configuration.database ?? "")
+        throw error
+    }
+    await TestDatabase.shared.dropDatabase(configuration.database ?? "")
+}
