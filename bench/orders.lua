@@ -45,9 +45,4 @@ response = function(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
 end
 
-done = function(summary, latency, requests)
-  io.write(string.format("BENCH requests=%d socket_errors=%d non2xx=%d rps=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f\n",
-    summary.requests, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status, summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000))
-end
+done = dofile("bench/report.lua").done_split("socket_errors")

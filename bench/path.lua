@@ -13,9 +13,4 @@ else
   end
 end
 
-done = function(summary, latency, requests)
-  io.write(string.format("BENCH requests=%d errors=%d rps=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f\n",
-    summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000))
-end
+done = dofile("bench/report.lua").done
