@@ -9,21 +9,55 @@ import Hummingbird
 /// refusals (4xx) are stored and replayed too; a failure of our own (5xx) stores nothing, so the
 /// client's retry runs afresh.
 public enum Idempotency {
-    public struct Outcome: Sendable {
+    /// The response of a keyed POST as its route decided it (status, body, headers): stored with
+    /// the key and replayed unchanged to every retry.
+    public struct Reply: Sendable {
         public var status: HTTPResponse.Status
         public var json: String
         public var headers: HTTPFields
-        /// The id of what was created, for callers composing this work into a larger one.
-        public var createdID: Int64?
-        public init(status: HTTPResponse.Status, json: String, headers: HTTPFields = [:], createdID: Int64? = nil) {
+        public init(status: HTTPResponse.Status, json: String, headers: HTTPFields = [:]) {
             self.status = status
             self.json = json
             self.headers = headers
-            self.createdID = createdID
         }
     }
 
-    public static func key(from request: Request) throws -> String {
+    /// Every keyed POST, once: the Idempotency-Key is required, the body decoded and validated,
+    /// its fingerprint taken (the request as understood: `fingerprint` of the validated body as
+    /// JSON with sorted keys, not its bytes), `work` runs in the key's transaction and returns a
+    /// domain value, and `reply` (the route) turns it into the response that is stored for retries.
+    public static func post<Body: Decodable, Valid: Sendable, Value: Sendable>(
+        _ request: Request, context: AppRequestContext, db: Database, by principal: Principal, operation: String,
+        decoding: Body.Type, validate: (Body) throws -> Valid, fingerprint: (Valid) -> any Encodable,
+        _ work: @escaping @Sendable (Valid, PostgresConnection) async throws -> Value,
+        reply: @escaping @Sendable (Value) -> Reply
+    ) async throws -> Response {
+        let key = try Self.key(from: request)
+        let valid = try validate(try await JSONBody.decode(Body.self, from: request, context: context))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let canonical = String(decoding: try encoder.encode(fingerprint(valid)), as: UTF8.self)
+        return try await run(
+            db: db, accountID: principal.accountID, key: key, operation: operation, fingerprint: canonical,
+            path: request.uri.path
+        ) { connection in
+            reply(try await work(valid, connection))
+        }
+    }
+
+    /// `post` for a validated body that is its own fingerprint.
+    public static func post<Body: Decodable, Valid: Encodable & Sendable, Value: Sendable>(
+        _ request: Request, context: AppRequestContext, db: Database, by principal: Principal, operation: String,
+        decoding: Body.Type, validate: (Body) throws -> Valid,
+        _ work: @escaping @Sendable (Valid, PostgresConnection) async throws -> Value,
+        reply: @escaping @Sendable (Value) -> Reply
+    ) async throws -> Response {
+        try await post(
+            request, context: context, db: db, by: principal, operation: operation, decoding: Body.self, validate: validate,
+            fingerprint: { $0 }, work, reply: reply)
+    }
+
+    static func key(from request: Request) throws -> String {
         guard let key = request.headers[.idempotencyKey]?.trimmingCharacters(in: .whitespaces), !key.isEmpty else {
             throw APIError.badRequest(
                 code: "idempotency_key_required", "Send an Idempotency-Key header (a unique value per order you mean to place).")
@@ -34,12 +68,12 @@ public enum Idempotency {
         return key
     }
 
-    public static func run(
+    static func run(
         db: Database, accountID: Int64, key: String, operation: String, fingerprint: String, path: String,
-        _ work: @escaping @Sendable (PostgresConnection) async throws -> Outcome
+        _ work: @escaping @Sendable (PostgresConnection) async throws -> Reply
     ) async throws -> Response {
         let logger = db.logger
-        let outcome: (Outcome, replayed: Bool) = try await db.transaction { connection in
+        let outcome: (Reply, replayed: Bool) = try await db.transaction { connection in
             // A retry waits for the original on its key row, but not forever: after 5 s it gets a
             // 409 with Retry-After instead of holding a pooled connection.
             try await connection.query("SET LOCAL lock_timeout = '5s'", logger: logger)
@@ -74,15 +108,15 @@ public enum Idempotency {
                         .conflict, code: "idempotency_in_progress", title: "A request with this key is in progress",
                         detail: "Retry shortly.", headers: [.retryAfter: "1"])
                 }
-                return (Outcome(status: HTTPResponse.Status(code: status), json: body, headers: Self.headers(storedHeaders)), true)
+                return (Reply(status: HTTPResponse.Status(code: status), json: body, headers: Self.headers(storedHeaders)), true)
             }
             try await connection.query("SAVEPOINT idempotent_work", logger: logger)
-            var result: Outcome
+            var result: Reply
             do {
                 result = try await work(connection)
             } catch let error as APIError where (400..<500).contains(error.status.code) {
                 try await connection.query("ROLLBACK TO SAVEPOINT idempotent_work", logger: logger)
-                result = Outcome(status: error.status, json: error.body(instance: path), headers: error.headers)
+                result = Reply(status: error.status, json: error.body(instance: path), headers: error.headers)
             }
             _ = try await connection.run(
                 Prepared<StoreResponse>(Int(result.status.code), result.json, Self.encode(result.headers), accountID, key),

@@ -117,6 +117,26 @@ struct OrderTransitionRequest: Decodable {
     var trackingCode: String?
 }
 
+/// What placement made: the order's id, version (its ETag) and detail JSON (built by PostgreSQL).
+/// The route decides the response (201, Location, ETag); an accepted invitation links the id.
+package struct PlacedOrder: Sendable {
+    package var id: Int64
+    package var version: Int
+    package var json: String
+}
+
+/// A product of an order being placed, locked for the placement.
+private struct LockedProduct {
+    var producer: Int64
+    var searchable: Bool
+    /// The listed price, or the price agreed in an invitation.
+    var price: Int64
+    var stock: Int
+    var minOrder: Int
+    var title: String
+    var unit: String
+}
+
 /// B2B orders: placement with stock reservation, safe retries, and the fulfilment lifecycle.
 public struct Orders: Sendable {
     let db: Database
@@ -143,7 +163,8 @@ public struct Orders: Sendable {
           'created_at', o.created_at, 'updated_at', o.updated_at)
         """
 
-    static let detailJSON = """
+    /// The order (alias `o`) with its history, as GET /v1/orders/{id} returns it.
+    package static let detailJSON = """
         (\(json)::jsonb || jsonb_build_object('history', (SELECT json_agg(json_build_object('from', e.from_status,
            'to', e.to_status, 'at', e.occurred_at, 'actor_role', e.actor_role, 'reason', e.reason,
            'reason_code', e.reason_code, 'tracking_code', e.tracking_code) ORDER BY e.id) FROM order_events e WHERE e.order_id = o.id)))
@@ -179,7 +200,7 @@ public struct Orders: Sendable {
     package func place(
         _ body: OrderRequest, buyer: Int64? = nil, agreedPrices: [Int64: Int64] = [:], by principal: Principal,
         on connection: PostgresConnection
-    ) async throws -> Idempotency.Outcome {
+    ) async throws -> PlacedOrder {
         let logger = db.logger
         // Every statement of placement is prepared (Placement below): planned once per connection.
         let producer = try await connection.run(
@@ -194,10 +215,13 @@ public struct Orders: Sendable {
         if !knownProvince { throw APIError.validation(field: "delivery.province_code", "is not a known province") }
 
         let ids = body.lines.map(\.productId)
-        var products: [Int64: (producer: Int64, searchable: Bool, price: Int64, stock: Int, minOrder: Int, title: String, unit: String)] = [:]
+        var products: [Int64: LockedProduct] = [:]
         for row in try await connection.run(Prepared<Placement.LockProducts>(ids), logger: logger) {
-            let r = try row.decode((Int64, Int64, Bool, Int64, Int, Int, String, String).self)
-            products[r.0] = (r.1, r.2, agreedPrices[r.0] ?? r.3, r.4, r.5, r.6, r.7)
+            let (id, producer, searchable, price, stock, minOrder, title, unit) =
+                try row.decode((Int64, Int64, Bool, Int64, Int, Int, String, String).self)
+            products[id] = LockedProduct(
+                producer: producer, searchable: searchable, price: agreedPrices[id] ?? price, stock: stock, minOrder: minOrder,
+                title: title, unit: unit)
         }
         var v = Validator()
         for (i, line) in body.lines.enumerated() {
@@ -249,8 +273,7 @@ public struct Orders: Sendable {
             provinceCode: producerProvince, action: "order.placed", from: nil, to: "placed")
         let (json, version) = try await connection.run(Prepared<Placement.Detail>(order), logger: logger)[0]
             .decode((String, Int).self)
-        return Idempotency.Outcome(
-            status: .created, json: json, headers: [.location: "/v1/orders/\(order)", .eTag: Self.etag(version)], createdID: order)
+        return PlacedOrder(id: order, version: version, json: json)
     }
 
     /// The statements of order placement, in the order it runs them.
@@ -615,17 +638,15 @@ public struct Orders: Sendable {
     public func addRoutes(to routes: inout Routes) {
         routes.post("/v1/orders") { request, context in
             let principal = try context.require(.partner)
-            let key = try Idempotency.key(from: request)
-            let body = try Self.validate(try await JSONBody.decode(OrderRequest.self, from: request, context: context))
-            // The fingerprint is the request as understood (canonical JSON), not its bytes.
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let fingerprint = String(decoding: try encoder.encode(body), as: UTF8.self)
-            return try await Idempotency.run(
-                db: db, accountID: principal.accountID, key: key, operation: "POST /v1/orders", fingerprint: fingerprint,
-                path: request.uri.path
-            ) { connection in
+            return try await Idempotency.post(
+                request, context: context, db: db, by: principal, operation: "POST /v1/orders", decoding: OrderRequest.self,
+                validate: Self.validate
+            ) { body, connection in
                 try await place(body, by: principal, on: connection)
+            } reply: { placed in
+                Idempotency.Reply(
+                    status: .created, json: placed.json,
+                    headers: [.location: "/v1/orders/\(placed.id)", .eTag: Self.etag(placed.version)])
             }
         }
         routes.get("/v1/orders") { request, context in
