@@ -108,8 +108,10 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database,
     routes.get("/healthz") { _, _ in JSONResponse.raw("{\"status\":\"ok\"}") }
     routes.get("/readyz") { _, _ in
         do {
-            // A probe must answer promptly: a database that does not answer in 2 s is not ready.
-            let current = try await withDeadline(.seconds(2)) { try await dependencies.migrator.isCurrent(db: db) }
+            // A probe must answer promptly: a database that does not answer in time is not ready.
+            let current = try await withDeadline(.seconds(config.readinessTimeoutSeconds)) {
+                try await dependencies.migrator.isCurrent(db: db)
+            }
             if current { return JSONResponse.raw("{\"status\":\"ready\"}") }
             return JSONResponse.raw("{\"status\":\"migrations_pending\"}", status: .serviceUnavailable)
         } catch {

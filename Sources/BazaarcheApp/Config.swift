@@ -26,6 +26,8 @@ public struct AppConfig: Sendable {
     public var orderSweepSeconds: Int = 30
     /// Multiplies every anonymous per-address budget (`AnonymousLimits`); 0 turns them off.
     public var anonymousRateScale: Double = 1
+    /// How long `/readyz` waits for the database before answering 503.
+    public var readinessTimeoutSeconds: Int = 2
     /// Reverse proxies in front of the service that append to X-Forwarded-For.
     public var trustedProxyHops: Int = 0
     /// Password hashes that may run at once; the rest queue (at most 64) or get 503.
@@ -81,6 +83,7 @@ public struct AppConfig: Sendable {
         int("BAZAARCHE_ORDER_CONFIRM_DAYS", 1...365) { config.orderConfirmDays = $0 }
         int("BAZAARCHE_ORDER_SWEEP_SECONDS", 0...3600) { config.orderSweepSeconds = $0 }
         int("BAZAARCHE_PASSWORD_HASH_CONCURRENCY", 1...64) { config.hashConcurrency = $0 }
+        int("BAZAARCHE_READINESS_TIMEOUT_SECONDS", 1...60) { config.readinessTimeoutSeconds = $0 }
         if let text = env["BAZAARCHE_ANONYMOUS_RATE_SCALE"], !text.isEmpty {
             if let value = Double(text), value >= 0, value <= 1000 { config.anonymousRateScale = value } else {
                 errors.append(.invalid("BAZAARCHE_ANONYMOUS_RATE_SCALE", "must be a number from 0 (off) to 1000, got \"\(text)\""))

@@ -150,7 +150,7 @@ public struct Brands: Sendable {
             let isOwner = try row.decode(Bool.self)
             guard principal.role == .admin || isOwner else { throw APIError.notFound("Brand \(id)") }
             // Each field: keep when absent, set (possibly to NULL) when present.
-            func set(_ column: String, _ field: PatchField<String>) -> (String, String?)? {
+            func set(_ column: SQL, _ field: PatchField<String>) -> (SQL, String?)? {
                 switch field {
                 case .absent: nil
                 case .null: (column, nil)
@@ -161,11 +161,10 @@ public struct Brands: Sendable {
                 set("slug", patch.slug), set("name_fa", patch.nameFa.trimmed), set("name_en", patch.nameEn.trimmed),
                 set("story", patch.story.trimmed), set("logo_url", patch.logoUrl), set("trademark_number", patch.trademarkNumber.trimmed),
             ].compactMap { $0 }
-            var builder = SQLBuilder()
-            builder.append("UPDATE brands SET version = version + 1, updated_at = now()")
-            for (column, value) in changes { builder.append(", \(column) = \(builder.bind(value))") }
-            builder.append(" WHERE id = \(builder.bind(id))")
-            try await connection.query(builder.query, logger: db.logger)
+            var update: SQL = "UPDATE brands SET version = version + 1, updated_at = now()"
+            for (column, value) in changes { update += ", \(column) = \(value)" }
+            update += " WHERE id = \(id)"
+            try await connection.query(update.query, logger: db.logger)
             if let owners {
                 if principal.role == .producer, let me = principal.producerID, !owners.contains(me) {
                     throw APIError.validation(field: "owners", "you cannot remove yourself; another owner can")

@@ -248,13 +248,12 @@ public struct Products: Sendable {
             try await Self.checkReferences(
                 category: value(patch.categoryCode), brand: value(patch.brandId), hsCode: value(patch.hsCode),
                 producerID: access.producerID, on: connection, logger: db.logger)
-            var builder = SQLBuilder()
-            builder.append("UPDATE products SET version = version + 1, updated_at = now()")
-            func set<T: PostgresDynamicTypeEncodable>(_ column: String, _ field: PatchField<T>) {
+            var update: SQL = "UPDATE products SET version = version + 1, updated_at = now()"
+            func set<T: PostgresDynamicTypeEncodable & Sendable>(_ column: SQL, _ field: PatchField<T>) {
                 switch field {
                 case .absent: break
-                case .null: builder.append(", \(column) = NULL")
-                case .value(let x): builder.append(", \(column) = \(builder.bind(x))")
+                case .null: update += ", \(column) = NULL"
+                case .value(let x): update += ", \(column) = \(x)"
                 }
             }
             set("title_fa", patch.titleFa.trimmed)
@@ -262,14 +261,14 @@ public struct Products: Sendable {
             set("description", patch.description.trimmed)
             set("category_code", patch.categoryCode)
             set("brand_id", patch.brandId)
-            if case .value(let unit) = patch.unit { builder.append(", unit = \(builder.bind(unit.rawValue))") }
+            if case .value(let unit) = patch.unit { update += ", unit = \(unit.rawValue)" }
             set("price_rials", patch.priceRials)
             set("stock", patch.stock)
             set("monthly_capacity", patch.monthlyCapacity)
             set("min_order_qty", patch.minOrderQty)
             set("hs_code", patch.hsCode)
-            builder.append(" WHERE id = \(builder.bind(id))")
-            try await connection.query(builder.query, logger: db.logger)
+            update += " WHERE id = \(id)"
+            try await connection.query(update.query, logger: db.logger)
             let (json, version) = try await connection.query(
                 "SELECT \(unescaped: Self.json)::text, p.version FROM products p WHERE p.id = \(id)", logger: db.logger
             ).collect()[0].decode((String, Int).self)

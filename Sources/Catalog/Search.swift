@@ -117,66 +117,64 @@ public struct Search: Sendable {
             .replacingOccurrences(of: "_", with: "\\_")
     }
 
-    func build(_ query: SearchQuery, principal: Principal?) -> SQLBuilder {
-        var b = SQLBuilder()
-        var conditions: [String] = []
+    static func build(_ query: SearchQuery, principal: Principal?) -> SQL {
+        var conditions: [SQL] = []
         // Who sees what: everyone sees listed products of verified producers; owners and staff more.
         switch principal?.role {
         case .admin?: break
-        case .producer?: conditions.append("(p.searchable OR p.producer_id = \(b.bind(principal?.producerID ?? 0)))")
-        case .supervisor?: conditions.append("(p.searchable OR p.province_code = \(b.bind(principal?.provinceCode ?? "")))")
+        case .producer?: conditions.append("(p.searchable OR p.producer_id = \(principal?.producerID ?? 0))")
+        case .supervisor?: conditions.append("(p.searchable OR p.province_code = \(principal?.provinceCode ?? ""))")
         default: conditions.append("p.searchable")
         }
-        if let status = query.status { conditions.append("p.status = \(b.bind(status.rawValue))") }
+        if let status = query.status { conditions.append("p.status = \(status.rawValue)") }
         if let category = query.category {
-            let c = b.bind(category)
-            let like = b.bind(Self.escapeLike(category) + ".%")
-            conditions.append("p.category_code = ANY(ARRAY(SELECT code FROM categories WHERE code = \(c) OR code LIKE \(like)))")
+            conditions.append(
+                "p.category_code = ANY(ARRAY(SELECT code FROM categories WHERE code = \(category) OR code LIKE \(Self.escapeLike(category) + ".%")))")
         }
-        if let province = query.province { conditions.append("p.province_code = \(b.bind(province))") }
-        if let brand = query.brandID { conditions.append("p.brand_id = \(b.bind(brand))") }
-        if let producer = query.producerID { conditions.append("p.producer_id = \(b.bind(producer))") }
-        if let level = query.minPackaging, level != .none { conditions.append("p.packaging_level >= \(b.bind(level.rank))") }
-        if let price = query.maxPrice { conditions.append("p.price_rials <= \(b.bind(price))") }
-        if let capacity = query.minCapacity, capacity > 0 { conditions.append("p.monthly_capacity >= \(b.bind(capacity))") }
+        if let province = query.province { conditions.append("p.province_code = \(province)") }
+        if let brand = query.brandID { conditions.append("p.brand_id = \(brand)") }
+        if let producer = query.producerID { conditions.append("p.producer_id = \(producer)") }
+        if let level = query.minPackaging, level != .none { conditions.append("p.packaging_level >= \(level.rank)") }
+        if let price = query.maxPrice { conditions.append("p.price_rials <= \(price)") }
+        if let capacity = query.minCapacity, capacity > 0 { conditions.append("p.monthly_capacity >= \(capacity)") }
         if let kind = query.certificate {
             conditions.append(
                 """
-                EXISTS (SELECT 1 FROM certificates c WHERE c.product_id = p.id AND c.kind = \(b.bind(kind.rawValue))
+                EXISTS (SELECT 1 FROM certificates c WHERE c.product_id = p.id AND c.kind = \(kind.rawValue)
                   AND c.status = 'granted' AND c.expires_on >= tehran_today())
                 """)
         }
         let common = conditions
-        let filters = { (extra: [String]) in (common + extra).joined(separator: " AND ") }
+        let filters = { (extra: [SQL]) in (common + extra).joined(separator: " AND ") }
+        let limit = query.limit + 1
         guard let text = query.text else {
-            let order: String
-            var keyset: [String] = []
+            let order: SQL
+            var keyset: [SQL] = []
             switch query.sort {
             case .price:
-                if let c = query.cursor { keyset.append("(p.price_rials, p.id) > (\(b.bind(c.price)), \(b.bind(c.id)))") }
+                if let c = query.cursor { keyset.append("(p.price_rials, p.id) > (\(c.price), \(c.id))") }
                 order = "p.price_rials, p.id"
             default:
-                if let c = query.cursor { keyset.append("p.id < \(b.bind(c.id))") }
+                if let c = query.cursor { keyset.append("p.id < \(c.id)") }
                 order = "p.id DESC"
             }
-            b.append(
-                """
-                WITH hits AS (SELECT p.id, 0 AS tier FROM products p WHERE \(filters(keyset).isEmpty ? "true" : filters(keyset))
-                              ORDER BY \(order) LIMIT \(query.limit + 1))
-                SELECT p.id, p.price_rials, hits.tier, \(Products.json)::text
+            let condition = filters(keyset)
+            return """
+                WITH hits AS (SELECT p.id, 0 AS tier FROM products p WHERE \(condition.isEmpty ? "true" : condition)
+                              ORDER BY \(order) LIMIT \(literal: limit))
+                SELECT p.id, p.price_rials, hits.tier, \(unescaped: Products.json)::text
                 FROM hits JOIN products p ON p.id = hits.id ORDER BY \(order)
-                """)
-            return b
+                """
         }
-        let t = b.bind(text)
-        let like = b.bind("%" + Self.escapeLike(text.replacingOccurrences(of: " ", with: "")) + "%")
-        let prefix = b.bind(Self.escapeLike(text) + "%")
+        let t = SQL.bind(text)
+        let like = SQL.bind("%" + Self.escapeLike(text.replacingOccurrences(of: " ", with: "")) + "%")
+        let prefix = SQL.bind(Self.escapeLike(text) + "%")
         // Four tiers, best first: the exact title, titles starting with the query, the query anywhere
         // in titles, brand or description (whatever the spacing or ZWNJ), and close words (typos).
         // Typo tolerance needs a word long enough for one wrong letter to leave it recognisable;
         // for shorter queries the trigram candidates are half the catalog and mostly noise.
         let fuzzy = text.replacingOccurrences(of: " ", with: "").unicodeScalars.count >= Self.minimumFuzzyLength
-        var tiers: [(tier: Int, match: String)] = [
+        var tiers: [(tier: Int, match: SQL)] = [
             (3, "p.title_norm = \(t)"),
             (2, "p.title_norm LIKE \(prefix) AND p.title_norm <> \(t)"),
             (1, "p.search_compact LIKE \(like) AND p.title_norm NOT LIKE \(prefix)"),
@@ -185,45 +183,41 @@ public struct Search: Sendable {
         if query.sort == .relevance {
             // Each tier newest first; the outer LIMIT stops once the page is full, so a common word
             // never ranks all of its matches. The cursor is (tier, id).
-            var branches: [String] = []
+            var branches: [SQL] = []
             for (tier, match) in tiers {
                 var extra = [match]
                 if let c = query.cursor {
                     if tier > c.offset { continue }
-                    if tier == c.offset { extra.append("p.id < \(b.bind(c.id))") }
+                    if tier == c.offset { extra.append("p.id < \(c.id)") }
                 }
                 branches.append(
-                    "(SELECT p.id, \(tier) AS tier FROM products p WHERE \(filters(extra)) ORDER BY p.id DESC LIMIT \(query.limit + 1))")
+                    "(SELECT p.id, \(literal: tier) AS tier FROM products p WHERE \(filters(extra)) ORDER BY p.id DESC LIMIT \(literal: limit))")
             }
-            b.append(
-                """
-                WITH hits AS (\(branches.joined(separator: " UNION ALL ")) LIMIT \(query.limit + 1))
-                SELECT p.id, p.price_rials, hits.tier, \(Products.json)::text
+            return """
+                WITH hits AS (\(branches.joined(separator: " UNION ALL ")) LIMIT \(literal: limit))
+                SELECT p.id, p.price_rials, hits.tier, \(unescaped: Products.json)::text
                 FROM hits JOIN products p ON p.id = hits.id ORDER BY hits.tier DESC, p.id DESC
-                """)
-            return b
+                """
         }
-        let match = fuzzy ? "(p.search_compact LIKE \(like) OR \(t) <% p.search_text)" : "p.search_compact LIKE \(like)"
-        let order: String
+        let match: SQL = fuzzy ? "(p.search_compact LIKE \(like) OR \(t) <% p.search_text)" : "p.search_compact LIKE \(like)"
+        let order: SQL
         var keyset = [match]
         if query.sort == .price {
-            if let c = query.cursor { keyset.append("(p.price_rials, p.id) > (\(b.bind(c.price)), \(b.bind(c.id)))") }
+            if let c = query.cursor { keyset.append("(p.price_rials, p.id) > (\(c.price), \(c.id))") }
             order = "p.price_rials, p.id"
         } else {
-            if let c = query.cursor { keyset.append("p.id < \(b.bind(c.id))") }
+            if let c = query.cursor { keyset.append("p.id < \(c.id)") }
             order = "p.id DESC"
         }
-        b.append(
-            """
-            WITH hits AS (SELECT p.id, 0 AS tier FROM products p WHERE \(filters(keyset)) ORDER BY \(order) LIMIT \(query.limit + 1))
-            SELECT p.id, p.price_rials, hits.tier, \(Products.json)::text
+        return """
+            WITH hits AS (SELECT p.id, 0 AS tier FROM products p WHERE \(filters(keyset)) ORDER BY \(order) LIMIT \(literal: limit))
+            SELECT p.id, p.price_rials, hits.tier, \(unescaped: Products.json)::text
             FROM hits JOIN products p ON p.id = hits.id ORDER BY \(order)
-            """)
-        return b
+            """
     }
 
     func run(_ query: SearchQuery, principal: Principal?) async throws -> String {
-        let rows = try await db.rows(build(query, principal: principal).query)
+        let rows = try await db.rows(Self.build(query, principal: principal).query)
         let decoded = try rows.map { try $0.decode((Int64, Int64, Int, String).self) }
         let page = decoded.prefix(query.limit)
         var next: String? = nil

@@ -72,16 +72,15 @@ public struct Figures: Sendable {
 
     /// Whole months in the range come from the rollups; days of partial months at either edge (or
     /// groupings of three or more dimensions) from the shipments themselves.
-    func rows(_ q: Query) async throws -> [Row] {
+    static func query(_ q: Query) -> SQL {
         var needed = Set(q.groupBy)
         if q.province != nil { needed.insert(.province) }
         let rolled = ReportDimension.rolledUp(needed)
         let mask = needed.reduce(0) { $0 | $1.bit }
-        var b = SQLBuilder()
-        let monthColumn = q.calendar == .jalali ? "jalali_month" : "gregorian_month"
-        let oil = q.scope == .nonOil ? " AND NOT is_oil" : ""
-        let province = q.province.map { " AND province_code = \(b.bind($0))" } ?? ""
-        func dim(_ d: ReportDimension, raw: Bool) -> String {
+        let monthColumn: SQL = q.calendar == .jalali ? "jalali_month" : "gregorian_month"
+        let oil: SQL = q.scope == .nonOil ? " AND NOT is_oil" : ""
+        let province: SQL = q.province.map { " AND province_code = \($0)" } ?? ""
+        func dim(_ d: ReportDimension, raw: Bool) -> SQL {
             guard q.groupBy.contains(d) else { return "''" }
             switch d {
             case .province: return "province_code"
@@ -91,7 +90,7 @@ public struct Figures: Sendable {
             }
         }
         let dims: [ReportDimension] = [.province, .hsChapter, .destination, .category]
-        let rawSelect = """
+        let rawSelect: SQL = """
             SELECT \(monthColumn) AS month, \(dims.map { dim($0, raw: true) }.joined(separator: ", ")),
               1::bigint AS shipments, fob_cents, net_weight_kg
             FROM export_shipments WHERE status IN ('cleared', 'shipped')\(oil)\(province)
@@ -103,47 +102,53 @@ public struct Figures: Sendable {
         let last = ReportMonths.key(jalali: jalali, q.to)
         let lo = ReportMonths.start(jalali: jalali, first) == q.from ? first : ReportMonths.next(first)
         let hi = ReportMonths.start(jalali: jalali, ReportMonths.next(last)) == q.to.adding(days: 1) ? last : ReportMonths.previous(last)
-        var parts: [String] = []
+        var parts: [SQL] = []
         if rolled && lo <= hi {
             parts.append(
                 """
                 SELECT month, \(dims.map { dim($0, raw: false) }.joined(separator: ", ")), shipments, fob_cents, net_weight_kg
                 FROM export_rollups
-                WHERE calendar = \(b.bind(q.calendar.rawValue)) AND dims = \(b.bind(mask)) AND month BETWEEN \(b.bind(lo)) AND \(b.bind(hi))\(oil)\(province)
+                WHERE calendar = \(q.calendar.rawValue) AND dims = \(mask) AND month BETWEEN \(lo) AND \(hi)\(oil)\(province)
                 """)
             let beforeLo = ReportMonths.start(jalali: jalali, lo).adding(days: -1)
             let afterHi = ReportMonths.start(jalali: jalali, ReportMonths.next(hi))
-            if q.from <= beforeLo { parts.append("\(rawSelect) AND export_date BETWEEN \(b.bind(q.from.description))::date AND \(b.bind(beforeLo.description))::date") }
-            if afterHi <= q.to { parts.append("\(rawSelect) AND export_date BETWEEN \(b.bind(afterHi.description))::date AND \(b.bind(q.to.description))::date") }
+            if q.from <= beforeLo { parts.append("\(rawSelect) AND export_date BETWEEN \(q.from.description)::date AND \(beforeLo.description)::date") }
+            if afterHi <= q.to { parts.append("\(rawSelect) AND export_date BETWEEN \(afterHi.description)::date AND \(q.to.description)::date") }
         } else {
-            parts.append("\(rawSelect) AND export_date BETWEEN \(b.bind(q.from.description))::date AND \(b.bind(q.to.description))::date")
+            parts.append("\(rawSelect) AND export_date BETWEEN \(q.from.description)::date AND \(q.to.description)::date")
         }
-        let source = parts.joined(separator: "\nUNION ALL\n")
-        let periodKey =
+        let periodKey: SQL =
             switch q.period {
             case .month: "month"
             case .quarter: "(month / 100) * 10 + (month % 100 - 1) / 3 + 1"
             case .year: "month / 100"
             }
-        b.append(
-            """
-            WITH f AS (\(source)),
+        return """
+            WITH f AS (\(parts.joined(separator: "\nUNION ALL\n"))),
             g AS (SELECT \(periodKey) AS period, province_code, hs_chapter, destination, category_code,
                     sum(shipments)::bigint AS shipments, sum(fob_cents) AS fob_cents, sum(net_weight_kg) AS net_weight_kg
                   FROM f AS f(month, province_code, hs_chapter, destination, category_code, shipments, fob_cents, net_weight_kg)
                   GROUP BY 1, 2, 3, 4, 5 HAVING sum(shipments) > 0)
-            SELECT g.period, nullif(g.province_code, ''), p.name_fa, p.name_en, nullif(g.hs_chapter, ''), h.title_en,
-              nullif(g.destination, ''), c.name_fa, c.name_en, nullif(g.category_code, ''), k.name_fa, k.name_en,
-              g.shipments, g.fob_cents::text, round(g.net_weight_kg, 3)::text
-            FROM g
-            LEFT JOIN provinces p ON p.code = g.province_code
-            LEFT JOIN hs_chapters h ON lpad(h.chapter::text, 2, '0') = g.hs_chapter
-            LEFT JOIN countries c ON c.alpha2 = g.destination
-            LEFT JOIN categories k ON k.code = g.category_code
-            ORDER BY 1, 2, 5, 7, 10
-            """)
+            \(named)
+            """
+    }
+
+    /// The grouped rows `g` with the names of their codes, in report order.
+    static let named: SQL = """
+        SELECT g.period, nullif(g.province_code, ''), p.name_fa, p.name_en, nullif(g.hs_chapter, ''), h.title_en,
+          nullif(g.destination, ''), c.name_fa, c.name_en, nullif(g.category_code, ''), k.name_fa, k.name_en,
+          g.shipments, g.fob_cents::text, round(g.net_weight_kg, 3)::text
+        FROM g
+        LEFT JOIN provinces p ON p.code = g.province_code
+        LEFT JOIN hs_chapters h ON lpad(h.chapter::text, 2, '0') = g.hs_chapter
+        LEFT JOIN countries c ON c.alpha2 = g.destination
+        LEFT JOIN categories k ON k.code = g.category_code
+        ORDER BY 1, 2, 5, 7, 10
+        """
+
+    func rows(_ q: Query) async throws -> [Row] {
         var result: [Row] = []
-        for row in try await db.rows(b.query) {
+        for row in try await db.rows(Self.query(q).query) {
             let r = try row.decode(
                 (Int, String?, String?, String?, String?, String?, String?, String?, String?, String?, String?, String?, Int64, String,
                  String).self)

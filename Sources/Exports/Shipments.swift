@@ -57,12 +57,12 @@ public struct Shipments: Sendable {
         """
 
     /// Who sees a shipment (alias `s`): staff by scope, the producer its own, the recording partner company its own.
-    static func visibility(_ principal: Principal, binds b: inout SQLBuilder) -> String {
+    static func visibility(_ principal: Principal) -> SQL {
         switch principal.role {
         case .admin, .exportOfficer: "true"
-        case .supervisor: "s.province_code = \(b.bind(principal.provinceCode ?? ""))"
-        case .producer: "s.producer_id = \(b.bind(principal.producerID ?? -1))"
-        case .partner: "s.recorded_by_partner_id = \(b.bind(principal.partnerID ?? -1))"
+        case .supervisor: "s.province_code = \(principal.provinceCode ?? "")"
+        case .producer: "s.producer_id = \(principal.producerID ?? -1)"
+        case .partner: "s.recorded_by_partner_id = \(principal.partnerID ?? -1)"
         }
     }
 
@@ -138,8 +138,15 @@ public struct Shipments: Sendable {
 
     static func etag(_ version: Int) -> String { EntityTag.of(version) }
 
+    /// A recorded shipment: its id, version (the ETag) and JSON; the route decides the response.
+    struct Recorded: Sendable {
+        var id: Int64
+        var version: Int
+        var json: String
+    }
+
     func create(_ body: ShipmentRequest, cents: Int64, weight: String, by principal: Principal, on connection: PostgresConnection)
-        async throws -> Idempotency.Outcome
+        async throws -> Recorded
     {
         let logger = db.logger
         var exporter: Int64? = nil
@@ -174,36 +181,38 @@ public struct Shipments: Sendable {
         try await Audit.record(
             on: connection, logger: logger, actor: principal, entityType: "export_shipment", entityID: id, provinceCode: province,
             action: "export_shipment.declared", from: nil, to: "declared")
-        return Idempotency.Outcome(
-            status: .created, json: json, headers: [.location: "/v1/export-shipments/\(id)", .eTag: Self.etag(version)], createdID: id)
+        return Recorded(id: id, version: version, json: json)
     }
 
     func list(request: Request, principal: Principal) async throws -> String {
         let page = try Page(request: request)
+        return try page.body(rows: try await db.rows(Self.listQuery(request, page: page, principal: principal).query))
+    }
+
+    /// The list's SQL: what the caller may see, then each filter given (apart so tests can read it).
+    static func listQuery(_ request: Request, page: Page, principal: Principal) throws -> SQL {
         let q = request.uri.queryParameters
-        var b = SQLBuilder()
-        b.append("SELECT s.id, \(Self.json)::text FROM export_shipments s WHERE \(Self.visibility(principal, binds: &b))")
-        b.append(" AND s.id > \(b.bind(page.after ?? 0))")
-        if let status = try ShipmentStatus.query(q.get("status"), field: "status") { b.append(" AND s.status = \(b.bind(status.rawValue))") }
-        if let producer = try request.intQuery("producer_id") { b.append(" AND s.producer_id = \(b.bind(Int64(producer)))") }
-        if let province = q.get("province_code") { b.append(" AND s.province_code = \(b.bind(String(province)))") }
-        if let country = q.get("destination_country") { b.append(" AND s.destination_country = \(b.bind(String(country).uppercased()))") }
-        if let chapter = try request.intQuery("hs_chapter") { b.append(" AND s.hs_chapter = \(b.bind(chapter))") }
-        if let office = q.get("customs_office_code") { b.append(" AND s.customs_office_code = \(b.bind(String(office).lowercased()))") }
-        for (name, op) in [("from", ">="), ("to", "<=")] {
+        var query: SQL = "SELECT s.id, \(unescaped: Self.json)::text FROM export_shipments s WHERE \(Self.visibility(principal))"
+        query += " AND s.id > \(page.after ?? 0)"
+        if let status = try ShipmentStatus.query(q.get("status"), field: "status") { query += " AND s.status = \(status.rawValue)" }
+        if let producer = try request.intQuery("producer_id") { query += " AND s.producer_id = \(Int64(producer))" }
+        if let province = q.get("province_code") { query += " AND s.province_code = \(String(province))" }
+        if let country = q.get("destination_country") { query += " AND s.destination_country = \(String(country).uppercased())" }
+        if let chapter = try request.intQuery("hs_chapter") { query += " AND s.hs_chapter = \(chapter)" }
+        if let office = q.get("customs_office_code") { query += " AND s.customs_office_code = \(String(office).lowercased())" }
+        for (name, op) in [("from", ">=" as SQL), ("to", "<=")] {
             guard let text = q.get(name) else { continue }
             guard let date = CalendarDate(String(text)) else { throw APIError.validation(field: name, "must be a date (YYYY-MM-DD)") }
-            b.append(" AND s.export_date \(op) \(b.bind(date.description))::date")
+            query += " AND s.export_date \(op) \(date.description)::date"
         }
-        b.append(" ORDER BY s.id LIMIT \(page.limit + 1)")
-        return try page.body(rows: try await db.rows(b.query))
+        query += " ORDER BY s.id LIMIT \(literal: page.limit + 1)"
+        return query
     }
 
     func get(_ id: Int64, principal: Principal) async throws -> (String, Int) {
-        var b = SQLBuilder()
-        b.append(
-            "SELECT \(Self.json)::text, s.version FROM export_shipments s WHERE s.id = \(b.bind(id)) AND \(Self.visibility(principal, binds: &b))")
-        guard let row = try await db.rows(b.query).first else { throw APIError.notFound("Export shipment \(id)") }
+        let query: SQL =
+            "SELECT \(unescaped: Self.json)::text, s.version FROM export_shipments s WHERE s.id = \(id) AND \(Self.visibility(principal))"
+        guard let row = try await db.rows(query.query).first else { throw APIError.notFound("Export shipment \(id)") }
         return try row.decode((String, Int).self)
     }
 
@@ -211,9 +220,8 @@ public struct Shipments: Sendable {
     static func refuse(_ id: Int64, _ principal: Principal, _ message: String, on connection: PostgresConnection, logger: Logger)
         async throws -> Never
     {
-        var b = SQLBuilder()
-        b.append("SELECT 1 FROM export_shipments s WHERE s.id = \(b.bind(id)) AND \(Self.visibility(principal, binds: &b))")
-        if try await connection.query(b.query, logger: logger).collect().isEmpty { throw APIError.notFound("Export shipment \(id)") }
+        let query: SQL = "SELECT 1 FROM export_shipments s WHERE s.id = \(id) AND \(Self.visibility(principal))"
+        if try await connection.query(query.query, logger: logger).collect().isEmpty { throw APIError.notFound("Export shipment \(id)") }
         throw APIError.forbidden(message)
     }
 
@@ -409,16 +417,16 @@ public struct Shipments: Sendable {
     public func addRoutes(to routes: inout Routes) {
         routes.post("/v1/export-shipments") { request, context in
             let principal = try context.require(.partner, .producer)
-            let key = try Idempotency.key(from: request)
-            let (body, cents, weight) = try Self.validate(try await JSONBody.decode(ShipmentRequest.self, from: request, context: context))
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let fingerprint = String(decoding: try encoder.encode(body), as: UTF8.self)
-            return try await Idempotency.run(
-                db: db, accountID: principal.accountID, key: key, operation: "POST /v1/export-shipments", fingerprint: fingerprint,
-                path: request.uri.path
-            ) { connection in
-                try await create(body, cents: cents, weight: weight, by: principal, on: connection)
+            // The fingerprint is the normalised request, not the derived cents and weight.
+            return try await Idempotency.post(
+                request, context: context, db: db, by: principal, operation: "POST /v1/export-shipments",
+                decoding: ShipmentRequest.self, validate: Self.validate, fingerprint: { $0.0 }
+            ) { valid, connection in
+                try await create(valid.0, cents: valid.cents, weight: valid.weight, by: principal, on: connection)
+            } reply: { recorded in
+                Idempotency.Reply(
+                    status: .created, json: recorded.json,
+                    headers: [.location: "/v1/export-shipments/\(recorded.id)", .eTag: Self.etag(recorded.version)])
             }
         }
         routes.get("/v1/export-shipments") { request, context in

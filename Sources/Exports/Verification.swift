@@ -75,19 +75,17 @@ extension Shipments {
     func queue(request: Request, principal: Principal) async throws -> String {
         let page = try Page(request: request)
         let q = request.uri.queryParameters
-        var b = SQLBuilder()
-        b.append(
-            """
-            SELECT s.id, \(Self.json)::text FROM export_shipments s
+        var query: SQL = """
+            SELECT s.id, \(unescaped: Self.json)::text FROM export_shipments s
             WHERE s.status = 'declared' AND s.producer_confirmed_at IS NOT NULL
-            """)
+            """
         if let after = page.after {
-            b.append(" AND (s.created_at, s.id) > (SELECT c.created_at, c.id FROM export_shipments c WHERE c.id = \(b.bind(after)))")
+            query += " AND (s.created_at, s.id) > (SELECT c.created_at, c.id FROM export_shipments c WHERE c.id = \(after))"
         }
-        if let province = q.get("province_code") { b.append(" AND s.province_code = \(b.bind(String(province)))") }
-        if let office = q.get("customs_office_code") { b.append(" AND s.customs_office_code = \(b.bind(String(office).lowercased()))") }
-        b.append(" ORDER BY s.created_at, s.id LIMIT \(page.limit + 1)")
-        return try page.body(rows: try await db.rows(b.query))
+        if let province = q.get("province_code") { query += " AND s.province_code = \(String(province))" }
+        if let office = q.get("customs_office_code") { query += " AND s.customs_office_code = \(String(office).lowercased())" }
+        query += " ORDER BY s.created_at, s.id LIMIT \(literal: page.limit + 1)"
+        return try page.body(rows: try await db.rows(query.query))
     }
 
     /// Clears each listed shipment that can be cleared, at the version the officer checked, in one

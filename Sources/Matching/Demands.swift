@@ -37,8 +37,8 @@ public struct Demands: Sendable {
         """
 
     /// Whether `producer` has a product passing the demand's hard filters (demand alias `d`).
-    static func producerMatches(_ producer: String) -> String {
-        "EXISTS (SELECT 1 FROM products p WHERE p.producer_id = \(producer) AND \(Matches.hardFilters()))"
+    static func producerMatches(_ producer: Int64) -> SQL {
+        "EXISTS (SELECT 1 FROM products p WHERE p.producer_id = \(producer) AND \(unescaped: Matches.hardFilters()))"
     }
 
     func create(_ body: DemandRequest, by principal: Principal) async throws -> (Int64, String) {
@@ -81,12 +81,12 @@ public struct Demands: Sendable {
     }
 
     /// Who sees a demand: its partner company, admins, and producers it would match (while open).
-    func visibility(_ principal: Principal, binds b: inout SQLBuilder) -> String {
+    func visibility(_ principal: Principal) -> SQL {
         switch principal.role {
-        case .admin: return "true"
-        case .partner: return "d.partner_id = \(b.bind(principal.partnerID ?? -1))"
-        case .producer: return "(d.status = 'open' AND \(Self.producerMatches(b.bind(principal.producerID ?? -1))))"
-        default: return "false"
+        case .admin: "true"
+        case .partner: "d.partner_id = \(principal.partnerID ?? -1)"
+        case .producer: "(d.status = 'open' AND \(Self.producerMatches(principal.producerID ?? -1)))"
+        default: "false"
         }
     }
 
@@ -94,20 +94,16 @@ public struct Demands: Sendable {
         try principal.require(.admin, .partner, .producer)
         let page = try Page(request: request)
         let status = try DemandStatus.query(request.uri.queryParameters.get("status"), field: "status")
-        var b = SQLBuilder()
-        let visible = visibility(principal, binds: &b)
-        b.append("SELECT d.id, \(Self.json)::text FROM demands d WHERE \(visible) AND d.id > \(b.bind(page.after ?? 0))")
-        if let status { b.append(" AND d.status = \(b.bind(status.rawValue))") }
-        b.append(" ORDER BY d.id LIMIT \(page.limit + 1)")
-        return try page.body(rows: try await db.rows(b.query))
+        var query: SQL = "SELECT d.id, \(unescaped: Self.json)::text FROM demands d WHERE \(visibility(principal)) AND d.id > \(page.after ?? 0)"
+        if let status { query += " AND d.status = \(status.rawValue)" }
+        query += " ORDER BY d.id LIMIT \(literal: page.limit + 1)"
+        return try page.body(rows: try await db.rows(query.query))
     }
 
     func get(_ id: Int64, principal: Principal) async throws -> String {
         try principal.require(.admin, .partner, .producer)
-        var b = SQLBuilder()
-        let visible = visibility(principal, binds: &b)
-        b.append("SELECT \(Self.json)::text FROM demands d WHERE d.id = \(b.bind(id)) AND \(visible)")
-        guard let json = try await db.text(b.query) else { throw APIError.notFound("Demand \(id)") }
+        let query: SQL = "SELECT \(unescaped: Self.json)::text FROM demands d WHERE d.id = \(id) AND \(visibility(principal))"
+        guard let json = try await db.text(query.query) else { throw APIError.notFound("Demand \(id)") }
         return json
     }
 

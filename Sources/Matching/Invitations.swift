@@ -17,6 +17,26 @@ struct DeclineRequest: Decodable {
     var reason: String
 }
 
+/// A pending invitation, locked for its producer's answer.
+struct PendingInvitation {
+    var demand: Int64
+    /// The inviting partner account: the buyer of the order accepting places.
+    var account: Int64
+    var producer: Int64
+    var product: Int64
+    var quantity: Int
+    var price: Int64
+    /// The delivery block (JSON), as validated by the order rules when the invitation was sent.
+    var delivery: String
+    var note: String?
+}
+
+/// An accepted invitation: its JSON with the placed order embedded, and the order's id.
+struct AcceptedInvitation {
+    var json: String
+    var orderID: Int64
+}
+
 /// A partner's offer to a matched producer; accepted, it becomes an order placed by the same code
 /// and stock rules as POST /v1/orders, at the invitation's price, for the inviting account.
 public struct Invitations: Sendable {
@@ -37,11 +57,11 @@ public struct Invitations: Sendable {
           'created_at', i.created_at, 'updated_at', i.updated_at)
         """
 
-    func visibility(_ principal: Principal, binds b: inout SQLBuilder) -> String {
+    func visibility(_ principal: Principal) -> SQL {
         switch principal.role {
         case .admin: "true"
-        case .partner: "i.partner_id = \(b.bind(principal.partnerID ?? -1))"
-        case .producer: "i.producer_id = \(b.bind(principal.producerID ?? -1))"
+        case .partner: "i.partner_id = \(principal.partnerID ?? -1)"
+        case .producer: "i.producer_id = \(principal.producerID ?? -1)"
         default: "false"
         }
     }
@@ -115,28 +135,24 @@ public struct Invitations: Sendable {
         let page = try Page(request: request)
         let status = try InvitationStatus.query(request.uri.queryParameters.get("status"), field: "status")
         let demand = try request.intQuery("demand_id")
-        var b = SQLBuilder()
-        let visible = visibility(principal, binds: &b)
-        b.append("SELECT i.id, \(Self.json)::text FROM invitations i WHERE \(visible) AND i.id > \(b.bind(page.after ?? 0))")
-        if let status { b.append(" AND i.status = \(b.bind(status.rawValue))") }
-        if let demand { b.append(" AND i.demand_id = \(b.bind(Int64(demand)))") }
-        b.append(" ORDER BY i.id LIMIT \(page.limit + 1)")
-        return try page.body(rows: try await db.rows(b.query))
+        var query: SQL = "SELECT i.id, \(unescaped: Self.json)::text FROM invitations i WHERE \(visibility(principal)) AND i.id > \(page.after ?? 0)"
+        if let status { query += " AND i.status = \(status.rawValue)" }
+        if let demand { query += " AND i.demand_id = \(Int64(demand))" }
+        query += " ORDER BY i.id LIMIT \(literal: page.limit + 1)"
+        return try page.body(rows: try await db.rows(query.query))
     }
 
     func get(_ id: Int64, principal: Principal) async throws -> String {
         try principal.require(.admin, .partner, .producer)
-        var b = SQLBuilder()
-        let visible = visibility(principal, binds: &b)
-        b.append("SELECT \(Self.json)::text FROM invitations i WHERE i.id = \(b.bind(id)) AND \(visible)")
-        guard let json = try await db.text(b.query) else { throw APIError.notFound("Invitation \(id)") }
+        let query: SQL = "SELECT \(unescaped: Self.json)::text FROM invitations i WHERE i.id = \(id) AND \(visibility(principal))"
+        guard let json = try await db.text(query.query) else { throw APIError.notFound("Invitation \(id)") }
         return json
     }
 
     /// Locks the demand (shared) and then the invitation, the order demand closing uses, and
     /// checks the producer's right to answer and that the invitation still waits for one.
     func lockPending(_ id: Int64, to target: InvitationStatus, by principal: Principal, on connection: PostgresConnection)
-        async throws -> (demand: Int64, account: Int64, producer: Int64, product: Int64, quantity: Int, price: Int64, delivery: String, note: String?)
+        async throws -> PendingInvitation
     {
         let logger = db.logger
         let demand = try await connection.query("SELECT demand_id FROM invitations WHERE id = \(id)", logger: logger).collect()
@@ -148,15 +164,18 @@ public struct Invitations: Sendable {
             FROM invitations WHERE id = \(id) FOR UPDATE
             """, logger: logger
         ).collect()
-        let r = try rows[0].decode((Int64, Int64, Int64, Int, Int64, String, String?, String).self)
-        guard r.1 == principal.producerID else { throw APIError.notFound("Invitation \(id)") }
-        guard r.7 == InvitationStatus.pending.rawValue else {
-            throw APIError.invalidTransition(entity: "invitation", from: r.7, to: target.rawValue)
+        let (account, producer, product, quantity, price, delivery, note, status) =
+            try rows[0].decode((Int64, Int64, Int64, Int, Int64, String, String?, String).self)
+        guard producer == principal.producerID else { throw APIError.notFound("Invitation \(id)") }
+        guard status == InvitationStatus.pending.rawValue else {
+            throw APIError.invalidTransition(entity: "invitation", from: status, to: target.rawValue)
         }
-        return (demandID, r.0, r.1, r.2, r.3, r.4, r.5, r.6)
+        return PendingInvitation(
+            demand: demandID, account: account, producer: producer, product: product, quantity: quantity, price: price,
+            delivery: delivery, note: note)
     }
 
-    func accept(_ id: Int64, by principal: Principal) async throws -> (String, Int64) {
+    func accept(_ id: Int64, by principal: Principal) async throws -> AcceptedInvitation {
         guard principal.role == .producer else { throw APIError.forbidden("Invitations are answered by the invited producer.") }
         return try await db.transaction { connection in
             let logger = db.logger
@@ -178,18 +197,21 @@ public struct Invitations: Sendable {
                 producerId: i.producer, lines: [.init(productId: i.product, quantity: i.quantity)], delivery: delivery, note: i.note)
             let placed = try await orders.place(
                 body, buyer: i.account, agreedPrices: [i.product: i.price], by: principal, on: connection)
-            let order = placed.createdID!
+            let order = placed.id
             try await connection.query(
                 "UPDATE invitations SET status = 'accepted', order_id = \(order), updated_at = now() WHERE id = \(id)",
                 logger: logger)
             try await Audit.record(
                 on: connection, logger: logger, actor: principal, entityType: "invitation", entityID: id, provinceCode: nil,
                 action: "invitation.accepted", from: "pending", to: "accepted", reason: "order \(order)")
+            // The order as placed, read from its rows in this transaction (the same JSON as GET /v1/orders/{id}).
             let json = try await connection.query(
-                "SELECT (\(unescaped: Self.json)::jsonb || jsonb_build_object('order', \(placed.json)::jsonb))::text FROM invitations i WHERE i.id = \(id)",
-                logger: logger
+                """
+                SELECT (\(unescaped: Self.json)::jsonb || jsonb_build_object('order', \(unescaped: Orders.detailJSON)))::text
+                FROM invitations i JOIN orders o ON o.id = i.order_id WHERE i.id = \(id)
+                """, logger: logger
             ).collect()[0].decode(String.self)
-            return (json, order)
+            return AcceptedInvitation(json: json, orderID: order)
         }
     }
 
@@ -244,8 +266,8 @@ public struct Invitations: Sendable {
         }
         routes.post("/v1/invitations/{id}/accept") { _, context in
             let principal = try context.require(.producer)
-            let (json, order) = try await accept(try context.id(what: "Invitation"), by: principal)
-            return JSONResponse.raw(json, headers: [.location: "/v1/orders/\(order)"])
+            let accepted = try await accept(try context.id(what: "Invitation"), by: principal)
+            return JSONResponse.raw(accepted.json, headers: [.location: "/v1/orders/\(accepted.orderID)"])
         }
         routes.post("/v1/invitations/{id}/decline") { request, context in
             let principal = try context.require(.producer)

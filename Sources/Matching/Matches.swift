@@ -14,14 +14,18 @@ struct Matches: Sendable {
 
     /// The hard filters for product `p`: listed by a verified producer (`searchable`), same unit,
     /// in the demand's category or one of its sub-categories, packaging at least the minimum,
-    /// every required certificate kind granted and unexpired today in Tehran. The defaults read
-    /// demand `d`'s columns (Demands.producerMatches); ranking binds the values instead, so the
-    /// planner sees them.
-    static func hardFilters(
-        categories: String = "ARRAY(SELECT c.code FROM categories c WHERE c.code = d.category_code OR c.parent_code = d.category_code)",
-        unit: String = "d.unit", minPackaging: String = "d.min_packaging_level", required: String = "d.required_certificates",
-        today: String = "to_char(tehran_today(), 'YYYY-MM-DD')"
-    ) -> String {
+    /// every required certificate kind granted and unexpired today in Tehran. This form reads
+    /// demand `d`'s columns (Demands.producerMatches, invitations); ranking binds the values
+    /// instead, so the planner sees them.
+    static func hardFilters() -> String {
+        hardFilters(
+            categories: "ARRAY(SELECT c.code FROM categories c WHERE c.code = d.category_code OR c.parent_code = d.category_code)",
+            unit: "d.unit", minPackaging: "d.min_packaging_level", required: "d.required_certificates",
+            today: "to_char(tehran_today(), 'YYYY-MM-DD')"
+        ).render().sql
+    }
+
+    static func hardFilters(categories: SQL, unit: SQL, minPackaging: SQL, required: SQL, today: SQL) -> SQL {
         """
         p.searchable AND p.unit = \(unit) AND p.packaging_level >= \(minPackaging)
         AND p.category_code = ANY(\(categories))
@@ -59,45 +63,40 @@ struct Matches: Sendable {
     }
 
     /// Scoring SQL for every candidate of `demand` (wrapped as `base`), every value bound.
-    static func scoredCandidates(_ demand: Demand, binds b: inout SQLBuilder) -> String {
+    static func scoredCandidates(_ demand: Demand) -> SQL {
         let words = MatchKeywords.words(demand.keywords)
-        let keywordShare =
-            words.isEmpty
-            ? "1.0"
-            : "(" + words.map { "(strpos(p.search_text, \(b.bind($0))) > 0)::int" }.joined(separator: " + ")
-                + ")::float8 / \(words.count)"
-        let today = b.bind(demand.today)
+        let found: [SQL] = words.map { "(strpos(p.search_text, \($0)) > 0)::int" }
+        let keywordShare: SQL = words.isEmpty ? "1.0" : "(\(found.joined(separator: " + ")))::float8 / \(literal: words.count)"
+        let today = SQL.bind(demand.today)
         let extraKinds = CertificateKind.allCases.map(\.rawValue).filter { !demand.required.contains($0) }
-        let extraCount =
-            extraKinds.isEmpty
-            ? "0"
-            : extraKinds.map { "(coalesce(p.cert_expiry ->> \(b.bind($0)), '') >= \(today))::int" }.joined(separator: " + ")
-        let days = b.bind(demand.days)
-        let supply = "(p.stock + (p.monthly_capacity::bigint * \(days)) / 30)"
-        let province =
+        let extras: [SQL] = extraKinds.map { "(coalesce(p.cert_expiry ->> \($0), '') >= \(today))::int" }
+        let extraCount: SQL = extraKinds.isEmpty ? "0" : extras.joined(separator: " + ")
+        let days = SQL.bind(demand.days)
+        let supply: SQL = "(p.stock + (p.monthly_capacity::bigint * \(days)) / 30)"
+        let province: SQL =
             demand.preferred.isEmpty
-            ? b.bind(MatchWeights.province)
-            : "CASE WHEN p.province_code = ANY(\(b.bind(demand.preferred))) THEN \(b.bind(MatchWeights.province)) ELSE 0 END"
+            ? "\(MatchWeights.province)"
+            : "CASE WHEN p.province_code = ANY(\(demand.preferred)) THEN \(MatchWeights.province) ELSE 0 END"
         return """
             SELECT p.id, p.producer_id, \(supply) AS supply,
-              \(b.bind(MatchWeights.price)) * greatest(0, 1 - p.price_rials::float8 / \(b.bind(demand.maxPrice))) AS price,
-              \(b.bind(MatchWeights.capacity)) * least(1, \(supply)::float8 / \(b.bind(demand.quantity))) AS capacity,
+              \(MatchWeights.price) * greatest(0, 1 - p.price_rials::float8 / \(demand.maxPrice)) AS price,
+              \(MatchWeights.capacity) * least(1, \(supply)::float8 / \(demand.quantity)) AS capacity,
               \(province)::float8 AS province,
-              \(b.bind(MatchWeights.deliveryRecord))
-                * coalesce(s.delivered::float8 / nullif(s.delivered + s.failed, 0), \(b.bind(MatchWeights.deliveryRecordWithoutHistory)))
+              \(MatchWeights.deliveryRecord)
+                * coalesce(s.delivered::float8 / nullif(s.delivered + s.failed, 0), \(MatchWeights.deliveryRecordWithoutHistory))
                 AS delivery_record,
-              \(b.bind(MatchWeights.certificates))
+              \(MatchWeights.certificates)
                 * least(1, (CASE WHEN p.cert_expiry = '{}' THEN 0 ELSE \(extraCount) END)::float8
-                           / \(b.bind(Double(MatchWeights.extraCertificatesForFull)))) AS certificates,
-              \(b.bind(MatchWeights.keywords)) * \(keywordShare) AS keywords
+                           / \(Double(MatchWeights.extraCertificatesForFull))) AS certificates,
+              \(MatchWeights.keywords) * \(keywordShare) AS keywords
             FROM products p LEFT JOIN producer_order_stats s ON s.producer_id = p.producer_id
             WHERE \(hardFilters(
-                categories: b.bind(demand.categories), unit: b.bind(demand.unit), minPackaging: b.bind(demand.minPackaging),
-                required: b.bind(demand.required), today: today))
+                categories: "\(demand.categories)", unit: "\(demand.unit)", minPackaging: "\(demand.minPackaging)",
+                required: "\(demand.required)", today: today))
             """
     }
 
-    static let scoreSum = "price + capacity + province + delivery_record + certificates + keywords"
+    static let scoreSum: SQL = "price + capacity + province + delivery_record + certificates + keywords"
 
     func demand(_ id: Int64, principal: Principal) async throws -> Demand {
         try principal.require(.admin, .partner)
@@ -128,23 +127,23 @@ struct Matches: Sendable {
     /// One statement scores every candidate once and returns the count, best single supply and
     /// total supply, the first `limit` by score and, when no one candidate covers the quantity,
     /// the `poolCandidates` largest suppliers.
+    static func rankQuery(_ demand: Demand, limit: Int) -> SQL {
+        """
+        WITH base AS MATERIALIZED (\(scoredCandidates(demand))),
+        a AS (SELECT count(*)::int AS n, coalesce(max(supply), 0)::bigint AS best, coalesce(sum(supply), 0)::bigint AS total FROM base),
+        t AS ((SELECT true AS by_score, * FROM base ORDER BY \(scoreSum) DESC, id LIMIT \(literal: limit))
+              UNION ALL
+              (SELECT false, * FROM base WHERE (SELECT best FROM a) < \(demand.quantity)
+               ORDER BY supply DESC, id LIMIT \(literal: poolCandidates)))
+        SELECT a.n, a.best, a.total, t.by_score, t.id, t.producer_id, p.title_fa, p.province_code, p.price_rials, p.stock,
+          p.monthly_capacity, p.min_order_qty, t.supply, t.price, t.capacity, t.province, t.delivery_record,
+          t.certificates, t.keywords
+        FROM a LEFT JOIN t ON true LEFT JOIN products p ON p.id = t.id
+        """
+    }
+
     func rank(_ demand: Demand, limit: Int) async throws -> Ranking {
-        var b = SQLBuilder()
-        let scored = Self.scoredCandidates(demand, binds: &b)
-        b.append(
-            """
-            WITH base AS MATERIALIZED (\(scored)),
-            a AS (SELECT count(*)::int AS n, coalesce(max(supply), 0)::bigint AS best, coalesce(sum(supply), 0)::bigint AS total FROM base),
-            t AS ((SELECT true AS by_score, * FROM base ORDER BY \(Self.scoreSum) DESC, id LIMIT \(limit))
-                  UNION ALL
-                  (SELECT false, * FROM base WHERE (SELECT best FROM a) < \(b.bind(demand.quantity))
-                   ORDER BY supply DESC, id LIMIT \(Self.poolCandidates)))
-            SELECT a.n, a.best, a.total, t.by_score, t.id, t.producer_id, p.title_fa, p.province_code, p.price_rials, p.stock,
-              p.monthly_capacity, p.min_order_qty, t.supply, t.price, t.capacity, t.province, t.delivery_record,
-              t.certificates, t.keywords
-            FROM a LEFT JOIN t ON true LEFT JOIN products p ON p.id = t.id
-            """)
-        let query = b.query
+        let query = Self.rankQuery(demand, limit: limit).query
         let rows = try await db.transaction { connection in
             // The scored candidates of a whole top-level category (100k+ rows) sort in memory.
             try await connection.query("SET LOCAL work_mem = '64MB'", logger: db.logger)

@@ -187,6 +187,9 @@ func withApp(
     config.tokenLifetimeSeconds = tokenLifetime
     config.maxBodyBytes = 64 * 1024
     config.rateLimitPerMinute = rateLimitPerMinute
+    // The whole suite runs in parallel on a small machine: a fresh pool's first connection may
+    // take longer than a production probe allows.
+    config.readinessTimeoutSeconds = 10
     configure(&config)
     let health = PoolHealth()
     let client = PostgresClient(
