@@ -37,18 +37,8 @@ extension Accounts {
             }
             let throttle = LoginThrottle(db: db)
             let address = context.clientAddress(request)
-            if let wait = try await throttle.attempt(login: body.login, address: address) {
-                throw APIError(
-                    .tooManyRequests, code: "too_many_attempts", title: "Too many failed sign-ins",
-                    detail: "Too many wrong passwords for this login or from this address; retry in \(wait) s.",
-                    headers: [.retryAfter: String(max(wait, 1))])
-            }
-            let issued: String?
-            do {
-                issued = try await issueToken(login: body.login, password: body.password)
-            } catch let error as APIError where error.code == HashGate.busy.code {
-                try await throttle.refund(login: body.login, address: address)
-                throw error
+            let issued = try await throttle.checking(login: body.login, address: address) {
+                try await issueToken(login: body.login, password: body.password)
             }
             guard let json = issued else { throw wrong }
             try await throttle.succeeded(login: body.login, address: address)
@@ -71,18 +61,9 @@ extension Accounts {
             // Wrong current passwords count as failed sign-ins: a stolen token cannot be used to guess.
             let throttle = LoginThrottle(db: db)
             let address = context.clientAddress(request)
-            if let wait = try await throttle.attempt(login: principal.login, address: address) {
-                throw APIError(
-                    .tooManyRequests, code: "too_many_attempts", title: "Too many failed attempts",
-                    detail: "Too many wrong passwords for this account from this address; retry in \(wait) s.",
-                    headers: [.retryAfter: String(max(wait, 1))])
-            }
             let token = String(request.headers[.authorization]?.split(separator: " ", maxSplits: 1).last ?? "")
-            do {
+            try await throttle.checking(login: principal.login, address: address) {
                 try await changePassword(current: body.currentPassword, new: body.newPassword, keepToken: token, by: principal)
-            } catch let error as APIError where error.code == HashGate.busy.code {
-                try await throttle.refund(login: principal.login, address: address)
-                throw error
             }
             try await throttle.succeeded(login: principal.login, address: address)
             return JSONResponse.noContent

@@ -77,6 +77,23 @@ public struct LoginThrottle: Sendable {
         return nil
     }
 
+    /// Runs a password check under the throttle: charged first (429 `too_many_attempts` while the
+    /// pair or the address must wait), given back when the service was too busy to check it.
+    public func checking<T: Sendable>(login: String, address: String?, _ check: () async throws -> T) async throws -> T {
+        if let wait = try await attempt(login: login, address: address) {
+            throw APIError(
+                .tooManyRequests, code: "too_many_attempts", title: "Too many failed attempts",
+                detail: "Too many wrong passwords for this login from this address, or from this address; retry in \(wait) s.",
+                headers: [.retryAfter: String(max(wait, 1))])
+        }
+        do {
+            return try await check()
+        } catch let error as APIError where error.code == HashGate.busy.code {
+            try await refund(login: login, address: address)
+            throw error
+        }
+    }
+
     /// The attempt was never checked (503 `busy`): give back what it was charged, so a user
     /// retrying through an overload does not build up a wait.
     public func refund(login: String, address: String?) async throws {
