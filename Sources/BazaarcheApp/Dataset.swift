@@ -74,21 +74,28 @@ enum Dataset {
         "ARRAY[" + words.split(separator: " ").map { "'\($0)'" }.joined(separator: ",") + "]"
     }
 
+    /// A partner company of the data set and its account (no password: nobody signs in as it).
+    /// Values are constants of this file, never input.
+    static func company(legalID: String, name: String, kind: String, login: String) -> [(String, String)] {
+        [
+            ("\(kind) company", """
+            INSERT INTO partners (legal_national_id, name, kind, province_code)
+            VALUES ('\(legalID)', '\(name)', '\(kind)', 'IR-23') ON CONFLICT (legal_national_id) DO NOTHING
+            """),
+            ("\(kind) account", """
+            INSERT INTO accounts (login, password_hash, role, partner_id)
+            SELECT '\(login)', '!', 'partner', id FROM partners WHERE legal_national_id = '\(legalID)'
+            ON CONFLICT DO NOTHING
+            """),
+        ]
+    }
+
     /// Orders of a buyer company over the last two years, one line each (the producer's first
     /// listing) at the listed price, in
     /// every state of the lifecycle (most delivered). Stock is left as generated: these orders are
     /// history, not reservations. Delivery records are recounted at the end.
     static func orders(_ count: Int) -> [(String, String)] {
-        [
-            ("buyer", """
-            INSERT INTO partners (legal_national_id, name, kind, province_code)
-            VALUES ('10380284790', 'خریدار داده آزمون', 'upstream_buyer', 'IR-23') ON CONFLICT (legal_national_id) DO NOTHING
-            """),
-            ("buyer account", """
-            INSERT INTO accounts (login, password_hash, role, partner_id)
-            SELECT 'dataset.buyer', '!', 'partner', id FROM partners WHERE legal_national_id = '10380284790'
-            ON CONFLICT DO NOTHING
-            """),
+        company(legalID: "10380284790", name: "خریدار داده آزمون", kind: "upstream_buyer", login: "dataset.buyer") + [
             ("orders", """
             INSERT INTO orders (partner_account_id, producer_id, province_code, status, total_rials, delivery_province_code,
               delivery_city, delivery_address, delivery_recipient, delivery_phone, tracking_code, created_at, updated_at)
@@ -126,16 +133,7 @@ enum Dataset {
     /// computed per day rather than per row, the triggers are off during the load, and the rollups
     /// are rebuilt once at the end.
     static func shipments(_ count: Int) -> [(String, String)] {
-        [
-            ("exporter", """
-            INSERT INTO partners (legal_national_id, name, kind, province_code)
-            VALUES ('14007655406', 'بازرگانی صادراتی داده آزمون', 'exporter', 'IR-23') ON CONFLICT (legal_national_id) DO NOTHING
-            """),
-            ("exporter account", """
-            INSERT INTO accounts (login, password_hash, role, partner_id)
-            SELECT 'dataset.exporter', '!', 'partner', id FROM partners WHERE legal_national_id = '14007655406'
-            ON CONFLICT DO NOTHING
-            """),
+        company(legalID: "14007655406", name: "بازرگانی صادراتی داده آزمون", kind: "exporter", login: "dataset.exporter") + [
             ("officer account", """
             INSERT INTO accounts (login, password_hash, role) VALUES ('dataset.officer', '!', 'export_officer') ON CONFLICT DO NOTHING
             """),
