@@ -2,6 +2,12 @@ import Foundation
 import Hummingbird
 import NIOCore
 
+/// The body of every `POST …/transitions` that moves a status and may say why.
+public struct StatusChange<Status: Decodable & Sendable>: Decodable, Sendable {
+    public var to: Status
+    public var reason: String?
+}
+
 /// JSON in: strict decoding with problem documents that name the offending field.
 public enum JSONBody {
     static func decoder() -> JSONDecoder {
@@ -177,7 +183,13 @@ extension APIEnum {
 
 extension Role: APIEnum {}
 
-/// JSON out: bodies are mostly built by PostgreSQL (json_build_object) and passed through as bytes.
+/// JSON out, one policy (docs/architecture.md, "JSON policy"):
+/// 1. an entity's JSON is built by PostgreSQL (a `json_build_object` constant next to its queries,
+///    timestamps through `api_time`) and passed through as bytes (`raw`);
+/// 2. a document composed in Swift (problems, figures, bulk results, match results) is an
+///    `Encodable` value written by `encode`, the one encoder configuration;
+/// 3. JSON PostgreSQL built inside a document composed in Swift (a page of entities) is spliced
+///    only by `page`, since an encoder cannot embed JSON text without quoting it.
 public enum JSONResponse {
     public static func raw(_ json: String, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var fields = headers
@@ -186,6 +198,50 @@ public enum JSONResponse {
     }
 
     public static let noContent = Response(status: .noContent)
+
+    /// The one encoder configuration: keys sorted (stable bytes: ETags, stored replies, diffs),
+    /// snake_case from Swift's camelCase names (a key that is already snake_case stays as it is),
+    /// `/` not escaped. An `Optional` member that must appear as `null` is encoded with `encode`,
+    /// not the synthesized `encodeIfPresent` (see `JSONKey`).
+    public static func encode(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// `{"items":[…],"next_cursor":…}` around entity JSON texts built by PostgreSQL: the one
+    /// place such JSON is spliced into a document. No encoder on the list and search paths.
+    public static func page(items: some Sequence<String>, nextCursor: String?) -> String {
+        var out = "{\"items\":["
+        var first = true
+        for item in items {
+            if !first { out += "," }
+            out += item
+            first = false
+        }
+        out += "],\"next_cursor\":"
+        out += nextCursor.map(string) ?? "null"
+        return out + "}"
+    }
+
+    /// A string as a JSON string. Cursors (base64) need no escaping and are quoted as they are;
+    /// anything else goes through the encoder.
+    static func string(_ text: String) -> String {
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            return "\"" + text + "\""
+        }
+        return (try? encode(text)) ?? "null"
+    }
+}
+
+/// A key chosen at run time (a problem's extra members, a report's columns per dimension).
+public struct JSONKey: CodingKey {
+    public var stringValue: String
+    public var intValue: Int? { nil }
+    public init(_ name: String) { stringValue = name }
+    public init?(stringValue: String) { self.stringValue = stringValue }
+    public init?(intValue: Int) { nil }
 }
 
 extension AppRequestContext {
@@ -241,9 +297,8 @@ public struct Page: Sendable {
     /// Wraps rows fetched with `LIMIT limit + 1` (each a JSON object text plus its key) into {items, next_cursor}.
     public func body(items: [(key: Int64, json: String)]) -> String {
         let shown = items.prefix(limit)
-        var out = "{\"items\":[" + shown.map(\.json).joined(separator: ",") + "],\"next_cursor\":"
-        if items.count > limit, let last = shown.last { out += "\"" + Page.encode(last.key) + "\"}" } else { out += "null}" }
-        return out
+        let next = items.count > limit ? shown.last.map { Page.encode($0.key) } : nil
+        return JSONResponse.page(items: shown.lazy.map(\.json), nextCursor: next)
     }
 }
 

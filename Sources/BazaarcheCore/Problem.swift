@@ -47,22 +47,36 @@ public struct APIError: HTTPResponseError, Sendable {
             status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: body(instance: request.uri.path))))
     }
 
-    /// The problem document as JSON text.
+    /// The problem document as JSON text (written by `JSONResponse.encode`).
     public func body(instance: String) -> String {
-        var object: [String: Any] = [
-            "type": "https://bazaarche.ir/problems/\(code.replacingOccurrences(of: "_", with: "-"))",
-            "title": title,
-            "status": Int(status.code),
-            "code": code,
-            "instance": instance,
-        ]
-        if let detail { object["detail"] = detail }
-        if !errors.isEmpty {
-            object["errors"] = errors.map { ["field": $0.field, "message": $0.message] }
+        (try? JSONResponse.encode(Document(problem: self, instance: instance))) ?? "{}"
+    }
+
+    /// RFC 9457 members, then `code`, `errors` and the extra members; `detail` and `errors` only
+    /// when there are any.
+    struct Document: Encodable {
+        let problem: APIError
+        let instance: String
+
+        struct Field: Encodable {
+            let field: String
+            let message: String
         }
-        for (key, value) in extra { object[key] = value }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: JSONKey.self)
+            let slug = problem.code.replacingOccurrences(of: "_", with: "-")
+            try c.encode("https://bazaarche.ir/problems/\(slug)", forKey: JSONKey("type"))
+            try c.encode(problem.title, forKey: JSONKey("title"))
+            try c.encode(Int(problem.status.code), forKey: JSONKey("status"))
+            try c.encode(problem.code, forKey: JSONKey("code"))
+            try c.encode(instance, forKey: JSONKey("instance"))
+            try c.encodeIfPresent(problem.detail, forKey: JSONKey("detail"))
+            if !problem.errors.isEmpty {
+                try c.encode(problem.errors.map { Field(field: $0.field, message: $0.message) }, forKey: JSONKey("errors"))
+            }
+            for (key, value) in problem.extra { try c.encode(value, forKey: JSONKey(key)) }
+        }
     }
 }
 

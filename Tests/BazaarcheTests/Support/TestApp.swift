@@ -174,8 +174,11 @@ enum Fixtures {
 
 /// Runs `body` against a fresh application on its own database copied from the migrated template.
 /// `readReplica`, when given, is where lag-tolerant reads go (as DATABASE_READ_URL would).
+/// `sessionTimeZone` replaces the pool's TimeZone start-up setting (a pooler or a role default
+/// could hand the service such a session).
 func withApp(
     tokenLifetime: Int = 3600, rateLimitPerMinute: Int = 3000, readReplica: PostgresClient.Configuration? = nil,
+    sessionTimeZone: String? = nil,
     configure: (inout AppConfig) -> Void = { _ in },
     _ body: @Sendable (API) async throws -> Void
 ) async throws {
@@ -192,8 +195,13 @@ func withApp(
     config.readinessTimeoutSeconds = 10
     configure(&config)
     let health = PoolHealth()
-    let client = PostgresClient(
-        configuration: clientConfiguration(database.configuration, poolSize: 4), backgroundLogger: health.observing(logger))
+    var clientSettings = clientConfiguration(database.configuration, poolSize: 4)
+    if let sessionTimeZone {
+        clientSettings.options.additionalStartupParameters = clientSettings.options.additionalStartupParameters.map {
+            $0.0 == "TimeZone" ? ($0.0, sessionTimeZone) : $0
+        }
+    }
+    let client = PostgresClient(configuration: clientSettings, backgroundLogger: health.observing(logger))
     var dependencies = AppDependencies(
         client: client, poolHealth: health, migrator: await TestDatabase.shared.migrator, registry: TestDatabase.registry,
         openAPIDocument: await TestDatabase.shared.openAPIDocument)
