@@ -50,8 +50,8 @@ public struct Accounts: Sendable {
     /// The JSON shape of an account, built by PostgreSQL (alias `a`).
     public static let json = """
         json_build_object('id', a.id, 'login', a.login, 'role', a.role, 'province_code', a.province_code,
-          'producer_id', a.producer_id, 'partner_id', a.partner_id, 'disabled', a.disabled, 'disabled_at', a.disabled_at,
-          'password_changed_at', a.password_changed_at, 'created_at', a.created_at)
+          'producer_id', a.producer_id, 'partner_id', a.partner_id, 'disabled', a.disabled, 'disabled_at', api_time(a.disabled_at),
+          'password_changed_at', api_time(a.password_changed_at), 'created_at', api_time(a.created_at))
         """
 
     // MARK: validation (plain rules, unit-tested)
@@ -148,7 +148,7 @@ public struct Accounts: Sendable {
               INSERT INTO access_tokens (token_hash, account_id, expires_at)
               VALUES (sha256(convert_to(\(token), 'UTF8')), \(id), now() + make_interval(secs => \(seconds)))
               RETURNING expires_at)
-            SELECT json_build_object('token', \(token)::text, 'token_type', 'Bearer', 'expires_at', t.expires_at,
+            SELECT json_build_object('token', \(token)::text, 'token_type', 'Bearer', 'expires_at', api_time(t.expires_at),
                                      'account', \(unescaped: Self.json))::text
             FROM t, accounts a WHERE a.id = \(id)
             """)

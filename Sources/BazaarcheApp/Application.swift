@@ -160,7 +160,7 @@ func smsGateway(config: AppConfig, logger: Logger) -> any SMSGateway {
     return DevelopmentSMSSink(logger: logger)
 }
 
-/// The pool settings every instance uses: UTC so JSON timestamps are unambiguous.
+/// The pool settings every instance uses. UTC by habit: JSON timestamps do not depend on it (api_time).
 public func clientConfiguration(_ base: PostgresClient.Configuration, poolSize: Int) -> PostgresClient.Configuration {
     var configuration = base
     configuration.options.maximumConnections = poolSize

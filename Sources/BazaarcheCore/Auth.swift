@@ -32,20 +32,9 @@ public struct Principal: Sendable, Equatable {
         }
     }
 
-    /// Whether this caller may see/act on an object in `province` owned by `producer`.
-    /// Admins see all, supervisors their province, producers themselves.
-    public func canSee(province: String, producer: Int64?) -> Bool {
-        switch role {
-        case .admin: return true
-        case .supervisor: return provinceCode == province
-        case .producer: return producer != nil && producer == producerID
-        default: return false
-        }
-    }
-
-    /// Staff rights over a province: admin, or that province's supervisor.
-    public func supervises(_ province: String) -> Bool {
-        role == .admin || (role == .supervisor && provinceCode == province)
+    /// This caller's reach over `kind` (see `Access`): the Swift check and the SQL condition.
+    public func access(_ kind: Access.Kind, to action: Access.Action = .see) -> Access.Rule {
+        Access.rule(for: self, on: kind, to: action)
     }
 }
 

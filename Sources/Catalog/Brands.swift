@@ -61,7 +61,7 @@ public struct Brands: Sendable {
         json_build_object('id', b.id, 'slug', b.slug, 'name_fa', b.name_fa, 'name_en', b.name_en, 'story', b.story,
           'logo_url', b.logo_url, 'trademark_number', b.trademark_number,
           'owners', coalesce((SELECT json_agg(o.producer_id ORDER BY o.producer_id) FROM brand_owners o WHERE o.brand_id = b.id), '[]'),
-          'created_at', b.created_at, 'updated_at', b.updated_at)
+          'created_at', api_time(b.created_at), 'updated_at', api_time(b.updated_at))
         """
 
     static func validate(

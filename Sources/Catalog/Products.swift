@@ -41,11 +41,6 @@ struct ProductPatch: Decodable {
     }
 }
 
-struct ProductTransitionRequest: Decodable {
-    var to: ProductStatus
-    var reason: String?
-}
-
 /// What the caller may do with one product, read under the caller's rules.
 struct ProductAccess {
     let id: Int64
@@ -55,20 +50,9 @@ struct ProductAccess {
     let searchable: Bool
     let version: Int
 
-    func visible(to principal: Principal?) -> Bool {
-        if searchable { return true }
-        guard let principal else { return false }
-        switch principal.role {
-        case .admin: return true
-        case .supervisor: return principal.provinceCode == province
-        case .producer: return principal.producerID == producerID
-        default: return false
-        }
-    }
+    var owner: Access.Owner { Access.Owner(province: province, producer: producerID, isPublic: searchable) }
 
-    func owned(by principal: Principal) -> Bool {
-        principal.role == .admin || (principal.role == .producer && principal.producerID == producerID)
-    }
+    func visible(to principal: Principal?) -> Bool { Access.rule(for: principal, on: .product).allows(owner) }
 }
 
 /// Product listings: create, read, edit with optimistic concurrency, status transitions.
@@ -89,32 +73,33 @@ public struct Products: Sendable {
           'status', p.status, 'packaging_level', (ARRAY['none','basic','retail','export'])[p.packaging_level + 1],
           'valid_certificates', coalesce((SELECT json_agg(DISTINCT c.kind) FROM certificates c
              WHERE c.product_id = p.id AND c.status = 'granted' AND c.expires_on >= tehran_today()), '[]'),
-          'version', p.version, 'listed_at', p.listed_at, 'created_at', p.created_at, 'updated_at', p.updated_at)
+          'version', p.version, 'listed_at', api_time(p.listed_at), 'created_at', api_time(p.created_at), 'updated_at', api_time(p.updated_at))
         """
 
     static func etag(_ version: Int) -> String { EntityTag.of(version) }
 
-    static func access(_ id: Int64, on connection: PostgresConnection, logger: Logger, lock: Bool = false) async throws
-        -> ProductAccess?
+    /// The product if `rule` reaches it (in the WHERE clause, and checked again here), else nil.
+    static func access(_ id: Int64, for rule: Access.Rule, on connection: PostgresConnection, logger: Logger, lock: Bool = false)
+        async throws -> ProductAccess?
     {
-        let rows = try await connection.query(
+        let query: SQL = """
+            SELECT p.producer_id, p.province_code, p.status, p.searchable, p.version FROM products p
+            WHERE p.id = \(id) AND \(rule.condition(alias: "p")) \(unescaped: lock ? "FOR UPDATE" : "")
             """
-            SELECT producer_id, province_code, status, searchable, version FROM products WHERE id = \(id)
-            \(unescaped: lock ? "FOR UPDATE" : "")
-            """, logger: logger
-        ).collect()
-        guard let row = rows.first else { return nil }
+        guard let row = try await connection.query(query.query, logger: logger).collect().first else { return nil }
         let (producer, province, status, searchable, version) = try row.decode((Int64, String, String, Bool, Int).self)
-        return ProductAccess(
+        let access = ProductAccess(
             id: id, producerID: producer, province: province, status: ProductStatus(rawValue: status)!,
             searchable: searchable, version: version)
+        return rule.allows(access.owner) ? access : nil
     }
 
-    /// The product for writing by its owner (or an admin): 404 for anyone else's.
+    /// The product for writing by its owner (or an admin), locked: 404 for anyone else's.
     static func owned(_ id: Int64, by principal: Principal, on connection: PostgresConnection, logger: Logger) async throws
         -> ProductAccess
     {
-        guard let access = try await access(id, on: connection, logger: logger, lock: true), access.owned(by: principal) else {
+        let owners = principal.access(.product, to: .own)
+        guard let access = try await access(id, for: owners, on: connection, logger: logger, lock: true) else {
             throw APIError.notFound("Product \(id)")
         }
         return access
@@ -208,6 +193,7 @@ public struct Products: Sendable {
     }
 
     /// Product by id: one round trip for the access facts and the JSON (a hot path for partners).
+    /// The statement stays fixed (prepared), so the access rule is checked here, not in its WHERE.
     func read(_ id: Int64, principal: Principal?) async throws -> (String, Int) {
         guard let row = try await db.prepared(Prepared<ByID>(id)).first else { throw APIError.notFound("Product \(id)") }
         let (producer, province, status, searchable, version, json) = try row.decode((Int64, String, String, Bool, Int, String).self)
@@ -334,7 +320,7 @@ public struct Products: Sendable {
         routes.post("/v1/products/{id}/transitions") { request, context in
             let principal = try context.require(.producer, .admin)
             let id = try context.id(what: "Product")
-            let body = try await JSONBody.decode(ProductTransitionRequest.self, from: request, context: context)
+            let body = try await JSONBody.decode(StatusChange<ProductStatus>.self, from: request, context: context)
             let (json, version) = try await transition(id, to: body.to, reason: body.reason, by: principal)
             return JSONResponse.raw(json, headers: [.eTag: Self.etag(version)])
         }

@@ -35,11 +35,6 @@ struct CertificateRequest: Decodable {
     var documentUrl: String?
 }
 
-struct CertificateTransitionRequest: Decodable {
-    var to: CertificateStatus
-    var reason: String?
-}
-
 /// Packaging and quality certificates: what makes a product sellable to demanding buyers.
 public struct Quality: Sendable {
     let db: Database
@@ -50,11 +45,11 @@ public struct Quality: Sendable {
     /// that search, matching and the product's `packaging_level` use.
     static let packagingJSON = """
         json_build_object('product_id', k.product_id, 'declared_level', k.level, 'approved_level', k.approved_level,
-          'review_status', k.review_status, 'reviewed_at', k.reviewed_at, 'review_reason', k.review_reason,
+          'review_status', k.review_status, 'reviewed_at', api_time(k.reviewed_at), 'review_reason', k.review_reason,
           'materials', to_json(k.materials), 'net_weight_g', k.net_weight_g,
           'dimensions_mm', CASE WHEN k.length_mm IS NULL THEN NULL
                            ELSE json_build_object('l', k.length_mm, 'w', k.width_mm, 'h', k.height_mm) END,
-          'label_languages', to_json(k.label_languages), 'gtin', k.gtin, 'updated_at', k.updated_at)
+          'label_languages', to_json(k.label_languages), 'gtin', k.gtin, 'updated_at', api_time(k.updated_at))
         """
 
     /// Certificate JSON (alias `c`). A granted certificate past its expiry date reads as expired,
@@ -63,7 +58,7 @@ public struct Quality: Sendable {
         json_build_object('id', c.id, 'product_id', c.product_id, 'kind', c.kind, 'number', c.number, 'issuer', c.issuer,
           'issued_on', c.issued_on, 'expires_on', c.expires_on, 'document_url', c.document_url, 'status', c.status,
           'effective_status', CASE WHEN c.status = 'granted' AND c.expires_on < tehran_today() THEN 'expired' ELSE c.status END,
-          'created_at', c.created_at, 'updated_at', c.updated_at)
+          'created_at', api_time(c.created_at), 'updated_at', api_time(c.updated_at))
         """
 
     /// A declaration, by the producer or by staff alike: approval is only by `reviewPackaging`, so
@@ -89,8 +84,8 @@ public struct Quality: Sendable {
         let level = body.level.rawValue
         let (l, w, h) = (body.dimensionsMm?.l, body.dimensionsMm?.w, body.dimensionsMm?.h)
         return try await db.transaction { connection in
-            guard let access = try await Products.access(productID, on: connection, logger: db.logger, lock: true),
-                access.owned(by: principal) || (principal.role == .supervisor && principal.provinceCode == access.province)
+            let declarers = principal.access(.product, to: .own).or(principal.access(.product, to: .supervise))
+            guard let access = try await Products.access(productID, for: declarers, on: connection, logger: db.logger, lock: true)
             else { throw APIError.notFound("Product \(productID)") }
             if access.status == .archived {
                 throw APIError.conflict(code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
@@ -160,8 +155,8 @@ public struct Quality: Sendable {
         }
         try v.throwIfInvalid()
         return try await db.transaction { connection in
-            guard let access = try await Products.access(productID, on: connection, logger: db.logger, lock: true),
-                principal.supervises(access.province)
+            let staff = principal.access(.product, to: .supervise)
+            guard let access = try await Products.access(productID, for: staff, on: connection, logger: db.logger, lock: true)
             else { throw APIError.notFound("Product \(productID)") }
             if access.status == .archived {
                 throw APIError.conflict(code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
@@ -212,7 +207,8 @@ public struct Quality: Sendable {
 
     func getPackaging(productID: Int64, principal: Principal?) async throws -> String {
         try await db.withConnection { connection in
-            guard let access = try await Products.access(productID, on: connection, logger: db.logger), access.visible(to: principal) else {
+            let readers = Access.rule(for: principal, on: .product)
+            guard try await Products.access(productID, for: readers, on: connection, logger: db.logger) != nil else {
                 throw APIError.notFound("Product \(productID)")
             }
             let rows = try await connection.query(
@@ -254,12 +250,15 @@ public struct Quality: Sendable {
 
     func listCertificates(productID: Int64, principal: Principal?) async throws -> String {
         try await db.withConnection { connection in
-            guard let access = try await Products.access(productID, on: connection, logger: db.logger), access.visible(to: principal) else {
+            let readers = Access.rule(for: principal, on: .product)
+            guard let access = try await Products.access(productID, for: readers, on: connection, logger: db.logger) else {
                 throw APIError.notFound("Product \(productID)")
             }
             // Buyers see granted certificates (valid or expired); applications, rejections and
             // revocations are between the producer and its supervisors.
-            let everything = principal.map { access.owned(by: $0) || $0.supervises(access.province) } ?? false
+            let everything = principal.map {
+                $0.access(.product, to: .own).or($0.access(.product, to: .supervise)).allows(access.owner)
+            } ?? false
             return try await connection.query(
                 """
                 SELECT json_build_object('items', coalesce(json_agg(\(unescaped: Self.certificateJSON) ORDER BY c.id), '[]'),
@@ -277,15 +276,16 @@ public struct Quality: Sendable {
         if (target == .rejected || target == .revoked) && reason == nil { v.add("reason", "is required when moving to \(target.rawValue)") }
         try v.throwIfInvalid()
         return try await db.transaction { connection in
-            let rows = try await connection.query(
-                """
+            // Staff of the product's province: others are told nothing exists.
+            let staff = principal.access(.product, to: .supervise)
+            let query: SQL = """
                 SELECT c.status, p.province_code FROM certificates c JOIN products p ON p.id = c.product_id
-                WHERE c.id = \(certificateID) FOR UPDATE OF c
-                """, logger: db.logger
-            ).collect()
+                WHERE c.id = \(certificateID) AND \(staff.condition(alias: "p")) FOR UPDATE OF c
+                """
+            let rows = try await connection.query(query.query, logger: db.logger).collect()
             guard let row = rows.first else { throw APIError.notFound("Certificate \(certificateID)") }
             let (status, province) = try row.decode((String, String).self)
-            guard principal.supervises(province) else { throw APIError.notFound("Certificate \(certificateID)") }
+            guard staff.allows(Access.Owner(province: province)) else { throw APIError.notFound("Certificate \(certificateID)") }
             let current = CertificateStatus(rawValue: status)!
             guard current.canMove(to: target) else {
                 throw APIError.invalidTransition(entity: "certificate", from: current.rawValue, to: target.rawValue)
@@ -333,7 +333,7 @@ public struct Quality: Sendable {
         routes.post("/v1/certificates/{id}/transitions") { request, context in
             let principal = try context.require(.supervisor, .admin)
             let id = try context.id(what: "Certificate")
-            let body = try await JSONBody.decode(CertificateTransitionRequest.self, from: request, context: context)
+            let body = try await JSONBody.decode(StatusChange<CertificateStatus>.self, from: request, context: context)
             return JSONResponse.raw(try await transition(certificateID: id, to: body.to, reason: body.reason, by: principal))
         }
     }

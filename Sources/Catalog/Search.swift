@@ -120,12 +120,8 @@ public struct Search: Sendable {
     static func build(_ query: SearchQuery, principal: Principal?) -> SQL {
         var conditions: [SQL] = []
         // Who sees what: everyone sees listed products of verified producers; owners and staff more.
-        switch principal?.role {
-        case .admin?: break
-        case .producer?: conditions.append("(p.searchable OR p.producer_id = \(principal?.producerID ?? 0))")
-        case .supervisor?: conditions.append("(p.searchable OR p.province_code = \(principal?.provinceCode ?? ""))")
-        default: conditions.append("p.searchable")
-        }
+        let readers = Access.rule(for: principal, on: .product)
+        if !readers.isUnrestricted { conditions.append(readers.condition(alias: "p")) }
         if let status = query.status { conditions.append("p.status = \(status.rawValue)") }
         if let category = query.category {
             conditions.append(
@@ -225,8 +221,7 @@ public struct Search: Sendable {
             // For relevance the cursor's `offset` slot carries the tier of the last item.
             next = SearchCursor(sort: query.sort, id: last.0, price: last.1, offset: last.2, fingerprint: query.fingerprint).encoded
         }
-        return "{\"items\":[" + page.map(\.3).joined(separator: ",") + "],\"next_cursor\":"
-            + (next.map { "\"\($0)\"" } ?? "null") + "}"
+        return JSONResponse.page(items: page.lazy.map(\.3), nextCursor: next)
     }
 
     public func addRoutes(to routes: inout Routes) {

@@ -60,11 +60,11 @@ public struct Figures: Sendable {
         v.check(from <= to, "from", "must not be after to")
         v.check(from.year >= 1950 && to.year <= 2100, "from", "must be a date from 1950 to 2100")
         var province = q.get("province_code").map { String($0) }
-        if principal.role == .supervisor {
-            if let province, province != principal.provinceCode {
-                throw APIError.forbidden("Supervisors read the figures of their own province (\(principal.provinceCode ?? "")).")
+        if let own = try principal.access(.provinceRecord).provinceFilter() {
+            if let province, province != own {
+                throw APIError.forbidden("Supervisors read the figures of their own province (\(own)).")
             }
-            province = principal.provinceCode
+            province = own
         }
         try v.throwIfInvalid()
         return Query(from: from, to: to, calendar: calendar, period: period, groupBy: groupBy, scope: scope, province: province)
@@ -200,28 +200,49 @@ public struct Figures: Sendable {
          kilograms(grams: rows.reduce("0") { ExactSum.add($0, grams($1.weight)) }))
     }
 
-    static func json(_ q: Query, _ rows: [Row]) -> String {
-        func str(_ s: String?) -> String {
-            guard let s else { return "null" }
-            let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
-            return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
-        }
-        var out = "{\"calendar\":\"\(q.calendar.rawValue)\",\"period\":\"\(q.period.rawValue)\",\"scope\":\"\(q.scope.rawValue)\","
-        out += "\"from\":\"\(q.from)\",\"to\":\"\(q.to)\",\"province_code\":\(str(q.province)),"
-        out += "\"group_by\":[\(q.groupBy.map { "\"\($0.rawValue)\"" }.joined(separator: ","))],\"rows\":["
-        out += rows.map { row in
-            var fields = ["\"period\":\"\(row.period)\""]
-            for d in q.groupBy {
-                for (name, value) in zip(columns(d), values(d, row)) { fields.append("\"\(name)\":\(str(value))") }
+    /// The figures as JSON (`JSONResponse.encode`; keys sorted). Weights are JSON numbers written
+    /// from their exact decimal text (`Decimal`, never a binary floating point).
+    struct Document: Encodable {
+        let query: Query
+        let rows: [Row]
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: JSONKey.self)
+            try c.encode(query.calendar.rawValue, forKey: JSONKey("calendar"))
+            try c.encode(query.period.rawValue, forKey: JSONKey("period"))
+            try c.encode(query.scope.rawValue, forKey: JSONKey("scope"))
+            try c.encode("\(query.from)", forKey: JSONKey("from"))
+            try c.encode("\(query.to)", forKey: JSONKey("to"))
+            try c.encode(query.province, forKey: JSONKey("province_code"))
+            try c.encode(query.groupBy.map(\.rawValue), forKey: JSONKey("group_by"))
+            var list = c.nestedUnkeyedContainer(forKey: JSONKey("rows"))
+            for row in rows {
+                var r = list.nestedContainer(keyedBy: JSONKey.self)
+                try r.encode(row.period, forKey: JSONKey("period"))
+                for d in query.groupBy {
+                    for (name, value) in zip(columns(d), values(d, row)) { try r.encode(value, forKey: JSONKey(name)) }
+                }
+                try Figures.encodeSums(into: &r, shipments: row.shipments, cents: row.cents, weight: row.weight)
             }
-            fields.append("\"shipment_count\":\(row.shipments)")
-            fields.append("\"fob_value_usd\":\"\(USD.string(centsDigits: row.cents))\"")
-            fields.append("\"net_weight_kg\":\(row.weight)")
-            return "{" + fields.joined(separator: ",") + "}"
-        }.joined(separator: ",")
-        let t = totals(rows)
-        out += "],\"totals\":{\"shipment_count\":\(t.shipments),\"fob_value_usd\":\"\(USD.string(centsDigits: t.cents))\",\"net_weight_kg\":\(t.weight)}}"
-        return out
+            let t = totals(rows)
+            var totals = c.nestedContainer(keyedBy: JSONKey.self, forKey: JSONKey("totals"))
+            try Figures.encodeSums(into: &totals, shipments: t.shipments, cents: t.cents, weight: t.weight)
+        }
+    }
+
+    static func encodeSums(
+        into c: inout KeyedEncodingContainer<JSONKey>, shipments: Int64, cents: String, weight: String
+    ) throws {
+        try c.encode(shipments, forKey: JSONKey("shipment_count"))
+        try c.encode(USD.string(centsDigits: cents), forKey: JSONKey("fob_value_usd"))
+        guard let kilograms = Decimal(string: weight) else {
+            throw EncodingError.invalidValue(weight, .init(codingPath: c.codingPath, debugDescription: "not a decimal"))
+        }
+        try c.encode(kilograms, forKey: JSONKey("net_weight_kg"))
+    }
+
+    static func json(_ q: Query, _ rows: [Row]) throws -> String {
+        try JSONResponse.encode(Document(query: q, rows: rows))
     }
 
     /// The same rows as CSV (UTF-8 with a header line), and a last row "total".
@@ -249,7 +270,7 @@ public struct Figures: Sendable {
                               .contentDisposition: "attachment; filename=\"export-figures-\(q.from)-\(q.to).csv\""],
                     body: .init(byteBuffer: ByteBuffer(string: Self.csv(q, rows))))
             }
-            return JSONResponse.raw(Self.json(q, rows))
+            return JSONResponse.raw(try Self.json(q, rows))
         }
     }
 }

@@ -26,11 +26,6 @@ struct ShipmentPatch: Decodable {
     var customsOfficeCode: String?
 }
 
-struct ShipmentTransitionRequest: Decodable {
-    var to: ShipmentStatus
-    var reason: String?
-}
-
 struct OilPrefixesRequest: Decodable {
     var prefixes: [String]
 }
@@ -50,21 +45,15 @@ public struct Shipments: Sendable {
           'net_weight_kg', s.net_weight_kg, 'export_date', s.export_date, 'customs_office_code', s.customs_office_code,
           'customs_office_name_fa', (SELECT o.name_fa FROM customs_offices o WHERE o.code = s.customs_office_code),
           'status', s.status, 'province_code', s.province_code, 'category_code', s.category_code, 'is_oil', s.is_oil,
-          'producer_confirmed_at', s.producer_confirmed_at, 'verified_by', s.verified_by, 'verified_at', s.verified_at,
+          'producer_confirmed_at', api_time(s.producer_confirmed_at), 'verified_by', s.verified_by, 'verified_at', api_time(s.verified_at),
           'rejection_reason', s.rejection_reason, 'version', s.version,
           'plausibility_flags', to_json(export_plausibility_flags(s.fob_cents, s.net_weight_kg)),
-          'created_at', s.created_at, 'updated_at', s.updated_at)
+          'created_at', api_time(s.created_at), 'updated_at', api_time(s.updated_at))
         """
 
-    /// Who sees a shipment (alias `s`): staff by scope, the producer its own, the recording partner company its own.
-    static func visibility(_ principal: Principal) -> SQL {
-        switch principal.role {
-        case .admin, .exportOfficer: "true"
-        case .supervisor: "s.province_code = \(principal.provinceCode ?? "")"
-        case .producer: "s.producer_id = \(principal.producerID ?? -1)"
-        case .partner: "s.recorded_by_partner_id = \(principal.partnerID ?? -1)"
-        }
-    }
+    /// Who sees a shipment (alias `s`), `Access`'s rule: staff by scope, the producer its own, the
+    /// recording partner company its own. Every read and every lock of a shipment puts it in the WHERE clause.
+    static func visibility(_ principal: Principal) -> SQL { principal.access(.shipment).condition(alias: "s") }
 
     static func validate(_ body: ShipmentRequest) throws -> (ShipmentRequest, cents: Int64, weight: String) {
         var v = Validator()
@@ -216,22 +205,9 @@ public struct Shipments: Sendable {
         return try row.decode((String, Int).self)
     }
 
-    /// 404 when the caller cannot see the shipment, else the given 403.
-    static func refuse(_ id: Int64, _ principal: Principal, _ message: String, on connection: PostgresConnection, logger: Logger)
-        async throws -> Never
-    {
-        let query: SQL = "SELECT 1 FROM export_shipments s WHERE s.id = \(id) AND \(Self.visibility(principal))"
-        if try await connection.query(query.query, logger: logger).collect().isEmpty { throw APIError.notFound("Export shipment \(id)") }
-        throw APIError.forbidden(message)
-    }
-
     /// Whether `principal` recorded the shipment: its exporter company, or the producer when it recorded it itself.
     static func isRecorder(_ principal: Principal, producer: Int64, partner: Int64?) -> Bool {
-        switch principal.role {
-        case .producer: partner == nil && principal.producerID == producer
-        case .partner: partner != nil && principal.partnerID == partner
-        default: false
-        }
+        principal.access(.shipment, to: .own).allows(Access.Owner(producer: producer, partner: partner))
     }
 
     /// Moves a shipment along. Only export officers clear (after checking the customs declaration)
@@ -246,24 +222,21 @@ public struct Shipments: Sendable {
         try v.throwIfInvalid()
         return try await db.transaction { connection in
             let logger = db.logger
-            let rows = try await connection.query(
+            // Not visible: 404; visible but not the caller's to move: 403 below.
+            let locked: SQL = """
+                SELECT s.status, s.producer_id, s.recorded_by_partner_id, s.province_code, s.producer_confirmed_at IS NOT NULL, s.version
+                FROM export_shipments s WHERE s.id = \(id) AND \(Self.visibility(principal)) FOR UPDATE
                 """
-                SELECT status, producer_id, recorded_by_partner_id, province_code, producer_confirmed_at IS NOT NULL, version
-                FROM export_shipments WHERE id = \(id) FOR UPDATE
-                """,
-                logger: logger
-            ).collect()
+            let rows = try await connection.query(locked.query, logger: logger).collect()
             guard let row = rows.first else { throw APIError.notFound("Export shipment \(id)") }
             let (status, producer, partner, province, confirmed, version) = try row.decode((String, Int64, Int64?, String, Bool, Int).self)
             let officer = principal.role == .exportOfficer
             let mayAct = officer || (target == .shipped && Self.isRecorder(principal, producer: producer, partner: partner))
             guard mayAct else {
-                try await Self.refuse(
-                    id, principal,
+                throw APIError.forbidden(
                     target == .shipped
                         ? "Only whoever recorded the shipment, or an export officer, marks it shipped."
-                        : "Only an export officer clears or rejects a shipment, after checking its customs declaration.",
-                    on: connection, logger: logger)
+                        : "Only an export officer clears or rejects a shipment, after checking its customs declaration.")
             }
             if target == .cleared {
                 try Self.requireVersion(ifMatch, version: version, status: status)
@@ -317,19 +290,18 @@ public struct Shipments: Sendable {
     func correct(_ id: Int64, _ patch: ShipmentPatch, ifMatch: String?, by principal: Principal) async throws -> (String, Int) {
         try await db.transaction { connection in
             let logger = db.logger
-            let rows = try await connection.query(
-                """
+            let locked: SQL = """
                 SELECT status, producer_id, recorded_by_partner_id, province_code, order_id, product_id, hs_code, destination_country::text,
                   customs_declaration_no, (fob_cents / 100)::text || '.' || lpad((fob_cents % 100)::text, 2, '0'), net_weight_kg::float8,
                   export_date::text, customs_office_code, version
-                FROM export_shipments WHERE id = \(id) FOR UPDATE
-                """, logger: logger
-            ).collect()
+                FROM export_shipments s WHERE s.id = \(id) AND \(Self.visibility(principal)) FOR UPDATE
+                """
+            let rows = try await connection.query(locked.query, logger: logger).collect()
             guard let row = rows.first else { throw APIError.notFound("Export shipment \(id)") }
             let r = try row.decode(
                 (String, Int64, Int64?, String, Int64?, Int64?, String, String, String, String, Double, String, String, Int).self)
             guard Self.isRecorder(principal, producer: r.1, partner: r.2) else {
-                try await Self.refuse(id, principal, "Only whoever recorded the shipment corrects it.", on: connection, logger: logger)
+                throw APIError.forbidden("Only whoever recorded the shipment corrects it.")
             }
             try EntityTag.check(ifMatch, version: r.13, entity: "export shipment", extra: ["current_status": r.0])
             guard r.0 == ShipmentStatus.declared.rawValue else {
@@ -374,7 +346,7 @@ public struct Shipments: Sendable {
     // MARK: oil classification
 
     static let settingsJSON = """
-        json_build_object('prefixes', to_json(oil_hs_prefixes), 'updated_at', updated_at)
+        json_build_object('prefixes', to_json(oil_hs_prefixes), 'updated_at', api_time(updated_at))
         """
 
     func oilPrefixes() async throws -> String {
@@ -470,7 +442,7 @@ public struct Shipments: Sendable {
         routes.post("/v1/export-shipments/{id}/transitions") { request, context in
             let principal = try context.requirePrincipal()
             let id = try context.id(what: "Export shipment")
-            let body = try await JSONBody.decode(ShipmentTransitionRequest.self, from: request, context: context)
+            let body = try await JSONBody.decode(StatusChange<ShipmentStatus>.self, from: request, context: context)
             let (json, version) = try await transition(id, to: body.to, reason: body.reason, ifMatch: request.headers[.ifMatch], by: principal)
             return JSONResponse.raw(json, headers: [.eTag: Self.etag(version)])
         }

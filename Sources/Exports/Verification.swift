@@ -41,16 +41,16 @@ extension Shipments {
     func confirm(_ id: Int64, by principal: Principal) async throws -> (String, Int) {
         try await db.transaction { connection in
             let logger = db.logger
-            let rows = try await connection.query(
+            let locked: SQL = """
+                SELECT s.status, s.producer_id, s.province_code, s.producer_confirmed_at IS NOT NULL
+                FROM export_shipments s WHERE s.id = \(id) AND \(Self.visibility(principal)) FOR UPDATE
                 """
-                SELECT status, producer_id, province_code, producer_confirmed_at IS NOT NULL
-                FROM export_shipments WHERE id = \(id) FOR UPDATE
-                """, logger: logger
-            ).collect()
+            let rows = try await connection.query(locked.query, logger: logger).collect()
             guard let row = rows.first else { throw APIError.notFound("Export shipment \(id)") }
             let (status, producer, province, confirmed) = try row.decode((String, Int64, String, Bool).self)
-            guard principal.role == .producer && principal.producerID == producer else {
-                try await Self.refuse(id, principal, "Only the shipment's producer confirms it.", on: connection, logger: logger)
+            // Visible to the caller (else 404 above); only its producer confirms.
+            guard principal.role == .producer && principal.access(.shipment).allows(Access.Owner(producer: producer)) else {
+                throw APIError.forbidden("Only the shipment's producer confirms it.")
             }
             if !confirmed {
                 guard status == ShipmentStatus.declared.rawValue else {
@@ -117,10 +117,9 @@ extension Shipments {
                 let (id, status, province, confirmed, version) = try row.decode((Int64, String, String, Bool, Int).self)
                 found[id] = (status, province, confirmed, version)
             }
-            var results: [Int64: String] = [:]
-            func result(_ id: Int64, _ outcome: String, status: String?, reason: String?, version: Int?) -> String {
-                "{\"id\":\(id),\"outcome\":\"\(outcome)\",\"status\":\(status.map { "\"\($0)\"" } ?? "null"),"
-                    + "\"reason\":\(reason.map { "\"\($0)\"" } ?? "null"),\"version\":\(version.map(String.init) ?? "null")}"
+            var results: [Int64: ClearanceResult] = [:]
+            func result(_ id: Int64, _ outcome: String, status: String?, reason: String?, version: Int?) -> ClearanceResult {
+                ClearanceResult(id: id, outcome: outcome, status: status, reason: reason, version: version)
             }
             var cleared = 0
             for id in ids.sorted() {  // rows are changed in id order, as they were locked
@@ -152,7 +151,33 @@ extension Shipments {
                     cleared += 1
                 }
             }
-            return "{\"cleared\":\(cleared),\"results\":[" + ids.map { results[$0]! }.joined(separator: ",") + "]}"
+            return try JSONResponse.encode(Clearances(cleared: cleared, results: ids.map { results[$0]! }))
+        }
+    }
+
+    /// The answer to a bulk clearance, one result per listed id in the order given.
+    struct Clearances: Encodable {
+        let cleared: Int
+        let results: [ClearanceResult]
+    }
+
+    /// `status`, `reason` and `version` are always present, null when they do not apply.
+    struct ClearanceResult: Encodable {
+        let id: Int64
+        let outcome: String
+        let status: String?
+        let reason: String?
+        let version: Int?
+
+        enum CodingKeys: CodingKey { case id, outcome, status, reason, version }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(outcome, forKey: .outcome)
+            try c.encode(status, forKey: .status)
+            try c.encode(reason, forKey: .reason)
+            try c.encode(version, forKey: .version)
         }
     }
 
@@ -160,7 +185,7 @@ extension Shipments {
 
     static let plausibilityJSON = """
         json_build_object('max_shipment_fob_usd', (max_shipment_fob_cents / 100)::text || '.' || lpad((max_shipment_fob_cents % 100)::text, 2, '0'),
-          'min_usd_per_kg', min_usd_per_kg::text, 'max_usd_per_kg', max_usd_per_kg::text, 'updated_at', updated_at)
+          'min_usd_per_kg', min_usd_per_kg::text, 'max_usd_per_kg', max_usd_per_kg::text, 'updated_at', api_time(updated_at))
         """
 
     func plausibility() async throws -> String {

@@ -16,11 +16,6 @@ struct DemandRequest: Decodable {
     var neededBy: CalendarDate
 }
 
-struct DemandTransitionRequest: Decodable {
-    var to: DemandStatus
-    var reason: String?
-}
-
 /// Partners' sourcing requests (the input of matching).
 public struct Demands: Sendable {
     let db: Database
@@ -33,7 +28,7 @@ public struct Demands: Sendable {
           'required_certificates', to_json(d.required_certificates),
           'min_packaging_level', (ARRAY['none','basic','retail','export'])[d.min_packaging_level + 1],
           'preferred_provinces', to_json(d.preferred_provinces), 'needed_by', d.needed_by, 'status', d.status,
-          'created_at', d.created_at, 'updated_at', d.updated_at)
+          'created_at', api_time(d.created_at), 'updated_at', api_time(d.updated_at))
         """
 
     /// Whether `producer` has a product passing the demand's hard filters (demand alias `d`).
@@ -80,14 +75,10 @@ public struct Demands: Sendable {
         }
     }
 
-    /// Who sees a demand: its partner company, admins, and producers it would match (while open).
+    /// Who sees a demand (alias `d`), `Access`'s rule: its partner company, admins, and producers
+    /// it would match (while open); whether a producer could supply it is Matching's to phrase.
     func visibility(_ principal: Principal) -> SQL {
-        switch principal.role {
-        case .admin: "true"
-        case .partner: "d.partner_id = \(principal.partnerID ?? -1)"
-        case .producer: "(d.status = 'open' AND \(Self.producerMatches(principal.producerID ?? -1)))"
-        default: "false"
-        }
+        principal.access(.demand).condition(alias: "d", suppliable: Self.producerMatches(principal.producerID ?? -1))
     }
 
     func list(request: Request, principal: Principal) async throws -> String {
@@ -114,10 +105,12 @@ public struct Demands: Sendable {
         if target == .open { v.add("to", "a demand cannot be reopened; post a new one") }
         try v.throwIfInvalid()
         return try await db.transaction { connection in
-            let rows = try await connection.query("SELECT partner_id, status FROM demands WHERE id = \(id) FOR UPDATE", logger: db.logger).collect()
-            guard let row = rows.first else { throw APIError.notFound("Demand \(id)") }
-            let (partner, status) = try row.decode((Int64, String).self)
-            guard principal.role == .admin || principal.partnerID == partner else { throw APIError.notFound("Demand \(id)") }
+            let owners = principal.access(.demand, to: .own)
+            let locked: SQL = "SELECT d.status FROM demands d WHERE d.id = \(id) AND \(owners.condition(alias: "d")) FOR UPDATE"
+            guard let row = try await connection.query(locked.query, logger: db.logger).collect().first else {
+                throw APIError.notFound("Demand \(id)")
+            }
+            let status = try row.decode(String.self)
             guard status == "open" else { throw APIError.invalidTransition(entity: "demand", from: status, to: target.rawValue) }
             let json = try await connection.query(
                 "UPDATE demands d SET status = \(target.rawValue), updated_at = now() WHERE d.id = \(id) RETURNING \(unescaped: Self.json)::text",
@@ -147,7 +140,7 @@ public struct Demands: Sendable {
         routes.post("/v1/demands/{id}/transitions") { request, context in
             let principal = try context.require(.admin, .partner)
             let id = try context.id(what: "Demand")
-            let body = try await JSONBody.decode(DemandTransitionRequest.self, from: request, context: context)
+            let body = try await JSONBody.decode(StatusChange<DemandStatus>.self, from: request, context: context)
             return JSONResponse.raw(try await transition(id, to: body.to, reason: body.reason, by: principal))
         }
         routes.get("/v1/demands/{id}/matches") { request, context in

@@ -54,17 +54,11 @@ public struct Invitations: Sendable {
           'product_id', i.product_id, 'quantity', i.quantity, 'unit_price_rials', i.unit_price_rials,
           'total_rials', i.quantity::numeric * i.unit_price_rials, 'delivery', i.delivery, 'note', i.note,
           'status', i.status, 'decline_reason', i.decline_reason, 'order_id', i.order_id,
-          'created_at', i.created_at, 'updated_at', i.updated_at)
+          'created_at', api_time(i.created_at), 'updated_at', api_time(i.updated_at))
         """
 
-    func visibility(_ principal: Principal) -> SQL {
-        switch principal.role {
-        case .admin: "true"
-        case .partner: "i.partner_id = \(principal.partnerID ?? -1)"
-        case .producer: "i.producer_id = \(principal.producerID ?? -1)"
-        default: "false"
-        }
-    }
+    /// Who sees an invitation (alias `i`), `Access`'s rule: its partner company, the invited producer, admins.
+    func visibility(_ principal: Principal) -> SQL { principal.access(.invitation).condition(alias: "i") }
 
     func create(demand id: Int64, _ body: InvitationRequest, by principal: Principal) async throws -> (Int64, String) {
         guard principal.role == .partner, let partner = principal.partnerID else {
@@ -80,17 +74,18 @@ public struct Invitations: Sendable {
             OrderRequest(
                 producerId: body.producerId, lines: [.init(productId: body.productId, quantity: body.quantity)],
                 delivery: body.delivery, note: note))
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        let delivery = String(decoding: try encoder.encode(order.delivery), as: UTF8.self)
+        let delivery = try JSONResponse.encode(order.delivery)
         return try await db.transaction { connection in
             let logger = db.logger
-            let rows = try await connection.query(
-                "SELECT partner_id, status, max_unit_price_rials FROM demands WHERE id = \(id) FOR SHARE", logger: logger
-            ).collect()
-            guard let row = rows.first else { throw APIError.notFound("Demand \(id)") }
-            let (owner, status, maxPrice) = try row.decode((Int64, String, Int64).self)
-            guard owner == partner else { throw APIError.notFound("Demand \(id)") }
+            let owners = principal.access(.demand, to: .own)
+            let locked: SQL = """
+                SELECT d.status, d.max_unit_price_rials FROM demands d
+                WHERE d.id = \(id) AND \(owners.condition(alias: "d")) FOR SHARE
+                """
+            guard let row = try await connection.query(locked.query, logger: logger).collect().first else {
+                throw APIError.notFound("Demand \(id)")
+            }
+            let (status, maxPrice) = try row.decode((String, Int64).self)
             guard status == "open" else {
                 throw APIError(
                     .conflict, code: "demand_not_open", title: "Demand not open",
@@ -155,18 +150,21 @@ public struct Invitations: Sendable {
         async throws -> PendingInvitation
     {
         let logger = db.logger
-        let demand = try await connection.query("SELECT demand_id FROM invitations WHERE id = \(id)", logger: logger).collect()
+        // Only the invited producer answers (`Access`'s owner rule); anyone else is told nothing exists.
+        let answerer = principal.access(.invitation, to: .own).condition(alias: "i")
+        let invitation: SQL = "SELECT i.demand_id FROM invitations i WHERE i.id = \(id) AND \(answerer)"
+        let demand = try await connection.query(invitation.query, logger: logger).collect()
         guard let demandID = try demand.first?.decode(Int64.self) else { throw APIError.notFound("Invitation \(id)") }
         try await connection.query("SELECT 1 FROM demands WHERE id = \(demandID) FOR SHARE", logger: logger)
-        let rows = try await connection.query(
+        let locked: SQL = """
+            SELECT i.account_id, i.producer_id, i.product_id, i.quantity, i.unit_price_rials, i.delivery::text, i.note, i.status
+            FROM invitations i WHERE i.id = \(id) AND \(answerer) FOR UPDATE
             """
-            SELECT account_id, producer_id, product_id, quantity, unit_price_rials, delivery::text, note, status
-            FROM invitations WHERE id = \(id) FOR UPDATE
-            """, logger: logger
-        ).collect()
+        guard let row = try await connection.query(locked.query, logger: logger).collect().first else {
+            throw APIError.notFound("Invitation \(id)")
+        }
         let (account, producer, product, quantity, price, delivery, note, status) =
-            try rows[0].decode((Int64, Int64, Int64, Int, Int64, String, String?, String).self)
-        guard producer == principal.producerID else { throw APIError.notFound("Invitation \(id)") }
+            try row.decode((Int64, Int64, Int64, Int, Int64, String, String?, String).self)
         guard status == InvitationStatus.pending.rawValue else {
             throw APIError.invalidTransition(entity: "invitation", from: status, to: target.rawValue)
         }

@@ -100,16 +100,15 @@ struct Matches: Sendable {
 
     func demand(_ id: Int64, principal: Principal) async throws -> Demand {
         try principal.require(.admin, .partner)
-        let rows = try await db.rows(
-            """
+        // Matches are for the demand's own company (and admins): `Access`'s owner rule, in the WHERE clause.
+        let query: SQL = """
             SELECT d.partner_id, ARRAY(SELECT c.code FROM categories c WHERE c.code = d.category_code OR c.parent_code = d.category_code),
               d.unit, d.min_packaging_level::int, d.required_certificates, d.quantity, d.max_unit_price_rials, d.preferred_provinces,
               greatest(d.needed_by - tehran_today(), 0), to_char(tehran_today(), 'YYYY-MM-DD'), d.keywords
-            FROM demands d WHERE d.id = \(id)
-            """)
-        guard let row = rows.first else { throw APIError.notFound("Demand \(id)") }
+            FROM demands d WHERE d.id = \(id) AND \(principal.access(.demand, to: .own).condition(alias: "d"))
+            """
+        guard let row = try await db.rows(query.query).first else { throw APIError.notFound("Demand \(id)") }
         let r = try row.decode((Int64, [String], String, Int, [String], Int, Int64, [String], Int, String, String?).self)
-        guard principal.role == .admin || principal.partnerID == r.0 else { throw APIError.notFound("Demand \(id)") }
         return Demand(
             partnerID: r.0, categories: r.1, unit: r.2, minPackaging: r.3, required: r.4, quantity: r.5, maxPrice: r.6,
             preferred: r.7, days: r.8, today: r.9, keywords: r.10)
@@ -280,9 +279,6 @@ struct Matches: Sendable {
         let response = ResponseJSON(
             demandId: id, quantity: demand.quantity, candidateCount: ranked.count, bestSingleSupply: ranked.best,
             totalSupply: ranked.total, matches: Array(matches), pool: pool)
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(response), as: UTF8.self)
+        return try JSONResponse.encode(response)
     }
 }

@@ -21,11 +21,6 @@ struct ConfirmationRequest: Decodable {
     var password: String
 }
 
-struct TransitionRequest: Decodable {
-    var to: ProducerStatus
-    var reason: String?
-}
-
 /// Producer applications, screening, verification and the producer's own profile.
 public struct Producers: Sendable {
     let db: Database
@@ -52,22 +47,25 @@ public struct Producers: Sendable {
     public static let json = """
         json_build_object('id', p.id, 'national_id', p.national_id, 'first_name', p.first_name,
           'last_name', p.last_name, 'mobile', p.mobile, 'province_code', p.province_code, 'city', p.city,
-          'skills', to_json(p.skills), 'status', p.status, 'applied_at', p.applied_at,
-          'screened_at', p.screened_at, 'verified_at', p.verified_at, 'rejected_at', p.rejected_at,
-          'withdrawn_at', p.withdrawn_at, 'mobile_verified_at', p.mobile_verified_at, 'updated_at', p.updated_at)
+          'skills', to_json(p.skills), 'status', p.status, 'applied_at', api_time(p.applied_at),
+          'screened_at', api_time(p.screened_at), 'verified_at', api_time(p.verified_at), 'rejected_at', api_time(p.rejected_at),
+          'withdrawn_at', api_time(p.withdrawn_at), 'mobile_verified_at', api_time(p.mobile_verified_at), 'updated_at', api_time(p.updated_at))
         """
 
     /// The producer's province and status, or 404 when it does not exist or the caller may not see it.
     public static func scope(of id: Int64, for principal: Principal, on connection: PostgresConnection, logger: Logger, lock: Bool = false)
         async throws -> (province: String, status: ProducerStatus)
     {
-        let rows = try await connection.query(
-            "SELECT province_code, status FROM producers WHERE id = \(id) \(unescaped: lock ? "FOR UPDATE" : "")",
-            logger: logger
-        ).collect()
-        guard let row = rows.first else { throw APIError.notFound("Producer \(id)") }
+        let rule = principal.access(.producer)
+        let query: SQL = """
+            SELECT p.province_code, p.status FROM producers p
+            WHERE p.id = \(id) AND \(rule.condition(alias: "p")) \(unescaped: lock ? "FOR UPDATE" : "")
+            """
+        guard let row = try await connection.query(query.query, logger: logger).collect().first else {
+            throw APIError.notFound("Producer \(id)")
+        }
         let (province, status) = try row.decode((String, String).self)
-        guard principal.canSee(province: province, producer: id) else { throw APIError.notFound("Producer \(id)") }
+        guard rule.allows(Access.Owner(province: province, producer: id)) else { throw APIError.notFound("Producer \(id)") }
         return (province, ProducerStatus(rawValue: status)!)
     }
 
@@ -148,7 +146,7 @@ public struct Producers: Sendable {
                 VALUES (\(requestID)::uuid, \(a.nationalID), \(a.first), \(a.last), \(a.mobile), \(a.province), \(a.city), \(a.skills),
                   sha256(convert_to(\(requestID) || \(code), 'UTF8')), \(address), now() + make_interval(secs => \(CodeRules.lifetimeSeconds)))
                 RETURNING json_build_object('application_request_id', r.id, 'mobile', r.mobile,
-                  'expires_at', r.expires_at, 'code_length', \(CodeRules.digits),
+                  'expires_at', api_time(r.expires_at), 'code_length', \(CodeRules.digits),
                   'confirm_at', '/v1/producer-applications/confirmations')::text
                 """, logger: logger
             ).collect()[0].decode(String.self)
@@ -285,7 +283,9 @@ public struct Producers: Sendable {
     func transition(id: Int64, to target: ProducerStatus, reason: String?, by principal: Principal) async throws -> String {
         // Staff move applications along; the applicant may only withdraw its own.
         if principal.role == .producer {
-            guard principal.producerID == id else { throw APIError.notFound("Producer \(id)") }
+            guard principal.access(.producer, to: .own).allows(Access.Owner(producer: id)) else {
+                throw APIError.notFound("Producer \(id)")
+            }
             guard target == .withdrawn else {
                 throw APIError.forbidden("A producer may only withdraw its own application.")
             }
@@ -343,22 +343,19 @@ public struct Producers: Sendable {
         try principal.require(.admin, .supervisor)
         let page = try Page(request: request)
         let status = try ProducerStatus.query(request.uri.queryParameters.get("status"), field: "status")
-        var province = request.uri.queryParameters.get("province_code").map { String($0) }
-        if principal.role == .supervisor {
-            if let province, province != principal.provinceCode {
-                throw APIError.forbidden("Supervisors see producers of their own province only.")
-            }
-            province = principal.provinceCode
+        let province = request.uri.queryParameters.get("province_code").map { String($0) }
+        let rule = principal.access(.producer)
+        if let province, !rule.allows(Access.Owner(province: province)) {
+            throw APIError.forbidden("Supervisors see producers of their own province only.")
         }
-        let rows = try await db.rows(
-            """
+        let query: SQL = """
             SELECT p.id, \(unescaped: Self.json)::text FROM producers p
-            WHERE p.id > \(page.after ?? 0)
+            WHERE \(rule.condition(alias: "p")) AND p.id > \(page.after ?? 0)
               AND (\(status?.rawValue)::text IS NULL OR p.status = \(status?.rawValue))
               AND (\(province)::text IS NULL OR p.province_code = \(province))
             ORDER BY p.id LIMIT \(page.limit + 1)
-            """)
-        return try page.body(rows: rows)
+            """
+        return try page.body(rows: try await db.rows(query.query))
     }
 
     public func addRoutes(to routes: inout Routes) {
@@ -380,7 +377,7 @@ public struct Producers: Sendable {
         routes.post("/v1/producers/{id}/transitions") { request, context in
             let principal = try context.require(.admin, .supervisor, .producer)
             let id = try context.id(what: "Producer")
-            let body = try await JSONBody.decode(TransitionRequest.self, from: request, context: context)
+            let body = try await JSONBody.decode(StatusChange<ProducerStatus>.self, from: request, context: context)
             return JSONResponse.raw(try await transition(id: id, to: body.to, reason: body.reason, by: principal))
         }
     }

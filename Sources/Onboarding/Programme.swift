@@ -31,7 +31,7 @@ public struct Programme: Sendable {
                 INSERT INTO plan_quotas AS q (year, province_code, quota) VALUES (\(year), \(province), \(quota))
                 ON CONFLICT (year, province_code) DO UPDATE SET quota = excluded.quota, updated_at = now()
                 RETURNING json_build_object('year', q.year, 'province_code', q.province_code, 'quota', q.quota,
-                  'updated_at', q.updated_at)::text
+                  'updated_at', api_time(q.updated_at))::text
                 """, logger: db.logger
             ).collect()
             try await Audit.record(
@@ -46,11 +46,11 @@ public struct Programme: Sendable {
         if let year, !Self.validYears.contains(year) {
             throw APIError.validation(field: "year", "must be a Solar Hijri year from 1390 to 1500")
         }
-        let province = principal.role == .supervisor ? principal.provinceCode : nil
+        let province = try principal.access(.provinceRecord).provinceFilter()
         return try await db.text(
             """
             SELECT json_build_object('items', coalesce(json_agg(json_build_object('year', q.year,
-              'province_code', q.province_code, 'quota', q.quota, 'updated_at', q.updated_at)
+              'province_code', q.province_code, 'quota', q.quota, 'updated_at', api_time(q.updated_at))
               ORDER BY q.year, q.province_code), '[]'))::text
             FROM plan_quotas q
             WHERE (\(year)::int IS NULL OR q.year = \(year)) AND (\(province)::text IS NULL OR q.province_code = \(province))
@@ -65,7 +65,7 @@ public struct Programme: Sendable {
             throw APIError.validation(field: "year", "must be a Solar Hijri year from 1390 to 1500")
         }
         let (start, end) = SolarHijri.yearBounds(year)
-        let province = principal.role == .supervisor ? principal.provinceCode : nil
+        let province = try principal.access(.provinceRecord).provinceFilter()
         return try await db.text(
             """
             WITH rows AS (
@@ -110,10 +110,10 @@ public struct Programme: Sendable {
             guard let value = Int64(text) else { throw APIError.validation(field: "entity_id", "must be an integer") }
             entityID = value
         }
-        let province = principal.role == .supervisor ? principal.provinceCode : nil
+        let province = try principal.access(.provinceRecord).provinceFilter()
         let rows = try await db.rows(
             """
-            SELECT a.id, json_build_object('id', a.id, 'occurred_at', a.occurred_at, 'actor_account_id', a.actor_account_id,
+            SELECT a.id, json_build_object('id', a.id, 'occurred_at', api_time(a.occurred_at), 'actor_account_id', a.actor_account_id,
               'actor_role', a.actor_role, 'entity_type', a.entity_type, 'entity_id', a.entity_id,
               'province_code', a.province_code, 'action', a.action, 'from', a.from_status, 'to', a.to_status,
               'reason', a.reason)::text

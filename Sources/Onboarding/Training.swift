@@ -30,16 +30,16 @@ public struct Training: Sendable {
 
     static let courseJSON = """
         json_build_object('id', c.id, 'title', c.title, 'description', c.description, 'kind', c.kind, 'mode', c.mode,
-          'hours', c.hours, 'province_code', c.province_code, 'created_at', c.created_at)
+          'hours', c.hours, 'province_code', c.province_code, 'created_at', api_time(c.created_at))
         """
     static let enrollmentJSON = """
         json_build_object('id', e.id, 'course_id', e.course_id, 'producer_id', e.producer_id,
           'status', CASE WHEN e.completed_at IS NULL THEN 'enrolled' ELSE 'completed' END,
-          'enrolled_at', e.enrolled_at, 'completed_at', e.completed_at)
+          'enrolled_at', api_time(e.enrolled_at), 'completed_at', api_time(e.completed_at))
         """
     static let sessionJSON = """
         json_build_object('id', s.id, 'producer_id', s.producer_id, 'topic', s.topic, 'counselor', s.counselor,
-          'held_on', s.held_on, 'mode', s.mode, 'notes', s.notes, 'created_at', s.created_at)
+          'held_on', s.held_on, 'mode', s.mode, 'notes', s.notes, 'created_at', api_time(s.created_at))
         """
 
     func createCourse(_ body: CourseRequest, by principal: Principal) async throws -> (Int64, String) {
@@ -161,7 +161,7 @@ public struct Training: Sendable {
         try principal.require(.admin, .supervisor)
         let page = try Page(request: request)
         _ = try await getCourse(id: courseID)
-        let province = principal.role == .supervisor ? principal.provinceCode : nil
+        let province = try principal.access(.provinceRecord).provinceFilter()
         let rows = try await db.rows(
             """
             SELECT e.id, \(unescaped: Self.enrollmentJSON)::text FROM enrollments e JOIN producers p ON p.id = e.producer_id

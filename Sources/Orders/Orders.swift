@@ -153,20 +153,20 @@ public struct Orders: Sendable {
           'delivery', json_build_object('province_code', o.delivery_province_code, 'city', o.delivery_city,
              'address', o.delivery_address, 'recipient', o.delivery_recipient, 'phone', o.delivery_phone),
           'note', o.note, 'tracking_code', o.tracking_code,
-          'expires_at', CASE WHEN o.status = 'placed' THEN o.expires_at END,
-          'confirm_by', CASE WHEN o.status = 'shipped' THEN o.confirm_by END,
-          'rejection_reason_code', o.rejection_reason_code, 'rejection_confirmed_at', o.rejection_confirmed_at,
+          'expires_at', api_time(CASE WHEN o.status = 'placed' THEN o.expires_at END),
+          'confirm_by', api_time(CASE WHEN o.status = 'shipped' THEN o.confirm_by END),
+          'rejection_reason_code', o.rejection_reason_code, 'rejection_confirmed_at', api_time(o.rejection_confirmed_at),
           'lines', (SELECT json_agg(json_build_object('line_no', l.line_no, 'product_id', l.product_id, 'title_fa', l.title_fa,
                        'unit', l.unit, 'quantity', l.quantity, 'unit_price_rials', l.unit_price_rials,
                        'line_total_rials', l.line_total_rials) ORDER BY l.line_no)
                     FROM order_lines l WHERE l.order_id = o.id),
-          'created_at', o.created_at, 'updated_at', o.updated_at)
+          'created_at', api_time(o.created_at), 'updated_at', api_time(o.updated_at))
         """
 
     /// The order (alias `o`) with its history, as GET /v1/orders/{id} returns it.
     package static let detailJSON = """
         (\(json)::jsonb || jsonb_build_object('history', (SELECT json_agg(json_build_object('from', e.from_status,
-           'to', e.to_status, 'at', e.occurred_at, 'actor_role', e.actor_role, 'reason', e.reason,
+           'to', e.to_status, 'at', api_time(e.occurred_at), 'actor_role', e.actor_role, 'reason', e.reason,
            'reason_code', e.reason_code, 'tracking_code', e.tracking_code) ORDER BY e.id) FROM order_events e WHERE e.order_id = o.id)))
         """
 
@@ -327,14 +327,10 @@ public struct Orders: Sendable {
 
     // MARK: lifecycle
 
+    /// Who reaches an order is `Access`'s rule for `.order` (the buyer's account, its producer, its
+    /// province's supervisor, admins); reads and locks put it in the WHERE clause, this checks the row again.
     func visible(_ order: (partner: Int64, producer: Int64, province: String), to principal: Principal) -> Bool {
-        switch principal.role {
-        case .admin: true
-        case .supervisor: principal.provinceCode == order.province
-        case .producer: principal.producerID == order.producer
-        case .partner: principal.accountID == order.partner
-        case .exportOfficer: false
-        }
+        principal.access(.order).allows(Access.Owner(province: order.province, producer: order.producer, buyer: order.partner))
     }
 
     private enum Moved: Sendable {
@@ -360,12 +356,12 @@ public struct Orders: Sendable {
         try v.throwIfInvalid()
         let outcome = try await db.transaction { connection -> Moved in
             let logger = db.logger
-            let rows = try await connection.query(
+            let locked: SQL = """
+                SELECT o.partner_account_id, o.producer_id, o.province_code, o.status, o.version,
+                  o.status = 'placed' AND o.expires_at <= now()
+                FROM orders o WHERE o.id = \(id) AND \(principal.access(.order).condition(alias: "o")) FOR UPDATE
                 """
-                SELECT partner_account_id, producer_id, province_code, status, version, status = 'placed' AND expires_at <= now()
-                FROM orders WHERE id = \(id) FOR UPDATE
-                """, logger: logger
-            ).collect()
+            let rows = try await connection.query(locked.query, logger: logger).collect()
             guard let row = rows.first else { throw APIError.notFound("Order \(id)") }
             let (partner, producer, province, status, version, overdue) = try row.decode((Int64, Int64, String, String, Int, Bool).self)
             guard visible((partner, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
@@ -435,12 +431,12 @@ public struct Orders: Sendable {
         try v.throwIfInvalid()
         return try await db.transaction { connection in
             let logger = db.logger
-            let rows = try await connection.query(
+            let locked: SQL = """
+                SELECT o.partner_account_id, o.producer_id, o.province_code, o.status, o.rejection_reason_code,
+                  o.rejection_confirmed_at IS NOT NULL
+                FROM orders o WHERE o.id = \(id) AND \(principal.access(.order).condition(alias: "o")) FOR UPDATE
                 """
-                SELECT partner_account_id, producer_id, province_code, status, rejection_reason_code, rejection_confirmed_at IS NOT NULL
-                FROM orders WHERE id = \(id) FOR UPDATE
-                """, logger: logger
-            ).collect()
+            let rows = try await connection.query(locked.query, logger: logger).collect()
             guard let row = rows.first else { throw APIError.notFound("Order \(id)") }
             let (partner, producer, province, status, code, confirmed) = try row.decode((Int64, Int64, String, String, String?, Bool).self)
             guard visible((partner, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
@@ -579,11 +575,11 @@ public struct Orders: Sendable {
     // MARK: reads
 
     func get(_ id: Int64, by principal: Principal) async throws -> (String, Int) {
-        let rows = try await db.rows(
-            """
+        let query: SQL = """
             SELECT o.partner_account_id, o.producer_id, o.province_code, \(unescaped: Self.detailJSON)::text, o.version
-            FROM orders o WHERE o.id = \(id)
-            """)
+            FROM orders o WHERE o.id = \(id) AND \(principal.access(.order).condition(alias: "o"))
+            """
+        let rows = try await db.rows(query.query)
         guard let row = rows.first else { throw APIError.notFound("Order \(id)") }
         let (partner, producer, province, json, version) = try row.decode((Int64, Int64, String, String, Int).self)
         guard visible((partner, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
@@ -616,23 +612,16 @@ public struct Orders: Sendable {
         // Dates are Tehran calendar days; created_to includes its whole day.
         let from = try q.get("created_from").map { try Self.parseInstant(String($0), field: "created_from", endOfDay: false) }
         let to = try q.get("created_to").map { try Self.parseInstant(String($0), field: "created_to", endOfDay: true) }
-        let partnerScope: Int64? = principal.role == .partner ? principal.accountID : nil
-        let producerScope: Int64? = principal.role == .producer ? (principal.producerID ?? -1) : nil
-        let provinceScope: String? = principal.role == .supervisor ? principal.provinceCode : nil
-        let rows = try await db.rows(
-            """
+        let query: SQL = """
             SELECT o.id, \(unescaped: Self.json)::text FROM orders o
-            WHERE o.id > \(page.after ?? 0)
-              AND (\(partnerScope)::bigint IS NULL OR o.partner_account_id = \(partnerScope))
-              AND (\(producerScope)::bigint IS NULL OR o.producer_id = \(producerScope))
-              AND (\(provinceScope)::text IS NULL OR o.province_code = \(provinceScope))
+            WHERE \(principal.access(.order).condition(alias: "o")) AND o.id > \(page.after ?? 0)
               AND (\(status?.rawValue)::text IS NULL OR o.status = \(status?.rawValue))
               AND (\(producer)::bigint IS NULL OR o.producer_id = \(producer))
               AND (\(from)::timestamptz IS NULL OR o.created_at >= \(from))
               AND (\(to)::timestamptz IS NULL OR o.created_at < \(to))
             ORDER BY o.id LIMIT \(page.limit + 1)
-            """)
-        return try page.body(rows: rows)
+            """
+        return try page.body(rows: try await db.rows(query.query))
     }
 
     public func addRoutes(to routes: inout Routes) {

@@ -52,7 +52,7 @@ public struct Partners: Sendable {
         json_build_object('id', t.id, 'legal_national_id', t.legal_national_id, 'name', t.name, 'kind', t.kind,
           'province_code', t.province_code,
           'contact', json_build_object('name', t.contact_name, 'phone', t.contact_phone, 'email', t.contact_email),
-          'created_at', t.created_at)
+          'created_at', api_time(t.created_at))
         """
 
     func create(_ body: PartnerRequest, by principal: Principal) async throws -> (Int64, String) {
@@ -110,9 +110,10 @@ public struct Partners: Sendable {
             let principal = try context.require(.admin, .partner)
             let id = try context.id(what: "Partner")
             // A partner sees its own company only; others do not learn that the id exists.
-            guard principal.role == .admin || principal.partnerID == id,
-                let json = try await db.text("SELECT \(unescaped: Self.json)::text FROM partners t WHERE t.id = \(id)")
-            else { throw APIError.notFound("Partner \(id)") }
+            let query: SQL = """
+                SELECT \(unescaped: Self.json)::text FROM partners t WHERE t.id = \(id) AND \(principal.access(.partner).condition(alias: "t"))
+                """
+            guard let json = try await db.text(query.query) else { throw APIError.notFound("Partner \(id)") }
             return JSONResponse.raw(json)
         }
     }
