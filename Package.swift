@@ -2,14 +2,14 @@
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(
     name: "bazaarche",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "bazaarche", targets: ["bazaarche"]),
+        .executable(name: "bazaarche", targets: ["bazaarche"])
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -67,7 +67,8 @@ let package = Package(
         .target(
             name: "BazaarcheApp",
             dependencies: [
-                "BazaarcheCore", "Reference", "Accounts", "Messaging", "Onboarding", "Catalog", "Orders", "Partners", "Matching", "Exports",
+                "BazaarcheCore", "Reference", "Accounts", "Messaging", "Onboarding", "Catalog", "Orders", "Partners", "Matching",
+                "Exports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],

@@ -11,7 +11,9 @@ public struct AccountSettings: Sendable {
     public var bcryptCost: UInt8
     /// How many password hashes may run at once (the rest queue; see `HashGate`).
     public var hashConcurrency: Int
-    public init(tokenLifetime: Duration = .seconds(12 * 3600), bcryptCost: UInt8 = 12, hashConcurrency: Int = HashGate.defaultPermits) {
+    public init(
+        tokenLifetime: Duration = .seconds(12 * 3600), bcryptCost: UInt8 = 12, hashConcurrency: Int = HashGate.defaultPermits
+    ) {
         self.tokenLifetime = tokenLifetime
         self.bcryptCost = bcryptCost
         self.hashConcurrency = hashConcurrency
@@ -57,8 +59,11 @@ public struct Accounts: Sendable {
     // MARK: validation (plain rules, unit-tested)
 
     public static func validateLogin(_ login: String, into v: inout Validator, field: String = "login") {
-        let ok = (3...64).contains(login.count)
-            && login.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-@".unicodeScalars.contains($0)) }
+        let ok =
+            (3...64).contains(login.count)
+            && login.unicodeScalars.allSatisfy {
+                $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-@".unicodeScalars.contains($0))
+            }
         v.check(ok, field, "must be 3 to 64 characters of latin letters, digits and . _ - @")
     }
 
@@ -113,7 +118,9 @@ public struct Accounts: Sendable {
         if role == .producer { v.add("role", "producer accounts are created by applying at /v1/producer-applications") }
         if role == .supervisor && provinceCode == nil { v.add("province_code", "is required for a supervisor") }
         if role != .supervisor && provinceCode != nil { v.add("province_code", "is only for supervisors") }
-        if role == .partner && partnerID == nil { v.add("partner_id", "is required: a partner account belongs to a partner company") }
+        if role == .partner && partnerID == nil {
+            v.add("partner_id", "is required: a partner account belongs to a partner company")
+        }
         if role != .partner && partnerID != nil { v.add("partner_id", "is only for partner accounts") }
         try v.throwIfInvalid()
         let hash = try await hash(password)
@@ -129,7 +136,8 @@ public struct Accounts: Sendable {
     /// Checks credentials and issues a token; nil when they are wrong.
     public func issueToken(login: String, password: String) async throws -> String? {
         let rows = try await db.rows(
-            "SELECT a.id, a.password_hash, a.disabled FROM accounts a WHERE lower(a.login) = lower(\(login)) AND a.released_at IS NULL")
+            "SELECT a.id, a.password_hash, a.disabled FROM accounts a WHERE lower(a.login) = lower(\(login)) AND a.released_at IS NULL"
+        )
         guard let row = rows.first else {
             let wait = verifyTime.current * Double.random(in: 0.9...1.1)
             try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
@@ -197,7 +205,8 @@ public struct Accounts: Sendable {
             let mayAct =
                 switch principal.role {
                 case .admin: true
-                case .supervisor: role == Role.producer.rawValue && producerProvince != nil && producerProvince == principal.provinceCode
+                case .supervisor:
+                    role == Role.producer.rawValue && producerProvince != nil && producerProvince == principal.provinceCode
                 default: false
                 }
             guard mayAct else { throw APIError.notFound("Account \(accountID)") }

@@ -105,7 +105,8 @@ public struct LoginThrottle: Sendable {
             """)
         if let address {
             try await db.execute(
-                "UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = \(Self.addressKey(address)) AND blocked_until IS NULL")
+                "UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = \(Self.addressKey(address)) AND blocked_until IS NULL"
+            )
         }
     }
 
@@ -114,7 +115,8 @@ public struct LoginThrottle: Sendable {
         try await db.execute("DELETE FROM login_throttle WHERE key = \(Self.pairKey(login: login, address: address))")
         if let address {
             try await db.execute(
-                "UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = \(Self.addressKey(address)) AND blocked_until IS NULL")
+                "UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = \(Self.addressKey(address)) AND blocked_until IS NULL"
+            )
         }
     }
 }

@@ -1,13 +1,13 @@
 import Accounts
 import BazaarcheCore
+import Catalog
+import Exports
 import Foundation
 import Hummingbird
-import Catalog
-import Onboarding
-import Exports
 import HummingbirdCore
 import Matching
 import Messaging
+import Onboarding
 import Orders
 import Partners
 import Prometheus
@@ -58,7 +58,8 @@ public func buildApplication(
     app.addServices(dependencies.client)
     if let replica = dependencies.readReplica { app.addServices(replica.client) }
     if config.orderSweepSeconds > 0 {
-        app.addServices(OrderSweeper(orders: Orders(db: db, settings: config.orderSettings), every: .seconds(config.orderSweepSeconds)))
+        app.addServices(
+            OrderSweeper(orders: Orders(db: db, settings: config.orderSettings), every: .seconds(config.orderSweepSeconds)))
     }
     if config.migrateOnStart {
         app.beforeServerStarts {
@@ -80,7 +81,8 @@ public func buildApplication(
 /// Every (method, path template) the application serves, as its router registered them (the
 /// contract test compares them with docs/openapi.yaml both ways). Builds the router only; nothing
 /// connects to the database.
-public func registeredRoutes(config: AppConfig, dependencies: AppDependencies, logger: Logger) -> [(method: String, path: String)] {
+public func registeredRoutes(config: AppConfig, dependencies: AppDependencies, logger: Logger) -> [(method: String, path: String)]
+{
     let db = Database(client: dependencies.client, logger: logger, health: dependencies.poolHealth)
     return buildRouter(config: config, dependencies: dependencies, db: db, readDB: db).routes
         .map { (method: $0.method.rawValue, path: $0.path.description) }
@@ -94,7 +96,9 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database,
     router.add(middleware: ObservabilityMiddleware(maxBodyBytes: config.maxBodyBytes))
     router.add(middleware: ClientAddressMiddleware(hops: config.trustedProxyHops))
     router.add(middleware: ProblemMiddleware(routes: table))
-    router.add(middleware: AuthMiddleware(db: db, limiter: config.rateLimitPerMinute > 0 ? RateLimiter(perMinute: config.rateLimitPerMinute) : nil))
+    router.add(
+        middleware: AuthMiddleware(
+            db: db, limiter: config.rateLimitPerMinute > 0 ? RateLimiter(perMinute: config.rateLimitPerMinute) : nil))
     router.add(middleware: AnonymousLimitMiddleware(limits: AnonymousLimits(scale: config.anonymousRateScale), db: db))
 
     var routes = Routes(router: router)

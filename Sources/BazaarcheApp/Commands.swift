@@ -141,7 +141,9 @@ struct Migrate: AsyncParsableCommand {
         let applied = try await withRunningClient(env.database, logger: env.logger) { client in
             try await env.migrator.migrate(client: client, logger: env.logger)
         }
-        print(applied.isEmpty ? "Migrations already up to date." : "Applied migrations: \(applied.map(String.init).joined(separator: ", "))")
+        print(
+            applied.isEmpty
+                ? "Migrations already up to date." : "Applied migrations: \(applied.map(String.init).joined(separator: ", "))")
     }
 }
 

@@ -47,8 +47,11 @@ public struct AppConfig: Sendable {
         var errors: [ConfigError] = []
         func int(_ name: String, _ range: ClosedRange<Int>, _ apply: (Int) -> Void) {
             guard let text = env[name], !text.isEmpty else { return }
-            if let value = Int(text), range.contains(value) { apply(value) } else {
-                errors.append(.invalid(name, "must be an integer from \(range.lowerBound) to \(range.upperBound), got \"\(text)\""))
+            if let value = Int(text), range.contains(value) {
+                apply(value)
+            } else {
+                errors.append(
+                    .invalid(name, "must be an integer from \(range.lowerBound) to \(range.upperBound), got \"\(text)\""))
             }
         }
         if let url = env["DATABASE_URL"], !url.isEmpty {
@@ -85,8 +88,11 @@ public struct AppConfig: Sendable {
         int("BAZAARCHE_PASSWORD_HASH_CONCURRENCY", 1...64) { config.hashConcurrency = $0 }
         int("BAZAARCHE_READINESS_TIMEOUT_SECONDS", 1...60) { config.readinessTimeoutSeconds = $0 }
         if let text = env["BAZAARCHE_ANONYMOUS_RATE_SCALE"], !text.isEmpty {
-            if let value = Double(text), value >= 0, value <= 1000 { config.anonymousRateScale = value } else {
-                errors.append(.invalid("BAZAARCHE_ANONYMOUS_RATE_SCALE", "must be a number from 0 (off) to 1000, got \"\(text)\""))
+            if let value = Double(text), value >= 0, value <= 1000 {
+                config.anonymousRateScale = value
+            } else {
+                errors.append(
+                    .invalid("BAZAARCHE_ANONYMOUS_RATE_SCALE", "must be a number from 0 (off) to 1000, got \"\(text)\""))
             }
         }
         // BAZAARCHE_TRUST_PROXY=true is the older spelling of one hop.
@@ -96,19 +102,25 @@ public struct AppConfig: Sendable {
         let smsKey = env["BAZAARCHE_SMS_GATEWAY_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         if let smsURL {
             if let problem = Self.gatewayURLProblem(smsURL) { errors.append(.invalid("BAZAARCHE_SMS_GATEWAY_URL", problem)) }
-            if smsKey == nil { errors.append(.invalid("BAZAARCHE_SMS_GATEWAY_KEY", "is required with BAZAARCHE_SMS_GATEWAY_URL")) }
+            if smsKey == nil {
+                errors.append(.invalid("BAZAARCHE_SMS_GATEWAY_KEY", "is required with BAZAARCHE_SMS_GATEWAY_URL"))
+            }
         } else if smsKey != nil {
             errors.append(.invalid("BAZAARCHE_SMS_GATEWAY_URL", "is required with BAZAARCHE_SMS_GATEWAY_KEY"))
         }
         config.smsGatewayURL = smsURL
         config.smsGatewayKey = smsKey
         if let level = env["LOG_LEVEL"], !level.isEmpty {
-            if let parsed = Logger.Level(rawValue: level.lowercased()) { config.logLevel = parsed } else {
+            if let parsed = Logger.Level(rawValue: level.lowercased()) {
+                config.logLevel = parsed
+            } else {
                 errors.append(.invalid("LOG_LEVEL", "must be one of trace, debug, info, notice, warning, error, critical"))
             }
         }
         if let format = env["LOG_FORMAT"], !format.isEmpty {
-            if ["json", "text"].contains(format) { config.logFormat = format } else {
+            if ["json", "text"].contains(format) {
+                config.logFormat = format
+            } else {
                 errors.append(.invalid("LOG_FORMAT", "must be json or text"))
             }
         }

@@ -19,7 +19,8 @@ public enum DemoData {
         .init(first: "علی", last: "محمدی", province: "IR-00", city: "خمین", skills: ["عسل طبیعی"], status: "applied"),
         .init(first: "سکینه", last: "موسوی", province: "IR-00", city: "محلات", skills: ["گل و گیاه دارویی"], status: "rejected"),
         .init(first: "نرگس", last: "حسینی", province: "IR-23", city: "تهران", skills: ["صابون دست‌ساز"], status: "verified"),
-        .init(first: "لیلا", last: "صادقی", province: "IR-23", city: "ری", skills: ["لباس محلی", "سوزن‌دوزی"], status: "suspended"),
+        .init(
+            first: "لیلا", last: "صادقی", province: "IR-23", city: "ری", skills: ["لباس محلی", "سوزن‌دوزی"], status: "suspended"),
         .init(first: "رضا", last: "نجفی", province: "IR-10", city: "اصفهان", skills: ["قلمکار", "میناکاری"], status: "verified"),
         .init(first: "سمیه", last: "جعفری", province: "IR-10", city: "کاشان", skills: ["گلاب و عرقیات"], status: "verified"),
         .init(first: "حسن", last: "قاسمی", province: "IR-07", city: "شیراز", skills: ["خاتم‌کاری"], status: "screened"),
@@ -111,13 +112,14 @@ public enum DemoData {
                         on: connection, logger: logger, role: .producer, login: mobile, passwordHash: hash,
                         provinceCode: nil, producerID: id, partnerID: nil, actor: nil, actorRole: "system",
                         auditProvince: p.province)
-                    let path: [String] = switch p.status {
-                    case "screened": ["screened"]
-                    case "verified": ["screened", "verified"]
-                    case "suspended": ["screened", "verified", "suspended"]
-                    case "rejected": ["rejected"]
-                    default: []
-                    }
+                    let path: [String] =
+                        switch p.status {
+                        case "screened": ["screened"]
+                        case "verified": ["screened", "verified"]
+                        case "suspended": ["screened", "verified", "suspended"]
+                        case "rejected": ["rejected"]
+                        default: []
+                        }
                     for status in path {
                         let stamp = status == "suspended" ? "updated_at" : "\(status)_at"
                         try await connection.query(
@@ -172,7 +174,8 @@ public enum DemoData {
         }
         for member in staff { logins.append((member.login, member.role.rawValue)) }
         let producerLogins = try await db.rows(
-            "SELECT a.login FROM accounts a JOIN producers p ON p.id = a.producer_id WHERE p.mobile LIKE '09121%' ORDER BY a.id LIMIT 3")
+            "SELECT a.login FROM accounts a JOIN producers p ON p.id = a.producer_id WHERE p.mobile LIKE '09121%' ORDER BY a.id LIMIT 3"
+        )
         for row in producerLogins { logins.append((try row.decode(String.self), "producer")) }
         return logins
     }

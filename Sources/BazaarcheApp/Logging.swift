@@ -40,4 +40,3 @@ public struct JSONLogHandler: LogHandler {
             parts.tm_hour, parts.tm_min, parts.tm_sec, now.tv_nsec / 1_000_000)
     }
 }
-

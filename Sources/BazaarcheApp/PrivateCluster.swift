@@ -44,17 +44,24 @@ public struct PrivateCluster: Sendable {
         }
     }
 
-
     static func findBinaries() throws -> String {
         if let explicit = ProcessInfo.processInfo.environment["BAZAARCHE_PG_BINDIR"] { return explicit }
         let root = "/usr/lib/postgresql"
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         for version in versions.compactMap(Int.init).sorted(by: >) {
             let bin = "\(root)/\(version)/bin"
-            if FileManager.default.isExecutableFile(atPath: bin + "/initdb") && FileManager.default.isExecutableFile(atPath: bin + "/postgres") { return bin }
+            if FileManager.default.isExecutableFile(atPath: bin + "/initdb")
+                && FileManager.default.isExecutableFile(atPath: bin + "/postgres")
+            {
+                return bin
+            }
         }
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
-            if FileManager.default.isExecutableFile(atPath: "\(dir)/initdb") && FileManager.default.isExecutableFile(atPath: "\(dir)/postgres") { return String(dir) }
+            if FileManager.default.isExecutableFile(atPath: "\(dir)/initdb")
+                && FileManager.default.isExecutableFile(atPath: "\(dir)/postgres")
+            {
+                return String(dir)
+            }
         }
         throw ClusterError.binariesNotFound
     }
@@ -78,7 +85,8 @@ public struct PrivateCluster: Sendable {
             logger.info("private PostgreSQL cluster already running", metadata: ["path": .string(dataDirectory)])
             return false
         }
-        let options = "-c listen_addresses='' -c unix_socket_directories='\(socketDirectory)' -c unix_socket_permissions=0770 -c max_connections=200 -c shared_buffers=256MB \(extraOptions)"
+        let options =
+            "-c listen_addresses='' -c unix_socket_directories='\(socketDirectory)' -c unix_socket_permissions=0770 -c max_connections=200 -c shared_buffers=256MB \(extraOptions)"
         try run("pg_ctl", ["-D", dataDirectory, "-l", dataDirectory + ".log", "-o", options, "-w", "-t", "60", "start"])
         logger.info("private PostgreSQL cluster started", metadata: ["socket": .string(socketDirectory)])
         return true
@@ -126,7 +134,7 @@ enum Subprocess {
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
         guard spawned == 0 else { throw ClusterError.commandFailed(path, String(cString: strerror(spawned))) }
@@ -145,10 +153,12 @@ public enum ClusterError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .binariesNotFound:
-            return "PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin and PATH); install them with `apt-get install postgresql` or set DATABASE_URL"
+            return
+                "PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin and PATH); install them with `apt-get install postgresql` or set DATABASE_URL"
         case .commandFailed(let tool, let output): return "\(tool) failed: \(output)"
         case .unreachable(let path, let user):
-            return "the \(user) user cannot reach \(path) (a parent folder is not searchable); run from a folder it can reach, set BAZAARCHE_DATA_DIR, or set DATABASE_URL"
+            return
+                "the \(user) user cannot reach \(path) (a parent folder is not searchable); run from a folder it can reach, set BAZAARCHE_DATA_DIR, or set DATABASE_URL"
         }
     }
 }

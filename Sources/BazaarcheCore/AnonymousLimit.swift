@@ -36,11 +36,14 @@ public struct AnonymousLimits: Sendable {
 
     /// `scale` multiplies every limit (BAZAARCHE_ANONYMOUS_RATE_SCALE); 0 turns the limits off.
     public init(scale: Double = 1) {
-        budgets = scale <= 0 ? [:] : Self.defaults.mapValues { budget in
-            var scaled = budget
-            scaled.limit = max(1, Int((Double(budget.limit) * scale).rounded()))
-            return scaled
-        }
+        budgets =
+            scale <= 0
+            ? [:]
+            : Self.defaults.mapValues { budget in
+                var scaled = budget
+                scaled.limit = max(1, Int((Double(budget.limit) * scale).rounded()))
+                return scaled
+            }
     }
 
     /// The router ignores empty segments and a trailing slash (`//v1/products/` reaches search),
@@ -107,7 +110,8 @@ public struct AnonymousLimitMiddleware: RouterMiddleware {
         guard quota.allowed else {
             throw APIError(
                 .tooManyRequests, code: "rate_limited", title: "Too many requests",
-                detail: "This address may make \(quota.limit) such requests in \(budget.windowSeconds) s; retry in \(quota.reset) s.",
+                detail:
+                    "This address may make \(quota.limit) such requests in \(budget.windowSeconds) s; retry in \(quota.reset) s.",
                 headers: quota.headers.merging([.retryAfter: String(max(1, quota.reset))]))
         }
         var response = try await next(request, context)

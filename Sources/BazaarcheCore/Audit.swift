@@ -1,5 +1,5 @@
-import PostgresNIO
 import Logging
+import PostgresNIO
 
 /// The append-only audit trail: every status change and account change, written in the same
 /// transaction as the change itself.

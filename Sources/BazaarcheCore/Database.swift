@@ -63,7 +63,8 @@ public struct Database: Sendable {
     public static let leaseTimeout: Duration = .seconds(2)
     public static let leaseLimit: Duration = .seconds(30)
 
-    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T
+    {
         guard let fallback else { return try await leasing(body) }
         do {
             return try await leasing(body)
@@ -162,7 +163,11 @@ final class Fallback: Sendable {
 
 /// The connection a request was given, or that it gave up waiting: exactly one of the two wins.
 final class LeasedConnection: Sendable {
-    private enum State { case waiting, leased(PostgresConnection), abandoned }
+    private enum State {
+        case waiting
+        case leased(PostgresConnection)
+        case abandoned
+    }
     private let state = Mutex(State.waiting)
 
     /// False when the request was already abandoned.

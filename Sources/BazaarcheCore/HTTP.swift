@@ -67,7 +67,8 @@ public enum JSONBody {
             }
             let fields = nonIntegralNumbers(parsed, path: "")
             throw APIError.validation(
-                fields.isEmpty ? [FieldError("body", "has a value of the wrong type")]
+                fields.isEmpty
+                    ? [FieldError("body", "has a value of the wrong type")]
                     : fields.map { FieldError($0, "must be a whole number within range") })
         } catch let error as DecodingError {
             throw problem(for: error)
@@ -95,7 +96,9 @@ public enum JSONBody {
     static func path(_ codingPath: [any CodingKey], appending key: (any CodingKey)? = nil) -> String {
         var parts: [String] = []
         for key in codingPath + (key.map { [$0] } ?? []) {
-            if let index = key.intValue { parts.append("[\(index)]") } else {
+            if let index = key.intValue {
+                parts.append("[\(index)]")
+            } else {
                 let name = key.stringValue.snakeCased
                 parts.append(parts.isEmpty ? name : "." + name)
             }
@@ -145,7 +148,9 @@ extension String {
         for ch in self {
             if ch.isUppercase {
                 out += "_" + ch.lowercased()
-            } else { out.append(ch) }
+            } else {
+                out.append(ch)
+            }
         }
         return out
     }
@@ -265,7 +270,9 @@ public struct Page: Sendable {
         var v = Validator()
         limit = 50
         if let text = query.get("limit") {
-            if let value = Int(text), (1...Page.maxLimit).contains(value) { limit = value } else {
+            if let value = Int(text), (1...Page.maxLimit).contains(value) {
+                limit = value
+            } else {
                 v.add("limit", "must be an integer from 1 to \(Page.maxLimit)")
             }
         }

@@ -3,13 +3,15 @@ import Foundation
 /// Digits typed on Persian or Arabic keyboards are accepted and stored as ASCII.
 public enum Digits {
     public static func ascii(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
-            switch scalar.value {
-            case 0x06F0...0x06F9: return Unicode.Scalar(scalar.value - 0x06F0 + 0x30)!
-            case 0x0660...0x0669: return Unicode.Scalar(scalar.value - 0x0660 + 0x30)!
-            default: return scalar
-            }
-        }))
+        String(
+            String.UnicodeScalarView(
+                text.unicodeScalars.map { scalar in
+                    switch scalar.value {
+                    case 0x06F0...0x06F9: return Unicode.Scalar(scalar.value - 0x06F0 + 0x30)!
+                    case 0x0660...0x0669: return Unicode.Scalar(scalar.value - 0x0660 + 0x30)!
+                    default: return scalar
+                    }
+                }))
     }
 }
 

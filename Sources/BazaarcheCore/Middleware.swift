@@ -1,9 +1,9 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import Metrics
 import NIOCore
-import HTTPTypes
 import Synchronization
 
 /// Every (method, path template) the service serves; used to answer 405 with an Allow header
@@ -42,11 +42,21 @@ public struct Routes {
         registered.append((method, path))
         router.on(RouterPath(path), method: method, use: handler)
     }
-    public mutating func get(_ path: String, _ h: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) { on(.get, path, h) }
-    public mutating func post(_ path: String, _ h: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) { on(.post, path, h) }
-    public mutating func put(_ path: String, _ h: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) { on(.put, path, h) }
-    public mutating func patch(_ path: String, _ h: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) { on(.patch, path, h) }
-    public mutating func delete(_ path: String, _ h: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) { on(.delete, path, h) }
+    public mutating func get(_ path: String, _ h: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) {
+        on(.get, path, h)
+    }
+    public mutating func post(_ path: String, _ h: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) {
+        on(.post, path, h)
+    }
+    public mutating func put(_ path: String, _ h: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) {
+        on(.put, path, h)
+    }
+    public mutating func patch(_ path: String, _ h: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) {
+        on(.patch, path, h)
+    }
+    public mutating func delete(_ path: String, _ h: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) {
+        on(.delete, path, h)
+    }
 }
 
 /// Turns every failure into problem+json: our `APIError`s as they are, Hummingbird's HTTP errors
@@ -142,7 +152,8 @@ public struct ObservabilityMiddleware: RouterMiddleware {
         response.headers[.xContentTypeOptions] = "nosniff"
         // The API serves JSON (and one self-contained page that sets its own policy): nothing may
         // frame it, load from it cross-origin as a document, or leak its URLs in a Referer.
-        response.headers[.contentSecurityPolicy] = response.headers[.contentSecurityPolicy] ?? "default-src 'none'; frame-ancestors 'none'"
+        response.headers[.contentSecurityPolicy] =
+            response.headers[.contentSecurityPolicy] ?? "default-src 'none'; frame-ancestors 'none'"
         response.headers[.xFrameOptions] = "DENY"
         response.headers[.referrerPolicy] = "no-referrer"
         response.headers[.crossOriginResourcePolicy] = "same-origin"
@@ -154,7 +165,8 @@ public struct ObservabilityMiddleware: RouterMiddleware {
         let status = String(response.status.code)
         let metrics = RequestMetrics.shared.for(route: route, method: request.method.rawValue, status: status)
         metrics.count.increment()
-        metrics.duration.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        metrics.duration.recordNanoseconds(
+            elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
         let ms = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
         context.logger.info(
             "request",

@@ -45,7 +45,9 @@ public struct Migrator: Sendable {
         candidates.append(URL(fileURLWithPath: "/usr/share/bazaarche/sql"))
         for candidate in candidates {
             var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("0001_foundation.sql").path, isDirectory: &isDir) {
+            if FileManager.default.fileExists(
+                atPath: candidate.appendingPathComponent("0001_foundation.sql").path, isDirectory: &isDir)
+            {
                 return candidate
             }
         }
@@ -123,7 +125,8 @@ public enum MigrationError: Error, CustomStringConvertible {
         switch self {
         case .badFileName(let f): return "migration file \(f) must start with its version number"
         case .duplicateVersion(let v): return "two migration files have version \(v)"
-        case .directoryNotFound(let paths): return "sql/ migrations not found; looked in: \(paths.joined(separator: ", ")) (set BAZAARCHE_SQL_DIR)"
+        case .directoryNotFound(let paths):
+            return "sql/ migrations not found; looked in: \(paths.joined(separator: ", ")) (set BAZAARCHE_SQL_DIR)"
         case .failed(let f, let e): return "migration \(f) failed: \(e)"
         }
     }
@@ -146,23 +149,37 @@ public enum SQLScript {
             let c = chars[i]
             let next: Unicode.Scalar? = i + 1 < chars.count ? chars[i + 1] : nil
             if c == "-" && next == "-" {
-                while i < chars.count && chars[i] != "\n" { current.append(chars[i]); i += 1 }
+                while i < chars.count && chars[i] != "\n" {
+                    current.append(chars[i])
+                    i += 1
+                }
                 continue
             }
             if c == "/" && next == "*" {
                 while i < chars.count && !(chars[i] == "*" && i + 1 < chars.count && chars[i + 1] == "/") {
-                    current.append(chars[i]); i += 1
+                    current.append(chars[i])
+                    i += 1
                 }
-                if i < chars.count { current.append("*"); current.append("/"); i += 2 }
+                if i < chars.count {
+                    current.append("*")
+                    current.append("/")
+                    i += 2
+                }
                 continue
             }
             if c == "'" || c == "\"" {
-                current.append(c); i += 1
+                current.append(c)
+                i += 1
                 while i < chars.count {
                     current.append(chars[i])
                     if chars[i] == c {
-                        if i + 1 < chars.count && chars[i + 1] == c { current.append(c); i += 2; continue }
-                        i += 1; break
+                        if i + 1 < chars.count && chars[i + 1] == c {
+                            current.append(c)
+                            i += 2
+                            continue
+                        }
+                        i += 1
+                        break
                     }
                     i += 1
                 }
@@ -171,7 +188,10 @@ public enum SQLScript {
             if c == "$" {
                 // A dollar-quote tag: $$ or $name$.
                 var j = i + 1
-                while j < chars.count && (chars[j].properties.isAlphabetic || chars[j] == "_" || (j > i + 1 && chars[j].properties.numericType != nil)) { j += 1 }
+                while j < chars.count
+                    && (chars[j].properties.isAlphabetic || chars[j] == "_"
+                        || (j > i + 1 && chars[j].properties.numericType != nil))
+                { j += 1 }
                 if j < chars.count && chars[j] == "$" {
                     let tag = Array(chars[i...j])
                     for t in tag { current.append(t) }
@@ -182,19 +202,27 @@ public enum SQLScript {
                             i += tag.count
                             break
                         }
-                        current.append(chars[i]); i += 1
+                        current.append(chars[i])
+                        i += 1
                     }
                     continue
                 }
             }
-            if c == ";" { flush(); i += 1; continue }
-            current.append(c); i += 1
+            if c == ";" {
+                flush()
+                i += 1
+                continue
+            }
+            current.append(c)
+            i += 1
         }
         flush()
         return statements
     }
 
     static func isOnlyComments(_ text: String) -> Bool {
-        text.split(separator: "\n").allSatisfy { $0.trimmingCharacters(in: .whitespaces).hasPrefix("--") || $0.trimmingCharacters(in: .whitespaces).isEmpty }
+        text.split(separator: "\n").allSatisfy {
+            $0.trimmingCharacters(in: .whitespaces).hasPrefix("--") || $0.trimmingCharacters(in: .whitespaces).isEmpty
+        }
     }
 }

@@ -17,8 +17,11 @@ public struct Validator: Sendable {
     public mutating func text(_ value: String, _ field: String, max: Int = 200) -> String {
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
         // Counted in code points, as PostgreSQL's length() does (ZWNJ and diacritics count).
-        if trimmed.isEmpty { add(field, "must not be empty") }
-        else if trimmed.unicodeScalars.count > max { add(field, "must be at most \(max) characters") }
+        if trimmed.isEmpty {
+            add(field, "must not be empty")
+        } else if trimmed.unicodeScalars.count > max {
+            add(field, "must be at most \(max) characters")
+        }
         return trimmed
     }
 
@@ -54,7 +57,8 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let date = CalendarDate(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "must be a date YYYY-MM-DD"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "must be a date YYYY-MM-DD"))
         }
         self = date
     }

@@ -13,7 +13,8 @@ struct BrandRequest: Decodable {
 
 /// JSON merge-patch field: absent, explicitly null, or a value.
 enum PatchField<T: Decodable & Sendable>: Sendable {
-    case absent, null, value(T)
+    case absent, null
+    case value(T)
 }
 
 extension PatchField where T == String {
@@ -68,7 +69,9 @@ public struct Brands: Sendable {
         slug: String?, nameFa: String?, nameEn: String?, story: String?, logoUrl: String?, trademark: String?,
         owners: [Int64]?, into v: inout Validator
     ) {
-        if let slug { v.check(Slug.isValid(slug), "slug", "must be lower-case latin letters, digits and single hyphens, at most 60") }
+        if let slug {
+            v.check(Slug.isValid(slug), "slug", "must be lower-case latin letters, digits and single hyphens, at most 60")
+        }
         if let nameFa { _ = v.text(nameFa, "name_fa", max: 120) }
         _ = v.optionalText(nameEn, "name_en", max: 120)
         _ = v.optionalText(story, "story", max: 4000)
@@ -119,8 +122,10 @@ public struct Brands: Sendable {
             ).collect()
             let id = try rows[0].decode(Int64.self)
             try await setOwners(id, owners, on: connection)
-            let json = try await connection.query("SELECT \(unescaped: Self.json)::text FROM brands b WHERE b.id = \(id)", logger: db.logger)
-                .collect()[0].decode(String.self)
+            let json = try await connection.query(
+                "SELECT \(unescaped: Self.json)::text FROM brands b WHERE b.id = \(id)", logger: db.logger
+            )
+            .collect()[0].decode(String.self)
             return (id, json)
         }
     }
@@ -159,7 +164,8 @@ public struct Brands: Sendable {
             }
             let changes = [
                 set("slug", patch.slug), set("name_fa", patch.nameFa.trimmed), set("name_en", patch.nameEn.trimmed),
-                set("story", patch.story.trimmed), set("logo_url", patch.logoUrl), set("trademark_number", patch.trademarkNumber.trimmed),
+                set("story", patch.story.trimmed), set("logo_url", patch.logoUrl),
+                set("trademark_number", patch.trademarkNumber.trimmed),
             ].compactMap { $0 }
             var update: SQL = "UPDATE brands SET version = version + 1, updated_at = now()"
             for (column, value) in changes { update += ", \(column) = \(value)" }
@@ -171,8 +177,10 @@ public struct Brands: Sendable {
                 }
                 try await setOwners(id, owners, on: connection)
             }
-            return try await connection.query("SELECT \(unescaped: Self.json)::text FROM brands b WHERE b.id = \(id)", logger: db.logger)
-                .collect()[0].decode(String.self)
+            return try await connection.query(
+                "SELECT \(unescaped: Self.json)::text FROM brands b WHERE b.id = \(id)", logger: db.logger
+            )
+            .collect()[0].decode(String.self)
         }
     }
 
@@ -181,7 +189,9 @@ public struct Brands: Sendable {
         let q = request.uri.queryParameters
         var owner: Int64? = nil
         if let text = q.get("producer_id") {
-            guard let value = Int64(text), value > 0 else { throw APIError.validation(field: "producer_id", "must be a positive integer") }
+            guard let value = Int64(text), value > 0 else {
+                throw APIError.validation(field: "producer_id", "must be a positive integer")
+            }
             owner = value
         }
         let term = q.get("q").map { "%" + Search.escapeLike(PersianText.compact(String($0))) + "%" }

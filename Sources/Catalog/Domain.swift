@@ -68,16 +68,25 @@ public enum PackagingLevel: String, APIEnum, Comparable {
 
 /// A packaging declaration's review: every declaration waits for a supervisor's (or admin's)
 /// decision; only an approval changes the level search and matching read.
-public enum PackagingReviewStatus: String, APIEnum { case pendingReview = "pending_review", approved, rejected }
+public enum PackagingReviewStatus: String, APIEnum {
+    case pendingReview = "pending_review"
+    case approved, rejected
+}
 
 public enum PackagingDecision: String, APIEnum { case approve, reject }
 
 public enum CertificateKind: String, APIEnum {
-    case inso, healthLicense = "health_license", halal, iso22000, handicraftSeal = "handicraft_seal", organic, other
+    case inso
+    case healthLicense = "health_license"
+    case halal, iso22000
+    case handicraftSeal = "handicraft_seal"
+    case organic, other
 }
 
 public enum CertificateStatus: String, APIEnum {
-    case applied, underReview = "under_review", granted, rejected, revoked
+    case applied
+    case underReview = "under_review"
+    case granted, rejected, revoked
 
     /// applied → under_review → granted | rejected; granted → revoked.
     public func canMove(to target: CertificateStatus) -> Bool {
@@ -96,7 +105,9 @@ public enum ProductUnit: String, APIEnum {
 
 public enum Slug {
     public static func isValid(_ slug: String) -> Bool {
-        guard (1...60).contains(slug.count), !slug.hasPrefix("-"), !slug.hasSuffix("-"), !slug.contains("--") else { return false }
+        guard (1...60).contains(slug.count), !slug.hasPrefix("-"), !slug.hasSuffix("-"), !slug.contains("--") else {
+            return false
+        }
         return slug.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
     }
 }

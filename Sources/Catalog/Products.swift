@@ -112,7 +112,9 @@ public struct Products: Sendable {
         if let titleFa { _ = v.text(titleFa, "title_fa", max: 200) }
         _ = v.optionalText(titleEn, "title_en", max: 200)
         _ = v.optionalText(description, "description", max: 5000)
-        if let price { v.check(price > 0 && price <= 1_000_000_000_000, "price_rials", "must be a whole number of rials above 0") }
+        if let price {
+            v.check(price > 0 && price <= 1_000_000_000_000, "price_rials", "must be a whole number of rials above 0")
+        }
         if let stock { v.check((0...1_000_000_000).contains(stock), "stock", "must be 0 or more") }
         if let capacity { v.check((0...1_000_000_000).contains(capacity), "monthly_capacity", "must be 0 or more") }
         if let minOrder { v.check((1...1_000_000_000).contains(minOrder), "min_order_qty", "must be 1 or more") }
@@ -196,7 +198,8 @@ public struct Products: Sendable {
     /// The statement stays fixed (prepared), so the access rule is checked here, not in its WHERE.
     func read(_ id: Int64, principal: Principal?) async throws -> (String, Int) {
         guard let row = try await db.prepared(Prepared<ByID>(id)).first else { throw APIError.notFound("Product \(id)") }
-        let (producer, province, status, searchable, version, json) = try row.decode((Int64, String, String, Bool, Int, String).self)
+        let (producer, province, status, searchable, version, json) = try row.decode(
+            (Int64, String, String, Bool, Int, String).self)
         let access = ProductAccess(
             id: id, producerID: producer, province: province, status: ProductStatus(rawValue: status)!,
             searchable: searchable, version: version)
@@ -262,7 +265,8 @@ public struct Products: Sendable {
         }
     }
 
-    func transition(_ id: Int64, to target: ProductStatus, reason: String?, by principal: Principal) async throws -> (String, Int) {
+    func transition(_ id: Int64, to target: ProductStatus, reason: String?, by principal: Principal) async throws -> (String, Int)
+    {
         try principal.require(.producer, .admin)
         var v = Validator()
         let reason = v.optionalText(reason, "reason", max: 1000)

@@ -70,14 +70,21 @@ public struct Quality: Sendable {
         try principal.require(.producer, .supervisor, .admin)
         var v = Validator()
         let materials = (body.materials ?? []).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
-        v.check(materials.count <= 20 && materials.allSatisfy { $0.count <= 100 }, "materials", "at most 20 materials of up to 100 characters")
-        if let weight = body.netWeightG { v.check((1...100_000_000).contains(weight), "net_weight_g", "must be a positive number of grams") }
+        v.check(
+            materials.count <= 20 && materials.allSatisfy { $0.count <= 100 }, "materials",
+            "at most 20 materials of up to 100 characters")
+        if let weight = body.netWeightG {
+            v.check((1...100_000_000).contains(weight), "net_weight_g", "must be a positive number of grams")
+        }
         if let d = body.dimensionsMm {
-            v.check([d.l, d.w, d.h].allSatisfy { (1...100_000).contains($0) }, "dimensions_mm", "l, w and h must be positive millimetres")
+            v.check(
+                [d.l, d.w, d.h].allSatisfy { (1...100_000).contains($0) }, "dimensions_mm",
+                "l, w and h must be positive millimetres")
         }
         let languages = body.labelLanguages ?? []
         v.check(
-            languages.count <= 20 && languages.allSatisfy { (2...3).contains($0.count) && $0.allSatisfy { $0.isASCII && $0.isLowercase } },
+            languages.count <= 20
+                && languages.allSatisfy { (2...3).contains($0.count) && $0.allSatisfy { $0.isASCII && $0.isLowercase } },
             "label_languages", "must be ISO 639 language codes such as fa, en, ar")
         if let gtin = body.gtin { v.check(GTIN.isValid(gtin), "gtin", "must be a GTIN-13 with a valid check digit") }
         try v.throwIfInvalid()
@@ -88,7 +95,8 @@ public struct Quality: Sendable {
             guard let access = try await Products.access(productID, for: declarers, on: connection, logger: db.logger, lock: true)
             else { throw APIError.notFound("Product \(productID)") }
             if access.status == .archived {
-                throw APIError.conflict(code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
+                throw APIError.conflict(
+                    code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
             }
             // The product row lock above serialises every write of this packaging record.
             let current = try await connection.query(
@@ -159,10 +167,12 @@ public struct Quality: Sendable {
             guard let access = try await Products.access(productID, for: staff, on: connection, logger: db.logger, lock: true)
             else { throw APIError.notFound("Product \(productID)") }
             if access.status == .archived {
-                throw APIError.conflict(code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
+                throw APIError.conflict(
+                    code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
             }
             let rows = try await connection.query(
-                "SELECT level, review_status, declared_by FROM product_packaging WHERE product_id = \(productID)", logger: db.logger
+                "SELECT level, review_status, declared_by FROM product_packaging WHERE product_id = \(productID)",
+                logger: db.logger
             ).collect()
             guard let row = rows.first else { throw APIError.notFound("Packaging of product \(productID)") }
             let (declared, status, declarer) = try row.decode((String, String, Int64?).self)
@@ -179,7 +189,8 @@ public struct Quality: Sendable {
             if target == .approved && declarer == principal.accountID {
                 throw APIError(
                     .forbidden, code: "own_declaration", title: "Not allowed for this account",
-                    detail: "You declared this packaging yourself; another supervisor of the province or an admin must approve it.")
+                    detail:
+                        "You declared this packaging yourself; another supervisor of the province or an admin must approve it.")
             }
             let json = try await connection.query(
                 """
@@ -231,7 +242,8 @@ public struct Quality: Sendable {
         return try await db.transaction { connection in
             let access = try await Products.owned(productID, by: principal, on: connection, logger: db.logger)
             if access.status == .archived {
-                throw APIError.conflict(code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
+                throw APIError.conflict(
+                    code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
             }
             let (id, json) = try await connection.query(
                 """
@@ -256,9 +268,10 @@ public struct Quality: Sendable {
             }
             // Buyers see granted certificates (valid or expired); applications, rejections and
             // revocations are between the producer and its supervisors.
-            let everything = principal.map {
-                $0.access(.product, to: .own).or($0.access(.product, to: .supervise)).allows(access.owner)
-            } ?? false
+            let everything =
+                principal.map {
+                    $0.access(.product, to: .own).or($0.access(.product, to: .supervise)).allows(access.owner)
+                } ?? false
             return try await connection.query(
                 """
                 SELECT json_build_object('items', coalesce(json_agg(\(unescaped: Self.certificateJSON) ORDER BY c.id), '[]'),
@@ -269,11 +282,15 @@ public struct Quality: Sendable {
         }
     }
 
-    func transition(certificateID: Int64, to target: CertificateStatus, reason: String?, by principal: Principal) async throws -> String {
+    func transition(certificateID: Int64, to target: CertificateStatus, reason: String?, by principal: Principal) async throws
+        -> String
+    {
         try principal.require(.supervisor, .admin)
         var v = Validator()
         let reason = v.optionalText(reason, "reason", max: 1000)
-        if (target == .rejected || target == .revoked) && reason == nil { v.add("reason", "is required when moving to \(target.rawValue)") }
+        if (target == .rejected || target == .revoked) && reason == nil {
+            v.add("reason", "is required when moving to \(target.rawValue)")
+        }
         try v.throwIfInvalid()
         return try await db.transaction { connection in
             // Staff of the product's province: others are told nothing exists.

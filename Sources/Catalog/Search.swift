@@ -5,7 +5,7 @@ public enum SearchSort: String, APIEnum { case relevance, newest, price }
 
 /// The parsed filters of GET /v1/products. Kept apart from SQL so the rules are testable.
 public struct SearchQuery: Sendable {
-    public var text: String?          // normalised
+    public var text: String?  // normalised
     public var category: String?
     public var province: String?
     public var brandID: Int64?
@@ -23,7 +23,8 @@ public struct SearchQuery: Sendable {
     /// A stable hash of every filter, so a cursor cannot be replayed against another search.
     static func fingerprint(of q: SearchQuery) -> String {
         let parts: [String] = [
-            q.text ?? "", q.category ?? "", q.province ?? "", q.brandID.map(String.init) ?? "", q.producerID.map(String.init) ?? "",
+            q.text ?? "", q.category ?? "", q.province ?? "", q.brandID.map(String.init) ?? "",
+            q.producerID.map(String.init) ?? "",
             q.certificate?.rawValue ?? "", q.minPackaging?.rawValue ?? "", q.maxPrice.map(String.init) ?? "",
             q.minCapacity.map(String.init) ?? "", q.status?.rawValue ?? "", q.sort.rawValue,
         ]
@@ -35,7 +36,10 @@ public struct SearchQuery: Sendable {
         var v = Validator()
         func int64(_ name: String, min: Int64) -> Int64? {
             guard let text = q.get(name) else { return nil }
-            guard let value = Int64(text), value >= min else { v.add(name, "must be an integer ≥ \(min)"); return nil }
+            guard let value = Int64(text), value >= min else {
+                v.add(name, "must be an integer ≥ \(min)")
+                return nil
+            }
             return value
         }
         let raw = q.get("q").map { PersianText.normalize(String($0)) }
@@ -47,22 +51,36 @@ public struct SearchQuery: Sendable {
         producerID = int64("producer_id", min: 1)
         maxPrice = int64("max_price_rials", min: 1)
         minCapacity = int64("min_capacity", min: 0).map { Int(clamping: $0) }
-        do { certificate = try CertificateKind.query(q.get("certificate"), field: "certificate") } catch let e as APIError { v.add("certificate", e.errors.first?.message ?? "") }
-        do { minPackaging = try PackagingLevel.query(q.get("min_packaging_level"), field: "min_packaging_level") } catch let e as APIError { v.add("min_packaging_level", e.errors.first?.message ?? "") }
-        do { status = try ProductStatus.query(q.get("status"), field: "status") } catch let e as APIError { v.add("status", e.errors.first?.message ?? "") }
+        do { certificate = try CertificateKind.query(q.get("certificate"), field: "certificate") } catch let e as APIError {
+            v.add("certificate", e.errors.first?.message ?? "")
+        }
+        do { minPackaging = try PackagingLevel.query(q.get("min_packaging_level"), field: "min_packaging_level") } catch let e
+            as APIError
+        { v.add("min_packaging_level", e.errors.first?.message ?? "") }
+        do { status = try ProductStatus.query(q.get("status"), field: "status") } catch let e as APIError {
+            v.add("status", e.errors.first?.message ?? "")
+        }
         var sort: SearchSort? = nil
-        do { sort = try SearchSort.query(q.get("sort"), field: "sort") } catch let e as APIError { v.add("sort", e.errors.first?.message ?? "") }
+        do { sort = try SearchSort.query(q.get("sort"), field: "sort") } catch let e as APIError {
+            v.add("sort", e.errors.first?.message ?? "")
+        }
         self.sort = sort ?? (text == nil ? .newest : .relevance)
         if self.sort == .relevance && text == nil { self.sort = .newest }
         limit = 20
         if let l = q.get("limit") {
-            if let value = Int(l), (1...100).contains(value) { limit = value } else { v.add("limit", "must be an integer from 1 to 100") }
+            if let value = Int(l), (1...100).contains(value) {
+                limit = value
+            } else {
+                v.add("limit", "must be an integer from 1 to 100")
+            }
         }
         cursor = nil
         fingerprint = ""
         fingerprint = Self.fingerprint(of: self)
         if let c = q.get("cursor") {
-            if let parsed = SearchCursor(c), parsed.sort == self.sort, parsed.fingerprint == fingerprint { cursor = parsed } else {
+            if let parsed = SearchCursor(c), parsed.sort == self.sort, parsed.fingerprint == fingerprint {
+                cursor = parsed
+            } else {
                 v.add("cursor", "is not a cursor of this search")
             }
         }
@@ -90,7 +108,9 @@ public struct SearchCursor: Sendable, Equatable {
     public init?(_ text: String) {
         var b64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while b64.count % 4 != 0 { b64 += "=" }
-        guard text.count <= 100, let data = Data(base64Encoded: b64), let plain = String(data: data, encoding: .utf8) else { return nil }
+        guard text.count <= 100, let data = Data(base64Encoded: b64), let plain = String(data: data, encoding: .utf8) else {
+            return nil
+        }
         let parts = plain.split(separator: ":").map(String.init)
         guard parts.count == 5, let sort = SearchSort(rawValue: parts[0]), let id = Int64(parts[1]), let price = Int64(parts[2]),
             let offset = Int(parts[3]), offset >= 0, offset <= 10_000
@@ -100,7 +120,8 @@ public struct SearchCursor: Sendable, Equatable {
 
     public var encoded: String {
         Data("\(sort.rawValue):\(id):\(price):\(offset):\(fingerprint)".utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(
+                of: "=", with: "")
     }
 }
 
@@ -125,7 +146,8 @@ public struct Search: Sendable {
         if let status = query.status { conditions.append("p.status = \(status.rawValue)") }
         if let category = query.category {
             conditions.append(
-                "p.category_code = ANY(ARRAY(SELECT code FROM categories WHERE code = \(category) OR code LIKE \(Self.escapeLike(category) + ".%")))")
+                "p.category_code = ANY(ARRAY(SELECT code FROM categories WHERE code = \(category) OR code LIKE \(Self.escapeLike(category) + ".%")))"
+            )
         }
         if let province = query.province { conditions.append("p.province_code = \(province)") }
         if let brand = query.brandID { conditions.append("p.brand_id = \(brand)") }
@@ -187,7 +209,8 @@ public struct Search: Sendable {
                     if tier == c.offset { extra.append("p.id < \(c.id)") }
                 }
                 branches.append(
-                    "(SELECT p.id, \(literal: tier) AS tier FROM products p WHERE \(filters(extra)) ORDER BY p.id DESC LIMIT \(literal: limit))")
+                    "(SELECT p.id, \(literal: tier) AS tier FROM products p WHERE \(filters(extra)) ORDER BY p.id DESC LIMIT \(literal: limit))"
+                )
             }
             return """
                 WITH hits AS (\(branches.joined(separator: " UNION ALL ")) LIMIT \(literal: limit))
@@ -219,7 +242,8 @@ public struct Search: Sendable {
         var next: String? = nil
         if decoded.count > query.limit, let last = page.last {
             // For relevance the cursor's `offset` slot carries the tier of the last item.
-            next = SearchCursor(sort: query.sort, id: last.0, price: last.1, offset: last.2, fingerprint: query.fingerprint).encoded
+            next =
+                SearchCursor(sort: query.sort, id: last.0, price: last.1, offset: last.2, fingerprint: query.fingerprint).encoded
         }
         return JSONResponse.page(items: page.lazy.map(\.3), nextCursor: next)
     }

@@ -6,7 +6,8 @@ public enum ShipmentStatus: String, APIEnum {
 
     /// declared → cleared → shipped, or declared → rejected (terminal).
     public func canMove(to target: ShipmentStatus) -> Bool {
-        (self, target) == (.declared, .cleared) || (self, target) == (.cleared, .shipped) || (self, target) == (.declared, .rejected)
+        (self, target) == (.declared, .cleared) || (self, target) == (.cleared, .shipped)
+            || (self, target) == (.declared, .rejected)
     }
 
     /// Whether shipments in this status count in the export figures.
@@ -46,11 +47,16 @@ public enum USD {
 
 public enum ReportCalendar: String, APIEnum { case jalali, gregorian }
 public enum ReportPeriod: String, APIEnum { case month, quarter, year }
-public enum ReportScope: String, APIEnum { case nonOil = "non_oil", all }
+public enum ReportScope: String, APIEnum {
+    case nonOil = "non_oil"
+    case all
+}
 
 /// The dimensions figures can be grouped by; the raw value is the bit in export_rollups.dims.
 public enum ReportDimension: String, APIEnum {
-    case province, hsChapter = "hs_chapter", destination, category
+    case province
+    case hsChapter = "hs_chapter"
+    case destination, category
 
     public var bit: Int {
         switch self {
@@ -80,7 +86,8 @@ public enum ReportPeriods {
 /// any number of rows, so they cannot overflow the way an Int64 would.
 public enum ExactSum {
     public static func add(_ a: String, _ b: String) -> String {
-        let x = Array(a.utf8.reversed()), y = Array(b.utf8.reversed())
+        let x = Array(a.utf8.reversed())
+        let y = Array(b.utf8.reversed())
         var out: [UInt8] = []
         var carry: UInt8 = 0
         for i in 0..<max(x.count, y.count) {

@@ -101,7 +101,9 @@ public struct Figures: Sendable {
         let first = ReportMonths.key(jalali: jalali, q.from)
         let last = ReportMonths.key(jalali: jalali, q.to)
         let lo = ReportMonths.start(jalali: jalali, first) == q.from ? first : ReportMonths.next(first)
-        let hi = ReportMonths.start(jalali: jalali, ReportMonths.next(last)) == q.to.adding(days: 1) ? last : ReportMonths.previous(last)
+        let hi =
+            ReportMonths.start(jalali: jalali, ReportMonths.next(last)) == q.to.adding(days: 1)
+            ? last : ReportMonths.previous(last)
         var parts: [SQL] = []
         if rolled && lo <= hi {
             parts.append(
@@ -112,8 +114,12 @@ public struct Figures: Sendable {
                 """)
             let beforeLo = ReportMonths.start(jalali: jalali, lo).adding(days: -1)
             let afterHi = ReportMonths.start(jalali: jalali, ReportMonths.next(hi))
-            if q.from <= beforeLo { parts.append("\(rawSelect) AND export_date BETWEEN \(q.from.description)::date AND \(beforeLo.description)::date") }
-            if afterHi <= q.to { parts.append("\(rawSelect) AND export_date BETWEEN \(afterHi.description)::date AND \(q.to.description)::date") }
+            if q.from <= beforeLo {
+                parts.append("\(rawSelect) AND export_date BETWEEN \(q.from.description)::date AND \(beforeLo.description)::date")
+            }
+            if afterHi <= q.to {
+                parts.append("\(rawSelect) AND export_date BETWEEN \(afterHi.description)::date AND \(q.to.description)::date")
+            }
         } else {
             parts.append("\(rawSelect) AND export_date BETWEEN \(q.from.description)::date AND \(q.to.description)::date")
         }
@@ -150,8 +156,11 @@ public struct Figures: Sendable {
         var result: [Row] = []
         for row in try await db.rows(Self.query(q).query) {
             let r = try row.decode(
-                (Int, String?, String?, String?, String?, String?, String?, String?, String?, String?, String?, String?, Int64, String,
-                 String).self)
+                (
+                    Int, String?, String?, String?, String?, String?, String?, String?, String?, String?, String?, String?, Int64,
+                    String,
+                    String
+                ).self)
             var keys: [ReportDimension: (code: String?, nameFa: String?, nameEn: String?)] = [:]
             keys[.province] = (r.1, r.2, r.3)
             keys[.hsChapter] = (r.4, nil, r.5)
@@ -196,8 +205,10 @@ public struct Figures: Sendable {
     }
 
     static func totals(_ rows: [Row]) -> (shipments: Int64, cents: String, weight: String) {
-        (rows.reduce(0) { $0 + $1.shipments }, rows.reduce("0") { ExactSum.add($0, $1.cents) },
-         kilograms(grams: rows.reduce("0") { ExactSum.add($0, grams($1.weight)) }))
+        (
+            rows.reduce(0) { $0 + $1.shipments }, rows.reduce("0") { ExactSum.add($0, $1.cents) },
+            kilograms(grams: rows.reduce("0") { ExactSum.add($0, grams($1.weight)) })
+        )
     }
 
     /// The figures as JSON (`JSONResponse.encode`; keys sorted). Weights are JSON numbers written
@@ -254,7 +265,10 @@ public struct Figures: Sendable {
                     + [String(row.shipments), USD.string(centsDigits: row.cents), row.weight])
         }
         let t = totals(rows)
-        out += CSV.line(["total"] + q.groupBy.flatMap { columns($0).map { _ in "" } } + [String(t.shipments), USD.string(centsDigits: t.cents), t.weight])
+        out += CSV.line(
+            ["total"] + q.groupBy.flatMap { columns($0).map { _ in "" } } + [
+                String(t.shipments), USD.string(centsDigits: t.cents), t.weight,
+            ])
         return out
     }
 
@@ -266,8 +280,10 @@ public struct Figures: Sendable {
             if accept.contains("text/csv") && !accept.contains("application/json") {
                 return Response(
                     status: .ok,
-                    headers: [.contentType: "text/csv; charset=utf-8",
-                              .contentDisposition: "attachment; filename=\"export-figures-\(q.from)-\(q.to).csv\""],
+                    headers: [
+                        .contentType: "text/csv; charset=utf-8",
+                        .contentDisposition: "attachment; filename=\"export-figures-\(q.from)-\(q.to).csv\"",
+                    ],
                     body: .init(byteBuffer: ByteBuffer(string: Self.csv(q, rows))))
             }
             return JSONResponse.raw(try Self.json(q, rows))

@@ -59,10 +59,12 @@ public struct Shipments: Sendable {
         var v = Validator()
         var body = body
         body.hsCode = Digits.ascii(body.hsCode.trimmingCharacters(in: .whitespaces))
-        v.check(body.hsCode.count >= 6 && body.hsCode.count <= 10 && body.hsCode.allSatisfy { $0.isASCII && $0.isNumber },
+        v.check(
+            body.hsCode.count >= 6 && body.hsCode.count <= 10 && body.hsCode.allSatisfy { $0.isASCII && $0.isNumber },
             "hs_code", "must be 6 to 10 digits")
         body.destinationCountry = body.destinationCountry.uppercased()
-        v.check(body.destinationCountry.count == 2 && body.destinationCountry.allSatisfy { $0.isASCII && $0.isLetter },
+        v.check(
+            body.destinationCountry.count == 2 && body.destinationCountry.allSatisfy { $0.isASCII && $0.isLetter },
             "destination_country", "must be an ISO 3166-1 alpha-2 code")
         v.check(body.destinationCountry != "IR", "destination_country", "must be a country other than Iran")
         body.customsDeclarationNo = v.text(body.customsDeclarationNo, "customs_declaration_no", max: 50)
@@ -70,10 +72,12 @@ public struct Shipments: Sendable {
         let cents = USD.cents(body.fobValueUsd.trimmingCharacters(in: .whitespaces))
         v.check(cents != nil, "fob_value_usd", "must be a decimal string above 0 with at most two decimals, e.g. \"1250.50\"")
         let grams = (body.netWeightKg * 1000).rounded()
-        v.check(body.netWeightKg > 0 && body.netWeightKg <= 1_000_000_000 && abs(body.netWeightKg * 1000 - grams) < 1e-6,
+        v.check(
+            body.netWeightKg > 0 && body.netWeightKg <= 1_000_000_000 && abs(body.netWeightKg * 1000 - grams) < 1e-6,
             "net_weight_kg", "must be above 0 with at most three decimals")
         let today = SolarHijri.today()
-        v.check(body.exportDate.year >= 2000 && body.exportDate <= today, "export_date",
+        v.check(
+            body.exportDate.year >= 2000 && body.exportDate <= today, "export_date",
             "must be a date from 2000 up to today in Tehran (\(today)); a shipment is recorded after it left")
         try v.throwIfInvalid()
         body.fobValueUsd = USD.string(cents: cents!)  // "10.5" and "10.50" are the same request
@@ -106,15 +110,22 @@ public struct Shipments: Sendable {
         refs.check(checks.1, "hs_code", "must start with an HS2022 subheading (six digits; see the HS nomenclature)")
         refs.check(checks.2, "destination_country", "is not an ISO 3166-1 country (see /v1/countries)")
         refs.check(checks.7 == true, "customs_office_code", "is not an active customs office (see /v1/customs-offices)")
-        refs.check(cents <= checks.8, "fob_value_usd",
-            "is above the ceiling of US$ \(USD.string(cents: checks.8)) per shipment; a larger consignment is declared in several shipments")
+        refs.check(
+            cents <= checks.8, "fob_value_usd",
+            "is above the ceiling of US$ \(USD.string(cents: checks.8)) per shipment; a larger consignment is declared in several shipments"
+        )
         // An exporter links only orders its own company bought; a producer only its own orders.
         if body.orderId != nil {
-            refs.check(checks.3 == body.producerId, "order_id", "is not an order of producer \(body.producerId) bought by your company")
+            refs.check(
+                checks.3 == body.producerId, "order_id", "is not an order of producer \(body.producerId) bought by your company")
         }
-        if body.productId != nil { refs.check(checks.5 == body.producerId, "product_id", "is not a product of producer \(body.producerId)") }
+        if body.productId != nil {
+            refs.check(checks.5 == body.producerId, "product_id", "is not a product of producer \(body.producerId)")
+        }
         if let productCode = checks.6, checks.5 == body.producerId, productCode.prefix(2) != body.hsCode.prefix(2) {
-            refs.add("hs_code", "must be in the product's HS chapter \(productCode.prefix(2)) (the product's hs_code is \(productCode))")
+            refs.add(
+                "hs_code",
+                "must be in the product's HS chapter \(productCode.prefix(2)) (the product's hs_code is \(productCode))")
         }
         try refs.throwIfInvalid()
         return body.orderId != nil && checks.4.map(Self.acceptedOrderStatuses.contains) == true
@@ -148,7 +159,9 @@ public struct Shipments: Sendable {
             let kind = try await connection.query(
                 "SELECT kind FROM partners WHERE id = \(principal.partnerID ?? -1)", logger: logger
             ).collect().first?.decode(String.self)
-            guard kind == "exporter" else { throw APIError.forbidden("Export shipments are recorded by exporter partners and producers.") }
+            guard kind == "exporter" else {
+                throw APIError.forbidden("Export shipments are recorded by exporter partners and producers.")
+            }
             exporter = principal.partnerID
         default:
             throw APIError.forbidden("Export shipments are recorded by exporter partners and producers.")
@@ -183,7 +196,9 @@ public struct Shipments: Sendable {
         let q = request.uri.queryParameters
         var query: SQL = "SELECT s.id, \(unescaped: Self.json)::text FROM export_shipments s WHERE \(Self.visibility(principal))"
         query += " AND s.id > \(page.after ?? 0)"
-        if let status = try ShipmentStatus.query(q.get("status"), field: "status") { query += " AND s.status = \(status.rawValue)" }
+        if let status = try ShipmentStatus.query(q.get("status"), field: "status") {
+            query += " AND s.status = \(status.rawValue)"
+        }
         if let producer = try request.intQuery("producer_id") { query += " AND s.producer_id = \(Int64(producer))" }
         if let province = q.get("province_code") { query += " AND s.province_code = \(String(province))" }
         if let country = q.get("destination_country") { query += " AND s.destination_country = \(String(country).uppercased())" }
@@ -191,7 +206,9 @@ public struct Shipments: Sendable {
         if let office = q.get("customs_office_code") { query += " AND s.customs_office_code = \(String(office).lowercased())" }
         for (name, op) in [("from", ">=" as SQL), ("to", "<=")] {
             guard let text = q.get(name) else { continue }
-            guard let date = CalendarDate(String(text)) else { throw APIError.validation(field: name, "must be a date (YYYY-MM-DD)") }
+            guard let date = CalendarDate(String(text)) else {
+                throw APIError.validation(field: name, "must be a date (YYYY-MM-DD)")
+            }
             query += " AND s.export_date \(op) \(date.description)::date"
         }
         query += " ORDER BY s.id LIMIT \(literal: page.limit + 1)"
@@ -218,7 +235,9 @@ public struct Shipments: Sendable {
     {
         var v = Validator()
         let reason = v.optionalText(reason, "reason", max: 1000)
-        if target == .rejected { v.check(reason != nil, "reason", "is required to reject a shipment (what does not match the declaration)") }
+        if target == .rejected {
+            v.check(reason != nil, "reason", "is required to reject a shipment (what does not match the declaration)")
+        }
         try v.throwIfInvalid()
         return try await db.transaction { connection in
             let logger = db.logger
@@ -229,7 +248,8 @@ public struct Shipments: Sendable {
                 """
             let rows = try await connection.query(locked.query, logger: logger).collect()
             guard let row = rows.first else { throw APIError.notFound("Export shipment \(id)") }
-            let (status, producer, partner, province, confirmed, version) = try row.decode((String, Int64, Int64?, String, Bool, Int).self)
+            let (status, producer, partner, province, confirmed, version) = try row.decode(
+                (String, Int64, Int64?, String, Bool, Int).self)
             let officer = principal.role == .exportOfficer
             let mayAct = officer || (target == .shipped && Self.isRecorder(principal, producer: producer, partner: partner))
             guard mayAct else {
@@ -259,7 +279,8 @@ public struct Shipments: Sendable {
                 """, logger: logger
             ).collect()[0].decode((String, Int).self)
             try await Audit.record(
-                on: connection, logger: logger, actor: principal, entityType: "export_shipment", entityID: id, provinceCode: province,
+                on: connection, logger: logger, actor: principal, entityType: "export_shipment", entityID: id,
+                provinceCode: province,
                 action: "export_shipment.status_changed", from: status, to: target.rawValue, reason: reason)
             return result
         }
@@ -268,14 +289,17 @@ public struct Shipments: Sendable {
     /// An officer clears the version it checked: `If-Match` must name it (`*` names none, 428
     /// `if_match_required`); another version is 412 `stale_version`.
     static func requireVersion(_ ifMatch: String?, version: Int, status: String) throws {
-        let tags = (ifMatch ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && $0 != "*" }
+        let tags = (ifMatch ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+            !$0.isEmpty && $0 != "*"
+        }
         guard !tags.isEmpty else {
             throw APIError(
                 .preconditionRequired, code: "if_match_required", title: "If-Match is required to clear a shipment",
                 detail: "Send If-Match with the ETag of the shipment as you checked it against the customs declaration "
                     + "(GET /v1/export-shipments/{id} or the verification queue's version); `*` names no version.")
         }
-        try EntityTag.check(tags.joined(separator: ", "), version: version, entity: "export shipment", extra: ["current_status": status])
+        try EntityTag.check(
+            tags.joined(separator: ", "), version: version, entity: "export shipment", extra: ["current_status": status])
     }
 
     static func confirmationRequired(_ id: Int64) -> APIError {
@@ -322,7 +346,8 @@ public struct Shipments: Sendable {
             if let x = patch.customsOfficeCode { merged.customsOfficeCode = x }
             let (body, cents, weight) = try Self.validate(merged)
             let linked = try await Self.checkData(body, cents: cents, exporter: r.2, on: connection, logger: logger)
-            let unchanged = body.hsCode == r.6 && body.destinationCountry == r.7 && body.customsDeclarationNo == r.8
+            let unchanged =
+                body.hsCode == r.6 && body.destinationCountry == r.7 && body.customsDeclarationNo == r.8
                 && cents == USD.cents(r.9) && weight == String(format: "%.3f", r.10) && body.exportDate.description == r.11
                 && body.customsOfficeCode == r.12
             let keepConfirmation = r.2 == nil || linked || unchanged
@@ -359,7 +384,9 @@ public struct Shipments: Sendable {
         let prefixes = Array(Set(body.prefixes.map { Digits.ascii($0.trimmingCharacters(in: .whitespaces)) })).sorted()
         v.check(prefixes.count <= 50, "prefixes", "must list at most 50 prefixes")
         for (i, p) in prefixes.enumerated() {
-            v.check((2...10).contains(p.count) && p.allSatisfy { $0.isASCII && $0.isNumber }, "prefixes[\(i)]", "must be 2 to 10 digits")
+            v.check(
+                (2...10).contains(p.count) && p.allSatisfy { $0.isASCII && $0.isNumber }, "prefixes[\(i)]",
+                "must be 2 to 10 digits")
         }
         try v.throwIfInvalid()
         return try await db.transaction { connection in
@@ -377,7 +404,8 @@ public struct Shipments: Sendable {
             ).collect()[0].decode(String.self)
             try await connection.query("SET LOCAL bazaarche.bulk_load = 'on'", logger: logger)
             try await connection.query(
-                "UPDATE export_shipments SET is_oil = is_oil_hs_code(hs_code) WHERE is_oil <> is_oil_hs_code(hs_code)", logger: logger)
+                "UPDATE export_shipments SET is_oil = is_oil_hs_code(hs_code) WHERE is_oil <> is_oil_hs_code(hs_code)",
+                logger: logger)
             try await connection.query("SELECT export_rollups_rebuild()", logger: logger)
             try await Audit.record(
                 on: connection, logger: logger, actor: principal, entityType: "export_settings", entityID: 1, provinceCode: nil,
@@ -405,7 +433,8 @@ public struct Shipments: Sendable {
             JSONResponse.raw(try await list(request: request, principal: try context.requirePrincipal()))
         }
         routes.get("/v1/export-shipments/{id}") { _, context in
-            let (json, version) = try await get(try context.id(what: "Export shipment"), principal: try context.requirePrincipal())
+            let (json, version) = try await get(
+                try context.id(what: "Export shipment"), principal: try context.requirePrincipal())
             return JSONResponse.raw(json, headers: [.eTag: Self.etag(version)])
         }
         routes.patch("/v1/export-shipments/{id}") { request, context in
@@ -443,7 +472,8 @@ public struct Shipments: Sendable {
             let principal = try context.requirePrincipal()
             let id = try context.id(what: "Export shipment")
             let body = try await JSONBody.decode(StatusChange<ShipmentStatus>.self, from: request, context: context)
-            let (json, version) = try await transition(id, to: body.to, reason: body.reason, ifMatch: request.headers[.ifMatch], by: principal)
+            let (json, version) = try await transition(
+                id, to: body.to, reason: body.reason, ifMatch: request.headers[.ifMatch], by: principal)
             return JSONResponse.raw(json, headers: [.eTag: Self.etag(version)])
         }
         routes.get("/v1/export-settings/oil-hs-prefixes") { _, context in

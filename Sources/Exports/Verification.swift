@@ -59,9 +59,11 @@ extension Shipments {
                         extra: ["current_status": status])
                 }
                 try await connection.query(
-                    "UPDATE export_shipments SET producer_confirmed_at = now(), updated_at = now() WHERE id = \(id)", logger: logger)
+                    "UPDATE export_shipments SET producer_confirmed_at = now(), updated_at = now() WHERE id = \(id)",
+                    logger: logger)
                 try await Audit.record(
-                    on: connection, logger: logger, actor: principal, entityType: "export_shipment", entityID: id, provinceCode: province,
+                    on: connection, logger: logger, actor: principal, entityType: "export_shipment", entityID: id,
+                    provinceCode: province,
                     action: "export_shipment.producer_confirmed", from: nil, to: nil)
             }
             return try await connection.query(
@@ -133,7 +135,8 @@ extension Shipments {
                     // The recorder corrected it (or its producer's confirmation changed) after the officer checked it.
                     results[id] = result(id, "not_clearable", status: s.status, reason: "stale_version", version: s.version)
                 } else if !s.confirmed {
-                    results[id] = result(id, "not_clearable", status: s.status, reason: "producer_confirmation_required", version: s.version)
+                    results[id] = result(
+                        id, "not_clearable", status: s.status, reason: "producer_confirmation_required", version: s.version)
                 } else {
                     let version = try await connection.query(
                         """
@@ -202,9 +205,11 @@ extension Shipments {
     func setPlausibility(_ body: PlausibilityRequest, by principal: Principal) async throws -> String {
         var v = Validator()
         let ceiling = USD.cents(body.maxShipmentFobUsd.trimmingCharacters(in: .whitespaces))
-        v.check(ceiling != nil && ceiling! >= 100, "max_shipment_fob_usd",
+        v.check(
+            ceiling != nil && ceiling! >= 100, "max_shipment_fob_usd",
             "must be a decimal string from 1.00 to 1000000000000 with at most two decimals")
-        let low = Self.centsOrZero(body.minUsdPerKg), high = Self.centsOrZero(body.maxUsdPerKg)
+        let low = Self.centsOrZero(body.minUsdPerKg)
+        let high = Self.centsOrZero(body.maxUsdPerKg)
         v.check(low != nil, "min_usd_per_kg", "must be a decimal string of at least 0 with at most two decimals")
         v.check(high != nil && high! > 0, "max_usd_per_kg", "must be a decimal string above 0 with at most two decimals")
         if let low, let high { v.check(high > low, "max_usd_per_kg", "must be above min_usd_per_kg") }
@@ -243,7 +248,9 @@ extension Shipments {
     func createOffice(_ body: CustomsOfficeRequest, by principal: Principal) async throws -> String {
         var v = Validator()
         let code = body.code.trimmingCharacters(in: .whitespaces).lowercased()
-        v.check(Self.validOfficeCode(code), "code", "must be 2 to 40 characters: a letter, then letters a-z, digits and hyphens (our own identifier, e.g. \"bazargan\")")
+        v.check(
+            Self.validOfficeCode(code), "code",
+            "must be 2 to 40 characters: a letter, then letters a-z, digits and hyphens (our own identifier, e.g. \"bazargan\")")
         let nameFa = v.text(body.nameFa, "name_fa", max: 200)
         let nameEn = v.optionalText(body.nameEn, "name_en", max: 200)
         try v.throwIfInvalid()
@@ -262,7 +269,8 @@ extension Shipments {
                     "SELECT EXISTS (SELECT 1 FROM customs_offices WHERE code = \(code))", logger: logger
                 ).collect()[0].decode(Bool.self)
                 let field = taken ? "code" : "name_fa"
-                throw APIError.conflict(code: "already_exists", "A customs office with this \(field) already exists.", field: field)
+                throw APIError.conflict(
+                    code: "already_exists", "A customs office with this \(field) already exists.", field: field)
             }
             let (id, json) = try row.decode((Int64, String).self)
             try await Audit.record(
@@ -298,11 +306,12 @@ extension Shipments {
 
     func addOfficeRoutes(to routes: inout Routes) {
         routes.get("/v1/customs-offices") { _, _ in
-            let json = try await db.text(
-                """
-                SELECT json_build_object('items', coalesce(json_agg(\(unescaped: Self.officeJSON) ORDER BY o.code), '[]'))::text
-                FROM customs_offices o
-                """) ?? "{\"items\":[]}"
+            let json =
+                try await db.text(
+                    """
+                    SELECT json_build_object('items', coalesce(json_agg(\(unescaped: Self.officeJSON) ORDER BY o.code), '[]'))::text
+                    FROM customs_offices o
+                    """) ?? "{\"items\":[]}"
             return JSONResponse.raw(json)
         }
         routes.post("/v1/customs-offices") { request, context in

@@ -43,7 +43,9 @@ public struct Demands: Sendable {
         var v = Validator()
         let keywords = v.optionalText(body.keywords, "keywords", max: 500)
         v.check((1...1_000_000_000).contains(body.quantity), "quantity", "must be from 1 to 1000000000")
-        v.check(body.maxUnitPriceRials > 0 && body.maxUnitPriceRials <= 1_000_000_000_000, "max_unit_price_rials", "must be a whole number of rials above 0")
+        v.check(
+            body.maxUnitPriceRials > 0 && body.maxUnitPriceRials <= 1_000_000_000_000, "max_unit_price_rials",
+            "must be a whole number of rials above 0")
         let provinces = Array(Set(body.preferredProvinces ?? [])).sorted()
         v.check(provinces.count <= 31, "preferred_provinces", "must list at most 31 provinces")
         v.check(body.neededBy >= SolarHijri.today(), "needed_by", "must not be in the past")
@@ -51,7 +53,9 @@ public struct Demands: Sendable {
         let certificates = Array(Set((body.requiredCertificates ?? []).map(\.rawValue))).sorted()
         return try await db.transaction { connection in
             var refs = Validator()
-            let category = try await connection.query("SELECT 1 FROM categories WHERE code = \(body.categoryCode)", logger: db.logger).collect()
+            let category = try await connection.query(
+                "SELECT 1 FROM categories WHERE code = \(body.categoryCode)", logger: db.logger
+            ).collect()
             refs.check(!category.isEmpty, "category_code", "is not a category of the taxonomy (see /v1/categories)")
             let known = try await connection.query(
                 "SELECT count(*)::int FROM provinces WHERE code = ANY(\(provinces))", logger: db.logger
@@ -85,7 +89,8 @@ public struct Demands: Sendable {
         try principal.require(.admin, .partner, .producer)
         let page = try Page(request: request)
         let status = try DemandStatus.query(request.uri.queryParameters.get("status"), field: "status")
-        var query: SQL = "SELECT d.id, \(unescaped: Self.json)::text FROM demands d WHERE \(visibility(principal)) AND d.id > \(page.after ?? 0)"
+        var query: SQL =
+            "SELECT d.id, \(unescaped: Self.json)::text FROM demands d WHERE \(visibility(principal)) AND d.id > \(page.after ?? 0)"
         if let status { query += " AND d.status = \(status.rawValue)" }
         query += " ORDER BY d.id LIMIT \(literal: page.limit + 1)"
         return try page.body(rows: try await db.rows(query.query))

@@ -66,7 +66,9 @@ public struct Invitations: Sendable {
         }
         var v = Validator()
         v.check((1...1_000_000).contains(body.quantity), "quantity", "must be from 1 to 1000000")
-        v.check(body.unitPriceRials > 0 && body.unitPriceRials <= 1_000_000_000_000, "unit_price_rials", "must be a whole number of rials above 0")
+        v.check(
+            body.unitPriceRials > 0 && body.unitPriceRials <= 1_000_000_000_000, "unit_price_rials",
+            "must be a whole number of rials above 0")
         let note = v.optionalText(body.note, "note", max: 2000)
         try v.throwIfInvalid()
         // The delivery block follows the order rules exactly (it becomes the order's).
@@ -89,10 +91,13 @@ public struct Invitations: Sendable {
             guard status == "open" else {
                 throw APIError(
                     .conflict, code: "demand_not_open", title: "Demand not open",
-                    detail: "Demand \(id) is \(status); invitations are sent for open demands.", extra: ["current_status": status])
+                    detail: "Demand \(id) is \(status); invitations are sent for open demands.", extra: ["current_status": status]
+                )
             }
             var refs = Validator()
-            refs.check(body.unitPriceRials <= maxPrice, "unit_price_rials", "must not exceed the demand's max_unit_price_rials (\(maxPrice))")
+            refs.check(
+                body.unitPriceRials <= maxPrice, "unit_price_rials",
+                "must not exceed the demand's max_unit_price_rials (\(maxPrice))")
             let province = try await connection.query(
                 "SELECT 1 FROM provinces WHERE code = \(order.delivery.provinceCode)", logger: logger
             ).collect()
@@ -106,7 +111,8 @@ public struct Invitations: Sendable {
             if let minOrder = try candidate.first?.decode(Int.self) {
                 refs.check(body.quantity >= minOrder, "quantity", "is below the product's minimum order quantity \(minOrder)")
             } else {
-                refs.add("product_id", "is not a product of producer \(body.producerId) that matches this demand (see its matches)")
+                refs.add(
+                    "product_id", "is not a product of producer \(body.producerId) that matches this demand (see its matches)")
             }
             try refs.throwIfInvalid()
             let (invitation, json) = try await connection.query(
@@ -119,7 +125,8 @@ public struct Invitations: Sendable {
                 """, logger: logger
             ).collect()[0].decode((Int64, String).self)
             try await Audit.record(
-                on: connection, logger: logger, actor: principal, entityType: "invitation", entityID: invitation, provinceCode: nil,
+                on: connection, logger: logger, actor: principal, entityType: "invitation", entityID: invitation,
+                provinceCode: nil,
                 action: "invitation.created", from: nil, to: "pending")
             return (invitation, json)
         }
@@ -130,7 +137,8 @@ public struct Invitations: Sendable {
         let page = try Page(request: request)
         let status = try InvitationStatus.query(request.uri.queryParameters.get("status"), field: "status")
         let demand = try request.intQuery("demand_id")
-        var query: SQL = "SELECT i.id, \(unescaped: Self.json)::text FROM invitations i WHERE \(visibility(principal)) AND i.id > \(page.after ?? 0)"
+        var query: SQL =
+            "SELECT i.id, \(unescaped: Self.json)::text FROM invitations i WHERE \(visibility(principal)) AND i.id > \(page.after ?? 0)"
         if let status { query += " AND i.status = \(status.rawValue)" }
         if let demand { query += " AND i.demand_id = \(Int64(demand))" }
         query += " ORDER BY i.id LIMIT \(literal: page.limit + 1)"
@@ -188,11 +196,14 @@ public struct Invitations: Sendable {
             if still.isEmpty {
                 throw APIError(
                     .conflict, code: "no_longer_matches", title: "The product no longer meets the demand",
-                    detail: "Product \(i.product) no longer passes demand \(i.demand)'s requirements (listing, certificates, packaging).")
+                    detail:
+                        "Product \(i.product) no longer passes demand \(i.demand)'s requirements (listing, certificates, packaging)."
+                )
             }
             let delivery = try JSONBody.decode(DeliveryRequest.self, from: Data(i.delivery.utf8))
             let body = OrderRequest(
-                producerId: i.producer, lines: [.init(productId: i.product, quantity: i.quantity)], delivery: delivery, note: i.note)
+                producerId: i.producer, lines: [.init(productId: i.product, quantity: i.quantity)], delivery: delivery,
+                note: i.note)
             let placed = try await orders.place(
                 body, buyer: i.account, agreedPrices: [i.product: i.price], by: principal, on: connection)
             let order = placed.id
@@ -234,7 +245,9 @@ public struct Invitations: Sendable {
     }
 
     /// A closed or cancelled demand takes its open offers back (in the demand's transaction).
-    static func withdrawPending(demand: Int64, by principal: Principal, on connection: PostgresConnection, logger: Logger) async throws {
+    static func withdrawPending(demand: Int64, by principal: Principal, on connection: PostgresConnection, logger: Logger)
+        async throws
+    {
         let withdrawn = try await connection.query(
             """
             UPDATE invitations SET status = 'withdrawn', updated_at = now()
@@ -244,7 +257,8 @@ public struct Invitations: Sendable {
         for row in withdrawn {
             try await Audit.record(
                 on: connection, logger: logger, actor: principal, entityType: "invitation", entityID: try row.decode(Int64.self),
-                provinceCode: nil, action: "invitation.withdrawn", from: "pending", to: "withdrawn", reason: "demand \(demand) closed")
+                provinceCode: nil, action: "invitation.withdrawn", from: "pending", to: "withdrawn",
+                reason: "demand \(demand) closed")
         }
     }
 

@@ -19,7 +19,8 @@ struct Matches: Sendable {
     /// instead, so the planner sees them.
     static func hardFilters() -> String {
         hardFilters(
-            categories: "ARRAY(SELECT c.code FROM categories c WHERE c.code = d.category_code OR c.parent_code = d.category_code)",
+            categories:
+                "ARRAY(SELECT c.code FROM categories c WHERE c.code = d.category_code OR c.parent_code = d.category_code)",
             unit: "d.unit", minPackaging: "d.min_packaging_level", required: "d.required_certificates",
             today: "to_char(tehran_today(), 'YYYY-MM-DD')"
         ).render().sql
@@ -151,8 +152,11 @@ struct Matches: Sendable {
         var result = Ranking()
         for row in rows {
             let r = try row.decode(
-                (Int, Int64, Int64, Bool?, Int64?, Int64?, String?, String?, Int64?, Int?, Int?, Int?, Int64?, Double?, Double?,
-                 Double?, Double?, Double?, Double?).self)
+                (
+                    Int, Int64, Int64, Bool?, Int64?, Int64?, String?, String?, Int64?, Int?, Int?, Int?, Int64?, Double?,
+                    Double?,
+                    Double?, Double?, Double?, Double?
+                ).self)
             result.count = r.0
             result.best = Int(r.1)
             result.total = Int(r.2)
@@ -261,7 +265,9 @@ struct Matches: Sendable {
             let selected = Pool.select(
                 quantity: demand.quantity,
                 candidates: supply.map {
-                    Pool.Candidate(productID: $0.productID, producerID: $0.producerID, supply: $0.supply, scoreUnits: $0.breakdown.scoreUnits)
+                    Pool.Candidate(
+                        productID: $0.productID, producerID: $0.producerID, supply: $0.supply, scoreUnits: $0.breakdown.scoreUnits
+                    )
                 })
             // The shortfall is against every candidate's supply, not only the largest ones considered.
             let shortfall = max(0, demand.quantity - ranked.total)

@@ -27,7 +27,8 @@ public struct ScoreBreakdown: Equatable, Sendable, Encodable {
     public var keywords: Double
 
     /// Builds the parts from raw weighted values, each rounded to 1/10,000.
-    public init(price: Double, capacity: Double, province: Double, deliveryRecord: Double, certificates: Double, keywords: Double) {
+    public init(price: Double, capacity: Double, province: Double, deliveryRecord: Double, certificates: Double, keywords: Double)
+    {
         self.price = Self.round(price)
         self.capacity = Self.round(capacity)
         self.province = Self.round(province)
@@ -112,12 +113,13 @@ public struct Pool: Equatable, Sendable {
             }
             // The (needed-1) largest others must make up what this one does not.
             let largest = bySupply.prefix(needed).reduce(0) { $0 + $1.supply }
-            let pick = byScore.first { c in
-                guard !used.contains(c.productID) else { return false }
-                let inTop = bySupply.prefix(needed).contains { $0.productID == c.productID }
-                let others = inTop ? largest - c.supply : largest - bySupply[needed - 1].supply
-                return c.supply + others >= remaining
-            } ?? bySupply[0]  // never nil: the largest supply always qualifies
+            let pick =
+                byScore.first { c in
+                    guard !used.contains(c.productID) else { return false }
+                    let inTop = bySupply.prefix(needed).contains { $0.productID == c.productID }
+                    let others = inTop ? largest - c.supply : largest - bySupply[needed - 1].supply
+                    return c.supply + others >= remaining
+                } ?? bySupply[0]  // never nil: the largest supply always qualifies
             let take = min(pick.supply, remaining)
             members.append(Member(candidate: pick, quantity: take))
             remaining -= take

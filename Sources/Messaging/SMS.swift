@@ -82,7 +82,11 @@ public struct SMS: Sendable {
         self.gateway = gateway
     }
 
-    public enum Purpose: String, Sendable { case applicationCode = "application_code", applicationNotice = "application_notice", accountNotice = "account_notice" }
+    public enum Purpose: String, Sendable {
+        case applicationCode = "application_code"
+        case applicationNotice = "application_notice"
+        case accountNotice = "account_notice"
+    }
 
     public struct Pending: Sendable {
         public var id: Int64
@@ -114,7 +118,8 @@ public struct SMS: Sendable {
         } catch {
             db.logger.warning("sms delivery failed", metadata: ["sms_id": "\(message.id)", "error": "\(error)"])
             try? await db.execute(
-                "UPDATE sms_messages SET status = 'failed', last_error = \(String(describing: error).prefix(500).description) WHERE id = \(message.id)")
+                "UPDATE sms_messages SET status = 'failed', last_error = \(String(describing: error).prefix(500).description) WHERE id = \(message.id)"
+            )
             return false
         }
     }

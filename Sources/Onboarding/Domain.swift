@@ -17,7 +17,13 @@ public enum NationalID {
 public enum Mobile {
     public static func normalize(_ text: String) -> String {
         var s = Digits.ascii(text).filter { !$0.isWhitespace && $0 != "-" }
-        if s.hasPrefix("+98") { s = "0" + s.dropFirst(3) } else if s.hasPrefix("0098") { s = "0" + s.dropFirst(4) } else if s.hasPrefix("98") && s.count == 12 { s = "0" + s.dropFirst(2) }
+        if s.hasPrefix("+98") {
+            s = "0" + s.dropFirst(3)
+        } else if s.hasPrefix("0098") {
+            s = "0" + s.dropFirst(4)
+        } else if s.hasPrefix("98") && s.count == 12 {
+            s = "0" + s.dropFirst(2)
+        }
         return s
     }
 
@@ -49,9 +55,11 @@ public enum ProducerStatus: String, APIEnum {
 }
 
 public enum CourseKind: String, APIEnum { case general, specialized }
-public enum CourseMode: String, APIEnum { case online, inPerson = "in_person" }
+public enum CourseMode: String, APIEnum {
+    case online
+    case inPerson = "in_person"
+}
 public enum CounselingTopic: String, APIEnum { case quality, packaging, branding, export, marketing, finance }
-
 
 extension NationalID {
     /// Completes nine digits with their check digit (demo data and tests).

@@ -53,7 +53,9 @@ public struct Producers: Sendable {
         """
 
     /// The producer's province and status, or 404 when it does not exist or the caller may not see it.
-    public static func scope(of id: Int64, for principal: Principal, on connection: PostgresConnection, logger: Logger, lock: Bool = false)
+    public static func scope(
+        of id: Int64, for principal: Principal, on connection: PostgresConnection, logger: Logger, lock: Bool = false
+    )
         async throws -> (province: String, status: ProducerStatus)
     {
         let rule = principal.access(.producer)
@@ -93,7 +95,8 @@ public struct Producers: Sendable {
         }
         try v.throwIfInvalid()
         return Applicant(
-            nationalID: nationalID, first: first, last: last, mobile: mobile, province: body.provinceCode, city: city, skills: skills)
+            nationalID: nationalID, first: first, last: last, mobile: mobile, province: body.provinceCode, city: city,
+            skills: skills)
     }
 
     static func newCode() -> String {
@@ -132,7 +135,8 @@ public struct Producers: Sendable {
             ).collect()[0].decode((Bool, Int, Int, Bool).self)
             guard checks.0 else { throw APIError.validation(field: "province_code", "is not a known province") }
             if checks.1 >= CodeRules.perMobileShort.count || checks.2 >= CodeRules.perMobileDay.count {
-                let wait = checks.2 >= CodeRules.perMobileDay.count ? CodeRules.perMobileDay.seconds : CodeRules.perMobileShort.seconds
+                let wait =
+                    checks.2 >= CodeRules.perMobileDay.count ? CodeRules.perMobileDay.seconds : CodeRules.perMobileShort.seconds
                 throw APIError(
                     .tooManyRequests, code: "too_many_codes", title: "Too many codes for this mobile",
                     detail: "Too many application codes were sent to this mobile recently; retry later.",
@@ -154,7 +158,9 @@ public struct Producers: Sendable {
             if checks.3 {
                 message = try await sms.record(
                     on: connection, mobile: a.mobile, purpose: .applicationNotice,
-                    text: "بازارچه: درخواست ثبت‌نامی با این شماره همراه انجام شد، اما این شماره حساب کاربری دارد. اگر خودتان بودید، با همین شماره وارد شوید.")
+                    text:
+                        "بازارچه: درخواست ثبت‌نامی با این شماره همراه انجام شد، اما این شماره حساب کاربری دارد. اگر خودتان بودید، با همین شماره وارد شوید."
+                )
             } else {
                 message = try await sms.record(
                     on: connection, mobile: a.mobile, purpose: .applicationCode,
@@ -183,18 +189,21 @@ public struct Producers: Sendable {
         let code = Digits.ascii(body.code.trimmingCharacters(in: .whitespaces))
         let requestID = UUID(uuidString: body.applicationRequestId)
         v.check(requestID != nil, "application_request_id", "must be the id returned when applying")
-        v.check(code.count == CodeRules.digits && code.allSatisfy { $0.isASCII && $0.isNumber }, "code", "must be the 6-digit code sent by SMS")
+        v.check(
+            code.count == CodeRules.digits && code.allSatisfy { $0.isASCII && $0.isNumber }, "code",
+            "must be the 6-digit code sent by SMS")
         Accounts.validatePassword(body.password, into: &v)
         try v.throwIfInvalid()
         let id = requestID!.uuidString.lowercased()
         // Every guess spends an attempt, committed on its own so a wrong code cannot be retried for free.
-        let matched = try await db.rows(
-            """
-            UPDATE application_requests SET attempts = attempts + 1
-            WHERE id = \(id)::uuid AND confirmed_at IS NULL AND expires_at > now() AND attempts < \(CodeRules.maxAttempts)
-            RETURNING code_hash = sha256(convert_to(id::text || \(code), 'UTF8'))
-            """
-        ).first.map { try $0.decode(Bool.self) } ?? false
+        let matched =
+            try await db.rows(
+                """
+                UPDATE application_requests SET attempts = attempts + 1
+                WHERE id = \(id)::uuid AND confirmed_at IS NULL AND expires_at > now() AND attempts < \(CodeRules.maxAttempts)
+                RETURNING code_hash = sha256(convert_to(id::text || \(code), 'UTF8'))
+                """
+            ).first.map { try $0.decode(Bool.self) } ?? false
         guard matched else {
             throw APIError.validation(field: "code", "is wrong or has expired; ask for a new code by applying again")
         }
@@ -239,7 +248,9 @@ public struct Producers: Sendable {
                     let notice = try await clash.1.asyncMap { enrolledMobile in
                         try await sms.record(
                             on: connection, mobile: enrolledMobile, purpose: .accountNotice,
-                            text: "بازارچه: کسی با کد ملی شما و شماره همراه دیگری درخواست ثبت‌نام داد. اگر شما نبودید، به اداره تعاون، کار و رفاه اجتماعی استان خبر دهید.")
+                            text:
+                                "بازارچه: کسی با کد ملی شما و شماره همراه دیگری درخواست ثبت‌نام داد. اگر شما نبودید، به اداره تعاون، کار و رفاه اجتماعی استان خبر دهید."
+                        )
                     }
                     return (received, notice)
                 }
@@ -278,7 +289,8 @@ public struct Producers: Sendable {
         return Self.receivedJSON
     }
 
-    static let receivedSMS = "بازارچه: درخواست ثبت‌نام شما دریافت شد. اگر پذیرفته شود، با همین شماره همراه و رمزی که برگزیدید وارد شوید؛ در غیر این صورت اداره تعاون، کار و رفاه اجتماعی استان با شما تماس می‌گیرد."
+    static let receivedSMS =
+        "بازارچه: درخواست ثبت‌نام شما دریافت شد. اگر پذیرفته شود، با همین شماره همراه و رمزی که برگزیدید وارد شوید؛ در غیر این صورت اداره تعاون، کار و رفاه اجتماعی استان با شما تماس می‌گیرد."
 
     func transition(id: Int64, to target: ProducerStatus, reason: String?, by principal: Principal) async throws -> String {
         // Staff move applications along; the applicant may only withdraw its own.
@@ -305,13 +317,14 @@ public struct Producers: Sendable {
                 throw APIError.invalidTransition(entity: "producer", from: current.rawValue, to: target.rawValue)
             }
             // First time a stage is reached is kept (the funnel counts stages reached, not current status).
-            let stamp = switch target {
-            case .screened: ", screened_at = coalesce(p.screened_at, now())"
-            case .verified: ", verified_at = coalesce(p.verified_at, now())"
-            case .rejected: ", rejected_at = coalesce(p.rejected_at, now())"
-            case .withdrawn: ", withdrawn_at = now()"
-            default: ""
-            }
+            let stamp =
+                switch target {
+                case .screened: ", screened_at = coalesce(p.screened_at, now())"
+                case .verified: ", verified_at = coalesce(p.verified_at, now())"
+                case .rejected: ", rejected_at = coalesce(p.rejected_at, now())"
+                case .withdrawn: ", withdrawn_at = now()"
+                default: ""
+                }
             let rows = try await connection.query(
                 """
                 UPDATE producers p SET status = \(target.rawValue), updated_at = now() \(unescaped: stamp)

@@ -20,7 +20,8 @@ public struct Programme: Sendable {
         v.check((0...10_000_000).contains(quota), "quota", "must be an integer from 0 to 10000000")
         try v.throwIfInvalid()
         return try await db.transaction { connection in
-            let known = try await connection.query("SELECT 1 FROM provinces WHERE code = \(province)", logger: db.logger).collect()
+            let known = try await connection.query("SELECT 1 FROM provinces WHERE code = \(province)", logger: db.logger)
+                .collect()
             if known.isEmpty { throw APIError.notFound("Province \(province)") }
             let previous = try await connection.query(
                 "SELECT quota FROM plan_quotas WHERE year = \(year) AND province_code = \(province) FOR UPDATE",

@@ -45,9 +45,14 @@ public enum OrderStatus: String, APIEnum {
 /// the reason is buyer-side and the buyer (or staff) confirms it.
 public enum OrderRejectionReason: String, APIEnum {
     // The producer cannot supply.
-    case outOfStock = "out_of_stock", cannotMeetTerms = "cannot_meet_terms", capacity, otherProducer = "other_producer"
+    case outOfStock = "out_of_stock"
+    case cannotMeetTerms = "cannot_meet_terms"
+    case capacity
+    case otherProducer = "other_producer"
     // The buyer is the problem.
-    case buyerUnreachable = "buyer_unreachable", buyerRequest = "buyer_request", suspectedFraud = "suspected_fraud"
+    case buyerUnreachable = "buyer_unreachable"
+    case buyerRequest = "buyer_request"
+    case suspectedFraud = "suspected_fraud"
     case deliveryAddressInvalid = "delivery_address_invalid"
 
     /// A buyer-side reason is still the producer's word: the rejection counts as a failure until
@@ -181,7 +186,9 @@ public struct Orders: Sendable {
         var seen = Set<Int64>()
         for (i, line) in body.lines.enumerated() {
             v.check((1...1_000_000).contains(line.quantity), "lines[\(i)].quantity", "must be from 1 to 1000000")
-            v.check(seen.insert(line.productId).inserted, "lines[\(i)].product_id", "appears twice; put the whole quantity on one line")
+            v.check(
+                seen.insert(line.productId).inserted, "lines[\(i)].product_id",
+                "appears twice; put the whole quantity on one line")
         }
         body.delivery.city = v.text(body.delivery.city, "delivery.city", max: 100)
         body.delivery.address = v.text(body.delivery.address, "delivery.address", max: 500)
@@ -352,7 +359,9 @@ public struct Orders: Sendable {
         if body.to != .rejected && body.reasonCode != nil { v.add("reason_code", "is only given when rejecting") }
         if body.to == .disputed && reason == nil { v.add("reason", "is required to dispute a delivery") }
         let staff = OrderStatus.staffRoles.contains(principal.role)
-        if staff && (body.to == .delivered || body.to == .disputeUpheld) && reason == nil { v.add("reason", "is required to settle a dispute: say what was decided and why") }
+        if staff && (body.to == .delivered || body.to == .disputeUpheld) && reason == nil {
+            v.add("reason", "is required to settle a dispute: say what was decided and why")
+        }
         try v.throwIfInvalid()
         let outcome = try await db.transaction { connection -> Moved in
             let logger = db.logger
@@ -363,7 +372,8 @@ public struct Orders: Sendable {
                 """
             let rows = try await connection.query(locked.query, logger: logger).collect()
             guard let row = rows.first else { throw APIError.notFound("Order \(id)") }
-            let (partner, producer, province, status, version, overdue) = try row.decode((Int64, Int64, String, String, Int, Bool).self)
+            let (partner, producer, province, status, version, overdue) = try row.decode(
+                (Int64, Int64, String, String, Int, Bool).self)
             guard visible((partner, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
             guard body.to.allowed(for: principal.role, from: OrderStatus(rawValue: status)!) else {
                 if staff {
@@ -438,9 +448,11 @@ public struct Orders: Sendable {
                 """
             let rows = try await connection.query(locked.query, logger: logger).collect()
             guard let row = rows.first else { throw APIError.notFound("Order \(id)") }
-            let (partner, producer, province, status, code, confirmed) = try row.decode((Int64, Int64, String, String, String?, Bool).self)
+            let (partner, producer, province, status, code, confirmed) = try row.decode(
+                (Int64, Int64, String, String, String?, Bool).self)
             guard visible((partner, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
-            guard status == OrderStatus.rejected.rawValue, let code, OrderRejectionReason(rawValue: code)?.isBuyerSide == true else {
+            guard status == OrderStatus.rejected.rawValue, let code, OrderRejectionReason(rawValue: code)?.isBuyerSide == true
+            else {
                 throw APIError.conflict(
                     code: "rejection_not_confirmable",
                     "Only an order rejected for a buyer-side reason (buyer_unreachable, buyer_request, suspected_fraud, "
@@ -522,7 +534,8 @@ public struct Orders: Sendable {
     func expire(_ ids: [Int64], on connection: PostgresConnection) async throws {
         try await releaseStock(ids, on: connection)
         try await systemMove(
-            ids, from: .placed, to: .expired, action: "order.expired", reason: "not accepted by its accept-by time", on: connection)
+            ids, from: .placed, to: .expired, action: "order.expired", reason: "not accepted by its accept-by time",
+            on: connection)
     }
 
     // MARK: sweeping
@@ -562,7 +575,9 @@ public struct Orders: Sendable {
     }
 
     /// `deadline` is one of two fixed column names.
-    private func dueOrders(status: OrderStatus, deadline: String, now: Date?, on connection: PostgresConnection) async throws -> [Int64] {
+    private func dueOrders(status: OrderStatus, deadline: String, now: Date?, on connection: PostgresConnection) async throws
+        -> [Int64]
+    {
         try await connection.query(
             """
             SELECT id FROM orders
@@ -588,7 +603,8 @@ public struct Orders: Sendable {
 
     static func parseInstant(_ text: String, field: String, endOfDay: Bool) throws -> Date {
         if let date = CalendarDate(text) {
-            let start = SolarHijri.gregorianInTehran.date(from: DateComponents(year: date.year, month: date.month, day: date.day))!
+            let start = SolarHijri.gregorianInTehran.date(
+                from: DateComponents(year: date.year, month: date.month, day: date.day))!
             return endOfDay ? start.addingTimeInterval(86400) : start
         }
         let formatter = ISO8601DateFormatter()
@@ -606,7 +622,9 @@ public struct Orders: Sendable {
         let status = try OrderStatus.query(q.get("status"), field: "status")
         var producer: Int64? = nil
         if let text = q.get("producer_id") {
-            guard let value = Int64(text), value > 0 else { throw APIError.validation(field: "producer_id", "must be a positive integer") }
+            guard let value = Int64(text), value > 0 else {
+                throw APIError.validation(field: "producer_id", "must be a positive integer")
+            }
             producer = value
         }
         // Dates are Tehran calendar days; created_to includes its whole day.

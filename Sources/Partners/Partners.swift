@@ -25,7 +25,9 @@ public enum LegalNationalID {
 }
 
 public enum PartnerKind: String, APIEnum {
-    case leadFirm = "lead_firm", upstreamBuyer = "upstream_buyer", exporter, retailer
+    case leadFirm = "lead_firm"
+    case upstreamBuyer = "upstream_buyer"
+    case exporter, retailer
 }
 
 struct ContactRequest: Decodable {
@@ -59,7 +61,9 @@ public struct Partners: Sendable {
         try principal.require(.admin)
         var v = Validator()
         let legalID = Digits.ascii(body.legalNationalId.trimmingCharacters(in: .whitespaces))
-        v.check(LegalNationalID.isValid(legalID), "legal_national_id", "must be a valid 11-digit legal entity national ID (check digit)")
+        v.check(
+            LegalNationalID.isValid(legalID), "legal_national_id",
+            "must be a valid 11-digit legal entity national ID (check digit)")
         let name = v.text(body.name, "name", max: 200)
         v.check(ProvinceCode.isWellFormed(body.provinceCode), "province_code", "must be a province code like IR-00")
         let contactName = v.optionalText(body.contact?.name, "contact.name", max: 200)
@@ -68,7 +72,8 @@ public struct Partners: Sendable {
         let email = v.optionalText(body.contact?.email, "contact.email", max: 200)
         if let email {
             let parts = email.split(separator: "@")
-            v.check(parts.count == 2 && parts[1].contains(".") && !email.contains(" "), "contact.email", "must be an email address")
+            v.check(
+                parts.count == 2 && parts[1].contains(".") && !email.contains(" "), "contact.email", "must be an email address")
         }
         try v.throwIfInvalid()
         return try await db.transaction { connection in

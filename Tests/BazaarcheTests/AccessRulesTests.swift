@@ -146,7 +146,9 @@ import Testing
             let r = rule.condition(alias: alias, suppliable: "EXISTS (SELECT 1)").render()
             return (r.sql, r.values)
         }
-        let supervisor = Self.callers[2].1!, producer = Self.callers[4].1!, partner = Self.callers[6].1!
+        let supervisor = Self.callers[2].1!
+        let producer = Self.callers[4].1!
+        let partner = Self.callers[6].1!
         #expect(sql(supervisor.access(.order), "o") == ("o.province_code = $1", ["'IR-23'"]))
         #expect(sql(partner.access(.order), "o") == ("o.partner_account_id = $1", ["7"]))
         #expect(sql(producer.access(.product), "p") == ("(p.searchable OR p.producer_id = $1)", ["42"]))

@@ -22,7 +22,9 @@ import Testing
             #expect(disabled.status == .ok)
             #expect(disabled.json["disabled"] as? Bool == true)
             #expect(try await api.get("/v1/me", token: partner).status == .unauthorized)
-            #expect(try await api.post("/v1/auth/tokens", #"{"login":"\#(login)","password":"\#(API.password)"}"#).status == .unauthorized)
+            #expect(
+                try await api.post("/v1/auth/tokens", #"{"login":"\#(login)","password":"\#(API.password)"}"#).status
+                    == .unauthorized)
 
             let enabled = try await api.call(.post, "/v1/accounts/\(id)/enable", token: admin)
             #expect(enabled.status == .ok)
@@ -31,7 +33,8 @@ import Testing
             #expect(try await api.get("/v1/me", token: partner).status == .unauthorized)
             #expect(try await api.get("/v1/me", token: try await api.login(login)).status == .ok)
             let audit = try await api.db.rows(
-                "SELECT action, reason FROM audit_events WHERE entity_type = 'account' AND entity_id = \(id) AND action LIKE 'account.%abled' ORDER BY id")
+                "SELECT action, reason FROM audit_events WHERE entity_type = 'account' AND entity_id = \(id) AND action LIKE 'account.%abled' ORDER BY id"
+            )
             let actions = try audit.map { try $0.decode((String, String?).self) }
             #expect(actions.map(\.0) == ["account.disabled", "account.enabled"])
             #expect(actions.first?.1 == "حساب به خطر افتاده")
@@ -50,9 +53,13 @@ import Testing
             let partnerID = try await Self.accountID(api, token: partner)
             let adminID = try await Self.accountID(api, token: admin)
             for other in [theirsID, partnerID, adminID] {
-                #expect(try await api.post("/v1/accounts/\(other)/disable", #"{"reason":"x"}"#, token: supervisor).status == .notFound)
+                #expect(
+                    try await api.post("/v1/accounts/\(other)/disable", #"{"reason":"x"}"#, token: supervisor).status == .notFound
+                )
             }
-            #expect(try await api.post("/v1/accounts/\(partnerID)/disable", #"{"reason":"x"}"#, token: ours.token).status == .forbidden)
+            #expect(
+                try await api.post("/v1/accounts/\(partnerID)/disable", #"{"reason":"x"}"#, token: ours.token).status
+                    == .forbidden)
             #expect(try await api.post("/v1/accounts/\(adminID)/disable", #"{"reason":"x"}"#, token: admin).status == .conflict)
             #expect(try await api.post("/v1/accounts/\(oursID)/disable", #"{"reason":"تخلف"}"#, token: supervisor).status == .ok)
             #expect(try await api.get("/v1/me", token: ours.token).status == .unauthorized)
@@ -73,7 +80,8 @@ import Testing
             #expect(wrong.status == .unprocessableContent)
             #expect(wrong.fields == ["current_password"])
             #expect(try await api.get("/v1/me", token: phone).status == .ok)
-            let weak = try await api.post("/v1/me/password", #"{"current_password":"\#(API.password)","new_password":"short"}"#, token: laptop)
+            let weak = try await api.post(
+                "/v1/me/password", #"{"current_password":"\#(API.password)","new_password":"short"}"#, token: laptop)
             #expect(weak.fields == ["new_password"])
 
             let changed = try await api.post(
@@ -81,10 +89,16 @@ import Testing
             #expect(changed.status == .noContent)
             #expect(try await api.get("/v1/me", token: laptop).status == .ok)
             #expect(try await api.get("/v1/me", token: phone).status == .unauthorized)
-            #expect(try await api.post("/v1/auth/tokens", #"{"login":"\#(name)","password":"\#(API.password)"}"#).status == .unauthorized)
-            #expect(try await api.post("/v1/auth/tokens", #"{"login":"\#(name)","password":"brand-new-pass"}"#).status == .created)
+            #expect(
+                try await api.post("/v1/auth/tokens", #"{"login":"\#(name)","password":"\#(API.password)"}"#).status
+                    == .unauthorized)
+            #expect(
+                try await api.post("/v1/auth/tokens", #"{"login":"\#(name)","password":"brand-new-pass"}"#).status == .created)
             let id = try await Self.accountID(api, token: laptop)
-            #expect(try await api.db.rows("SELECT 1 FROM audit_events WHERE entity_id = \(id) AND action = 'account.password_changed'").count == 1)
+            #expect(
+                try await api.db.rows(
+                    "SELECT 1 FROM audit_events WHERE entity_id = \(id) AND action = 'account.password_changed'"
+                ).count == 1)
         }
     }
 

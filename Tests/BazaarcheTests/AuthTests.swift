@@ -5,7 +5,8 @@ import Testing
 @Suite struct AuthTests {
     @Test func loginIssuesATokenStoredOnlyAsAHash() async throws {
         try await withApp { api in
-            _ = try await api.accounts.create(role: .admin, login: "root.admin", password: "password-123", provinceCode: nil, actor: nil)
+            _ = try await api.accounts.create(
+                role: .admin, login: "root.admin", password: "password-123", provinceCode: nil, actor: nil)
             let reply = try await api.post("/v1/auth/tokens", #"{"login":"ROOT.admin","password":"password-123"}"#)
             #expect(reply.status == .created)
             let token = try #require(reply.string("token"))
@@ -24,7 +25,8 @@ import Testing
 
     @Test func wrongCredentialsAre401() async throws {
         try await withApp { api in
-            _ = try await api.accounts.create(role: .admin, login: "root.admin", password: "password-123", provinceCode: nil, actor: nil)
+            _ = try await api.accounts.create(
+                role: .admin, login: "root.admin", password: "password-123", provinceCode: nil, actor: nil)
             let wrongPassword = try await api.post("/v1/auth/tokens", #"{"login":"root.admin","password":"password-124"}"#)
             #expect(wrongPassword.status == .unauthorized)
             #expect(wrongPassword.code == "invalid_credentials")
@@ -65,7 +67,8 @@ import Testing
             #expect(login.status == .unprocessableContent)
             let application = try await api.post(
                 "/v1/producer-applications",
-                #"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"\u0000"}"#)
+                #"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"\u0000"}"#
+            )
             #expect(application.status == .unprocessableContent)
             #expect(try await api.db.rows("SELECT 1 FROM producers").isEmpty)
         }
@@ -118,7 +121,8 @@ import Testing
             #expect(noProvince.status == .unprocessableContent)
             #expect(noProvince.fields == ["province_code"])
             let unknownProvince = try await api.post(
-                "/v1/accounts", #"{"role":"supervisor","login":"sup.x","password":"password-123","province_code":"IR-99"}"#, token: admin)
+                "/v1/accounts", #"{"role":"supervisor","login":"sup.x","password":"password-123","province_code":"IR-99"}"#,
+                token: admin)
             #expect(unknownProvince.status == .unprocessableContent)
             #expect(unknownProvince.fields == ["province_code"])
             let producerRole = try await api.post(
@@ -129,16 +133,20 @@ import Testing
             #expect(weak.status == .unprocessableContent)
             #expect(Set(weak.fields) == ["login", "password", "partner_id"])
             let unknownPartner = try await api.post(
-                "/v1/accounts", #"{"role":"partner","login":"buyer.x","password":"password-123","partner_id":999999}"#, token: admin)
+                "/v1/accounts", #"{"role":"partner","login":"buyer.x","password":"password-123","partner_id":999999}"#,
+                token: admin)
             #expect(unknownPartner.status == .unprocessableContent)
             #expect(unknownPartner.fields == ["partner_id"])
 
             let company = try await api.partnerCompany()
-            #expect(try await api.post(
-                "/v1/accounts", #"{"role":"partner","login":"buyer.one","password":"password-123","partner_id":\#(company)}"#,
-                token: admin).status == .created)
+            #expect(
+                try await api.post(
+                    "/v1/accounts", #"{"role":"partner","login":"buyer.one","password":"password-123","partner_id":\#(company)}"#,
+                    token: admin
+                ).status == .created)
             let duplicate = try await api.post(
-                "/v1/accounts", #"{"role":"partner","login":"Buyer.One","password":"password-123","partner_id":\#(company)}"#, token: admin)
+                "/v1/accounts", #"{"role":"partner","login":"Buyer.One","password":"password-123","partner_id":\#(company)}"#,
+                token: admin)
             #expect(duplicate.status == .conflict)
             #expect(duplicate.fields == ["login"])
             let count = try await api.db.rows("SELECT count(*)::int FROM accounts WHERE lower(login) = 'buyer.one'")

@@ -5,10 +5,10 @@ import Testing
 
 @Suite struct PersianTextTests {
     static let cases: [(String, String)] = [
-        ("كيك", "کیک"),                    // Arabic kaf and yeh
-        ("کتاب‌ها", "کتابها"),              // ZWNJ joins
-        ("مُرَبّای", "مربای"),                 // diacritics removed
-        ("شـــیرینی", "شیرینی"),            // tatweel removed
+        ("كيك", "کیک"),  // Arabic kaf and yeh
+        ("کتاب‌ها", "کتابها"),  // ZWNJ joins
+        ("مُرَبّای", "مربای"),  // diacritics removed
+        ("شـــیرینی", "شیرینی"),  // tatweel removed
         ("عسل ۱۰۰٪ طبیعی ٢", "عسل 100٪ طبیعی 2"),  // Persian and Arabic-Indic digits
         ("  Saffron   ZAFARAN ", "saffron zafaran"),
         ("آش رشته", "اش رشته"),
@@ -75,10 +75,10 @@ import Testing
             let listed = try await api.post("/v1/products/\(id)/transitions", #"{"to":"listed"}"#, token: producer.token)
             #expect(listed.status == .ok)
             #expect(listed.string("listed_at") != nil)
-            let public_ = try await api.get("/v1/products/\(id)")
-            #expect(public_.status == .ok)
-            #expect((public_.json["producer"] as? [String: Any])?["province_code"] as? String == "IR-00")
-            let etag = try #require(public_.headers[.eTag])
+            let anonymousRead = try await api.get("/v1/products/\(id)")
+            #expect(anonymousRead.status == .ok)
+            #expect((anonymousRead.json["producer"] as? [String: Any])?["province_code"] as? String == "IR-00")
+            let etag = try #require(anonymousRead.headers[.eTag])
             let patched = try await api.call(
                 .patch, "/v1/products/\(id)", json: #"{"price_rials":2400000,"title_en":null}"#, token: producer.token,
                 headers: [.ifMatch: etag])
@@ -118,7 +118,9 @@ import Testing
             let id = try await api.product(producer)
             #expect(try await api.searchIDs("") == [id])
             let admin = try await api.token(.admin)
-            try await api.must(.post, "/v1/producers/\(producer.id)/transitions", json: #"{"to":"suspended","reason":"complaint"}"#, token: admin)
+            try await api.must(
+                .post, "/v1/producers/\(producer.id)/transitions", json: #"{"to":"suspended","reason":"complaint"}"#, token: admin
+            )
             #expect(try await api.searchIDs("") == [])
             #expect(try await api.get("/v1/products/\(id)").status == .notFound)
             // The producer still sees its own.
@@ -132,10 +134,13 @@ import Testing
         try await withApp { api in
             let producer = try await api.producer(status: .verified)
             let id = try await api.product(producer)
-            #expect(try await api.post("/v1/products/\(id)/transitions", #"{"to":"paused"}"#, token: producer.token).status == .ok)
+            #expect(
+                try await api.post("/v1/products/\(id)/transitions", #"{"to":"paused"}"#, token: producer.token).status == .ok)
             #expect(try await api.searchIDs("") == [])
-            #expect(try await api.post("/v1/products/\(id)/transitions", #"{"to":"listed"}"#, token: producer.token).status == .ok)
-            #expect(try await api.post("/v1/products/\(id)/transitions", #"{"to":"archived"}"#, token: producer.token).status == .ok)
+            #expect(
+                try await api.post("/v1/products/\(id)/transitions", #"{"to":"listed"}"#, token: producer.token).status == .ok)
+            #expect(
+                try await api.post("/v1/products/\(id)/transitions", #"{"to":"archived"}"#, token: producer.token).status == .ok)
             let back = try await api.post("/v1/products/\(id)/transitions", #"{"to":"listed"}"#, token: producer.token)
             #expect(back.status == .conflict)
             #expect(back.string("current_status") == "archived")
@@ -161,11 +166,13 @@ import Testing
                 token: producer.token)
             #expect(unknownCategory.fields == ["category_code"])
             let reservedChapter = try await api.post(
-                "/v1/products", #"{"title_fa":"x","category_code":"food","unit":"piece","price_rials":10,"stock":1,"hs_code":"770000"}"#,
+                "/v1/products",
+                #"{"title_fa":"x","category_code":"food","unit":"piece","price_rials":10,"stock":1,"hs_code":"770000"}"#,
                 token: producer.token)
             #expect(reservedChapter.fields == ["hs_code"])
             let shortHS = try await api.post(
-                "/v1/products", #"{"title_fa":"x","category_code":"food","unit":"piece","price_rials":10,"stock":1,"hs_code":"0901"}"#,
+                "/v1/products",
+                #"{"title_fa":"x","category_code":"food","unit":"piece","price_rials":10,"stock":1,"hs_code":"0901"}"#,
                 token: producer.token)
             #expect(shortHS.fields == ["hs_code"])
             let badUnit = try await api.post(
@@ -173,9 +180,11 @@ import Testing
                 token: producer.token)
             #expect(badUnit.fields == ["unit"])
             let partner = try await api.token(.partner)
-            #expect(try await api.post(
-                "/v1/products", #"{"title_fa":"x","category_code":"food","unit":"piece","price_rials":10,"stock":1}"#,
-                token: partner).status == .forbidden)
+            #expect(
+                try await api.post(
+                    "/v1/products", #"{"title_fa":"x","category_code":"food","unit":"piece","price_rials":10,"stock":1}"#,
+                    token: partner
+                ).status == .forbidden)
             let count = try await api.db.rows("SELECT count(*)::int FROM products")
             #expect(try count[0].decode(Int.self) == 0)
         }
@@ -187,13 +196,21 @@ import Testing
             let intruder = try await api.producer(status: .verified)
             let id = try await api.product(owner)
             let draft = try await api.product(owner, title: "پیش‌نویس", list: false)
-            #expect(try await api.call(.patch, "/v1/products/\(id)", json: #"{"stock":0}"#, token: intruder.token).status == .notFound)
-            #expect(try await api.post("/v1/products/\(id)/transitions", #"{"to":"paused"}"#, token: intruder.token).status == .notFound)
-            #expect(try await api.call(.put, "/v1/products/\(id)/packaging", json: #"{"level":"basic"}"#, token: intruder.token).status == .notFound)
-            #expect(try await api.post(
-                "/v1/products/\(id)/certificates",
-                #"{"kind":"halal","number":"1","issuer":"x","issued_on":"2026-01-01","expires_on":"2027-01-01"}"#,
-                token: intruder.token).status == .notFound)
+            #expect(
+                try await api.call(.patch, "/v1/products/\(id)", json: #"{"stock":0}"#, token: intruder.token).status == .notFound
+            )
+            #expect(
+                try await api.post("/v1/products/\(id)/transitions", #"{"to":"paused"}"#, token: intruder.token).status
+                    == .notFound)
+            #expect(
+                try await api.call(.put, "/v1/products/\(id)/packaging", json: #"{"level":"basic"}"#, token: intruder.token)
+                    .status == .notFound)
+            #expect(
+                try await api.post(
+                    "/v1/products/\(id)/certificates",
+                    #"{"kind":"halal","number":"1","issuer":"x","issued_on":"2026-01-01","expires_on":"2027-01-01"}"#,
+                    token: intruder.token
+                ).status == .notFound)
             #expect(try await api.get("/v1/products/\(draft)", token: intruder.token).status == .notFound)
             #expect(!(try await api.searchIDs("", token: intruder.token)).contains(draft))
             let rows = try await api.db.rows("SELECT stock, status FROM products WHERE id = \(id)")
@@ -218,17 +235,21 @@ import Testing
             let id = try #require(created.int("id"))
             #expect((created.json["owners"] as? [NSNumber])?.map(\.int64Value) == [a.id, b.id].sorted())
             #expect(try await api.call(.patch, "/v1/brands/\(id)", json: #"{"story":"از ۱۳۸۰"}"#, token: b.token).status == .ok)
-            #expect(try await api.call(.patch, "/v1/brands/\(id)", json: #"{"story":"hijack"}"#, token: outsider.token).status == .notFound)
+            #expect(
+                try await api.call(.patch, "/v1/brands/\(id)", json: #"{"story":"hijack"}"#, token: outsider.token).status
+                    == .notFound)
             let duplicate = try await api.post("/v1/brands", #"{"slug":"golab-kashan","name_fa":"x"}"#, token: outsider.token)
             #expect(duplicate.status == .conflict)
             #expect(duplicate.fields == ["slug"])
             let badSlug = try await api.post("/v1/brands", #"{"slug":"Golab Kashan","name_fa":"x"}"#, token: outsider.token)
             #expect(badSlug.fields == ["slug"])
-            let badURL = try await api.post("/v1/brands", #"{"slug":"ok","name_fa":"x","logo_url":"javascript:alert(1)"}"#, token: outsider.token)
+            let badURL = try await api.post(
+                "/v1/brands", #"{"slug":"ok","name_fa":"x","logo_url":"javascript:alert(1)"}"#, token: outsider.token)
             #expect(badURL.fields == ["logo_url"])
             // A brand the producer does not own cannot go on its product.
             let foreign = try await api.post(
-                "/v1/products", #"{"title_fa":"x","category_code":"herbal","unit":"bottle","price_rials":10,"stock":1,"brand_id":\#(id)}"#,
+                "/v1/products",
+                #"{"title_fa":"x","category_code":"herbal","unit":"bottle","price_rials":10,"stock":1,"brand_id":\#(id)}"#,
                 token: outsider.token)
             #expect(foreign.fields == ["brand_id"])
             let publicRead = try await api.get("/v1/brands/\(id)")
@@ -244,7 +265,8 @@ import Testing
         try await withApp { api in
             let producer = try await api.producer(status: .verified)
             let id = try await api.product(producer)
-            let body = #"{"level":"retail","materials":["شیشه","کاغذ"],"net_weight_g":450,"dimensions_mm":{"l":80,"w":80,"h":120},"label_languages":["fa","en"],"gtin":"5901234123457"}"#
+            let body =
+                #"{"level":"retail","materials":["شیشه","کاغذ"],"net_weight_g":450,"dimensions_mm":{"l":80,"w":80,"h":120},"label_languages":["fa","en"],"gtin":"5901234123457"}"#
             let put = try await api.call(.put, "/v1/products/\(id)/packaging", json: body, token: producer.token)
             #expect(put.status == .ok)
             #expect(put.string("declared_level") == "retail")
@@ -254,7 +276,9 @@ import Testing
             #expect(try await api.get("/v1/products/\(id)").string("packaging_level") == "none")
             let elsewhere = try await api.token(.supervisor, province: "IR-23")
             #expect(try await api.call(.put, "/v1/products/\(id)/packaging", json: body, token: elsewhere).status == .notFound)
-            #expect(try await api.call(.put, "/v1/products/\(id)/packaging", json: body, token: try await api.token(.partner)).status == .forbidden)
+            #expect(
+                try await api.call(.put, "/v1/products/\(id)/packaging", json: body, token: try await api.token(.partner)).status
+                    == .forbidden)
             let badGTIN = try await api.call(
                 .put, "/v1/products/\(id)/packaging", json: #"{"level":"basic","gtin":"5901234123458"}"#, token: producer.token)
             #expect(badGTIN.fields == ["gtin"])
@@ -275,10 +299,14 @@ import Testing
             let certID = try #require(cert.int("id"))
             let supervisor = try await api.token(.supervisor, province: "IR-00")
             // Producers do not grant their own certificates; no skipping review.
-            #expect(try await api.post("/v1/certificates/\(certID)/transitions", #"{"to":"granted"}"#, token: producer.token).status == .forbidden)
+            #expect(
+                try await api.post("/v1/certificates/\(certID)/transitions", #"{"to":"granted"}"#, token: producer.token).status
+                    == .forbidden)
             let skip = try await api.post("/v1/certificates/\(certID)/transitions", #"{"to":"granted"}"#, token: supervisor)
             #expect(skip.status == .conflict)
-            #expect(try await api.post("/v1/certificates/\(certID)/transitions", #"{"to":"under_review"}"#, token: supervisor).status == .ok)
+            #expect(
+                try await api.post("/v1/certificates/\(certID)/transitions", #"{"to":"under_review"}"#, token: supervisor).status
+                    == .ok)
             let granted = try await api.post("/v1/certificates/\(certID)/transitions", #"{"to":"granted"}"#, token: supervisor)
             #expect(granted.string("effective_status") == "granted")
             #expect(try await api.get("/v1/products/\(id)").json["valid_certificates"] as? [String] == ["health_license"])
@@ -294,8 +322,10 @@ import Testing
             #expect(try await api.searchIDs("certificate=health_license") == [])
 
             let elsewhere = try await api.token(.supervisor, province: "IR-23")
-            #expect(try await api.post(
-                "/v1/certificates/\(certID)/transitions", #"{"to":"revoked","reason":"x"}"#, token: elsewhere).status == .notFound)
+            #expect(
+                try await api.post(
+                    "/v1/certificates/\(certID)/transitions", #"{"to":"revoked","reason":"x"}"#, token: elsewhere
+                ).status == .notFound)
             let noReason = try await api.post("/v1/certificates/\(certID)/transitions", #"{"to":"revoked"}"#, token: supervisor)
             #expect(noReason.fields == ["reason"])
             let audit = try await api.db.rows(
@@ -310,11 +340,13 @@ import Testing
             let id = try await api.product(producer)
             let backwards = try await api.post(
                 "/v1/products/\(id)/certificates",
-                #"{"kind":"halal","number":"1","issuer":"x","issued_on":"2026-01-01","expires_on":"2025-01-01"}"#, token: producer.token)
+                #"{"kind":"halal","number":"1","issuer":"x","issued_on":"2026-01-01","expires_on":"2025-01-01"}"#,
+                token: producer.token)
             #expect(backwards.fields == ["expires_on"])
             let badKind = try await api.post(
                 "/v1/products/\(id)/certificates",
-                #"{"kind":"gold_star","number":"1","issuer":"x","issued_on":"2026-01-01","expires_on":"2027-01-01"}"#, token: producer.token)
+                #"{"kind":"gold_star","number":"1","issuer":"x","issued_on":"2026-01-01","expires_on":"2027-01-01"}"#,
+                token: producer.token)
             #expect(badKind.fields == ["kind"])
         }
     }
@@ -342,7 +374,8 @@ import Testing
             let id = try await api.product(producer)
             try await api.approvedPackaging(id, "export", token: producer.token)
             try await api.must(.post, "/v1/products/\(id)/transitions", json: #"{"to":"archived"}"#, token: producer.token)
-            let archived = try await api.call(.put, "/v1/products/\(id)/packaging", json: #"{"level":"retail"}"#, token: producer.token)
+            let archived = try await api.call(
+                .put, "/v1/products/\(id)/packaging", json: #"{"level":"retail"}"#, token: producer.token)
             #expect(archived.status == .conflict)
             #expect(archived.code == "product_archived")
             #expect(try await api.get("/v1/products/\(id)/packaging", token: producer.token).string("declared_level") == "export")
@@ -371,7 +404,8 @@ import Testing
             let first = try await api.get("/v1/products?category_code=food&limit=1")
             let cursor = try #require(first.json["next_cursor"] as? String)
             #expect(try await api.get("/v1/products?category_code=food&limit=1&cursor=\(cursor)").status == .ok)
-            #expect(try await api.get("/v1/products?category_code=dairy&limit=1&cursor=\(cursor)").status == .unprocessableContent)
+            #expect(
+                try await api.get("/v1/products?category_code=dairy&limit=1&cursor=\(cursor)").status == .unprocessableContent)
         }
     }
 }
@@ -388,7 +422,8 @@ import Testing
             #expect(try await api.get("/v1/products/\(draft)/packaging", token: tehran).status == .notFound)
             #expect(try await api.get("/v1/products/\(draft)/certificates", token: tehran).status == .notFound)
             // A supervisor reviews but does not edit listings.
-            #expect(try await api.call(.patch, "/v1/products/\(draft)", json: #"{"stock":1}"#, token: markazi).status == .forbidden)
+            #expect(
+                try await api.call(.patch, "/v1/products/\(draft)", json: #"{"stock":1}"#, token: markazi).status == .forbidden)
         }
     }
 
@@ -396,8 +431,10 @@ import Testing
         try await withApp { api in
             let a = try await api.producer(status: .verified)
             let b = try await api.producer(status: .verified)
-            let id = try #require(try await api.post(
-                "/v1/brands", #"{"slug":"shared","name_fa":"مشترک","owners":[\#(b.id)]}"#, token: a.token).int("id"))
+            let id = try #require(
+                try await api.post(
+                    "/v1/brands", #"{"slug":"shared","name_fa":"مشترک","owners":[\#(b.id)]}"#, token: a.token
+                ).int("id"))
             let selfRemoval = try await api.call(.patch, "/v1/brands/\(id)", json: #"{"owners":[\#(b.id)]}"#, token: a.token)
             #expect(selfRemoval.status == .unprocessableContent)
             #expect(selfRemoval.fields == ["owners"])

@@ -8,7 +8,10 @@ import Testing
 func summary(_ figures: [String: Any]) -> [String] {
     (figures["rows"] as? [[String: Any]] ?? []).map { row in
         let keys = ["province_code", "hs_chapter", "destination_country", "category_code"].compactMap { row[$0] as? String }
-        return ([row["period"] as? String ?? "?"] + keys + ["\(row["shipment_count"] ?? "?")", row["fob_value_usd"] as? String ?? "?"])
+        return
+            ([row["period"] as? String ?? "?"] + keys + [
+                "\(row["shipment_count"] ?? "?")", row["fob_value_usd"] as? String ?? "?",
+            ])
             .joined(separator: " ")
     }
 }
@@ -26,10 +29,14 @@ func totals(_ figures: [String: Any]) -> String {
         let exporter = try await api.exporterToken()
         let tehran = try await api.producer(province: "IR-23", status: .verified)
         let isfahan = try await api.producer(province: "IR-10", status: .verified)
-        try await api.shipment(exporter, producer: tehran.id, hs: "570110", to: "DE", fob: "1000.50", kg: "10.5", on: "2026-10-22")
-        try await api.shipment(exporter, producer: tehran.id, hs: "200799", to: "IQ", fob: "250.25", kg: "3", on: "2026-10-23", status: "shipped")
-        try await api.shipment(exporter, producer: isfahan.id, hs: "270900", to: "CN", fob: "99999.99", kg: "1000", on: "2026-10-22")
-        try await api.shipment(exporter, producer: isfahan.id, hs: "330190", to: "IQ", fob: "10", kg: "0.125", on: "2026-10-20", status: "declared")
+        try await api.shipment(
+            exporter, producer: tehran.id, hs: "570110", to: "DE", fob: "1000.50", kg: "10.5", on: "2026-10-22")
+        try await api.shipment(
+            exporter, producer: tehran.id, hs: "200799", to: "IQ", fob: "250.25", kg: "3", on: "2026-10-23", status: "shipped")
+        try await api.shipment(
+            exporter, producer: isfahan.id, hs: "270900", to: "CN", fob: "99999.99", kg: "1000", on: "2026-10-22")
+        try await api.shipment(
+            exporter, producer: isfahan.id, hs: "330190", to: "IQ", fob: "10", kg: "0.125", on: "2026-10-20", status: "declared")
         try await api.shipment(exporter, producer: isfahan.id, hs: "200799", to: "AE", fob: "5.05", kg: "1", on: "2026-09-22")
         return (exporter, tehran.id, isfahan.id)
     }
@@ -46,11 +53,15 @@ func totals(_ figures: [String: Any]) -> String {
             #expect(summary(gregorian) == ["2026-09 1 5.05", "2026-10 2 1250.75"])
             let all = try await api.figures(range + "&scope=all", token: officer)
             #expect(summary(all) == ["1405-06 1 5.05", "1405-07 2 101000.49", "1405-08 1 250.25"])
-            #expect(summary(try await api.figures(range + "&period=quarter", token: officer)) == ["1405-Q2 1 5.05", "1405-Q3 2 1250.75"])
+            #expect(
+                summary(try await api.figures(range + "&period=quarter", token: officer)) == [
+                    "1405-Q2 1 5.05", "1405-Q3 2 1250.75",
+                ])
             #expect(summary(try await api.figures(range + "&period=year", token: officer)) == ["1405 3 1255.80"])
-            #expect(summary(try await api.figures(range + "&group_by=province,hs_chapter", token: officer)) == [
-                "1405-06 IR-10 20 1 5.05", "1405-07 IR-23 57 1 1000.50", "1405-08 IR-23 20 1 250.25",
-            ])
+            #expect(
+                summary(try await api.figures(range + "&group_by=province,hs_chapter", token: officer)) == [
+                    "1405-06 IR-10 20 1 5.05", "1405-07 IR-23 57 1 1000.50", "1405-08 IR-23 20 1 250.25",
+                ])
             // Exactly Mehr 1405: served from the rollups alone.
             #expect(summary(try await api.figures("from=2026-09-23&to=2026-10-22", token: officer)) == ["1405-07 1 1000.50"])
             // Three dimensions are read from the shipments; same totals.
@@ -77,8 +88,11 @@ func totals(_ figures: [String: Any]) -> String {
             #expect(reply.headers[.contentType] == "text/csv; charset=utf-8")
             let lines = parseCSV(reply.text)
             let header = try #require(lines.first)
-            #expect(header == ["period", "province_code", "province_name_fa", "province_name_en", "hs_chapter", "hs_chapter_title_en",
-                               "shipment_count", "fob_value_usd", "net_weight_kg"])
+            #expect(
+                header == [
+                    "period", "province_code", "province_name_fa", "province_name_en", "hs_chapter", "hs_chapter_title_en",
+                    "shipment_count", "fob_value_usd", "net_weight_kg",
+                ])
             let rows = try #require(json["rows"] as? [[String: Any]])
             #expect(lines.count == rows.count + 2)
             for (line, row) in zip(lines.dropFirst(), rows) {
@@ -125,7 +139,8 @@ func totals(_ figures: [String: Any]) -> String {
                 let changes = try JSONSerialization.jsonObject(with: Data("{\(fields)}".utf8)) as! [String: Any]
                 body.merge(changes) { $1 }
                 let json = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
-                return try await api.call(.post, "/v1/export-shipments", json: json, token: token, headers: [.idempotencyKey: key])
+                return try await api.call(
+                    .post, "/v1/export-shipments", json: json, token: token, headers: [.idempotencyKey: key])
             }
             #expect(try await post(#""fob_value_usd":"10.005""#, token: exporter, key: "a").fields == ["fob_value_usd"])
             #expect(try await post(#""fob_value_usd":"0.00""#, token: exporter, key: "b").fields == ["fob_value_usd"])
@@ -154,26 +169,41 @@ func totals(_ figures: [String: Any]) -> String {
             // An exporter links only orders its own company bought.
             let product = try await api.product(maker, stock: 5)
             let buyer = try await api.token(.partner)
-            let order = try #require(try await api.call(
-                .post, "/v1/orders",
-                json: #"{"producer_id":\#(maker.id),"lines":[{"product_id":\#(product),"quantity":1}],"delivery":{"province_code":"IR-23","city":"تهران","address":"x","recipient":"y","phone":"02166554433"}}"#,
-                token: buyer, headers: [.idempotencyKey: "o1"]).int("id"))
-            #expect(try await post(#""customs_declaration_no":"X-4","order_id":\#(order)"#, token: exporter, key: "o").fields == ["order_id"])
+            let order = try #require(
+                try await api.call(
+                    .post, "/v1/orders",
+                    json:
+                        #"{"producer_id":\#(maker.id),"lines":[{"product_id":\#(product),"quantity":1}],"delivery":{"province_code":"IR-23","city":"تهران","address":"x","recipient":"y","phone":"02166554433"}}"#,
+                    token: buyer, headers: [.idempotencyKey: "o1"]
+                ).int("id"))
+            #expect(
+                try await post(#""customs_declaration_no":"X-4","order_id":\#(order)"#, token: exporter, key: "o").fields == [
+                    "order_id"
+                ])
             // declared → cleared by an export officer (once the producer confirmed), → shipped by the recorder.
             let id = try #require(created.int("id"))
             let officer = try await api.token(.exportOfficer)
             #expect(try await api.post("/v1/export-shipments/\(id)/confirmation", "{}", token: maker.token).status == .ok)
-            #expect(try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"shipped"}"#, token: exporter).status == .conflict)
-            #expect(try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"cleared"}"#, token: maker.token).status == .forbidden)
-            #expect(try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"cleared"}"#, token: other.token).status == .notFound)
-            #expect(try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"cleared"}"#, token: exporter).status == .forbidden)
+            #expect(
+                try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"shipped"}"#, token: exporter).status
+                    == .conflict)
+            #expect(
+                try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"cleared"}"#, token: maker.token).status
+                    == .forbidden)
+            #expect(
+                try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"cleared"}"#, token: other.token).status
+                    == .notFound)
+            #expect(
+                try await api.post("/v1/export-shipments/\(id)/transitions", #"{"to":"cleared"}"#, token: exporter).status
+                    == .forbidden)
             #expect(try await api.clear(id, token: officer).status == .ok)
             #expect(try await api.get("/v1/export-shipments/\(id)", token: other.token).status == .notFound)
             #expect(try await api.get("/v1/export-shipments/\(id)", token: maker.token).string("status") == "cleared")
             let audit = try await api.db.rows(
                 "SELECT action FROM audit_events WHERE entity_type = 'export_shipment' AND entity_id = \(id) ORDER BY id"
             ).map { try $0.decode(String.self) }
-            #expect(audit == ["export_shipment.declared", "export_shipment.producer_confirmed", "export_shipment.status_changed"])
+            #expect(
+                audit == ["export_shipment.declared", "export_shipment.producer_confirmed", "export_shipment.status_changed"])
             // The producer now counts as exporting in the funnel.
             let admin = try await api.token(.admin)
             let year = SolarHijri.year(of: Date())
@@ -228,16 +258,23 @@ func totals(_ figures: [String: Any]) -> String {
             try await api.shipment(exporter, producer: maker.id, hs: "271012", fob: "40.00", on: "2026-10-01")
             try await api.shipment(exporter, producer: maker.id, hs: "270900", fob: "2.00", on: "2026-10-01")
             let admin = try await api.token(.admin)
-            #expect(try await api.get("/v1/export-settings/oil-hs-prefixes", token: admin).json["prefixes"] as? [String] == ["2709"])
+            #expect(
+                try await api.get("/v1/export-settings/oil-hs-prefixes", token: admin).json["prefixes"] as? [String] == ["2709"])
             let before = try await api.figures("from=2026-10-01&to=2026-10-01", token: admin)
             #expect(totals(before) == "1 40.00 1.000")
-            let put = try await api.call(.put, "/v1/export-settings/oil-hs-prefixes", json: #"{"prefixes":["2709","2710"]}"#, token: admin)
+            let put = try await api.call(
+                .put, "/v1/export-settings/oil-hs-prefixes", json: #"{"prefixes":["2709","2710"]}"#, token: admin)
             #expect(put.json["prefixes"] as? [String] == ["2709", "2710"])
             #expect(totals(try await api.figures("from=2026-10-01&to=2026-10-01", token: admin)) == "0 0.00 0.000")
             #expect(totals(try await api.figures("from=2026-10-01&to=2026-10-01&scope=all", token: admin)) == "2 42.00 2.000")
-            #expect(try await api.call(.put, "/v1/export-settings/oil-hs-prefixes", json: #"{"prefixes":["x"]}"#, token: admin).fields == ["prefixes[0]"])
-            #expect(try await api.get("/v1/export-settings/oil-hs-prefixes", token: try await api.token(.exportOfficer)).status == .forbidden)
-            let stale = try await api.db.rows("SELECT count(*)::int FROM (SELECT * FROM export_rollups EXCEPT SELECT * FROM export_rollups_fresh()) d")
+            #expect(
+                try await api.call(.put, "/v1/export-settings/oil-hs-prefixes", json: #"{"prefixes":["x"]}"#, token: admin).fields
+                    == ["prefixes[0]"])
+            #expect(
+                try await api.get("/v1/export-settings/oil-hs-prefixes", token: try await api.token(.exportOfficer)).status
+                    == .forbidden)
+            let stale = try await api.db.rows(
+                "SELECT count(*)::int FROM (SELECT * FROM export_rollups EXCEPT SELECT * FROM export_rollups_fresh()) d")
             #expect(try stale[0].decode(Int.self) == 0)
         }
     }
@@ -246,7 +283,7 @@ func totals(_ figures: [String: Any]) -> String {
     /// failure reproduces), including shipments written concurrently.
     @Test func rollupsStayEqualToAFreshAggregation() async throws {
         try await withApp { api in
-            var rng = SeededGenerator(seed: 20261128)
+            var rng = SeededGenerator(seed: 20_261_128)
             let provinces = ["IR-00", "IR-10", "IR-23", "IR-29"]
             var producers: [Int64] = []
             for province in provinces { producers.append(try await api.producer(province: province, status: .verified).id) }
@@ -260,7 +297,8 @@ func totals(_ figures: [String: Any]) -> String {
                         var local = SeededGenerator(seed: seed)
                         for i in 0..<25 {
                             let day = Int(local.next() % 730)
-                            let date = try await api.db.rows("SELECT ('2025-01-01'::date + \(day)::int)::text")[0].decode(String.self)
+                            let date = try await api.db.rows("SELECT ('2025-01-01'::date + \(day)::int)::text")[0].decode(
+                                String.self)
                             let status = ["declared", "cleared", "shipped"][Int(local.next() % 3)]
                             let fob = "\(local.next() % 100000).\(String(format: "%02d", Int(local.next() % 100)))"
                             _ = try await api.db.rows(
@@ -281,7 +319,9 @@ func totals(_ figures: [String: Any]) -> String {
                 try await group.waitForAll()
             }
             // Random moves forward, some concurrently.
-            let declared = try await api.db.rows("SELECT id FROM export_shipments WHERE status <> 'shipped' ORDER BY id").map { try $0.decode(Int64.self) }
+            let declared = try await api.db.rows("SELECT id FROM export_shipments WHERE status <> 'shipped' ORDER BY id").map {
+                try $0.decode(Int64.self)
+            }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (n, id) in declared.enumerated() where n % 2 == 0 {
                     group.addTask {
@@ -306,7 +346,8 @@ func totals(_ figures: [String: Any]) -> String {
             #expect(diff.2 > 100)
             // And the figures read from them agree with a direct sum.
             let officer = try await api.token(.exportOfficer)
-            let figures = try await api.figures("from=2025-01-01&to=2026-12-31&scope=all&period=year&group_by=province", token: officer)
+            let figures = try await api.figures(
+                "from=2025-01-01&to=2026-12-31&scope=all&period=year&group_by=province", token: officer)
             let direct = try await api.db.rows(
                 "SELECT count(*)::int, sum(fob_cents)::bigint FROM export_shipments WHERE status IN ('cleared', 'shipped')"
             )[0].decode((Int, Int64).self)
@@ -353,7 +394,8 @@ func totals(_ figures: [String: Any]) -> String {
             #expect(starts.allSatisfy { ReportMonths.start(jalali: true, $0.0).description == $0.1 })
             #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
             // The boundary the issue names.
-            let edge = try await api.db.rows("SELECT jalali_month('2026-10-22'), jalali_month('2026-10-23')")[0].decode((Int, Int).self)
+            let edge = try await api.db.rows("SELECT jalali_month('2026-10-22'), jalali_month('2026-10-23')")[0].decode(
+                (Int, Int).self)
             #expect(edge.0 == 140507 && edge.1 == 140508)
         }
     }
@@ -385,7 +427,12 @@ func parseCSV(_ text: String) -> [[String]] {
     while let c = chars.popFirst() {
         if quoted {
             if c == "\"" {
-                if chars.first == "\"" { field.append("\""); chars.removeFirst() } else { quoted = false }
+                if chars.first == "\"" {
+                    field.append("\"")
+                    chars.removeFirst()
+                } else {
+                    quoted = false
+                }
             } else {
                 field.append(c)
             }
@@ -403,7 +450,10 @@ func parseCSV(_ text: String) -> [[String]] {
             field.append(c)
         }
     }
-    if !field.isEmpty || !record.isEmpty { record.append(field); records.append(record) }
+    if !field.isEmpty || !record.isEmpty {
+        record.append(field)
+        records.append(record)
+    }
     return records
 }
 

@@ -131,22 +131,27 @@ import Testing
     @Test func contractAndRouterListTheSameOperations() async throws {
         let checker = OpenAPIConformance.shared
         let paths = try #require(checker.document?["paths"] as? [String: Any], "docs/openapi.yaml must load")
-        let documented = Set(paths.flatMap { path, item in
-            ((item as? [String: Any]) ?? [:]).keys
-                .filter { ["get", "post", "put", "patch", "delete"].contains($0) }
-                .map { "\($0.uppercased()) \(path)" }
-        })
+        let documented = Set(
+            paths.flatMap { path, item in
+                ((item as? [String: Any]) ?? [:]).keys
+                    .filter { ["get", "post", "put", "patch", "delete"].contains($0) }
+                    .map { "\($0.uppercased()) \(path)" }
+            })
         var config = AppConfig()
         config.bcryptCost = 4
-        let client = PostgresClient(configuration: .init(host: "127.0.0.1", username: "nobody", password: nil, database: nil, tls: .disable))
+        let client = PostgresClient(
+            configuration: .init(host: "127.0.0.1", username: "nobody", password: nil, database: nil, tls: .disable))
         let dependencies = AppDependencies(
-            client: client, poolHealth: PoolHealth(), migrator: await TestDatabase.shared.migrator, registry: TestDatabase.registry,
+            client: client, poolHealth: PoolHealth(), migrator: await TestDatabase.shared.migrator,
+            registry: TestDatabase.registry,
             openAPIDocument: nil)
         // Path parameters read `{name}` in both; the router spells them `:name` or `{name}`.
-        let served = Set(registeredRoutes(config: config, dependencies: dependencies, logger: Logger(label: "routes")).map { route in
-            let path = route.path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
-            return "\(route.method) /\(path)"
-        })
+        let served = Set(
+            registeredRoutes(config: config, dependencies: dependencies, logger: Logger(label: "routes")).map { route in
+                let path = route.path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(
+                    separator: "/")
+                return "\(route.method) /\(path)"
+            })
         #expect(served.count > 80)
         #expect(served.subtracting(documented).sorted() == [], "served but not in docs/openapi.yaml")
         #expect(documented.subtracting(served).sorted() == [], "in docs/openapi.yaml but not served")
@@ -157,10 +162,16 @@ import Testing
         let checker = OpenAPIConformance.shared
         let good = #"{"status":"ok"}"#
         #expect(checker.check(method: "GET", path: "/healthz", status: 200, contentType: "application/json", body: good).isEmpty)
-        #expect(!checker.check(method: "GET", path: "/healthz", status: 200, contentType: "application/json", body: #"{"status":1}"#).isEmpty)
+        #expect(
+            !checker.check(method: "GET", path: "/healthz", status: 200, contentType: "application/json", body: #"{"status":1}"#)
+                .isEmpty)
         #expect(!checker.check(method: "GET", path: "/healthz", status: 418, contentType: "application/json", body: good).isEmpty)
-        #expect(!checker.check(method: "GET", path: "/v1/undocumented", status: 200, contentType: "application/json", body: good).isEmpty)
+        #expect(
+            !checker.check(method: "GET", path: "/v1/undocumented", status: 200, contentType: "application/json", body: good)
+                .isEmpty)
         let producer = #"{"id":1,"surprise":true}"#
-        #expect(!checker.check(method: "GET", path: "/v1/producers/1", status: 200, contentType: "application/json", body: producer).isEmpty)
+        #expect(
+            !checker.check(method: "GET", path: "/v1/producers/1", status: 200, contentType: "application/json", body: producer)
+                .isEmpty)
     }
 }

@@ -12,7 +12,8 @@ func matchedProducts(_ response: [String: Any]) -> [Int64] {
 func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .nan) * 10_000).rounded()) }
 
 @Suite struct MatchingTests {
-    static let delivery = #"{"province_code":"IR-23","city":"تهران","address":"خیابان آزادی، پلاک ۱","recipient":"انبار مرکزی","phone":"02112345678"}"#
+    static let delivery =
+        #"{"province_code":"IR-23","city":"تهران","address":"خیابان آزادی، پلاک ۱","recipient":"انبار مرکزی","phone":"02112345678"}"#
 
     @Test func eachHardFilterExcludesWhatItShould() async throws {
         try await withApp { api in
@@ -49,7 +50,9 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
             )
             #expect(matchedProducts(try await api.matches(demand, token: partner)) == [good, goneProduct].sorted())
             let admin = try await api.token(.admin)
-            #expect(try await api.post("/v1/producers/\(gone.id)/transitions", #"{"to":"suspended","reason":"audit"}"#, token: admin).status == .ok)
+            #expect(
+                try await api.post("/v1/producers/\(gone.id)/transitions", #"{"to":"suspended","reason":"audit"}"#, token: admin)
+                    .status == .ok)
             let after = try await api.matches(demand, token: partner)
             #expect(matchedProducts(after) == [good])
             #expect((after["candidate_count"] as? NSNumber)?.intValue == 1)
@@ -75,20 +78,28 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
             try await api.grantedCertificate(productB, b.token, kind: "halal")
             let other = try await api.product(b, title: "کاسه سفالی", category: "pottery.earthenware", price: 100_000, stock: 5)
             let buyer = try await api.token(.partner)
-            let order = try #require(try await api.call(
-                .post, "/v1/orders",
-                json: #"{"producer_id":\#(b.id),"lines":[{"product_id":\#(other),"quantity":1}],"delivery":\#(Self.delivery)}"#,
-                token: buyer, headers: [.idempotencyKey: "k1"]).int("id"))
+            let order = try #require(
+                try await api.call(
+                    .post, "/v1/orders",
+                    json:
+                        #"{"producer_id":\#(b.id),"lines":[{"product_id":\#(other),"quantity":1}],"delivery":\#(Self.delivery)}"#,
+                    token: buyer, headers: [.idempotencyKey: "k1"]
+                ).int("id"))
             for (to, token) in [("accepted", b.token), ("packed", b.token)] {
                 #expect(try await api.post("/v1/orders/\(order)/transitions", #"{"to":"\#(to)"}"#, token: token).status == .ok)
             }
-            #expect(try await api.post("/v1/orders/\(order)/transitions", #"{"to":"shipped","tracking_code":"T1"}"#, token: b.token).status == .ok)
+            #expect(
+                try await api.post("/v1/orders/\(order)/transitions", #"{"to":"shipped","tracking_code":"T1"}"#, token: b.token)
+                    .status == .ok)
             #expect(try await api.post("/v1/orders/\(order)/transitions", #"{"to":"delivered"}"#, token: buyer).status == .ok)
             // A buyer's cancellation is not the producer's failure: B's record stays perfect.
-            let cancelled = try #require(try await api.call(
-                .post, "/v1/orders",
-                json: #"{"producer_id":\#(b.id),"lines":[{"product_id":\#(other),"quantity":1}],"delivery":\#(Self.delivery)}"#,
-                token: buyer, headers: [.idempotencyKey: "k2"]).int("id"))
+            let cancelled = try #require(
+                try await api.call(
+                    .post, "/v1/orders",
+                    json:
+                        #"{"producer_id":\#(b.id),"lines":[{"product_id":\#(other),"quantity":1}],"delivery":\#(Self.delivery)}"#,
+                    token: buyer, headers: [.idempotencyKey: "k2"]
+                ).int("id"))
             #expect(try await api.post("/v1/orders/\(cancelled)/transitions", #"{"to":"cancelled"}"#, token: buyer).status == .ok)
 
             let demand = try await api.demand(
@@ -134,7 +145,9 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
             // Supplies 200, 100, 90, 60 (stock only); price sets the order of scores: Y > W > X = Z.
             for (name, stock, price) in [("X", 200, 900_000), ("Y", 100, 200_000), ("Z", 90, 500_000), ("W", 60, 100_000)] {
                 let producer = try await api.producer(status: .verified)
-                products[name] = try await api.product(producer, title: "مربای \(name)", category: "food.jams_syrups", price: Int64(price), stock: stock, capacity: 0)
+                products[name] = try await api.product(
+                    producer, title: "مربای \(name)", category: "food.jams_syrups", price: Int64(price), stock: stock, capacity: 0
+                )
             }
             let demand = try await api.demand(partner, #""category_code":"food","quantity":250,"max_unit_price_rials":1000000"#)
             let response = try await api.matches(demand, token: partner)
@@ -217,7 +230,8 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
             #expect(refused.code == "insufficient_stock")
             #expect(try await api.get("/v1/invitations/\(tooMany)", token: partner).string("status") == "pending")
             #expect(try await api.db.rows("SELECT stock FROM products WHERE id = \(cake)")[0].decode(Int.self) == 10)
-            let declined = try await api.post("/v1/invitations/\(tooMany)/decline", #"{"reason":"ظرفیت نداریم"}"#, token: maker.token)
+            let declined = try await api.post(
+                "/v1/invitations/\(tooMany)/decline", #"{"reason":"ظرفیت نداریم"}"#, token: maker.token)
             #expect(declined.string("status") == "declined")
             #expect(declined.string("decline_reason") == "ظرفیت نداریم")
 
@@ -238,10 +252,12 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
             let actions = try await api.db.rows(
                 "SELECT action FROM audit_events WHERE entity_type = 'invitation' ORDER BY id"
             ).map { try $0.decode(String.self) }
-            #expect(actions == [
-                "invitation.created", "invitation.accepted", "invitation.created", "invitation.declined", "invitation.created",
-                "invitation.declined", "invitation.created", "invitation.withdrawn",
-            ])
+            #expect(
+                actions == [
+                    "invitation.created", "invitation.accepted", "invitation.created", "invitation.declined",
+                    "invitation.created",
+                    "invitation.declined", "invitation.created", "invitation.withdrawn",
+                ])
         }
     }
 }
@@ -253,7 +269,11 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
 
     @Test func fewestMembersThenBestScores() {
         let pool = Pool.select(
-            quantity: 250, candidates: [c(1, supply: 200, score: 10), c(2, supply: 100, score: 30), c(3, supply: 90, score: 10), c(4, supply: 60, score: 29)])
+            quantity: 250,
+            candidates: [
+                c(1, supply: 200, score: 10), c(2, supply: 100, score: 30), c(3, supply: 90, score: 10),
+                c(4, supply: 60, score: 29),
+            ])
         #expect(pool.members.map(\.candidate.productID) == [2, 1])
         #expect(pool.members.map(\.quantity) == [100, 150])
         #expect(pool.shortfall == 0)
@@ -264,7 +284,8 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
     }
 
     @Test func shortfallListsEveryoneLargestFirst() {
-        let pool = Pool.select(quantity: 1000, candidates: [c(1, supply: 10, score: 50), c(2, supply: 300, score: 1), c(3, supply: 0, score: 99)])
+        let pool = Pool.select(
+            quantity: 1000, candidates: [c(1, supply: 10, score: 50), c(2, supply: 300, score: 1), c(3, supply: 0, score: 99)])
         #expect(pool.members.map(\.candidate.productID) == [2, 1])
         #expect(pool.shortfall == 690)
     }
@@ -275,7 +296,8 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
     }
 
     @Test func breakdownSumsExactly() {
-        let b = ScoreBreakdown(price: 0.1, capacity: 0.2, province: 0.1, deliveryRecord: 0.075, certificates: 0.05, keywords: 0.07499999)
+        let b = ScoreBreakdown(
+            price: 0.1, capacity: 0.2, province: 0.1, deliveryRecord: 0.075, certificates: 0.05, keywords: 0.07499999)
         #expect(b.scoreUnits == 6000)
         #expect(b.score == 0.6)
     }

@@ -13,8 +13,9 @@ import Testing
             let id = try #require(placed.int("id"))
             #expect(placed.string("expires_at") != nil)
             // The accept-by time is 72 hours (the default) after placement.
-            #expect(try await api.db.rows("SELECT expires_at - created_at = interval '72 hours' FROM orders WHERE id = \(id)")[0]
-                .decode(Bool.self))
+            #expect(
+                try await api.db.rows("SELECT expires_at - created_at = interval '72 hours' FROM orders WHERE id = \(id)")[0]
+                    .decode(Bool.self))
             #expect(try await api.sweep() == (0, 0))
             #expect(try await api.stock(cake) == 7)
 
@@ -28,7 +29,8 @@ import Testing
             #expect(last["to"] as? String == "expired")
             #expect(last["actor_role"] as? String == "system")
             let audit = try await api.db.rows(
-                "SELECT actor_role, actor_account_id IS NULL FROM audit_events WHERE action = 'order.expired' AND entity_id = \(id)")
+                "SELECT actor_role, actor_account_id IS NULL FROM audit_events WHERE action = 'order.expired' AND entity_id = \(id)"
+            )
             #expect(try audit.map { try $0.decode((String, Bool).self) }.map(\.0) == ["system"])
             // Not the producer's failure: no record, and matching scores it as having none.
             #expect(try await api.deliveryRecord(producer.id) == (0, 0))
@@ -84,11 +86,13 @@ import Testing
             let producer = try await api.producer(status: .verified)
             let cake = try await api.product(producer, stock: 10)
             let partner = try await api.token(.partner)
-            let id = try await api.orderThrough(["accepted", "packed", "shipped"], producer: producer, product: cake, partner: partner)
+            let id = try await api.orderThrough(
+                ["accepted", "packed", "shipped"], producer: producer, product: cake, partner: partner)
             let shipped = try await api.get("/v1/orders/\(id)", token: partner)
             #expect(shipped.string("confirm_by") != nil)
-            #expect(try await api.db.rows(
-                "SELECT confirm_by - updated_at = interval '14 days' FROM orders WHERE id = \(id)")[0].decode(Bool.self))
+            #expect(
+                try await api.db.rows(
+                    "SELECT confirm_by - updated_at = interval '14 days' FROM orders WHERE id = \(id)")[0].decode(Bool.self))
             let byProducer = try await api.moveOrder(id, #"{"to":"delivered"}"#, token: producer.token)
             #expect(byProducer.status == .forbidden)
             #expect(try await api.status(ofOrder: id) == "shipped")
@@ -103,9 +107,10 @@ import Testing
             #expect(last["actor_role"] as? String == "system")
             #expect((last["reason"] as? String)?.hasPrefix("auto-confirmed") == true)
             #expect(try await api.deliveryRecord(producer.id) == (1, 0))
-            #expect(try await api.db.rows(
-                "SELECT 1 FROM audit_events WHERE action = 'order.auto_confirmed' AND entity_id = \(id) AND actor_role = 'system'"
-            ).count == 1)
+            #expect(
+                try await api.db.rows(
+                    "SELECT 1 FROM audit_events WHERE action = 'order.auto_confirmed' AND entity_id = \(id) AND actor_role = 'system'"
+                ).count == 1)
             #expect(try await api.stock(cake) == 9)
             // The buyer's own confirmation counts the same way.
             let confirmed = try await api.orderThrough(
@@ -120,10 +125,13 @@ import Testing
             let producer = try await api.producer(status: .verified)
             let cake = try await api.product(producer, stock: 10)
             let partner = try await api.token(.partner)
-            let id = try await api.orderThrough(["accepted", "packed", "shipped"], producer: producer, product: cake, partner: partner)
+            let id = try await api.orderThrough(
+                ["accepted", "packed", "shipped"], producer: producer, product: cake, partner: partner)
             let noReason = try await api.moveOrder(id, #"{"to":"disputed"}"#, token: partner)
             #expect(noReason.fields == ["reason"])
-            #expect(try await api.moveOrder(id, #"{"to":"disputed","reason":"broken jars"}"#, token: producer.token).status == .forbidden)
+            #expect(
+                try await api.moveOrder(id, #"{"to":"disputed","reason":"broken jars"}"#, token: producer.token).status
+                    == .forbidden)
             let disputed = try await api.moveOrder(id, #"{"to":"disputed","reason":"three jars arrived broken"}"#, token: partner)
             #expect(disputed.status == .ok)
             #expect(disputed.string("status") == "disputed")
@@ -153,8 +161,14 @@ import Testing
             let noCode = try await api.moveOrder(a, #"{"to":"rejected","reason":"sorry"}"#, token: producer.token)
             #expect(noCode.status == .unprocessableContent)
             #expect(noCode.fields == ["reason_code"])
-            #expect(try await api.moveOrder(a, #"{"to":"rejected","reason_code":"weather"}"#, token: producer.token).fields == ["reason_code"])
-            #expect(try await api.moveOrder(a, #"{"to":"accepted","reason_code":"capacity"}"#, token: producer.token).fields == ["reason_code"])
+            #expect(
+                try await api.moveOrder(a, #"{"to":"rejected","reason_code":"weather"}"#, token: producer.token).fields == [
+                    "reason_code"
+                ])
+            #expect(
+                try await api.moveOrder(a, #"{"to":"accepted","reason_code":"capacity"}"#, token: producer.token).fields == [
+                    "reason_code"
+                ])
             #expect(try await api.status(ofOrder: a) == "placed")
             let demand = try await api.demand(partner, #""category_code":"food","quantity":5,"max_unit_price_rials":2000000"#)
             func deliveryPart() async throws -> Int {
@@ -192,9 +206,10 @@ import Testing
             #expect(again.status == .ok)
             #expect(again.string("rejection_confirmed_at") == confirmed.string("rejection_confirmed_at"))
             #expect(try await api.deliveryRecord(producer.id) == (0, 0))
-            #expect(try await api.db.rows(
-                "SELECT 1 FROM audit_events WHERE action = 'order.rejection_confirmed' AND entity_id = \(a) AND actor_role = 'partner'"
-            ).count == 1)
+            #expect(
+                try await api.db.rows(
+                    "SELECT 1 FROM audit_events WHERE action = 'order.rejection_confirmed' AND entity_id = \(a) AND actor_role = 'partner'"
+                ).count == 1)
 
             // A producer-side code is an admission: nothing to confirm, and it counts.
             let b = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 2)]).int("id"))
@@ -202,13 +217,19 @@ import Testing
             #expect(early.status == .conflict)
             #expect(early.code == "rejection_not_confirmable")
             #expect(early.string("current_status") == "placed")
-            #expect(try await api.moveOrder(b, #"{"to":"rejected","reason_code":"out_of_stock"}"#, token: producer.token).status == .ok)
-            #expect(try await api.post("/v1/orders/\(b)/rejection-confirmation", "{}", token: partner).code == "rejection_not_confirmable")
+            #expect(
+                try await api.moveOrder(b, #"{"to":"rejected","reason_code":"out_of_stock"}"#, token: producer.token).status
+                    == .ok)
+            #expect(
+                try await api.post("/v1/orders/\(b)/rejection-confirmation", "{}", token: partner).code
+                    == "rejection_not_confirmable")
             #expect(try await api.deliveryRecord(producer.id) == (0, 1))
 
             // A buyer who will not answer: the province's supervisor confirms, with a reason.
             let c = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 1)]).int("id"))
-            #expect(try await api.moveOrder(c, #"{"to":"rejected","reason_code":"suspected_fraud"}"#, token: producer.token).status == .ok)
+            #expect(
+                try await api.moveOrder(c, #"{"to":"rejected","reason_code":"suspected_fraud"}"#, token: producer.token).status
+                    == .ok)
             #expect(try await api.deliveryRecord(producer.id) == (0, 2))
             let supervisor = try await api.token(.supervisor, province: "IR-00")
             let bare = try await api.post("/v1/orders/\(c)/rejection-confirmation", "{}", token: supervisor)
@@ -235,21 +256,27 @@ import Testing
             let supervisor = try await api.token(.supervisor, province: "IR-00")
             let upheld = try await api.orderThrough(
                 ["accepted", "packed", "shipped"], producer: producer, product: cake, partner: partner)
-            #expect(try await api.moveOrder(upheld, #"{"to":"disputed","reason":"half the cakes mouldy"}"#, token: partner).status == .ok)
+            #expect(
+                try await api.moveOrder(upheld, #"{"to":"disputed","reason":"half the cakes mouldy"}"#, token: partner).status
+                    == .ok)
 
             // Only staff settle against the producer, and only a dispute.
             let byBuyer = try await api.moveOrder(upheld, #"{"to":"dispute_upheld","reason":"mine"}"#, token: partner)
             #expect(byBuyer.status == .forbidden)
-            #expect(try await api.moveOrder(upheld, #"{"to":"dispute_upheld","reason":"no"}"#, token: producer.token).status == .forbidden)
+            #expect(
+                try await api.moveOrder(upheld, #"{"to":"dispute_upheld","reason":"no"}"#, token: producer.token).status
+                    == .forbidden)
             let elsewhere = try await api.token(.supervisor, province: "IR-23")
-            #expect(try await api.moveOrder(upheld, #"{"to":"dispute_upheld","reason":"x"}"#, token: elsewhere).status == .notFound)
+            #expect(
+                try await api.moveOrder(upheld, #"{"to":"dispute_upheld","reason":"x"}"#, token: elsewhere).status == .notFound)
             let noReason = try await api.moveOrder(upheld, #"{"to":"dispute_upheld"}"#, token: supervisor)
             #expect(noReason.fields == ["reason"])
             #expect(try await api.status(ofOrder: upheld) == "disputed")
             #expect(try await api.deliveryRecord(producer.id) == (0, 0))
 
             let settled = try await api.moveOrder(
-                upheld, #"{"to":"dispute_upheld","reason":"photos and the courier's report confirm the damage"}"#, token: supervisor)
+                upheld, #"{"to":"dispute_upheld","reason":"photos and the courier's report confirm the damage"}"#,
+                token: supervisor)
             #expect(settled.status == .ok, "\(settled.text)")
             #expect(settled.string("status") == "dispute_upheld")
             let last = try #require((settled.json["history"] as? [[String: Any]])?.last)
@@ -258,12 +285,13 @@ import Testing
             // Staff decided against the producer: a failure. The goods were shipped: no stock back.
             #expect(try await api.deliveryRecord(producer.id) == (0, 1))
             #expect(try await api.stock(cake) == 9)
-            #expect(try await api.db.rows(
-                """
-                SELECT 1 FROM audit_events WHERE action = 'order.dispute_resolved' AND entity_id = \(upheld)
-                  AND actor_role = 'supervisor' AND from_status = 'disputed' AND to_status = 'dispute_upheld'
-                """
-            ).count == 1)
+            #expect(
+                try await api.db.rows(
+                    """
+                    SELECT 1 FROM audit_events WHERE action = 'order.dispute_resolved' AND entity_id = \(upheld)
+                      AND actor_role = 'supervisor' AND from_status = 'disputed' AND to_status = 'dispute_upheld'
+                    """
+                ).count == 1)
             // Final.
             #expect(try await api.moveOrder(upheld, #"{"to":"delivered"}"#, token: partner).code == "invalid_transition")
             #expect(try await api.moveOrder(upheld, #"{"to":"delivered","reason":"x"}"#, token: supervisor).status == .forbidden)
@@ -272,7 +300,9 @@ import Testing
             // Settled for the producer: counts as a delivery.
             let forProducer = try await api.orderThrough(
                 ["accepted", "packed", "shipped"], producer: producer, product: cake, partner: partner)
-            #expect(try await api.moveOrder(forProducer, #"{"to":"disputed","reason":"never arrived"}"#, token: partner).status == .ok)
+            #expect(
+                try await api.moveOrder(forProducer, #"{"to":"disputed","reason":"never arrived"}"#, token: partner).status == .ok
+            )
             let admin = try await api.token(.admin)
             let delivered = try await api.moveOrder(
                 forProducer, #"{"to":"delivered","reason":"courier's signed receipt shows full delivery"}"#, token: admin)
@@ -281,7 +311,8 @@ import Testing
             #expect(try await api.deliveryRecord(producer.id) == (1, 1))
 
             // Staff do nothing else to an order: not confirm a shipped one, nor accept or cancel.
-            let shipped = try await api.orderThrough(["accepted", "packed", "shipped"], producer: producer, product: cake, partner: partner)
+            let shipped = try await api.orderThrough(
+                ["accepted", "packed", "shipped"], producer: producer, product: cake, partner: partner)
             #expect(try await api.moveOrder(shipped, #"{"to":"delivered","reason":"x"}"#, token: supervisor).status == .forbidden)
             #expect(try await api.moveOrder(shipped, #"{"to":"dispute_upheld","reason":"x"}"#, token: admin).status == .forbidden)
             let placed = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 1)]).int("id"))
@@ -308,8 +339,10 @@ import Testing
             let lowCake = try await api.product(low, stock: 10)
             let highCake = try await api.product(high, stock: 10)
             let partner = try await api.token(.partner)
-            let first = try await api.orderThrough(["accepted", "packed", "shipped"], producer: high, product: highCake, partner: partner)
-            let second = try await api.orderThrough(["accepted", "packed", "shipped"], producer: low, product: lowCake, partner: partner)
+            let first = try await api.orderThrough(
+                ["accepted", "packed", "shipped"], producer: high, product: highCake, partner: partner)
+            let second = try await api.orderThrough(
+                ["accepted", "packed", "shipped"], producer: low, product: lowCake, partner: partner)
             #expect(first < second)
             try await api.db.client.query(
                 "INSERT INTO producer_order_stats (producer_id, delivered, failed) VALUES (\(low.id), 0, 0), (\(high.id), 0, 0)")
@@ -317,7 +350,8 @@ import Testing
             try await api.makeDue(second, "confirm_by")
 
             let sweeping = try await api.db.transaction { other -> Task<(expired: Int, confirmed: Int), any Error> in
-                try await other.query("SELECT 1 FROM producer_order_stats WHERE producer_id = \(low.id) FOR UPDATE", logger: api.db.logger)
+                try await other.query(
+                    "SELECT 1 FROM producer_order_stats WHERE producer_id = \(low.id) FOR UPDATE", logger: api.db.logger)
                 let sweeping = Task { try await api.sweep() }
                 // Wait until the sweep is blocked behind this transaction.
                 while try await api.db.rows(
@@ -328,7 +362,8 @@ import Testing
                 ).isEmpty {
                     try await Task.sleep(for: .milliseconds(20))
                 }
-                try await other.query("SELECT 1 FROM producer_order_stats WHERE producer_id = \(high.id) FOR UPDATE", logger: api.db.logger)
+                try await other.query(
+                    "SELECT 1 FROM producer_order_stats WHERE producer_id = \(high.id) FOR UPDATE", logger: api.db.logger)
                 return sweeping
             }
             #expect(try await sweeping.value == (0, 2))
@@ -360,10 +395,12 @@ import Testing
             #expect(try await api.stock(cake) == 95)
             #expect(try await api.stock(jam) == 100)
             #expect(try await api.status(ofOrder: keep) == "placed")
-            #expect(try await api.db.rows(
-                "SELECT count(*)::int FROM order_events WHERE to_status = 'expired'")[0].decode(Int.self) == 23)
-            #expect(try await api.db.rows(
-                "SELECT count(*)::int FROM audit_events WHERE action = 'order.expired'")[0].decode(Int.self) == 23)
+            #expect(
+                try await api.db.rows(
+                    "SELECT count(*)::int FROM order_events WHERE to_status = 'expired'")[0].decode(Int.self) == 23)
+            #expect(
+                try await api.db.rows(
+                    "SELECT count(*)::int FROM audit_events WHERE action = 'order.expired'")[0].decode(Int.self) == 23)
         }
     }
 

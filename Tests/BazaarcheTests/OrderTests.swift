@@ -64,7 +64,8 @@ import Testing
             let producer = try await api.producer(status: .verified)
             let cake = try await api.product(producer, stock: 10)
             let partner = try await api.token(.partner)
-            let body = #"{"producer_id":\#(producer.id),"lines":[{"product_id":\#(cake),"quantity":2}],"delivery":{"province_code":"IR-23","city":"تهران","address":"x","recipient":"y","phone":"02166554433"}}"#
+            let body =
+                #"{"producer_id":\#(producer.id),"lines":[{"product_id":\#(cake),"quantity":2}],"delivery":{"province_code":"IR-23","city":"تهران","address":"x","recipient":"y","phone":"02166554433"}}"#
             let missing = try await api.call(.post, "/v1/orders", json: body, token: partner)
             #expect(missing.status == .badRequest)
             #expect(missing.code == "idempotency_key_required")
@@ -84,7 +85,8 @@ import Testing
             #expect(first.headers[.location] == "/v1/orders/\(id)")
             #expect(first.headers[.eTag] != nil && first.headers[.eTag] == read.headers[.eTag])
             #expect(first.text == read.text)
-            let longKey = try await api.order(partner, producer: producer.id, lines: [(cake, 1)], key: String(repeating: "k", count: 201))
+            let longKey = try await api.order(
+                partner, producer: producer.id, lines: [(cake, 1)], key: String(repeating: "k", count: 201))
             #expect(longKey.status == .badRequest)
             #expect(try await api.stock(cake) == 8)
             let different = try await api.order(partner, producer: producer.id, lines: [(cake, 3)], key: "order-abc")
@@ -92,7 +94,9 @@ import Testing
             #expect(different.code == "idempotency_key_reused")
             // Keys are per caller: another partner's identical key is a new order.
             let other = try await api.token(.partner)
-            #expect(try await api.order(other, producer: producer.id, lines: [(cake, 2)], key: "order-abc").int("id") != first.int("id"))
+            #expect(
+                try await api.order(other, producer: producer.id, lines: [(cake, 2)], key: "order-abc").int("id")
+                    != first.int("id"))
             // A refusal is replayed as it was.
             let refused = try await api.order(partner, producer: producer.id, lines: [(cake, 100)], key: "big")
             #expect(refused.status == .conflict)
@@ -161,12 +165,22 @@ import Testing
                 let etag = try #require(placed.headers[.eTag])
                 let results = try await withThrowingTaskGroup(of: (String, HTTPResponse.Status).self) { group in
                     group.addTask {
-                        ("accepted", try await api.call(.post, "/v1/orders/\(id)/transitions", json: #"{"to":"accepted"}"#,
-                            token: producer.token, headers: [.ifMatch: etag]).status)
+                        (
+                            "accepted",
+                            try await api.call(
+                                .post, "/v1/orders/\(id)/transitions", json: #"{"to":"accepted"}"#,
+                                token: producer.token, headers: [.ifMatch: etag]
+                            ).status
+                        )
                     }
                     group.addTask {
-                        ("cancelled", try await api.call(.post, "/v1/orders/\(id)/transitions", json: #"{"to":"cancelled"}"#,
-                            token: partner, headers: [.ifMatch: etag]).status)
+                        (
+                            "cancelled",
+                            try await api.call(
+                                .post, "/v1/orders/\(id)/transitions", json: #"{"to":"cancelled"}"#,
+                                token: partner, headers: [.ifMatch: etag]
+                            ).status
+                        )
                     }
                     return try await group.reduce(into: [(String, HTTPResponse.Status)]()) { $0.append($1) }
                 }
@@ -192,7 +206,8 @@ import Testing
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for _ in 0..<5 {
                     group.addTask {
-                        try await api.call(.post, "/v1/orders/\(id)/transitions", json: #"{"to":"cancelled"}"#, token: partner).status
+                        try await api.call(.post, "/v1/orders/\(id)/transitions", json: #"{"to":"cancelled"}"#, token: partner)
+                            .status
                     }
                 }
                 return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
@@ -222,11 +237,14 @@ import Testing
             let noTracking = try await move("shipped", producer.token)
             #expect(noTracking.fields == ["tracking_code"])
             #expect(try await move("cancelled", partner).status == .conflict)
-            #expect(try await move("shipped", producer.token, extra: #","tracking_code":"IR123456789""#).string("tracking_code") == "IR123456789")
+            #expect(
+                try await move("shipped", producer.token, extra: #","tracking_code":"IR123456789""#).string("tracking_code")
+                    == "IR123456789")
             #expect(try await move("delivered", partner).status == .ok)
             let history = try await api.get("/v1/orders/\(id)", token: producer.token).json["history"] as? [[String: Any]] ?? []
             #expect(history.map { $0["to"] as? String } == ["placed", "accepted", "packed", "shipped", "delivered"])
-            let audit = try await api.db.rows("SELECT count(*)::int FROM audit_events WHERE entity_type = 'order' AND entity_id = \(id)")
+            let audit = try await api.db.rows(
+                "SELECT count(*)::int FROM audit_events WHERE entity_type = 'order' AND entity_id = \(id)")
             #expect(try audit[0].decode(Int.self) == 5)
             #expect(try await api.stock(cake) == 8)
             let admin = try await api.token(.admin)
@@ -244,10 +262,14 @@ import Testing
             let partner = try await api.token(.partner)
             let id = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 7)]).int("id"))
             #expect(try await api.stock(cake) == 3)
-            let rejected = try await api.post("/v1/orders/\(id)/transitions", #"{"to":"rejected","reason_code":"out_of_stock","reason":"out of season"}"#, token: producer.token)
+            let rejected = try await api.post(
+                "/v1/orders/\(id)/transitions", #"{"to":"rejected","reason_code":"out_of_stock","reason":"out of season"}"#,
+                token: producer.token)
             #expect(rejected.status == .ok)
             #expect(try await api.stock(cake) == 10)
-            #expect(try await api.post("/v1/orders/\(id)/transitions", #"{"to":"accepted"}"#, token: producer.token).status == .conflict)
+            #expect(
+                try await api.post("/v1/orders/\(id)/transitions", #"{"to":"accepted"}"#, token: producer.token).status
+                    == .conflict)
             #expect(try await api.stock(cake) == 10)
         }
     }
@@ -265,7 +287,9 @@ import Testing
             #expect(try await api.get("/v1/orders/\(id)", token: rival).status == .notFound)
             #expect(try await api.get("/v1/orders/\(id)", token: otherProducer.token).status == .notFound)
             #expect(try await api.post("/v1/orders/\(id)/transitions", #"{"to":"cancelled"}"#, token: rival).status == .notFound)
-            #expect(try await api.post("/v1/orders/\(id)/transitions", #"{"to":"accepted"}"#, token: otherProducer.token).status == .notFound)
+            #expect(
+                try await api.post("/v1/orders/\(id)/transitions", #"{"to":"accepted"}"#, token: otherProducer.token).status
+                    == .notFound)
             let markazi = try await api.token(.supervisor, province: "IR-00")
             let tehran = try await api.token(.supervisor, province: "IR-23")
             #expect(try await api.get("/v1/orders/\(id)", token: markazi).status == .ok)
@@ -275,7 +299,8 @@ import Testing
             #expect(try await api.get("/v1/orders", token: tehran).items.isEmpty)
             #expect(try await api.get("/v1/orders?status=placed", token: markazi).items.count == 1)
             #expect(try await api.get("/v1/orders?status=delivered", token: markazi).items.isEmpty)
-            #expect(try await api.get("/v1/orders?created_from=2020-01-01&created_to=2099-12-31", token: partner).items.count == 1)
+            #expect(
+                try await api.get("/v1/orders?created_from=2020-01-01&created_to=2099-12-31", token: partner).items.count == 1)
             #expect(try await api.get("/v1/orders?created_to=2020-01-01", token: partner).items.isEmpty)
             #expect(try await api.get("/v1/orders?created_from=yesterday", token: partner).status == .unprocessableContent)
             let officer = try await api.token(.exportOfficer)
@@ -294,7 +319,8 @@ import Testing
             let partner = try await api.token(.partner)
             var ids: [Int64] = []
             for i in 0..<5 {
-                let reply = try await api.order(partner, producer: i % 2 == 0 ? producer.id : other.id, lines: [(i % 2 == 0 ? cake : rug, 1)])
+                let reply = try await api.order(
+                    partner, producer: i % 2 == 0 ? producer.id : other.id, lines: [(i % 2 == 0 ? cake : rug, 1)])
                 ids.append(try #require(reply.int("id")))
             }
             let admin = try await api.token(.admin)
@@ -316,7 +342,8 @@ import Testing
             let producer = try await api.producer(status: .verified)
             let cake = try await api.product(producer, stock: 10)
             let admin = try await api.token(.admin)
-            try await api.must(.post, "/v1/producers/\(producer.id)/transitions", json: #"{"to":"suspended","reason":"audit"}"#, token: admin)
+            try await api.must(
+                .post, "/v1/producers/\(producer.id)/transitions", json: #"{"to":"suspended","reason":"audit"}"#, token: admin)
             let partner = try await api.token(.partner)
             let reply = try await api.order(partner, producer: producer.id, lines: [(cake, 1)])
             #expect(reply.status == .unprocessableContent)

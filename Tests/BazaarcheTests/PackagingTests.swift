@@ -8,7 +8,8 @@ import Testing
     @Test func anUnapprovedExportClaimIsInvisibleToFiltersAndScoresUntilApproved() async throws {
         try await withApp { api in
             let producer = try await api.producer(province: "IR-00", status: .verified)
-            let jam = try await api.product(producer, title: "مربای صادراتی", category: "food.jams_syrups", price: 1_000_000, stock: 50)
+            let jam = try await api.product(
+                producer, title: "مربای صادراتی", category: "food.jams_syrups", price: 1_000_000, stock: 50)
             let partner = try await api.token(.partner)
             let demand = try await api.demand(
                 partner, #""category_code":"food","quantity":10,"max_unit_price_rials":2000000,"min_packaging_level":"export""#)
@@ -33,7 +34,8 @@ import Testing
             #expect(publicView.string("review_status") == "pending_review")
 
             let supervisor = try await api.token(.supervisor, province: "IR-00")
-            let approved = try await api.review(jam, #"{"decision":"approve","level":"export","reason":"inspected"}"#, token: supervisor)
+            let approved = try await api.review(
+                jam, #"{"decision":"approve","level":"export","reason":"inspected"}"#, token: supervisor)
             #expect(approved.status == .ok, "\(approved.text)")
             #expect(approved.string("approved_level") == "export")
             #expect(approved.string("review_status") == "approved")
@@ -85,7 +87,8 @@ import Testing
             #expect(noReason.status == .unprocessableContent)
             #expect(noReason.fields == ["reason"])
             #expect(try await api.get("/v1/products/\(cake)/packaging").string("review_status") == "pending_review")
-            let rejected = try await api.review(cake, #"{"decision":"reject","reason":"label has no English text"}"#, token: supervisor)
+            let rejected = try await api.review(
+                cake, #"{"decision":"reject","reason":"label has no English text"}"#, token: supervisor)
             #expect(rejected.status == .ok)
             #expect(rejected.string("review_status") == "rejected")
             #expect(rejected.string("declared_level") == "export")
@@ -102,7 +105,8 @@ import Testing
             #expect(try await api.get("/v1/products/\(cake)").string("packaging_level") == "retail")
 
             // Declaring less than approved needs no review to take effect.
-            let lower = try await api.call(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"basic"}"#, token: producer.token)
+            let lower = try await api.call(
+                .put, "/v1/products/\(cake)/packaging", json: #"{"level":"basic"}"#, token: producer.token)
             #expect(lower.string("approved_level") == "basic")
             #expect(lower.string("review_status") == "pending_review")
             #expect(try await api.searchIDs("min_packaging_level=retail").isEmpty)
@@ -121,7 +125,9 @@ import Testing
 
             let own = try await api.review(cake, #"{"decision":"approve","level":"export"}"#, token: producer.token)
             #expect(own.status == .forbidden)
-            #expect(try await api.review(cake, #"{"decision":"approve","level":"export"}"#, token: try await api.token(.partner)).status == .forbidden)
+            #expect(
+                try await api.review(cake, #"{"decision":"approve","level":"export"}"#, token: try await api.token(.partner))
+                    .status == .forbidden)
             let elsewhere = try await api.token(.supervisor, province: "IR-23")
             #expect(try await api.review(cake, #"{"decision":"approve","level":"export"}"#, token: elsewhere).status == .notFound)
             #expect(try await api.review(cake, #"{"decision":"approve","level":"export"}"#).status == .unauthorized)
@@ -129,7 +135,8 @@ import Testing
             // The old way round review is gone: staff PUT is a declaration like any other.
             let supervisor = try await api.token(.supervisor, province: "IR-00")
             let staffPut = try await api.call(
-                .put, "/v1/products/\(cake)/packaging", json: #"{"level":"export","improvement_status":"approved"}"#, token: supervisor)
+                .put, "/v1/products/\(cake)/packaging", json: #"{"level":"export","improvement_status":"approved"}"#,
+                token: supervisor)
             #expect(staffPut.status == .ok)
             #expect(staffPut.string("review_status") == "pending_review")
             #expect(staffPut.json["approved_level"] is NSNull)
@@ -173,13 +180,17 @@ import Testing
             #expect(after.json["reviewed_at"] is NSNull)
             #expect(try await api.get("/v1/products/\(cake)").string("packaging_level") == "none")
             #expect(try await api.searchIDs("min_packaging_level=basic").isEmpty)
-            #expect(try await api.db.rows(
-                "SELECT 1 FROM audit_events WHERE entity_type = 'packaging' AND action IN ('packaging.approved', 'packaging.rejected')"
-            ).isEmpty)
+            #expect(
+                try await api.db.rows(
+                    "SELECT 1 FROM audit_events WHERE entity_type = 'packaging' AND action IN ('packaging.approved', 'packaging.rejected')"
+                ).isEmpty)
             // A rejection that names a level is held to it too.
-            let staleReject = try await api.review(cake, #"{"decision":"reject","level":"basic","reason":"no label"}"#, token: supervisor)
+            let staleReject = try await api.review(
+                cake, #"{"decision":"reject","level":"basic","reason":"no label"}"#, token: supervisor)
             #expect(staleReject.code == "declaration_changed")
-            #expect(try await api.get("/v1/products/\(cake)/packaging", token: supervisor).string("review_status") == "pending_review")
+            #expect(
+                try await api.get("/v1/products/\(cake)/packaging", token: supervisor).string("review_status") == "pending_review"
+            )
 
             // Reviewed as it now stands, it is approved.
             let approved = try await api.review(cake, #"{"decision":"approve","level":"export"}"#, token: supervisor)
@@ -210,7 +221,8 @@ import Testing
             // An admin's own declaration is no different.
             let admin = try await api.token(.admin)
             try await api.must(.put, "/v1/products/\(cake)/packaging", json: #"{"level":"retail"}"#, token: admin)
-            #expect(try await api.review(cake, #"{"decision":"approve","level":"retail"}"#, token: admin).code == "own_declaration")
+            #expect(
+                try await api.review(cake, #"{"decision":"approve","level":"retail"}"#, token: admin).code == "own_declaration")
             // Now the admin declared it: the supervisor who declared before may approve it.
             let other = try await api.review(cake, #"{"decision":"approve","level":"retail"}"#, token: declarer)
             #expect(other.status == .ok, "\(other.text)")

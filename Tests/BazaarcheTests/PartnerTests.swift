@@ -15,7 +15,8 @@ import Testing
             for n in [0, 7, 123_456, 987_654_321] {
                 let id = Fixtures.legalID(n)
                 let broken = String(id.dropLast()) + String((Int(String(id.last!))! + 1) % 10)
-                let rows = try await api.db.rows("SELECT is_valid_legal_national_id(\(id)), is_valid_legal_national_id(\(broken))")
+                let rows = try await api.db.rows(
+                    "SELECT is_valid_legal_national_id(\(id)), is_valid_legal_national_id(\(broken))")
                 #expect(try rows[0].decode((Bool, Bool).self) == (true, false), "\(id)")
             }
         }
@@ -23,7 +24,8 @@ import Testing
 }
 
 @Suite struct PartnerTests {
-    static let body = #"{"legal_national_id":"10380284790","name":"شرکت پخش سوغات","kind":"lead_firm","province_code":"IR-23","contact":{"name":"واحد تأمین","phone":"02188776655","email":"supply@example.ir"}}"#
+    static let body =
+        #"{"legal_national_id":"10380284790","name":"شرکت پخش سوغات","kind":"lead_firm","province_code":"IR-23","contact":{"name":"واحد تأمین","phone":"02188776655","email":"supply@example.ir"}}"#
 
     @Test func adminsCreatePartnersAndBindAccounts() async throws {
         try await withApp { api in
@@ -36,7 +38,8 @@ import Testing
             #expect(duplicate.status == .conflict)
             #expect(duplicate.fields == ["legal_national_id"])
             let account = try await api.post(
-                "/v1/accounts", #"{"role":"partner","login":"soghat.buyer","password":"password-123","partner_id":\#(id)}"#, token: admin)
+                "/v1/accounts", #"{"role":"partner","login":"soghat.buyer","password":"password-123","partner_id":\#(id)}"#,
+                token: admin)
             #expect(account.status == .created)
             #expect(account.int("partner_id") == id)
             let buyer = try await api.login("soghat.buyer")
@@ -73,7 +76,8 @@ import Testing
                 token: admin)
             #expect(Set(badID.fields) == ["legal_national_id", "name", "contact.email", "contact.phone"])
             let unknownProvince = try await api.post(
-                "/v1/partners", #"{"legal_national_id":"10380284790","name":"x","kind":"exporter","province_code":"IR-99"}"#, token: admin)
+                "/v1/partners", #"{"legal_national_id":"10380284790","name":"x","kind":"exporter","province_code":"IR-99"}"#,
+                token: admin)
             #expect(unknownProvince.status == .unprocessableContent)
             #expect(unknownProvince.fields == ["province_code"])
             #expect(try await api.db.rows("SELECT 1 FROM partners").isEmpty)

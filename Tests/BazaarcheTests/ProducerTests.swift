@@ -27,7 +27,8 @@ import Testing
             let code = try #require(try await api.smsCode(to: "09351234567"))
             let confirmed = try await api.post(
                 "/v1/producer-applications/confirmations",
-                #"{"application_request_id":"\#(applied.string("application_request_id") ?? "")","code":"\#(code)","password":"password-123"}"#)
+                #"{"application_request_id":"\#(applied.string("application_request_id") ?? "")","code":"\#(code)","password":"password-123"}"#
+            )
             #expect(confirmed.status == .accepted)
             #expect(confirmed.string("status") == "received")
             let token = try await api.login("09351234567")
@@ -41,7 +42,10 @@ import Testing
             #expect(own.string("mobile_verified_at") != nil)
             let audit = try await api.db.rows(
                 "SELECT action, to_status, actor_role FROM audit_events WHERE entity_type = 'producer' AND entity_id = \(id)")
-            #expect(try audit.map { try $0.decode((String, String, String).self) }.map { "\($0.0) \($0.1) \($0.2)" } == ["producer.applied applied public"])
+            #expect(
+                try audit.map { try $0.decode((String, String, String).self) }.map { "\($0.0) \($0.1) \($0.2)" } == [
+                    "producer.applied applied public"
+                ])
         }
     }
 
@@ -55,15 +59,42 @@ import Testing
     }
 
     @Test(arguments: [
-        (#"{"national_id":"0013542418","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c"}"#, ["national_id"]),
-        (#"{"national_id":"0000000000","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c"}"#, ["national_id"]),
-        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"0935123456","province_code":"IR-00","city":"c"}"#, ["mobile"]),
-        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-99","city":"c"}"#, ["province_code"]),
-        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"Tehran","city":"c"}"#, ["province_code"]),
-        (#"{"national_id":"0013542419","first_name":"  ","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c"}"#, ["first_name"]),
-        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","password":"password-123"}"#, ["password"]),
-        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00"}"#, ["city"]),
-        (#"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","skills":"baking"}"#, ["skills"]),
+        (
+            #"{"national_id":"0013542418","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c"}"#,
+            ["national_id"]
+        ),
+        (
+            #"{"national_id":"0000000000","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c"}"#,
+            ["national_id"]
+        ),
+        (
+            #"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"0935123456","province_code":"IR-00","city":"c"}"#,
+            ["mobile"]
+        ),
+        (
+            #"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-99","city":"c"}"#,
+            ["province_code"]
+        ),
+        (
+            #"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"Tehran","city":"c"}"#,
+            ["province_code"]
+        ),
+        (
+            #"{"national_id":"0013542419","first_name":"  ","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c"}"#,
+            ["first_name"]
+        ),
+        (
+            #"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","password":"password-123"}"#,
+            ["password"]
+        ),
+        (
+            #"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00"}"#,
+            ["city"]
+        ),
+        (
+            #"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","skills":"baking"}"#,
+            ["skills"]
+        ),
     ])
     func invalidApplicationsAre422NamingTheField(body: String, fields: [String]) async throws {
         try await withApp { api in
@@ -194,8 +225,10 @@ import Testing
                 "/v1/producers/\(producer.id)/transitions", #"{"to":"screened"}"#, token: producer.token)
             #expect(itself.status == .forbidden)
             let officer = try await api.token(.exportOfficer)
-            #expect(try await api.post(
-                "/v1/producers/\(producer.id)/transitions", #"{"to":"screened"}"#, token: officer).status == .forbidden)
+            #expect(
+                try await api.post(
+                    "/v1/producers/\(producer.id)/transitions", #"{"to":"screened"}"#, token: officer
+                ).status == .forbidden)
             let rows = try await api.db.rows("SELECT status FROM producers WHERE id = \(producer.id)")
             #expect(try rows[0].decode(String.self) == "applied")
         }

@@ -12,12 +12,18 @@ import Testing
             let changed = try await api.call(.put, "/v1/quotas/1405/IR-00", json: #"{"quota":2100}"#, token: admin)
             #expect(changed.int("quota") == 2100)
             let audit = try await api.get("/v1/audit-events?entity_type=quota", token: admin)
-            #expect(audit.items.map { "\($0["from"] as? String ?? "-")>\($0["to"] as? String ?? "-")" } == ["->2000", "2000>2100"])
+            #expect(
+                audit.items.map { "\($0["from"] as? String ?? "-")>\($0["to"] as? String ?? "-")" } == ["->2000", "2000>2100"])
             let supervisor = try await api.token(.supervisor, province: "IR-00")
-            #expect(try await api.call(.put, "/v1/quotas/1405/IR-00", json: #"{"quota":1}"#, token: supervisor).status == .forbidden)
+            #expect(
+                try await api.call(.put, "/v1/quotas/1405/IR-00", json: #"{"quota":1}"#, token: supervisor).status == .forbidden)
             #expect(try await api.call(.put, "/v1/quotas/1405/IR-77", json: #"{"quota":1}"#, token: admin).status == .notFound)
-            #expect(try await api.call(.put, "/v1/quotas/2026/IR-00", json: #"{"quota":1}"#, token: admin).status == .unprocessableContent)
-            #expect(try await api.call(.put, "/v1/quotas/1405/IR-00", json: #"{"quota":-5}"#, token: admin).status == .unprocessableContent)
+            #expect(
+                try await api.call(.put, "/v1/quotas/2026/IR-00", json: #"{"quota":1}"#, token: admin).status
+                    == .unprocessableContent)
+            #expect(
+                try await api.call(.put, "/v1/quotas/1405/IR-00", json: #"{"quota":-5}"#, token: admin).status
+                    == .unprocessableContent)
             #expect(try await api.get("/v1/quotas?year=99999999999", token: admin).status == .unprocessableContent)
             let list = try await api.get("/v1/quotas?year=1405", token: supervisor)
             #expect(list.items.count == 1)
@@ -36,10 +42,14 @@ import Testing
             _ = try await api.producer(province: "IR-00", status: .suspended)
             _ = try await api.producer(province: "IR-00", status: .rejected)
             _ = try await api.producer(province: "IR-23", status: .verified)
-            let courseID = try #require(try await api.post(
-                "/v1/courses", #"{"title":"t","kind":"general","mode":"online","hours":4}"#, token: admin).int("id"))
-            let enrollment = try #require(try await api.post(
-                "/v1/courses/\(courseID)/enrollments", #"{"producer_id":\#(verified.id)}"#, token: admin).int("id"))
+            let courseID = try #require(
+                try await api.post(
+                    "/v1/courses", #"{"title":"t","kind":"general","mode":"online","hours":4}"#, token: admin
+                ).int("id"))
+            let enrollment = try #require(
+                try await api.post(
+                    "/v1/courses/\(courseID)/enrollments", #"{"producer_id":\#(verified.id)}"#, token: admin
+                ).int("id"))
             try await api.must(.post, "/v1/enrollments/\(enrollment)/completion", token: admin)
 
             let report = try await api.get("/v1/reports/funnel?year=\(year)", token: admin)

@@ -20,7 +20,10 @@ import Testing
             #expect(chapters.items.filter { $0["reserved"] as? Bool == true }.map { $0["chapter"] as? Int } == [77])
             let categories = try await api.get("/v1/categories")
             let codes = Set(categories.items.compactMap { $0["code"] as? String })
-            for top in ["food", "dairy", "herbal", "handicrafts", "carpets", "textiles", "leather", "pottery", "woodwork", "jewellery", "cosmetics"] {
+            for top in [
+                "food", "dairy", "herbal", "handicrafts", "carpets", "textiles", "leather", "pottery", "woodwork", "jewellery",
+                "cosmetics",
+            ] {
                 #expect(codes.contains(top), "\(top)")
             }
             #expect(categories.items.allSatisfy { ($0["parent_code"] as? String).map(codes.contains) ?? true })

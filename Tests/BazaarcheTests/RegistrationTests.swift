@@ -52,11 +52,16 @@ import Testing
             let token = try await api.login(mobile)
             let id = try #require(try await api.get("/v1/me", token: token).int("producer_id"))
             let supervisor = try await api.token(.supervisor, province: "IR-00")
-            #expect(try await api.post("/v1/producers/\(id)/transitions", #"{"to":"withdrawn"}"#, token: supervisor).status == .forbidden)
+            #expect(
+                try await api.post("/v1/producers/\(id)/transitions", #"{"to":"withdrawn"}"#, token: supervisor).status
+                    == .forbidden)
             // An applicant cannot screen itself, nor withdraw someone else.
-            #expect(try await api.post("/v1/producers/\(id)/transitions", #"{"to":"screened"}"#, token: token).status == .forbidden)
+            #expect(
+                try await api.post("/v1/producers/\(id)/transitions", #"{"to":"screened"}"#, token: token).status == .forbidden)
             let other = try await api.producer()
-            #expect(try await api.post("/v1/producers/\(other.id)/transitions", #"{"to":"withdrawn"}"#, token: token).status == .notFound)
+            #expect(
+                try await api.post("/v1/producers/\(other.id)/transitions", #"{"to":"withdrawn"}"#, token: token).status
+                    == .notFound)
             #expect(try await api.get("/v1/producers/\(other.id)", token: supervisor).string("status") == "applied")
 
             let withdrawn = try await api.post("/v1/producers/\(id)/transitions", #"{"to":"withdrawn"}"#, token: token)
@@ -64,7 +69,9 @@ import Testing
             #expect(withdrawn.string("status") == "withdrawn")
             #expect(withdrawn.string("withdrawn_at") != nil)
             #expect(try await api.apply(nationalID: nationalID, mobile: mobile).status == .accepted)
-            #expect(try await api.db.rows("SELECT 1 FROM producers WHERE national_id = \(nationalID) AND status = 'applied'").count == 1)
+            #expect(
+                try await api.db.rows("SELECT 1 FROM producers WHERE national_id = \(nationalID) AND status = 'applied'").count
+                    == 1)
         }
     }
 
@@ -75,7 +82,8 @@ import Testing
             let (fresh, duplicate) = (Fixtures.next(), Fixtures.next())
             let freshMobile = String(format: "0935%07d", fresh)
             let duplicateMobile = String(format: "0935%07d", duplicate)
-            let a = try await api.post("/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(fresh), mobile: freshMobile))
+            let a = try await api.post(
+                "/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(fresh), mobile: freshMobile))
             let b = try await api.post(
                 "/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(enrolled), mobile: duplicateMobile))
             #expect(a.status == .accepted && b.status == .accepted)
@@ -100,12 +108,14 @@ import Testing
             // Both proven mobiles get the very same text; the enrolled producer's own mobile is told
             // that someone tried its national ID.
             func lastText(_ mobile: String) async throws -> String? {
-                try await api.db.rows("SELECT body FROM sms_messages WHERE mobile = \(mobile) ORDER BY id DESC LIMIT 1").first?.decode(String.self)
+                try await api.db.rows("SELECT body FROM sms_messages WHERE mobile = \(mobile) ORDER BY id DESC LIMIT 1").first?
+                    .decode(String.self)
             }
             let (textA, textB) = (try await lastText(freshMobile), try await lastText(duplicateMobile))
             #expect(textA != nil && textA == textB)
             let warned = try await api.db.rows(
-                "SELECT count(*)::int FROM sms_messages WHERE mobile = \(String(format: "0935%07d", enrolled)) AND purpose = 'account_notice'")
+                "SELECT count(*)::int FROM sms_messages WHERE mobile = \(String(format: "0935%07d", enrolled)) AND purpose = 'account_notice'"
+            )
             #expect(try warned[0].decode(Int.self) == 1)
         }
     }
@@ -115,10 +125,15 @@ import Testing
             let n = Fixtures.next()
             let mobile = String(format: "0935%07d", n)
             try await api.apply(nationalID: Fixtures.nationalID(n), mobile: mobile)
-            let codesBefore = try await api.db.rows("SELECT count(*)::int FROM sms_messages WHERE mobile = \(mobile) AND purpose = 'application_code'")[0].decode(Int.self)
-            let again = try await api.post("/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(Fixtures.next()), mobile: mobile))
+            let codesBefore = try await api.db.rows(
+                "SELECT count(*)::int FROM sms_messages WHERE mobile = \(mobile) AND purpose = 'application_code'")[0].decode(
+                    Int.self)
+            let again = try await api.post(
+                "/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(Fixtures.next()), mobile: mobile))
             #expect(again.status == .accepted)
-            let purposes = try await api.db.rows("SELECT purpose FROM sms_messages WHERE mobile = \(mobile) ORDER BY id").map { try $0.decode(String.self) }
+            let purposes = try await api.db.rows("SELECT purpose FROM sms_messages WHERE mobile = \(mobile) ORDER BY id").map {
+                try $0.decode(String.self)
+            }
             #expect(purposes.last == "application_notice")
             #expect(purposes.filter { $0 == "application_code" }.count == codesBefore)
         }
@@ -128,7 +143,8 @@ import Testing
         try await withApp { api in
             let n = Fixtures.next()
             let mobile = String(format: "0935%07d", n)
-            let applied = try await api.post("/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(n), mobile: mobile))
+            let applied = try await api.post(
+                "/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(n), mobile: mobile))
             let id = applied.string("application_request_id")
             let code = try #require(try await api.smsCode(to: mobile))
             let wrong = code == "123456" ? "654321" : "123456"
@@ -144,18 +160,24 @@ import Testing
 
             let m2 = Fixtures.next()
             let mobile2 = String(format: "0935%07d", m2)
-            let second = try await api.post("/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(m2), mobile: mobile2))
+            let second = try await api.post(
+                "/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(m2), mobile: mobile2))
             let code2 = try #require(try await api.smsCode(to: mobile2))
-            try await api.db.execute("UPDATE application_requests SET expires_at = now() - interval '1 second' WHERE mobile = \(mobile2)")
+            try await api.db.execute(
+                "UPDATE application_requests SET expires_at = now() - interval '1 second' WHERE mobile = \(mobile2)")
             let expired = try await api.post(
-                "/v1/producer-applications/confirmations", Self.confirmation(second.string("application_request_id"), code: code2))
+                "/v1/producer-applications/confirmations", Self.confirmation(second.string("application_request_id"), code: code2)
+            )
             #expect(expired.status == .unprocessableContent)
-            try await api.db.execute("UPDATE application_requests SET expires_at = now() + interval '5 minutes' WHERE mobile = \(mobile2)")
+            try await api.db.execute(
+                "UPDATE application_requests SET expires_at = now() + interval '5 minutes' WHERE mobile = \(mobile2)")
             let ok = try await api.post(
-                "/v1/producer-applications/confirmations", Self.confirmation(second.string("application_request_id"), code: code2))
+                "/v1/producer-applications/confirmations", Self.confirmation(second.string("application_request_id"), code: code2)
+            )
             #expect(ok.status == .accepted)
             let reused = try await api.post(
-                "/v1/producer-applications/confirmations", Self.confirmation(second.string("application_request_id"), code: code2))
+                "/v1/producer-applications/confirmations", Self.confirmation(second.string("application_request_id"), code: code2)
+            )
             #expect(reused.status == .unprocessableContent)
             #expect(try await api.db.rows("SELECT 1 FROM producers WHERE mobile = \(mobile2)").count == 1)
         }
@@ -166,10 +188,12 @@ import Testing
             let mobile = "09359998877"
             for i in 0..<3 {
                 let reply = try await api.post(
-                    "/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(Fixtures.next() + i), mobile: mobile))
+                    "/v1/producer-applications",
+                    Self.application(nationalID: Fixtures.nationalID(Fixtures.next() + i), mobile: mobile))
                 #expect(reply.status == .accepted)
             }
-            let fourth = try await api.post("/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(Fixtures.next()), mobile: mobile))
+            let fourth = try await api.post(
+                "/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(Fixtures.next()), mobile: mobile))
             #expect(fourth.status == .tooManyRequests)
             #expect(fourth.code == "too_many_codes")
             #expect(fourth.headers[.retryAfter] != nil)
@@ -181,13 +205,16 @@ import Testing
         try await withApp { api in
             let n = Fixtures.next()
             let mobile = String(format: "0935%07d", n)
-            let applied = try await api.post("/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(n), mobile: mobile))
+            let applied = try await api.post(
+                "/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(n), mobile: mobile))
             let code = try #require(try await api.smsCode(to: mobile))
             let short = try await api.post(
-                "/v1/producer-applications/confirmations", Self.confirmation(applied.string("application_request_id"), code: code, password: "short"))
+                "/v1/producer-applications/confirmations",
+                Self.confirmation(applied.string("application_request_id"), code: code, password: "short"))
             #expect(short.status == .unprocessableContent)
             #expect(short.fields == ["password"])
-            let attempts = try await api.db.rows("SELECT attempts FROM application_requests WHERE mobile = \(mobile)")[0].decode(Int.self)
+            let attempts = try await api.db.rows("SELECT attempts FROM application_requests WHERE mobile = \(mobile)")[0].decode(
+                Int.self)
             #expect(attempts == 0)
         }
     }

@@ -21,7 +21,9 @@ import Testing
     }
 
     static func request(_ path: String) -> Request {
-        Request(head: HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: path), body: RequestBody(buffer: ByteBuffer()))
+        Request(
+            head: HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: path),
+            body: RequestBody(buffer: ByteBuffer()))
     }
 
     static func principal(_ role: Role, province: String? = nil, producer: Int64? = nil) -> Principal {
@@ -49,13 +51,16 @@ import Testing
         Self.expectSQL(b, "b = $1", ["'two'"])
         Self.expectSQL([a, b, "c IS NULL"].joined(separator: " AND "), "a = $1 AND b = $2 AND c IS NULL", ["1", "'two'"])
         let t = SQL.bind("tea")
-        Self.expectSQL("\(a) OR x = \(t) OR y = \(t) OR z = \(3.5)", "a = $1 OR x = $2 OR y = $2 OR z = $3", ["1", "'tea'", "3.5"])
+        Self.expectSQL(
+            "\(a) OR x = \(t) OR y = \(t) OR z = \(3.5)", "a = $1 OR x = $2 OR y = $2 OR z = $3", ["1", "'tea'", "3.5"])
         Self.expectSQL(b + " OR " + a, "b = $1 OR a = $2", ["'two'", "1"])
     }
 
     @Test func unescapedTextAndIntegerLiteralsAreWrittenAsIs() {
         let json = "json_build_object('id', p.id)"
-        Self.expectSQL("SELECT \(unescaped: json) FROM products p LIMIT \(literal: 21)", "SELECT json_build_object('id', p.id) FROM products p LIMIT 21", [])
+        Self.expectSQL(
+            "SELECT \(unescaped: json) FROM products p LIMIT \(literal: 21)",
+            "SELECT json_build_object('id', p.id) FROM products p LIMIT 21", [])
         #expect([SQL]().joined(separator: " AND ").isEmpty)
         #expect(SQL.empty.isEmpty)
         Self.expectSQL(SQL.empty + "x", "x", [])
@@ -64,7 +69,8 @@ import Testing
     // MARK: product search
 
     @Test func searchWithoutTextFiltersByColumnsNewestFirst() throws {
-        let query = try SearchQuery(request: Self.request("/v1/products?category_code=03&province_code=11&max_price_rials=500000"))
+        let query = try SearchQuery(
+            request: Self.request("/v1/products?category_code=03&province_code=11&max_price_rials=500000"))
         Self.expectSQL(
             Search.build(query, principal: nil),
             """
@@ -208,10 +214,13 @@ import Testing
             ["'23'", "0", "'declared'", "'AE'", "'2025-01-01'"])
         let mine = Self.request("/v1/export-shipments")
         Self.expectSQL(
-            try Shipments.listQuery(mine, page: try Page(request: mine), principal: Self.principal(.producer, province: "23", producer: 42)),
+            try Shipments.listQuery(
+                mine, page: try Page(request: mine), principal: Self.principal(.producer, province: "23", producer: 42)),
             "SELECT s.id, \(Shipments.json)::text FROM export_shipments s WHERE s.producer_id = $1 AND s.id > $2 ORDER BY s.id LIMIT 51",
             ["42", "0"])
         let officer = try Shipments.listQuery(mine, page: try Page(request: mine), principal: Self.principal(.exportOfficer))
-        Self.expectSQL(officer, "SELECT s.id, \(Shipments.json)::text FROM export_shipments s WHERE true AND s.id > $1 ORDER BY s.id LIMIT 51", ["0"])
+        Self.expectSQL(
+            officer,
+            "SELECT s.id, \(Shipments.json)::text FROM export_shipments s WHERE true AND s.id > $1 ORDER BY s.id LIMIT 51", ["0"])
     }
 }

@@ -49,17 +49,18 @@ import Testing
     @Test func typoMatchesRankBelowExactWordsAndCursorsCrossTiers() async throws {
         try await withApp { api in
             let producer = try await api.producer(status: .verified)
-            let typo = try await api.product(producer, title: "زعفرن سرگل")            // tier 0: a letter missing
+            let typo = try await api.product(producer, title: "زعفرن سرگل")  // tier 0: a letter missing
             let substring = try await api.product(producer, title: "بسته زعفران ممتاز")  // tier 1
-            let prefix = try await api.product(producer, title: "زعفران قائنات")       // tier 2
-            let exact = try await api.product(producer, title: "زعفران")               // tier 3
-            let prefix2 = try await api.product(producer, title: "زعفران نگین")        // tier 2, newer
+            let prefix = try await api.product(producer, title: "زعفران قائنات")  // tier 2
+            let exact = try await api.product(producer, title: "زعفران")  // tier 3
+            let prefix2 = try await api.product(producer, title: "زعفران نگین")  // tier 2, newer
             #expect(try await api.searchIDs("q=" + encoded("زعفران")) == [exact, prefix2, prefix, substring, typo])
             // Page by one through every tier boundary: same order, nothing skipped or repeated.
             var seen: [Int64] = []
             var cursor: String? = nil
             repeat {
-                let reply = try await api.get("/v1/products?limit=1&q=" + encoded("زعفران") + (cursor.map { "&cursor=\($0)" } ?? ""))
+                let reply = try await api.get(
+                    "/v1/products?limit=1&q=" + encoded("زعفران") + (cursor.map { "&cursor=\($0)" } ?? ""))
                 seen += reply.items.compactMap { ($0["id"] as? NSNumber)?.int64Value }
                 cursor = reply.json["next_cursor"] as? String
             } while cursor != nil && seen.count < 10
@@ -73,8 +74,10 @@ import Testing
     @Test func brandNamesAndDescriptionsAreSearchable() async throws {
         try await withApp { api in
             let producer = try await api.producer(status: .verified)
-            let brand = try #require(try await api.post(
-                "/v1/brands", #"{"slug":"bano","name_fa":"بانوی کویر","name_en":"Desert Lady"}"#, token: producer.token).int("id"))
+            let brand = try #require(
+                try await api.post(
+                    "/v1/brands", #"{"slug":"bano","name_fa":"بانوی کویر","name_en":"Desert Lady"}"#, token: producer.token
+                ).int("id"))
             let id = try await api.product(
                 producer, title: "ترشی لیته", category: "food",
                 extra: #","brand_id":\#(brand),"description":"با سرکه انگور طبیعی""#)
@@ -95,17 +98,22 @@ import Testing
             let jam = try await api.product(markazi, title: "مربا", category: "food.jams_syrups", price: 3_000_000, capacity: 500)
             let rug = try await api.product(isfahan, title: "گلیم", category: "carpets.kilim", price: 90_000_000, capacity: 2)
             let draft = try await api.product(isfahan, title: "پیش نویس", category: "carpets.kilim", list: false)
-            let brand = try #require(try await api.post(
-                "/v1/brands", #"{"slug":"naneh","name_fa":"ننه"}"#, token: markazi.token).int("id"))
+            let brand = try #require(
+                try await api.post(
+                    "/v1/brands", #"{"slug":"naneh","name_fa":"ننه"}"#, token: markazi.token
+                ).int("id"))
             try await api.must(.patch, "/v1/products/\(jam)", json: #"{"brand_id":\#(brand)}"#, token: markazi.token)
             try await api.approvedPackaging(jam, "export", token: markazi.token)
             try await api.approvedPackaging(cake, "basic", token: markazi.token)
-            let certificate = try #require(try await api.post(
-                "/v1/products/\(rug)/certificates",
-                #"{"kind":"handicraft_seal","number":"H-1","issuer":"میراث فرهنگی","issued_on":"2025-01-01","expires_on":"2035-01-01"}"#,
-                token: isfahan.token).int("id"))
+            let certificate = try #require(
+                try await api.post(
+                    "/v1/products/\(rug)/certificates",
+                    #"{"kind":"handicraft_seal","number":"H-1","issuer":"میراث فرهنگی","issued_on":"2025-01-01","expires_on":"2035-01-01"}"#,
+                    token: isfahan.token
+                ).int("id"))
             let admin = try await api.token(.admin)
-            try await api.must(.post, "/v1/certificates/\(certificate)/transitions", json: #"{"to":"under_review"}"#, token: admin)
+            try await api.must(
+                .post, "/v1/certificates/\(certificate)/transitions", json: #"{"to":"under_review"}"#, token: admin)
             try await api.must(.post, "/v1/certificates/\(certificate)/transitions", json: #"{"to":"granted"}"#, token: admin)
 
             #expect(Set(try await api.searchIDs("")) == [cake, jam, rug])
@@ -142,7 +150,9 @@ import Testing
         try await withApp { api in
             let producer = try await api.producer(status: .verified)
             var ids: [Int64] = []
-            for i in 0..<7 { ids.append(try await api.product(producer, title: "کیک شماره \(i)", price: Int64(1000 + (i * 37) % 5))) }
+            for i in 0..<7 {
+                ids.append(try await api.product(producer, title: "کیک شماره \(i)", price: Int64(1000 + (i * 37) % 5)))
+            }
             for sort in ["newest", "price", "relevance"] {
                 var seen: [Int64] = []
                 var cursor: String? = nil
@@ -161,8 +171,10 @@ import Testing
 
     @Test func badParametersAre422() async throws {
         try await withApp { api in
-            for query in ["sort=cheapest", "certificate=gold", "min_packaging_level=luxury", "max_price_rials=-1", "limit=0",
-                          "limit=101", "cursor=garbage", "brand_id=abc", "status=sold"] {
+            for query in [
+                "sort=cheapest", "certificate=gold", "min_packaging_level=luxury", "max_price_rials=-1", "limit=0",
+                "limit=101", "cursor=garbage", "brand_id=abc", "status=sold",
+            ] {
                 let reply = try await api.get("/v1/products?" + query)
                 #expect(reply.status == .unprocessableContent, "\(query)")
             }

@@ -1,7 +1,7 @@
 import BazaarcheApp
 import BazaarcheCore
-import HummingbirdTesting
 import Foundation
+import HummingbirdTesting
 import Testing
 
 @Suite struct SecurityTests {
@@ -23,7 +23,8 @@ import Testing
             #expect(checked >= 1 && checked <= 6, "\(statuses)")
             #expect(statuses.allSatisfy { $0 == .unauthorized || $0 == .tooManyRequests })
             // While the pair waits even the right password is refused: trying it teaches nothing.
-            try await api.db.execute("UPDATE login_throttle SET blocked_until = now() + interval '1 minute' WHERE key LIKE 'pair:%'")
+            try await api.db.execute(
+                "UPDATE login_throttle SET blocked_until = now() + interval '1 minute' WHERE key LIKE 'pair:%'")
             let blocked = try await api.post("/v1/auth/tokens", #"{"login":"\#(login)","password":"\#(API.password)"}"#)
             #expect(blocked.status == .tooManyRequests)
             #expect(blocked.code == "too_many_attempts")
@@ -33,8 +34,11 @@ import Testing
             // the pair starts afresh.
             _ = try await api.token(.supervisor, province: "IR-23")
             try await api.db.execute("UPDATE login_throttle SET blocked_until = now() - interval '1 second'")
-            #expect(try await api.post("/v1/auth/tokens", #"{"login":"\#(login)","password":"\#(API.password)"}"#).status == .created)
-            #expect(try await api.db.rows("SELECT 1 FROM login_throttle WHERE key LIKE \("pair:" + login.lowercased() + "|%")").isEmpty)
+            #expect(
+                try await api.post("/v1/auth/tokens", #"{"login":"\#(login)","password":"\#(API.password)"}"#).status == .created)
+            #expect(
+                try await api.db.rows("SELECT 1 FROM login_throttle WHERE key LIKE \("pair:" + login.lowercased() + "|%")")
+                    .isEmpty)
         }
     }
 
@@ -90,11 +94,13 @@ import Testing
             #expect(stored.string("title_fa") == #"'); DROP TABLE products; -- <script>alert("x")</script> ' ٪ ‌ 🍯"#)
             let long = String(repeating: "کیک خانگی شکلاتی ", count: 400)
             let tooLong = try await api.post(
-                "/v1/products", #"{"title_fa":"\#(long)","category_code":"food.bakery","unit":"piece","price_rials":1000,"stock":1}"#,
+                "/v1/products",
+                #"{"title_fa":"\#(long)","category_code":"food.bakery","unit":"piece","price_rials":1000,"stock":1}"#,
                 token: producer.token)
             #expect(tooLong.status == .unprocessableContent)
             #expect(tooLong.fields == ["title_fa"])
-            let description = Array(repeating: "توضیحات بلند فارسی با حروف «گ» و «ژ» و ارقام ۱۲۳۴", count: 90).joined(separator: " ")
+            let description = Array(repeating: "توضیحات بلند فارسی با حروف «گ» و «ژ» و ارقام ۱۲۳۴", count: 90).joined(
+                separator: " ")
             let patched = try await api.call(
                 .patch, "/v1/products/\(id)", json: #"{"description":"\#(description)"}"#, token: producer.token)
             #expect(patched.status == .ok || patched.status == .unprocessableContent)
@@ -116,7 +122,8 @@ import Testing
         let logger = await TestDatabase.shared.logger
         var config = AppConfig()
         config.migrateOnStart = false
-        let client = PostgresClient(configuration: clientConfiguration(database.configuration, poolSize: 2), backgroundLogger: logger)
+        let client = PostgresClient(
+            configuration: clientConfiguration(database.configuration, poolSize: 2), backgroundLogger: logger)
         let app = buildApplication(
             config: config,
             dependencies: AppDependencies(

@@ -22,35 +22,47 @@ import Testing
         var shipment: Int64
     }
 
-    static let delivery = #"{"province_code":"IR-23","city":"تهران","address":"خیابان آزادی","recipient":"انبار","phone":"02166554433"}"#
+    static let delivery =
+        #"{"province_code":"IR-23","city":"تهران","address":"خیابان آزادی","recipient":"انبار","phone":"02166554433"}"#
 
     func tenant(_ api: API, province: String, n: Int) async throws -> Tenant {
         let producer = try await api.producer(province: province, status: .verified)
         let product = try await api.product(producer, title: "کیک تست \(n)", price: 500_000, stock: 100)
         let producerAccount = try #require(try await api.get("/v1/me", token: producer.token).int("id"))
-        let declared = try await api.call(.put, "/v1/products/\(product)/packaging", json: #"{"level":"export"}"#, token: producer.token)
+        let declared = try await api.call(
+            .put, "/v1/products/\(product)/packaging", json: #"{"level":"export"}"#, token: producer.token)
         #expect(declared.status == .ok, "packaging: \(declared.text)")
-        let brand = try #require(try await api.post(
-            "/v1/brands", #"{"slug":"brand-\#(n)-\#(Fixtures.next())","name_fa":"برند \#(n)"}"#, token: producer.token).int("id"))
-        let certificate = try #require(try await api.post(
-            "/v1/products/\(product)/certificates",
-            #"{"kind":"halal","number":"H-\#(n)","issuer":"x","issued_on":"2025-01-01","expires_on":"2099-01-01"}"#,
-            token: producer.token).int("id"))
+        let brand = try #require(
+            try await api.post(
+                "/v1/brands", #"{"slug":"brand-\#(n)-\#(Fixtures.next())","name_fa":"برند \#(n)"}"#, token: producer.token
+            ).int("id"))
+        let certificate = try #require(
+            try await api.post(
+                "/v1/products/\(product)/certificates",
+                #"{"kind":"halal","number":"H-\#(n)","issuer":"x","issued_on":"2025-01-01","expires_on":"2099-01-01"}"#,
+                token: producer.token
+            ).int("id"))
         let partner = try await api.token(.partner)
         let demand = try await api.demand(partner, #""category_code":"food","quantity":5,"max_unit_price_rials":1000000"#)
-        let order = try #require(try await api.call(
-            .post, "/v1/orders",
-            json: #"{"producer_id":\#(producer.id),"lines":[{"product_id":\#(product),"quantity":1}],"delivery":\#(Self.delivery)}"#,
-            token: partner, headers: [.idempotencyKey: "sweep-\(n)"]).int("id"))
-        let invitation = try #require(try await api.post(
-            "/v1/demands/\(demand)/invitations",
-            #"{"producer_id":\#(producer.id),"product_id":\#(product),"quantity":2,"unit_price_rials":400000,"delivery":\#(Self.delivery)}"#,
-            token: partner).int("id"))
+        let order = try #require(
+            try await api.call(
+                .post, "/v1/orders",
+                json:
+                    #"{"producer_id":\#(producer.id),"lines":[{"product_id":\#(product),"quantity":1}],"delivery":\#(Self.delivery)}"#,
+                token: partner, headers: [.idempotencyKey: "sweep-\(n)"]
+            ).int("id"))
+        let invitation = try #require(
+            try await api.post(
+                "/v1/demands/\(demand)/invitations",
+                #"{"producer_id":\#(producer.id),"product_id":\#(product),"quantity":2,"unit_price_rials":400000,"delivery":\#(Self.delivery)}"#,
+                token: partner
+            ).int("id"))
         let exporter = try await api.exporterToken()
         let shipment = try await api.shipment(exporter, producer: producer.id, on: "2026-10-01", status: "declared")
         let supervisor = try await api.token(.supervisor, province: province)
         return Tenant(
-            producer: producer, producerAccount: producerAccount, product: product, brand: brand, certificate: certificate, partner: partner, exporter: exporter,
+            producer: producer, producerAccount: producerAccount, product: product, brand: brand, certificate: certificate,
+            partner: partner, exporter: exporter,
             supervisor: supervisor, demand: demand, order: order, invitation: invitation, shipment: shipment)
     }
 
@@ -59,8 +71,10 @@ import Testing
         [
             (.get, "/v1/producers/\(t.producer.id)", nil),
             (.post, "/v1/producers/\(t.producer.id)/transitions", #"{"to":"suspended","reason":"sweep"}"#),
-            (.post, "/v1/producers/\(t.producer.id)/counseling-sessions",
-             #"{"topic":"quality","counselor":"مشاور","held_on":"2026-10-01","mode":"online"}"#),
+            (
+                .post, "/v1/producers/\(t.producer.id)/counseling-sessions",
+                #"{"topic":"quality","counselor":"مشاور","held_on":"2026-10-01","mode":"online"}"#
+            ),
             (.get, "/v1/producers/\(t.producer.id)/counseling-sessions", nil),
             (.patch, "/v1/brands/\(t.brand)", #"{"story":"بازنویسی"}"#),
             (.patch, "/v1/products/\(t.product)", #"{"price_rials":1}"#),
@@ -68,8 +82,10 @@ import Testing
             (.put, "/v1/products/\(t.product)/packaging", #"{"level":"retail"}"#),
             (.post, "/v1/products/\(t.product)/packaging/review", #"{"decision":"approve","level":"export"}"#),
             (.post, "/v1/accounts/\(t.producerAccount)/disable", #"{"reason":"sweep"}"#),
-            (.post, "/v1/products/\(t.product)/certificates",
-             #"{"kind":"organic","number":"X","issuer":"x","issued_on":"2025-01-01","expires_on":"2099-01-01"}"#),
+            (
+                .post, "/v1/products/\(t.product)/certificates",
+                #"{"kind":"organic","number":"X","issuer":"x","issued_on":"2025-01-01","expires_on":"2099-01-01"}"#
+            ),
             (.post, "/v1/certificates/\(t.certificate)/transitions", #"{"to":"under_review"}"#),
             (.get, "/v1/orders/\(t.order)", nil),
             (.post, "/v1/orders/\(t.order)/transitions", #"{"to":"cancelled","reason":"sweep"}"#),
@@ -79,8 +95,10 @@ import Testing
             (.get, "/v1/demands/\(t.demand)", nil),
             (.get, "/v1/demands/\(t.demand)/matches", nil),
             (.post, "/v1/demands/\(t.demand)/transitions", #"{"to":"cancelled"}"#),
-            (.post, "/v1/demands/\(t.demand)/invitations",
-             #"{"producer_id":\#(t.producer.id),"product_id":\#(t.product),"quantity":1,"unit_price_rials":1000,"delivery":\#(Self.delivery)}"#),
+            (
+                .post, "/v1/demands/\(t.demand)/invitations",
+                #"{"producer_id":\#(t.producer.id),"product_id":\#(t.product),"quantity":1,"unit_price_rials":1000,"delivery":\#(Self.delivery)}"#
+            ),
             (.get, "/v1/invitations/\(t.invitation)", nil),
             (.post, "/v1/invitations/\(t.invitation)/accept", "{}"),
             (.post, "/v1/invitations/\(t.invitation)/decline", #"{"reason":"sweep"}"#),
@@ -144,8 +162,10 @@ import Testing
             #expect(!statuses.8.split(separator: ",").contains("100"))
             // Lists never show the other tenant's objects either.
             for (mine, theirs) in [(a, b), (b, a)] {
-                for (path, id) in [("/v1/orders", theirs.order), ("/v1/demands", theirs.demand), ("/v1/invitations", theirs.invitation),
-                                   ("/v1/export-shipments", theirs.shipment)] {
+                for (path, id) in [
+                    ("/v1/orders", theirs.order), ("/v1/demands", theirs.demand), ("/v1/invitations", theirs.invitation),
+                    ("/v1/export-shipments", theirs.shipment),
+                ] {
                     for token in [mine.producer.token, mine.partner, mine.exporter, mine.supervisor]
                     where !(path == "/v1/demands" && token == mine.producer.token) {
                         let reply = try await api.get(path, token: token)

@@ -63,7 +63,9 @@ import Testing
                 "/v1/courses/\(courseID)/enrollments", #"{"producer_id":\#(producer.id)}"#, token: supervisor)
             #expect(again.status == .conflict)
             // The producer cannot complete its own course.
-            #expect(try await api.post("/v1/enrollments/\(enrollmentID)/completion", "{}", token: producer.token).status == .forbidden)
+            #expect(
+                try await api.post("/v1/enrollments/\(enrollmentID)/completion", "{}", token: producer.token).status == .forbidden
+            )
             let completed = try await api.call(.post, "/v1/enrollments/\(enrollmentID)/completion", token: supervisor)
             #expect(completed.status == .ok)
             #expect(completed.string("status") == "completed")
@@ -82,8 +84,10 @@ import Testing
             let courseID = try #require(try await api.post("/v1/courses", CourseTests.course, token: admin).int("id"))
             let one = try await api.producer()
             let two = try await api.producer()
-            #expect(try await api.post(
-                "/v1/courses/\(courseID)/enrollments", #"{"producer_id":\#(one.id)}"#, token: one.token).status == .created)
+            #expect(
+                try await api.post(
+                    "/v1/courses/\(courseID)/enrollments", #"{"producer_id":\#(one.id)}"#, token: one.token
+                ).status == .created)
             let other = try await api.post(
                 "/v1/courses/\(courseID)/enrollments", #"{"producer_id":\#(two.id)}"#, token: one.token)
             #expect(other.status == .unprocessableContent)
@@ -111,8 +115,10 @@ import Testing
                 "/v1/courses/\(courseID)/enrollments", #"{"producer_id":\#(rejected.id)}"#, token: isfahan)
             #expect(refused.status == .conflict)
             #expect(refused.code == "producer_not_eligible")
-            #expect(try await api.post(
-                "/v1/courses/999999/enrollments", #"{"producer_id":\#(markazi.id)}"#, token: admin).status == .notFound)
+            #expect(
+                try await api.post(
+                    "/v1/courses/999999/enrollments", #"{"producer_id":\#(markazi.id)}"#, token: admin
+                ).status == .notFound)
         }
     }
 
@@ -121,8 +127,10 @@ import Testing
             let admin = try await api.token(.admin)
             let courseID = try #require(try await api.post("/v1/courses", CourseTests.course, token: admin).int("id"))
             let producer = try await api.producer(province: "IR-00")
-            let enrollmentID = try #require(try await api.post(
-                "/v1/courses/\(courseID)/enrollments", #"{"producer_id":\#(producer.id)}"#, token: admin).int("id"))
+            let enrollmentID = try #require(
+                try await api.post(
+                    "/v1/courses/\(courseID)/enrollments", #"{"producer_id":\#(producer.id)}"#, token: admin
+                ).int("id"))
             let tehran = try await api.token(.supervisor, province: "IR-23")
             #expect(try await api.call(.post, "/v1/enrollments/\(enrollmentID)/completion", token: tehran).status == .notFound)
             let rows = try await api.db.rows("SELECT completed_at IS NULL FROM enrollments WHERE id = \(enrollmentID)")
@@ -132,7 +140,8 @@ import Testing
 }
 
 @Suite struct CounselingTests {
-    static let session = #"{"topic":"packaging","counselor":"خانم رحیمی","held_on":"2026-11-20","mode":"online","notes":"برچسب دوزبانه"}"#
+    static let session =
+        #"{"topic":"packaging","counselor":"خانم رحیمی","held_on":"2026-11-20","mode":"online","notes":"برچسب دوزبانه"}"#
 
     @Test func recordAndReadSessions() async throws {
         try await withApp { api in
@@ -147,10 +156,14 @@ import Testing
             let other = try await api.producer()
             #expect(try await api.get("/v1/producers/\(producer.id)/counseling-sessions", token: other.token).status == .notFound)
             let tehran = try await api.token(.supervisor, province: "IR-23")
-            #expect(try await api.post(
-                "/v1/producers/\(producer.id)/counseling-sessions", Self.session, token: tehran).status == .notFound)
-            #expect(try await api.post(
-                "/v1/producers/\(producer.id)/counseling-sessions", Self.session, token: producer.token).status == .forbidden)
+            #expect(
+                try await api.post(
+                    "/v1/producers/\(producer.id)/counseling-sessions", Self.session, token: tehran
+                ).status == .notFound)
+            #expect(
+                try await api.post(
+                    "/v1/producers/\(producer.id)/counseling-sessions", Self.session, token: producer.token
+                ).status == .forbidden)
         }
     }
 

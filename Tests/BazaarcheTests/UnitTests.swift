@@ -21,7 +21,7 @@ import Testing
 
     @Test func checkDigitCompletesNineDigits() {
         #expect(NationalID.withCheckDigit("001354241") == "0013542419")
-        for n in [123456789, 100000000, 987654321] {
+        for n in [123_456_789, 100_000_000, 987_654_321] {
             #expect(NationalID.isValid(NationalID.withCheckDigit(String(n))))
         }
     }

@@ -32,7 +32,9 @@ extension API {
         return id
     }
 
-    func searchIDs(_ query: String, token: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [Int64] {
+    func searchIDs(_ query: String, token: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) async throws
+        -> [Int64]
+    {
         let reply = try await get("/v1/products?" + query, token: token, sourceLocation: sourceLocation)
         #expect(reply.status == .ok, "\(query): \(reply.text)", sourceLocation: sourceLocation)
         return reply.items.compactMap { ($0["id"] as? NSNumber)?.int64Value }
@@ -47,16 +49,20 @@ extension API {
         _ product: Int64, _ level: String, token: String, sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> Reply {
         let declared = try await call(
-            .put, "/v1/products/\(product)/packaging", json: #"{"level":"\#(level)"}"#, token: token, sourceLocation: sourceLocation)
+            .put, "/v1/products/\(product)/packaging", json: #"{"level":"\#(level)"}"#, token: token,
+            sourceLocation: sourceLocation)
         #expect(declared.status == .ok, "\(declared.text)", sourceLocation: sourceLocation)
         let approved = try await post(
-            "/v1/products/\(product)/packaging/review", #"{"decision":"approve","level":"\#(level)"}"#, token: try await self.token(.admin),
+            "/v1/products/\(product)/packaging/review", #"{"decision":"approve","level":"\#(level)"}"#,
+            token: try await self.token(.admin),
             sourceLocation: sourceLocation)
         #expect(approved.string("approved_level") == level, "\(approved.text)", sourceLocation: sourceLocation)
         return approved
     }
 
-    func review(_ product: Int64, _ body: String, token: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Reply {
+    func review(_ product: Int64, _ body: String, token: String? = nil, sourceLocation: SourceLocation = #_sourceLocation)
+        async throws -> Reply
+    {
         try await post("/v1/products/\(product)/packaging/review", body, token: token, sourceLocation: sourceLocation)
     }
 }

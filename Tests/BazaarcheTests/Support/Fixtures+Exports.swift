@@ -35,12 +35,14 @@ extension API {
         var verifier = officer ?? ""
         if !path.isEmpty && officer == nil { verifier = try await self.token(.exportOfficer) }
         if !path.isEmpty {  // confirmed by its producer, as an exporter's shipment must be before it is cleared
-            _ = try await db.rows("UPDATE export_shipments SET producer_confirmed_at = now() WHERE id = \(id) AND producer_confirmed_at IS NULL")
+            _ = try await db.rows(
+                "UPDATE export_shipments SET producer_confirmed_at = now() WHERE id = \(id) AND producer_confirmed_at IS NULL")
         }
         for step in path {
             // The officer clears the version it checked (If-Match).
             let moved = try await call(
-                .post, "/v1/export-shipments/\(id)/transitions", json: #"{"to":"\#(step)"}"#, token: step == "cleared" ? verifier : token,
+                .post, "/v1/export-shipments/\(id)/transitions", json: #"{"to":"\#(step)"}"#,
+                token: step == "cleared" ? verifier : token,
                 headers: [.ifMatch: try await shipmentETag(id)])
             #expect(moved.status == .ok, "\(step): \(moved.text)", sourceLocation: sourceLocation)
         }
@@ -52,7 +54,8 @@ extension API {
         "\"\(try await db.rows("SELECT version FROM export_shipments WHERE id = \(id)")[0].decode(Int.self))\""
     }
 
-    func figures(_ query: String, token: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [String: Any] {
+    func figures(_ query: String, token: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [String: Any]
+    {
         let reply = try await get("/v1/export-figures?" + query, token: token, sourceLocation: sourceLocation)
         #expect(reply.status == .ok, "figures \(query): \(reply.text)", sourceLocation: sourceLocation)
         return reply.json
@@ -62,10 +65,12 @@ extension API {
 extension API {
     /// Posts a shipment body (the valid default with `fields` merged in) and returns the reply.
     func recordShipment(
-        _ token: String, producer: Int64, _ fields: String = "", key: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+        _ token: String, producer: Int64, _ fields: String = "", key: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> Reply {
         var body: [String: Any] = [
-            "producer_id": producer, "hs_code": "570110", "destination_country": "DE", "customs_declaration_no": "T-\(Fixtures.next())",
+            "producer_id": producer, "hs_code": "570110", "destination_country": "DE",
+            "customs_declaration_no": "T-\(Fixtures.next())",
             "fob_value_usd": "100.00", "net_weight_kg": 1, "export_date": "2026-10-01", "customs_office_code": "bazargan",
         ]
         let changes = try JSONSerialization.jsonObject(with: Data("{\(fields)}".utf8)) as! [String: Any]
@@ -76,7 +81,9 @@ extension API {
             sourceLocation: sourceLocation)
     }
 
-    func move(_ id: Int64, _ body: String, token: String, ifMatch: String? = nil, sourceLocation: SourceLocation = #_sourceLocation)
+    func move(
+        _ id: Int64, _ body: String, token: String, ifMatch: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+    )
         async throws -> Reply
     {
         try await call(
@@ -88,7 +95,8 @@ extension API {
     func clearanceItems(_ ids: [Int64], versions: [Int64: Int] = [:]) async throws -> String {
         var items: [String] = []
         for id in ids {
-            let current = try await db.rows("SELECT coalesce(max(version), 1) FROM export_shipments WHERE id = \(id)")[0].decode(Int.self)
+            let current = try await db.rows("SELECT coalesce(max(version), 1) FROM export_shipments WHERE id = \(id)")[0].decode(
+                Int.self)
             items.append(#"{"id":\#(id),"version":\#(versions[id] ?? current)}"#)
         }
         return #"{"items":[\#(items.joined(separator: ","))]}"#
@@ -96,6 +104,7 @@ extension API {
 
     /// Clears at the shipment's current version, as an officer does who has just checked it.
     func clear(_ id: Int64, token: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Reply {
-        try await move(id, #"{"to":"cleared"}"#, token: token, ifMatch: try await shipmentETag(id), sourceLocation: sourceLocation)
+        try await move(
+            id, #"{"to":"cleared"}"#, token: token, ifMatch: try await shipmentETag(id), sourceLocation: sourceLocation)
     }
 }

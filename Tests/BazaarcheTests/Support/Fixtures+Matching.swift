@@ -12,10 +12,12 @@ extension API {
 
     /// A certificate on `product`, granted by an admin.
     func grantedCertificate(_ product: Int64, _ producer: String, kind: String, expires: String = "2099-01-01") async throws {
-        let cert = try #require(try await post(
-            "/v1/products/\(product)/certificates",
-            #"{"kind":"\#(kind)","number":"N-1","issuer":"سازمان ملی استاندارد","issued_on":"2020-01-01","expires_on":"\#(expires)"}"#,
-            token: producer).int("id"))
+        let cert = try #require(
+            try await post(
+                "/v1/products/\(product)/certificates",
+                #"{"kind":"\#(kind)","number":"N-1","issuer":"سازمان ملی استاندارد","issued_on":"2020-01-01","expires_on":"\#(expires)"}"#,
+                token: producer
+            ).int("id"))
         let admin = try await token(.admin)
         #expect(try await post("/v1/certificates/\(cert)/transitions", #"{"to":"under_review"}"#, token: admin).status == .ok)
         #expect(try await post("/v1/certificates/\(cert)/transitions", #"{"to":"granted"}"#, token: admin).status == .ok)

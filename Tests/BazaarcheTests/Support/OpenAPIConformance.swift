@@ -77,7 +77,8 @@ final class OpenAPIConformance: Sendable {
         if String(describing: type(of: value)) == "__NSCFBoolean" || type(of: value) == Bool.self { return "boolean" }
         if let number = value as? NSNumber {
             let code = String(cString: number.objCType)
-            return code == "d" || code == "f" ? (number.doubleValue.rounded() == number.doubleValue ? "integer-valued number" : "number") : "integer"
+            return code == "d" || code == "f"
+                ? (number.doubleValue.rounded() == number.doubleValue ? "integer-valued number" : "number") : "integer"
         }
         if value is [Any] { return "array" }
         if value is [String: Any] { return "object" }
@@ -93,7 +94,10 @@ final class OpenAPIConformance: Sendable {
                 t == kind || (t == "number" && (kind == "integer" || kind == "integer-valued number"))
                     || (t == "integer" && kind == "integer-valued number")
             }
-            if !ok { problems.append("\(path): expected \(allowed), got \(kind)"); return }
+            if !ok {
+                problems.append("\(path): expected \(allowed), got \(kind)")
+                return
+            }
         }
         if let options = schema["enum"] as? [Any] {
             let matches = options.contains { "\($0)" == "\(value)" }

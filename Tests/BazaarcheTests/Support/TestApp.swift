@@ -111,7 +111,9 @@ struct API: Sendable {
 
     /// Applies over HTTP, confirms with the SMS code, and returns the confirmation reply.
     @discardableResult
-    func apply(nationalID: String, mobile: String, province: String = "IR-00", password: String = API.password) async throws -> Reply {
+    func apply(nationalID: String, mobile: String, province: String = "IR-00", password: String = API.password) async throws
+        -> Reply
+    {
         let applied = try await post(
             "/v1/producer-applications",
             """
@@ -134,14 +136,15 @@ struct API: Sendable {
         #expect(reply.status == .accepted, "confirmation: \(reply.text)")
         let producerToken = try await login(mobile)
         let id = try await get("/v1/me", token: producerToken).int("producer_id") ?? 0
-        let path: [ProducerStatus] = switch status {
-        case .applied: []
-        case .screened: [.screened]
-        case .verified: [.screened, .verified]
-        case .suspended: [.screened, .verified, .suspended]
-        case .rejected: [.rejected]
-        case .withdrawn: []
-        }
+        let path: [ProducerStatus] =
+            switch status {
+            case .applied: []
+            case .screened: [.screened]
+            case .verified: [.screened, .verified]
+            case .suspended: [.screened, .verified, .suspended]
+            case .rejected: [.rejected]
+            case .withdrawn: []
+            }
         if !path.isEmpty {
             let admin = try await token(.admin)
             for step in path {

@@ -19,7 +19,8 @@ actor TestDatabase {
     private var admin: PostgresClient?
     let logger: Logger = {
         var logger = Logger(label: "test")
-        logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
+        logger.logLevel =
+            ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
         return logger
     }()
     let migrator: Migrator = try! Migrator(directory: repositoryRoot.appendingPathComponent("sql"))
