@@ -54,128 +54,190 @@ public enum DemoData {
     /// Loads the set unless present; returns the demo logins (login, role) to print.
     @discardableResult
     public static func load(db: Database, accounts: Accounts, logger: Logger) async throws -> [(String, String)] {
-        var logins: [(String, String)] = []
         let present = try await db.rows("SELECT 1 FROM accounts WHERE login = 'admin'")
         let hash = try await accounts.hash(password)
         if present.isEmpty {
             try await db.transaction { connection in
-                let partner = try await connection.query(
-                    """
-                    INSERT INTO partners (legal_national_id, name, kind, province_code, contact_name, contact_phone)
-                    VALUES ('10380284790', 'شرکت پخش سوغات ایرانی', 'lead_firm', 'IR-23', 'واحد تأمین', '02188776655')
-                    RETURNING id
-                    """, logger: logger
-                ).collect()[0].decode(Int64.self)
-                let exporter = try await connection.query(
-                    """
-                    INSERT INTO partners (legal_national_id, name, kind, province_code, contact_name, contact_phone)
-                    VALUES ('14007655406', 'بازرگانی صادراتی پارس', 'exporter', 'IR-10', 'واحد صادرات', '03132223344')
-                    RETURNING id
-                    """, logger: logger
-                ).collect()[0].decode(Int64.self)
-                var exporterAccount: Int64 = 0
-                for member in staff {
-                    let company = member.login == "exporter.demo" ? exporter : partner
-                    let (id, _) = try await Accounts.insert(
-                        on: connection, logger: logger, role: member.role, login: member.login, passwordHash: hash,
-                        provinceCode: member.province, producerID: nil, partnerID: member.role == .partner ? company : nil,
-                        actor: nil, actorRole: "system")
-                    if member.login == "exporter.demo" { exporterAccount = id }
-                }
-                let year = SolarHijri.year(of: Date())
-                try await connection.query(
-                    """
-                    INSERT INTO plan_quotas (year, province_code, quota)
-                    SELECT \(year), code, CASE code WHEN 'IR-00' THEN 2000 WHEN 'IR-23' THEN 5000 ELSE 1500 END FROM provinces
-                    ON CONFLICT DO NOTHING
-                    """, logger: logger)
-                let admin = try await connection.query("SELECT id FROM accounts WHERE login = 'admin'", logger: logger)
-                    .collect()[0].decode(Int64.self)
-                try await connection.query(
-                    """
-                    INSERT INTO courses (title, description, kind, mode, hours, province_code, created_by) VALUES
-                      ('آموزش عمومی کسب‌وکار خانگی', 'قیمت‌گذاری، ثبت سفارش و فروش اینترنتی', 'general', 'online', 12, NULL, \(admin)),
-                      ('بسته‌بندی صادراتی محصولات غذایی', 'استانداردها و برچسب‌گذاری', 'specialized', 'in_person', 24, 'IR-00', \(admin)),
-                      ('بهداشت و ایمنی مواد غذایی', 'الزامات پروانه بهداشت', 'specialized', 'online', 16, NULL, \(admin))
-                    """, logger: logger)
-                for (index, p) in producers.enumerated() {
-                    let nationalID = NationalID.withCheckDigit(String(format: "%09d", 4_120_000_00 + index * 7_919))
-                    let mobile = String(format: "0912%07d", 1_000_000 + index)
-                    let id = try await connection.query(
-                        """
-                        INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, skills)
-                        VALUES (\(nationalID), \(p.first), \(p.last), \(mobile), \(p.province), \(p.city), \(p.skills))
-                        RETURNING id
-                        """, logger: logger
-                    ).collect()[0].decode(Int64.self)
-                    _ = try await Accounts.insert(
-                        on: connection, logger: logger, role: .producer, login: mobile, passwordHash: hash,
-                        provinceCode: nil, producerID: id, partnerID: nil, actor: nil, actorRole: "system",
-                        auditProvince: p.province)
-                    let path: [String] =
-                        switch p.status {
-                        case "screened": ["screened"]
-                        case "verified": ["screened", "verified"]
-                        case "suspended": ["screened", "verified", "suspended"]
-                        case "rejected": ["rejected"]
-                        default: []
-                        }
-                    for status in path {
-                        let stamp = status == "suspended" ? "updated_at" : "\(status)_at"
-                        try await connection.query(
-                            "UPDATE producers SET status = \(status), \(unescaped: stamp) = now() WHERE id = \(id)",
-                            logger: logger)
-                    }
-                    for item in products where item.producer == index {
-                        try await connection.query(
-                            """
-                            INSERT INTO products (producer_id, province_code, title_fa, category_code, unit, price_rials, stock,
-                                                  monthly_capacity, min_order_qty, status, listed_at)
-                            VALUES (\(id), \(p.province), \(item.title), \(item.category), \(item.unit), \(item.price),
-                                    \(item.stock), \(item.stock * 4), 1, 'listed', now())
-                            """, logger: logger)
-                    }
-                    if p.status == "verified" {
-                        try await connection.query(
-                            """
-                            INSERT INTO enrollments (course_id, producer_id, completed_at)
-                            SELECT c.id, \(id), now() FROM courses c WHERE c.kind = 'general'
-                            """, logger: logger)
-                        try await connection.query(
-                            """
-                            INSERT INTO counseling_sessions (producer_id, topic, counselor, held_on, mode, notes, created_by)
-                            VALUES (\(id), 'packaging', 'مشاور بسته‌بندی استان', current_date - 7, 'online',
-                                    'پیشنهاد بسته‌بندی شیشه‌ای با برچسب دوزبانه', \(admin))
-                            """, logger: logger)
-                    }
-                }
-                // A year of exports by the exporter: cleared and shipped ones count in figures, a
-                // declared one does not yet, and one crude-oil shipment shows what non-oil leaves out.
-                try await connection.query(
-                    """
-                    INSERT INTO export_shipments (producer_id, product_id, recorded_by, recorded_by_partner_id, hs_code,
-                      destination_country, customs_declaration_no, fob_cents, net_weight_kg, export_date, customs_office_code, status,
-                      producer_confirmed_at, verified_by, verified_at)
-                    SELECT p.producer_id, p.id, \(exporterAccount), \(exporter),
-                      CASE WHEN n = 48 THEN '270900' ELSE CASE split_part(p.category_code, '.', 1)
-                        WHEN 'food' THEN '200799' WHEN 'cosmetics' THEN '340111' WHEN 'herbal' THEN '330190'
-                        WHEN 'carpets' THEN '570110' ELSE '630499' END END,
-                      (ARRAY['IQ','AE','AF','CN','TR','DE','OM','QA','AM','RU'])[1 + (n * 7) % 10], 'DEMO-1405-' || lpad(n::text, 4, '0'),
-                      (150000 + (n * 7919) % 900000)::bigint * 10, 40 + (n * 37) % 400, tehran_today() - n * 7,
-                      (ARRAY['bazargan','shahid-rajaee','imam-khomeini-airport','mehran'])[1 + n % 4],
-                      CASE WHEN n = 3 THEN 'declared' WHEN n % 3 = 0 THEN 'shipped' ELSE 'cleared' END,
-                      -- Confirmed by their producers; all but the declared one verified by the demo officer.
-                      now(), CASE WHEN n <> 3 THEN (SELECT id FROM accounts WHERE login = 'officer') END, CASE WHEN n <> 3 THEN now() END
-                    FROM generate_series(1, 48) n
-                    JOIN LATERAL (SELECT id, producer_id, category_code FROM products WHERE status = 'listed'
-                                  ORDER BY id OFFSET n % 9 LIMIT 1) p ON true
-                    """, logger: logger)
+                try await insert(passwordHash: hash, on: connection, logger: logger)
             }
         }
+        return try await logins(db)
+    }
+
+    /// The whole set: partners and staff, plan quotas, courses, producers with their listings and
+    /// training, and a year of exports.
+    static func insert(passwordHash hash: String, on connection: PostgresConnection, logger: Logger) async throws {
+        let (partner, exporter) = try await insertPartners(on: connection, logger: logger)
+        let exporterAccount = try await insertStaff(
+            partner: partner, exporter: exporter, passwordHash: hash, on: connection, logger: logger)
+        let year = SolarHijri.year(of: Date())
+        try await connection.query(
+            """
+            INSERT INTO plan_quotas (year, province_code, quota)
+            SELECT \(year), code, CASE code WHEN 'IR-00' THEN 2000 WHEN 'IR-23' THEN 5000 ELSE 1500 END FROM provinces
+            ON CONFLICT DO NOTHING
+            """, logger: logger)
+        let admin = try await connection.query("SELECT id FROM accounts WHERE login = 'admin'", logger: logger)
+            .collect()[0].decode(Int64.self)
+        try await insertCourses(createdBy: admin, on: connection, logger: logger)
+        for (index, p) in producers.enumerated() {
+            try await insertProducer(p, index: index, passwordHash: hash, admin: admin, on: connection, logger: logger)
+        }
+        try await insertShipments(exporter: exporter, recordedBy: exporterAccount, on: connection, logger: logger)
+    }
+
+    /// The two demo partner companies, a lead firm and an exporter; returns their ids.
+    static func insertPartners(
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> (partner: Int64, exporter: Int64) {
+        let partner = try await connection.query(
+            """
+            INSERT INTO partners (legal_national_id, name, kind, province_code, contact_name, contact_phone)
+            VALUES ('10380284790', 'شرکت پخش سوغات ایرانی', 'lead_firm', 'IR-23', 'واحد تأمین', '02188776655')
+            RETURNING id
+            """, logger: logger
+        ).collect()[0].decode(Int64.self)
+        let exporter = try await connection.query(
+            """
+            INSERT INTO partners (legal_national_id, name, kind, province_code, contact_name, contact_phone)
+            VALUES ('14007655406', 'بازرگانی صادراتی پارس', 'exporter', 'IR-10', 'واحد صادرات', '03132223344')
+            RETURNING id
+            """, logger: logger
+        ).collect()[0].decode(Int64.self)
+        return (partner, exporter)
+    }
+
+    /// The staff accounts (partner accounts belong to their company); returns the exporter's account id.
+    static func insertStaff(
+        partner: Int64, exporter: Int64, passwordHash hash: String, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int64 {
+        var exporterAccount: Int64 = 0
+        for member in staff {
+            let company = member.login == "exporter.demo" ? exporter : partner
+            let (id, _) = try await Accounts.insert(
+                on: connection, logger: logger, role: member.role, login: member.login, passwordHash: hash,
+                provinceCode: member.province, producerID: nil, partnerID: member.role == .partner ? company : nil,
+                actor: nil, actorRole: "system")
+            if member.login == "exporter.demo" { exporterAccount = id }
+        }
+        return exporterAccount
+    }
+
+    static func insertCourses(createdBy admin: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            """
+            INSERT INTO courses (title, description, kind, mode, hours, province_code, created_by) VALUES
+              ('آموزش عمومی کسب‌وکار خانگی', 'قیمت‌گذاری، ثبت سفارش و فروش اینترنتی',
+               'general', 'online', 12, NULL, \(admin)),
+              ('بسته‌بندی صادراتی محصولات غذایی', 'استانداردها و برچسب‌گذاری',
+               'specialized', 'in_person', 24, 'IR-00', \(admin)),
+              ('بهداشت و ایمنی مواد غذایی', 'الزامات پروانه بهداشت',
+               'specialized', 'online', 16, NULL, \(admin))
+            """, logger: logger)
+    }
+
+    /// One producer with its account, its way through vetting to its demo status, its listings and,
+    /// once verified, its training.
+    static func insertProducer(
+        _ p: DemoProducer, index: Int, passwordHash hash: String, admin: Int64, on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        let nationalID = NationalID.withCheckDigit(String(format: "%09d", 4_120_000_00 + index * 7_919))
+        let mobile = String(format: "0912%07d", 1_000_000 + index)
+        let id = try await connection.query(
+            """
+            INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, skills)
+            VALUES (\(nationalID), \(p.first), \(p.last), \(mobile), \(p.province), \(p.city), \(p.skills))
+            RETURNING id
+            """, logger: logger
+        ).collect()[0].decode(Int64.self)
+        _ = try await Accounts.insert(
+            on: connection, logger: logger, role: .producer, login: mobile, passwordHash: hash,
+            provinceCode: nil, producerID: id, partnerID: nil, actor: nil, actorRole: "system",
+            auditProvince: p.province)
+        for status in statusPath(to: p.status) {
+            let stamp = status == "suspended" ? "updated_at" : "\(status)_at"
+            try await connection.query(
+                "UPDATE producers SET status = \(status), \(unescaped: stamp) = now() WHERE id = \(id)",
+                logger: logger)
+        }
+        for item in products where item.producer == index {
+            try await connection.query(
+                """
+                INSERT INTO products (producer_id, province_code, title_fa, category_code, unit, price_rials, stock,
+                                      monthly_capacity, min_order_qty, status, listed_at)
+                VALUES (\(id), \(p.province), \(item.title), \(item.category), \(item.unit), \(item.price),
+                        \(item.stock), \(item.stock * 4), 1, 'listed', now())
+                """, logger: logger)
+        }
+        if p.status == "verified" { try await insertTraining(of: id, admin: admin, on: connection, logger: logger) }
+    }
+
+    /// The statuses a new (applied) producer passes through to reach `status`.
+    static func statusPath(to status: String) -> [String] {
+        switch status {
+        case "screened": ["screened"]
+        case "verified": ["screened", "verified"]
+        case "suspended": ["screened", "verified", "suspended"]
+        case "rejected": ["rejected"]
+        default: []
+        }
+    }
+
+    /// The general courses completed and one counselling session held.
+    static func insertTraining(
+        of producer: Int64, admin: Int64, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query(
+            """
+            INSERT INTO enrollments (course_id, producer_id, completed_at)
+            SELECT c.id, \(producer), now() FROM courses c WHERE c.kind = 'general'
+            """, logger: logger)
+        try await connection.query(
+            """
+            INSERT INTO counseling_sessions (producer_id, topic, counselor, held_on, mode, notes, created_by)
+            VALUES (\(producer), 'packaging', 'مشاور بسته‌بندی استان', current_date - 7, 'online',
+                    'پیشنهاد بسته‌بندی شیشه‌ای با برچسب دوزبانه', \(admin))
+            """, logger: logger)
+    }
+
+    /// A year of exports by the exporter: cleared and shipped ones count in figures, a declared one
+    /// does not yet, and one crude-oil shipment shows what non-oil leaves out.
+    static func insertShipments(
+        exporter: Int64, recordedBy account: Int64, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query(
+            """
+            INSERT INTO export_shipments (producer_id, product_id, recorded_by, recorded_by_partner_id, hs_code,
+              destination_country, customs_declaration_no, fob_cents, net_weight_kg, export_date, customs_office_code,
+              status, producer_confirmed_at, verified_by, verified_at)
+            SELECT p.producer_id, p.id, \(account), \(exporter),
+              CASE WHEN n = 48 THEN '270900' ELSE CASE split_part(p.category_code, '.', 1)
+                WHEN 'food' THEN '200799' WHEN 'cosmetics' THEN '340111' WHEN 'herbal' THEN '330190'
+                WHEN 'carpets' THEN '570110' ELSE '630499' END END,
+              (ARRAY['IQ','AE','AF','CN','TR','DE','OM','QA','AM','RU'])[1 + (n * 7) % 10],
+              'DEMO-1405-' || lpad(n::text, 4, '0'),
+              (150000 + (n * 7919) % 900000)::bigint * 10, 40 + (n * 37) % 400, tehran_today() - n * 7,
+              (ARRAY['bazargan','shahid-rajaee','imam-khomeini-airport','mehran'])[1 + n % 4],
+              CASE WHEN n = 3 THEN 'declared' WHEN n % 3 = 0 THEN 'shipped' ELSE 'cleared' END,
+              -- Confirmed by their producers; all but the declared one verified by the demo officer.
+              now(), CASE WHEN n <> 3 THEN (SELECT id FROM accounts WHERE login = 'officer') END,
+              CASE WHEN n <> 3 THEN now() END
+            FROM generate_series(1, 48) n
+            JOIN LATERAL (SELECT id, producer_id, category_code FROM products WHERE status = 'listed'
+                          ORDER BY id OFFSET n % 9 LIMIT 1) p ON true
+            """, logger: logger)
+    }
+
+    /// The staff logins, then the first three producers' (their mobile numbers).
+    static func logins(_ db: Database) async throws -> [(String, String)] {
+        var logins: [(String, String)] = []
         for member in staff { logins.append((member.login, member.role.rawValue)) }
         let producerLogins = try await db.rows(
-            "SELECT a.login FROM accounts a JOIN producers p ON p.id = a.producer_id WHERE p.mobile LIKE '09121%' ORDER BY a.id LIMIT 3"
-        )
+            """
+            SELECT a.login FROM accounts a JOIN producers p ON p.id = a.producer_id
+            WHERE p.mobile LIKE '09121%' ORDER BY a.id LIMIT 3
+            """)
         for row in producerLogins { logins.append((try row.decode(String.self), "producer")) }
         return logins
     }

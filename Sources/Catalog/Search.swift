@@ -139,15 +139,25 @@ public struct Search: Sendable {
     }
 
     static func build(_ query: SearchQuery, principal: Principal?) -> SQL {
+        let common = conditions(query, principal: principal)
+        let filters = { (extra: [SQL]) in (common + extra).joined(separator: " AND ") }
+        let limit = query.limit + 1
+        guard let text = query.text else { return browse(query, filters: filters, limit: limit) }
+        return find(text, query, filters: filters, limit: limit)
+    }
+
+    /// The conditions every branch of the query shares: who may see the product, then the filters.
+    static func conditions(_ query: SearchQuery, principal: Principal?) -> [SQL] {
         var conditions: [SQL] = []
         // Who sees what: everyone sees listed products of verified producers; owners and staff more.
         let readers = Access.rule(for: principal, on: .product)
         if !readers.isUnrestricted { conditions.append(readers.condition(alias: "p")) }
         if let status = query.status { conditions.append("p.status = \(status.rawValue)") }
         if let category = query.category {
+            let subtree = Self.escapeLike(category) + ".%"
             conditions.append(
-                "p.category_code = ANY(ARRAY(SELECT code FROM categories WHERE code = \(category) OR code LIKE \(Self.escapeLike(category) + ".%")))"
-            )
+                "p.category_code = ANY(ARRAY(SELECT code FROM categories WHERE code = \(category) "
+                    + "OR code LIKE \(subtree)))")
         }
         if let province = query.province { conditions.append("p.province_code = \(province)") }
         if let brand = query.brandID { conditions.append("p.brand_id = \(brand)") }
@@ -162,28 +172,32 @@ public struct Search: Sendable {
                   AND c.status = 'granted' AND c.expires_on >= tehran_today())
                 """)
         }
-        let common = conditions
-        let filters = { (extra: [SQL]) in (common + extra).joined(separator: " AND ") }
-        let limit = query.limit + 1
-        guard let text = query.text else {
-            let order: SQL
-            var keyset: [SQL] = []
-            switch query.sort {
-            case .price:
-                if let c = query.cursor { keyset.append("(p.price_rials, p.id) > (\(c.price), \(c.id))") }
-                order = "p.price_rials, p.id"
-            default:
-                if let c = query.cursor { keyset.append("p.id < \(c.id)") }
-                order = "p.id DESC"
-            }
-            let condition = filters(keyset)
-            return """
-                WITH hits AS (SELECT p.id, 0 AS tier FROM products p WHERE \(condition.isEmpty ? "true" : condition)
-                              ORDER BY \(order) LIMIT \(literal: limit))
-                SELECT p.id, p.price_rials, hits.tier, \(unescaped: Products.json)::text
-                FROM hits JOIN products p ON p.id = hits.id ORDER BY \(order)
-                """
+        return conditions
+    }
+
+    /// The order of a newest or price listing, and the keyset condition after the cursor if any.
+    static func keyset(_ query: SearchQuery) -> (after: [SQL], order: SQL) {
+        if query.sort == .price {
+            let after: [SQL] = query.cursor.map { c in ["(p.price_rials, p.id) > (\(c.price), \(c.id))"] } ?? []
+            return (after, "p.price_rials, p.id")
         }
+        return (query.cursor.map { c in ["p.id < \(c.id)"] } ?? [], "p.id DESC")
+    }
+
+    /// No text: the filters alone, newest or cheapest first.
+    static func browse(_ query: SearchQuery, filters: ([SQL]) -> SQL, limit: Int) -> SQL {
+        let (after, order) = keyset(query)
+        let condition = filters(after)
+        return """
+            WITH hits AS (SELECT p.id, 0 AS tier FROM products p WHERE \(condition.isEmpty ? "true" : condition)
+                          ORDER BY \(order) LIMIT \(literal: limit))
+            SELECT p.id, p.price_rials, hits.tier, \(unescaped: Products.json)::text
+            FROM hits JOIN products p ON p.id = hits.id ORDER BY \(order)
+            """
+    }
+
+    /// Text: ranked by how well titles match, or any match in newest or price order.
+    static func find(_ text: String, _ query: SearchQuery, filters: ([SQL]) -> SQL, limit: Int) -> SQL {
         let t = SQL.bind(text)
         let like = SQL.bind("%" + Self.escapeLike(text.replacingOccurrences(of: " ", with: "")) + "%")
         let prefix = SQL.bind(Self.escapeLike(text) + "%")
@@ -192,46 +206,45 @@ public struct Search: Sendable {
         // Typo tolerance needs a word long enough for one wrong letter to leave it recognisable;
         // for shorter queries the trigram candidates are half the catalog and mostly noise.
         let fuzzy = text.replacingOccurrences(of: " ", with: "").unicodeScalars.count >= Self.minimumFuzzyLength
-        var tiers: [(tier: Int, match: SQL)] = [
-            (3, "p.title_norm = \(t)"),
-            (2, "p.title_norm LIKE \(prefix) AND p.title_norm <> \(t)"),
-            (1, "p.search_compact LIKE \(like) AND p.title_norm NOT LIKE \(prefix)"),
-        ]
-        if fuzzy { tiers.append((0, "\(t) <% p.search_text AND p.search_compact NOT LIKE \(like)")) }
         if query.sort == .relevance {
-            // Each tier newest first; the outer LIMIT stops once the page is full, so a common word
-            // never ranks all of its matches. The cursor is (tier, id).
-            var branches: [SQL] = []
-            for (tier, match) in tiers {
-                var extra = [match]
-                if let c = query.cursor {
-                    if tier > c.offset { continue }
-                    if tier == c.offset { extra.append("p.id < \(c.id)") }
-                }
-                branches.append(
-                    "(SELECT p.id, \(literal: tier) AS tier FROM products p WHERE \(filters(extra)) ORDER BY p.id DESC LIMIT \(literal: limit))"
-                )
-            }
-            return """
-                WITH hits AS (\(branches.joined(separator: " UNION ALL ")) LIMIT \(literal: limit))
-                SELECT p.id, p.price_rials, hits.tier, \(unescaped: Products.json)::text
-                FROM hits JOIN products p ON p.id = hits.id ORDER BY hits.tier DESC, p.id DESC
-                """
+            var tiers: [(tier: Int, match: SQL)] = [
+                (3, "p.title_norm = \(t)"),
+                (2, "p.title_norm LIKE \(prefix) AND p.title_norm <> \(t)"),
+                (1, "p.search_compact LIKE \(like) AND p.title_norm NOT LIKE \(prefix)"),
+            ]
+            if fuzzy { tiers.append((0, "\(t) <% p.search_text AND p.search_compact NOT LIKE \(like)")) }
+            return ranked(tiers, query, filters: filters, limit: limit)
         }
         let match: SQL = fuzzy ? "(p.search_compact LIKE \(like) OR \(t) <% p.search_text)" : "p.search_compact LIKE \(like)"
-        let order: SQL
-        var keyset = [match]
-        if query.sort == .price {
-            if let c = query.cursor { keyset.append("(p.price_rials, p.id) > (\(c.price), \(c.id))") }
-            order = "p.price_rials, p.id"
-        } else {
-            if let c = query.cursor { keyset.append("p.id < \(c.id)") }
-            order = "p.id DESC"
-        }
+        let (after, order) = keyset(query)
         return """
-            WITH hits AS (SELECT p.id, 0 AS tier FROM products p WHERE \(filters(keyset)) ORDER BY \(order) LIMIT \(literal: limit))
+            WITH hits AS (SELECT p.id, 0 AS tier FROM products p WHERE \(filters([match] + after)) \
+            ORDER BY \(order) LIMIT \(literal: limit))
             SELECT p.id, p.price_rials, hits.tier, \(unescaped: Products.json)::text
             FROM hits JOIN products p ON p.id = hits.id ORDER BY \(order)
+            """
+    }
+
+    /// Each tier newest first; the outer LIMIT stops once the page is full, so a common word never
+    /// ranks all of its matches. The cursor is (tier, id).
+    static func ranked(
+        _ tiers: [(tier: Int, match: SQL)], _ query: SearchQuery, filters: ([SQL]) -> SQL, limit: Int
+    ) -> SQL {
+        var branches: [SQL] = []
+        for (tier, match) in tiers {
+            var extra = [match]
+            if let c = query.cursor {
+                if tier > c.offset { continue }
+                if tier == c.offset { extra.append("p.id < \(c.id)") }
+            }
+            branches.append(
+                "(SELECT p.id, \(literal: tier) AS tier FROM products p WHERE \(filters(extra)) "
+                    + "ORDER BY p.id DESC LIMIT \(literal: limit))")
+        }
+        return """
+            WITH hits AS (\(branches.joined(separator: " UNION ALL ")) LIMIT \(literal: limit))
+            SELECT p.id, p.price_rials, hits.tier, \(unescaped: Products.json)::text
+            FROM hits JOIN products p ON p.id = hits.id ORDER BY hits.tier DESC, p.id DESC
             """
     }
 

@@ -70,33 +70,55 @@ public struct Figures: Sendable {
         return Query(from: from, to: to, calendar: calendar, period: period, groupBy: groupBy, scope: scope, province: province)
     }
 
-    /// Whole months in the range come from the rollups; days of partial months at either edge (or
-    /// groupings of three or more dimensions) from the shipments themselves.
+    /// The rows of the figures: the sources (`f`) summed per period and grouping (`g`), then named.
     static func query(_ q: Query) -> SQL {
+        """
+        WITH f AS (\(sources(q).joined(separator: "\nUNION ALL\n"))),
+        g AS (SELECT \(periodKey(q.period)) AS period, province_code, hs_chapter, destination, category_code,
+                sum(shipments)::bigint AS shipments, sum(fob_cents) AS fob_cents, sum(net_weight_kg) AS net_weight_kg
+              FROM f AS f(month, province_code, hs_chapter, destination, category_code, shipments, fob_cents, net_weight_kg)
+              GROUP BY 1, 2, 3, 4, 5 HAVING sum(shipments) > 0)
+        \(named)
+        """
+    }
+
+    /// The selects whose rows `f` unions: per month, the four dimensions ('' where not grouped by)
+    /// and the sums. Whole months come from the rollups; days of partial months at either edge (or
+    /// groupings of three or more dimensions) from the shipments themselves.
+    static func sources(_ q: Query) -> [SQL] {
         var needed = Set(q.groupBy)
         if q.province != nil { needed.insert(.province) }
-        let rolled = ReportDimension.rolledUp(needed)
-        let mask = needed.reduce(0) { $0 | $1.bit }
-        let monthColumn: SQL = q.calendar == .jalali ? "jalali_month" : "gregorian_month"
         let oil: SQL = q.scope == .nonOil ? " AND NOT is_oil" : ""
+        // One fragment for both selects, so the province is bound once.
         let province: SQL = q.province.map { " AND province_code = \($0)" } ?? ""
-        func dim(_ d: ReportDimension, raw: Bool) -> SQL {
-            guard q.groupBy.contains(d) else { return "''" }
-            switch d {
-            case .province: return "province_code"
-            case .hsChapter: return raw ? "lpad(hs_chapter::text, 2, '0')" : "hs_chapter"
-            case .destination: return raw ? "destination_country::text" : "destination"
-            case .category: return raw ? "coalesce(category_code, '')" : "category_code"
-            }
+        let rawSelect = shipments(q, filters: oil + province)
+        // Without rollups for the grouping (or a whole month in the range), everything from the shipments.
+        let jalali = q.calendar == .jalali
+        let (lo, hi) = wholeMonths(q)
+        guard ReportDimension.rolledUp(needed) && lo <= hi else {
+            return ["\(rawSelect) AND export_date BETWEEN \(q.from.description)::date AND \(q.to.description)::date"]
         }
-        let dims: [ReportDimension] = [.province, .hsChapter, .destination, .category]
-        let rawSelect: SQL = """
-            SELECT \(monthColumn) AS month, \(dims.map { dim($0, raw: true) }.joined(separator: ", ")),
-              1::bigint AS shipments, fob_cents, net_weight_kg
-            FROM export_shipments WHERE status IN ('cleared', 'shipped')\(oil)\(province)
+        let mask = needed.reduce(0) { $0 | $1.bit }
+        var parts: [SQL] = [
             """
-        // Whole months of the range come from the rollups, the days of partial months at either
-        // edge from the shipments; without rollups for the grouping, everything from the shipments.
+            SELECT month, \(dimensions(q, raw: false)), shipments, fob_cents, net_weight_kg
+            FROM export_rollups
+            WHERE calendar = \(q.calendar.rawValue) AND dims = \(mask) AND month BETWEEN \(lo) AND \(hi)\(oil)\(province)
+            """
+        ]
+        let beforeLo = ReportMonths.start(jalali: jalali, lo).adding(days: -1)
+        let afterHi = ReportMonths.start(jalali: jalali, ReportMonths.next(hi))
+        if q.from <= beforeLo {
+            parts.append("\(rawSelect) AND export_date BETWEEN \(q.from.description)::date AND \(beforeLo.description)::date")
+        }
+        if afterHi <= q.to {
+            parts.append("\(rawSelect) AND export_date BETWEEN \(afterHi.description)::date AND \(q.to.description)::date")
+        }
+        return parts
+    }
+
+    /// The first and last month wholly inside the range (`lo > hi` when there is none).
+    static func wholeMonths(_ q: Query) -> (lo: Int, hi: Int) {
         let jalali = q.calendar == .jalali
         let first = ReportMonths.key(jalali: jalali, q.from)
         let last = ReportMonths.key(jalali: jalali, q.to)
@@ -104,39 +126,41 @@ public struct Figures: Sendable {
         let hi =
             ReportMonths.start(jalali: jalali, ReportMonths.next(last)) == q.to.adding(days: 1)
             ? last : ReportMonths.previous(last)
-        var parts: [SQL] = []
-        if rolled && lo <= hi {
-            parts.append(
-                """
-                SELECT month, \(dims.map { dim($0, raw: false) }.joined(separator: ", ")), shipments, fob_cents, net_weight_kg
-                FROM export_rollups
-                WHERE calendar = \(q.calendar.rawValue) AND dims = \(mask) AND month BETWEEN \(lo) AND \(hi)\(oil)\(province)
-                """)
-            let beforeLo = ReportMonths.start(jalali: jalali, lo).adding(days: -1)
-            let afterHi = ReportMonths.start(jalali: jalali, ReportMonths.next(hi))
-            if q.from <= beforeLo {
-                parts.append("\(rawSelect) AND export_date BETWEEN \(q.from.description)::date AND \(beforeLo.description)::date")
-            }
-            if afterHi <= q.to {
-                parts.append("\(rawSelect) AND export_date BETWEEN \(afterHi.description)::date AND \(q.to.description)::date")
-            }
-        } else {
-            parts.append("\(rawSelect) AND export_date BETWEEN \(q.from.description)::date AND \(q.to.description)::date")
-        }
-        let periodKey: SQL =
-            switch q.period {
-            case .month: "month"
-            case .quarter: "(month / 100) * 10 + (month % 100 - 1) / 3 + 1"
-            case .year: "month / 100"
-            }
+        return (lo, hi)
+    }
+
+    /// The shipments counted in figures, as rows shaped like the rollups'; the caller adds the dates.
+    static func shipments(_ q: Query, filters: SQL) -> SQL {
+        let monthColumn: SQL = q.calendar == .jalali ? "jalali_month" : "gregorian_month"
         return """
-            WITH f AS (\(parts.joined(separator: "\nUNION ALL\n"))),
-            g AS (SELECT \(periodKey) AS period, province_code, hs_chapter, destination, category_code,
-                    sum(shipments)::bigint AS shipments, sum(fob_cents) AS fob_cents, sum(net_weight_kg) AS net_weight_kg
-                  FROM f AS f(month, province_code, hs_chapter, destination, category_code, shipments, fob_cents, net_weight_kg)
-                  GROUP BY 1, 2, 3, 4, 5 HAVING sum(shipments) > 0)
-            \(named)
+            SELECT \(monthColumn) AS month, \(dimensions(q, raw: true)),
+              1::bigint AS shipments, fob_cents, net_weight_kg
+            FROM export_shipments WHERE status IN ('cleared', 'shipped')\(filters)
             """
+    }
+
+    /// The four dimension columns in a fixed order, '' for those not grouped by; `raw` for the
+    /// shipments' columns, else the rollups'.
+    static func dimensions(_ q: Query, raw: Bool) -> SQL {
+        let all: [ReportDimension] = [.province, .hsChapter, .destination, .category]
+        return all.map { d -> SQL in
+            guard q.groupBy.contains(d) else { return "''" }
+            switch d {
+            case .province: return "province_code"
+            case .hsChapter: return raw ? "lpad(hs_chapter::text, 2, '0')" : "hs_chapter"
+            case .destination: return raw ? "destination_country::text" : "destination"
+            case .category: return raw ? "coalesce(category_code, '')" : "category_code"
+            }
+        }.joined(separator: ", ")
+    }
+
+    /// The period of a month key (yyyymm): itself, its quarter (yyyy × 10 + q) or its year.
+    static func periodKey(_ period: ReportPeriod) -> SQL {
+        switch period {
+        case .month: "month"
+        case .quarter: "(month / 100) * 10 + (month % 100 - 1) / 3 + 1"
+        case .year: "month / 100"
+        }
     }
 
     /// The grouped rows `g` with the names of their codes, in report order.

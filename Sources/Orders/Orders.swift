@@ -172,7 +172,8 @@ public struct Orders: Sendable {
     package static let detailJSON = """
         (\(json)::jsonb || jsonb_build_object('history', (SELECT json_agg(json_build_object('from', e.from_status,
            'to', e.to_status, 'at', api_time(e.occurred_at), 'actor_role', e.actor_role, 'reason', e.reason,
-           'reason_code', e.reason_code, 'tracking_code', e.tracking_code) ORDER BY e.id) FROM order_events e WHERE e.order_id = o.id)))
+           'reason_code', e.reason_code, 'tracking_code', e.tracking_code) ORDER BY e.id) \
+        FROM order_events e WHERE e.order_id = o.id)))
         """
 
     static func etag(_ version: Int) -> String { EntityTag.of(version) }
@@ -210,8 +211,32 @@ public struct Orders: Sendable {
     ) async throws -> PlacedOrder {
         let logger = db.logger
         // Every statement of placement is prepared (Placement below): planned once per connection.
+        let producerProvince = try await orderableProducer(body, on: connection)
+        let ids = body.lines.map(\.productId)
+        let products = try await lockProducts(ids, agreedPrices: agreedPrices, on: connection)
+        try Self.checkLines(body, products)
+        try Self.checkStock(body, products)
+        let total = try Self.total(body, products)
+        // The CHECK (stock >= 0) on products is the last line of defence against overselling.
+        _ = try await connection.run(Prepared<Placement.TakeStock>(ids, body.lines.map(\.quantity)), logger: logger)
+        let order = try await insertOrder(
+            body, buyer: buyer ?? principal.accountID, producerProvince: producerProvince, total: total, on: connection)
+        try await insertLines(of: order, body, ids: ids, products, on: connection)
+        _ = try await connection.run(
+            Prepared<Placement.InsertEvent>(order, principal.accountID, principal.role.rawValue), logger: logger)
+        try await Audit.record(
+            on: connection, logger: logger, actor: principal, entityType: "order", entityID: order,
+            provinceCode: producerProvince, action: "order.placed", from: nil, to: "placed")
+        let (json, version) = try await connection.run(Prepared<Placement.Detail>(order), logger: logger)[0]
+            .decode((String, Int).self)
+        return PlacedOrder(id: order, version: version, json: json)
+    }
+
+    /// The order's producer, if verified (only their products can be ordered), and its province;
+    /// the delivery province must be a known one.
+    private func orderableProducer(_ body: OrderRequest, on connection: PostgresConnection) async throws -> String {
         let producer = try await connection.run(
-            Prepared<Placement.Producer>(body.producerId, body.delivery.provinceCode), logger: logger)
+            Prepared<Placement.Producer>(body.producerId, body.delivery.provinceCode), logger: db.logger)
         guard let producerRow = producer.first else {
             throw APIError.validation(field: "producer_id", "is not a producer")
         }
@@ -220,16 +245,26 @@ public struct Orders: Sendable {
             throw APIError.validation(field: "producer_id", "is not a producer whose products can be ordered")
         }
         if !knownProvince { throw APIError.validation(field: "delivery.province_code", "is not a known province") }
+        return producerProvince
+    }
 
-        let ids = body.lines.map(\.productId)
+    /// Locks the ordered products (in id order) and reads them, at the agreed price where there is one.
+    private func lockProducts(
+        _ ids: [Int64], agreedPrices: [Int64: Int64], on connection: PostgresConnection
+    ) async throws -> [Int64: LockedProduct] {
         var products: [Int64: LockedProduct] = [:]
-        for row in try await connection.run(Prepared<Placement.LockProducts>(ids), logger: logger) {
+        for row in try await connection.run(Prepared<Placement.LockProducts>(ids), logger: db.logger) {
             let (id, producer, searchable, price, stock, minOrder, title, unit) =
                 try row.decode((Int64, Int64, Bool, Int64, Int, Int, String, String).self)
             products[id] = LockedProduct(
                 producer: producer, searchable: searchable, price: agreedPrices[id] ?? price, stock: stock, minOrder: minOrder,
                 title: title, unit: unit)
         }
+        return products
+    }
+
+    /// Every line names a listed product of the order's producer, at least its minimum order quantity.
+    private static func checkLines(_ body: OrderRequest, _ products: [Int64: LockedProduct]) throws {
         var v = Validator()
         for (i, line) in body.lines.enumerated() {
             guard let p = products[line.productId], p.producer == body.producerId, p.searchable else {
@@ -239,6 +274,10 @@ public struct Orders: Sendable {
             v.check(line.quantity >= p.minOrder, "lines[\(i)].quantity", "is below the minimum order quantity \(p.minOrder)")
         }
         try v.throwIfInvalid()
+    }
+
+    /// A conflict naming every line with more ordered than is in stock.
+    private static func checkStock(_ body: OrderRequest, _ products: [Int64: LockedProduct]) throws {
         let short = body.lines.filter { products[$0.productId]!.stock < $0.quantity }
         if let first = short.first {
             let available = products[first.productId]!.stock
@@ -252,6 +291,10 @@ public struct Orders: Sendable {
                 },
                 extra: ["product_id": String(first.productId), "available": String(available)])
         }
+    }
+
+    /// The order total; one too large for a bigint is refused, never wrapped.
+    private static func total(_ body: OrderRequest, _ products: [Int64: LockedProduct]) throws -> Int64 {
         var total: Int64 = 0
         for line in body.lines {
             let (product, overflow) = products[line.productId]!.price.multipliedReportingOverflow(by: Int64(line.quantity))
@@ -259,28 +302,31 @@ public struct Orders: Sendable {
             if overflow || overflow2 { throw APIError.validation(field: "lines", "the order total is too large") }
             total = sum
         }
-        // The CHECK (stock >= 0) on products is the last line of defence against overselling.
-        _ = try await connection.run(Prepared<Placement.TakeStock>(ids, body.lines.map(\.quantity)), logger: logger)
-        let order = try await connection.run(
+        return total
+    }
+
+    private func insertOrder(
+        _ body: OrderRequest, buyer: Int64, producerProvince: String, total: Int64, on connection: PostgresConnection
+    ) async throws -> Int64 {
+        try await connection.run(
             Prepared<Placement.InsertOrder>(
-                buyer ?? principal.accountID, body.producerId, producerProvince, total, body.delivery.provinceCode,
+                buyer, body.producerId, producerProvince, total, body.delivery.provinceCode,
                 body.delivery.city, body.delivery.address, body.delivery.recipient, body.delivery.phone, body.note,
                 settings.acceptHours),
-            logger: logger
+            logger: db.logger
         )[0].decode(Int64.self)
+    }
+
+    /// The lines as ordered, with the titles, units and prices of the locked products.
+    private func insertLines(
+        of order: Int64, _ body: OrderRequest, ids: [Int64], _ products: [Int64: LockedProduct],
+        on connection: PostgresConnection
+    ) async throws {
         let titles = body.lines.map { products[$0.productId]!.title }
         let units = body.lines.map { products[$0.productId]!.unit }
         let prices = body.lines.map { products[$0.productId]!.price }
         _ = try await connection.run(
-            Prepared<Placement.InsertLines>(order, ids, titles, units, body.lines.map(\.quantity), prices), logger: logger)
-        _ = try await connection.run(
-            Prepared<Placement.InsertEvent>(order, principal.accountID, principal.role.rawValue), logger: logger)
-        try await Audit.record(
-            on: connection, logger: logger, actor: principal, entityType: "order", entityID: order,
-            provinceCode: producerProvince, action: "order.placed", from: nil, to: "placed")
-        let (json, version) = try await connection.run(Prepared<Placement.Detail>(order), logger: logger)[0]
-            .decode((String, Int).self)
-        return PlacedOrder(id: order, version: version, json: json)
+            Prepared<Placement.InsertLines>(order, ids, titles, units, body.lines.map(\.quantity), prices), logger: db.logger)
     }
 
     /// The statements of order placement, in the order it runs them.
@@ -315,7 +361,8 @@ public struct Orders: Sendable {
         }
         enum InsertLines: StatementSQL {
             static let sql = """
-                INSERT INTO order_lines (order_id, line_no, product_id, title_fa, unit, quantity, unit_price_rials, line_total_rials)
+                INSERT INTO order_lines (order_id, line_no, product_id, title_fa, unit, quantity, unit_price_rials, \
+                line_total_rials)
                 SELECT $1, l.n, l.id, l.title, l.unit, l.quantity, l.price, l.quantity * l.price
                 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) WITH ORDINALITY
                   AS l(id, title, unit, quantity, price, n)
@@ -349,6 +396,38 @@ public struct Orders: Sendable {
     func transition(
         _ id: Int64, _ body: OrderTransitionRequest, ifMatch: String?, by principal: Principal
     ) async throws -> (String, Int) {
+        let (reason, tracking) = try Self.validateTransition(body, by: principal)
+        let outcome = try await db.transaction { connection -> Moved in
+            let order = try await lockForMove(id, to: body.to, ifMatch: ifMatch, by: principal, on: connection)
+            if order.overdue {
+                // Honest before the sweeper comes by: past its accept-by time the order is expired, whatever was asked.
+                try await expire([id], on: connection)
+                return .expired
+            }
+            let current = OrderStatus(rawValue: order.status)!
+            guard current.canMove(to: body.to) else {
+                throw APIError.invalidTransition(entity: "order", from: current.rawValue, to: body.to.rawValue)
+            }
+            if body.to.releasesStock { try await releaseStock([id], on: connection) }
+            let (json, version) = try await move(
+                id, from: order.status, body, reason: reason, tracking: tracking, province: order.province, by: principal,
+                on: connection)
+            return .moved(json, version)
+        }
+        switch outcome {
+        case .moved(let json, let version): return (json, version)
+        case .expired:
+            throw APIError.conflict(
+                code: "order_expired",
+                "The order was not accepted by its accept-by time (expires_at) and has expired; its stock is released.",
+                extra: ["current_status": OrderStatus.expired.rawValue])
+        }
+    }
+
+    /// The move's reason and tracking code, checked against what the target status needs.
+    static func validateTransition(
+        _ body: OrderTransitionRequest, by principal: Principal
+    ) throws -> (reason: String?, tracking: String?) {
         var v = Validator()
         let reason = v.optionalText(body.reason, "reason", max: 1000)
         let tracking = v.optionalText(body.trackingCode, "tracking_code", max: 100)
@@ -363,69 +442,68 @@ public struct Orders: Sendable {
             v.add("reason", "is required to settle a dispute: say what was decided and why")
         }
         try v.throwIfInvalid()
-        let outcome = try await db.transaction { connection -> Moved in
-            let logger = db.logger
-            let locked: SQL = """
-                SELECT o.partner_account_id, o.producer_id, o.province_code, o.status, o.version,
-                  o.status = 'placed' AND o.expires_at <= now()
-                FROM orders o WHERE o.id = \(id) AND \(principal.access(.order).condition(alias: "o")) FOR UPDATE
-                """
-            let rows = try await connection.query(locked.query, logger: logger).collect()
-            guard let row = rows.first else { throw APIError.notFound("Order \(id)") }
-            let (partner, producer, province, status, version, overdue) = try row.decode(
-                (Int64, Int64, String, String, Int, Bool).self)
-            guard visible((partner, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
-            guard body.to.allowed(for: principal.role, from: OrderStatus(rawValue: status)!) else {
-                if staff {
-                    throw APIError.forbidden(
-                        "Staff only settle disputes: a disputed order moves to delivered (for the producer) or dispute_upheld.")
-                }
-                throw APIError.forbidden("The \(principal.role.rawValue) role cannot move an order to \(body.to.rawValue).")
+        return (reason, tracking)
+    }
+
+    /// Locks the order if the principal reaches it and may move it to `target`, at the version
+    /// `ifMatch` names; `overdue` is a placed order past its accept-by time.
+    private func lockForMove(
+        _ id: Int64, to target: OrderStatus, ifMatch: String?, by principal: Principal, on connection: PostgresConnection
+    ) async throws -> (province: String, status: String, overdue: Bool) {
+        let locked: SQL = """
+            SELECT o.partner_account_id, o.producer_id, o.province_code, o.status, o.version,
+              o.status = 'placed' AND o.expires_at <= now()
+            FROM orders o WHERE o.id = \(id) AND \(principal.access(.order).condition(alias: "o")) FOR UPDATE
+            """
+        let rows = try await connection.query(locked.query, logger: db.logger).collect()
+        guard let row = rows.first else { throw APIError.notFound("Order \(id)") }
+        let (partner, producer, province, status, version, overdue) = try row.decode(
+            (Int64, Int64, String, String, Int, Bool).self)
+        guard visible((partner, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
+        guard target.allowed(for: principal.role, from: OrderStatus(rawValue: status)!) else {
+            if OrderStatus.staffRoles.contains(principal.role) {
+                throw APIError.forbidden(
+                    "Staff only settle disputes: a disputed order moves to delivered (for the producer) or dispute_upheld.")
             }
-            try EntityTag.check(ifMatch, version: version, entity: "order", extra: ["current_status": status])
-            if overdue {
-                // Honest before the sweeper comes by: past its accept-by time the order is expired, whatever was asked.
-                try await expire([id], on: connection)
-                return .expired
-            }
-            let current = OrderStatus(rawValue: status)!
-            guard current.canMove(to: body.to) else {
-                throw APIError.invalidTransition(entity: "order", from: current.rawValue, to: body.to.rawValue)
-            }
-            if body.to.releasesStock { try await releaseStock([id], on: connection) }
-            let code = body.reasonCode?.rawValue
-            try await connection.query(
-                """
-                UPDATE orders SET status = \(body.to.rawValue), updated_at = now(), version = version + 1,
-                  tracking_code = CASE WHEN \(body.to.rawValue) = 'shipped' THEN \(tracking) ELSE tracking_code END,
-                  confirm_by = CASE WHEN \(body.to.rawValue) = 'shipped' THEN now() + make_interval(days => \(settings.confirmDays)::int)
-                               ELSE confirm_by END,
-                  rejection_reason_code = \(code)
-                WHERE id = \(id)
-                """, logger: logger)
-            try await connection.query(
-                """
-                INSERT INTO order_events (order_id, actor_account_id, actor_role, from_status, to_status, reason, reason_code, tracking_code)
-                VALUES (\(id), \(principal.accountID), \(principal.role.rawValue), \(status), \(body.to.rawValue), \(reason), \(code),
-                  \(tracking))
-                """, logger: logger)
-            try await Audit.record(
-                on: connection, logger: logger, actor: principal, entityType: "order", entityID: id, provinceCode: province,
-                action: staff ? "order.dispute_resolved" : "order.status_changed", from: status, to: body.to.rawValue,
-                reason: [code, reason].compactMap { $0 }.joined(separator: ": ").nilIfEmpty)
-            let (json, newVersion) = try await connection.query(
-                "SELECT \(unescaped: Self.detailJSON)::text, o.version FROM orders o WHERE o.id = \(id)", logger: logger
-            ).collect()[0].decode((String, Int).self)
-            return .moved(json, newVersion)
+            throw APIError.forbidden("The \(principal.role.rawValue) role cannot move an order to \(target.rawValue).")
         }
-        switch outcome {
-        case .moved(let json, let version): return (json, version)
-        case .expired:
-            throw APIError.conflict(
-                code: "order_expired",
-                "The order was not accepted by its accept-by time (expires_at) and has expired; its stock is released.",
-                extra: ["current_status": OrderStatus.expired.rawValue])
-        }
+        try EntityTag.check(ifMatch, version: version, entity: "order", extra: ["current_status": status])
+        return (province, status, overdue)
+    }
+
+    /// Writes the move (status, tracking code, confirm-by time, rejection reason), its history
+    /// event and audit row; returns the order's detail JSON and new version.
+    private func move(
+        _ id: Int64, from status: String, _ body: OrderTransitionRequest, reason: String?, tracking: String?,
+        province: String, by principal: Principal, on connection: PostgresConnection
+    ) async throws -> (String, Int) {
+        let logger = db.logger
+        let code = body.reasonCode?.rawValue
+        try await connection.query(
+            """
+            UPDATE orders SET status = \(body.to.rawValue), updated_at = now(), version = version + 1,
+              tracking_code = CASE WHEN \(body.to.rawValue) = 'shipped' THEN \(tracking) ELSE tracking_code END,
+              confirm_by = CASE WHEN \(body.to.rawValue) = 'shipped'
+                             THEN now() + make_interval(days => \(settings.confirmDays)::int)
+                           ELSE confirm_by END,
+              rejection_reason_code = \(code)
+            WHERE id = \(id)
+            """, logger: logger)
+        try await connection.query(
+            """
+            INSERT INTO order_events (order_id, actor_account_id, actor_role, from_status, to_status, reason, reason_code,
+              tracking_code)
+            VALUES (\(id), \(principal.accountID), \(principal.role.rawValue), \(status), \(body.to.rawValue), \(reason),
+              \(code), \(tracking))
+            """, logger: logger)
+        let staff = OrderStatus.staffRoles.contains(principal.role)
+        try await Audit.record(
+            on: connection, logger: logger, actor: principal, entityType: "order", entityID: id, provinceCode: province,
+            action: staff ? "order.dispute_resolved" : "order.status_changed", from: status, to: body.to.rawValue,
+            reason: [code, reason].compactMap { $0 }.joined(separator: ": ").nilIfEmpty)
+        return try await connection.query(
+            "SELECT \(unescaped: Self.detailJSON)::text, o.version FROM orders o WHERE o.id = \(id)", logger: logger
+        ).collect()[0].decode((String, Int).self)
     }
 
     /// The buyer (or the province's supervisor, or an admin) confirms a rejection's buyer-side
@@ -461,8 +539,10 @@ public struct Orders: Sendable {
             }
             if !confirmed {
                 try await connection.query(
-                    "UPDATE orders SET rejection_confirmed_at = now(), updated_at = now(), version = version + 1 WHERE id = \(id)",
-                    logger: logger)
+                    """
+                    UPDATE orders SET rejection_confirmed_at = now(), updated_at = now(), version = version + 1
+                    WHERE id = \(id)
+                    """, logger: logger)
                 try await Audit.record(
                     on: connection, logger: logger, actor: principal, entityType: "order", entityID: id, provinceCode: province,
                     action: "order.rejection_confirmed", from: status, to: status,
@@ -486,7 +566,8 @@ public struct Orders: Sendable {
         try await connection.query(
             """
             UPDATE products p SET stock = p.stock + l.quantity, version = p.version + 1
-            FROM (SELECT product_id, sum(quantity)::int AS quantity FROM order_lines WHERE order_id = ANY(\(ids)) GROUP BY product_id) l
+            FROM (SELECT product_id, sum(quantity)::int AS quantity FROM order_lines
+                  WHERE order_id = ANY(\(ids)) GROUP BY product_id) l
             WHERE p.id = l.product_id
             """, logger: db.logger)
     }
@@ -510,7 +591,8 @@ public struct Orders: Sendable {
         // One statement for the whole batch; the same row Audit.record writes.
         try await connection.query(
             """
-            INSERT INTO audit_events (actor_account_id, actor_role, entity_type, entity_id, province_code, action, from_status, to_status, reason)
+            INSERT INTO audit_events (actor_account_id, actor_role, entity_type, entity_id, province_code, action,
+              from_status, to_status, reason)
             SELECT NULL, 'system', 'order', o.id, o.province_code, \(action), \(from.rawValue), \(to.rawValue), \(reason)
             FROM orders o WHERE o.id = ANY(\(ids)) ORDER BY o.id
             """, logger: logger)
