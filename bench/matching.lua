@@ -4,12 +4,7 @@ local token = os.getenv("BENCH_TOKEN")
 local ids = {}
 for id in string.gmatch(os.getenv("BENCH_DEMANDS"), "%d+") do ids[#ids + 1] = id end
 local i = 0
-local thread_id = 0
-
-setup = function(thread)
-  thread:set("tid", thread_id)
-  thread_id = thread_id + 1
-end
+setup = dofile("bench/threads.lua")
 
 request = function()
   i = i + 1

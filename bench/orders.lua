@@ -12,13 +12,8 @@ else
 end
 local token = os.getenv("BENCH_TOKEN")
 local counter = 0
-local thread_id = 0
 local started = 0
-
-setup = function(thread)
-  thread:set("tid", thread_id)
-  thread_id = thread_id + 1
-end
+setup = dofile("bench/threads.lua")
 
 -- Keys must never repeat across runs either: a reused key with another body is a 422.
 init = function(args)

@@ -7,8 +7,8 @@ local officer = os.getenv("BENCH_CLEAR_TOKEN") or token  -- only export officers
 local producer = os.getenv("BENCH_PRODUCER")
 local declared = {}
 for id, version in string.gmatch(os.getenv("BENCH_DECLARED") or "", "(%d+):(%d+)") do declared[#declared + 1] = { id, version } end
-local counter, thread_id, started = 0, 0, 0
-setup = function(thread) thread:set("tid", thread_id); thread_id = thread_id + 1 end
+local counter, started = 0, 0
+setup = dofile("bench/threads.lua")
 init = function(args) started = os.time() end
 
 request = function()

@@ -277,10 +277,7 @@ public struct Accounts: Sendable {
     }
 
     public func get(_ id: Int64) async throws -> String {
-        guard let json = try await db.text("SELECT \(unescaped: Self.json)::text FROM accounts a WHERE a.id = \(id)") else {
-            throw APIError.notFound("Account \(id)")
-        }
-        return json
+        try await db.json("SELECT \(unescaped: Self.json)::text FROM accounts a WHERE a.id = \(id)", notFound: "Account \(id)")
     }
 }
 

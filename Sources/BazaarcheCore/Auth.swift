@@ -63,6 +63,10 @@ public struct AppRequestContext: RequestContext {
     }
 
     public func require(_ roles: Role...) throws -> Principal {
+        try require(roles)
+    }
+
+    func require(_ roles: [Role]) throws -> Principal {
         let principal = try requirePrincipal()
         guard roles.contains(principal.role) else {
             throw APIError.forbidden("This operation is not available to the \(principal.role.rawValue) role.")

@@ -46,6 +46,13 @@ public struct Database: Sendable {
         }
     }
 
+    /// `text` for a read of one entity: none (no such row, or one the caller may not see, which
+    /// the query's WHERE clause leaves out) is a 404 naming `what`.
+    public func json(_ query: PostgresQuery, notFound what: String) async throws -> String {
+        guard let json = try await text(query) else { throw APIError.notFound(what) }
+        return json
+    }
+
     /// Runs a `Prepared` statement (parsed and planned once per connection): for hot statements
     /// whose SQL is fixed, where planning would cost more than executing.
     public func prepared<S>(_ statement: Prepared<S>) async throws -> [PostgresRow] {

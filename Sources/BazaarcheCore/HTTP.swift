@@ -296,6 +296,16 @@ public struct Page: Sendable {
         return key
     }
 
+    /// Reads this page of `select` (rows of key and JSON text, no WHERE clause of its own): the rows
+    /// meeting every condition given (nil ones are left out, so no clause is `$n IS NULL OR …`)
+    /// whose `key` column is past the cursor, in key order.
+    public func read(_ select: SQL, key: String, where conditions: [SQL?], from db: Database) async throws -> String {
+        let past: SQL = "\(unescaped: key) > \(after ?? 0)"
+        let filter = (conditions.compactMap { $0 } + [past]).joined(separator: " AND ")
+        let query: SQL = "\(select) WHERE \(filter) ORDER BY \(unescaped: key) LIMIT \(literal: limit + 1)"
+        return try body(rows: try await db.rows(query.query))
+    }
+
     /// Rows of (key bigint, json text) fetched with `LIMIT limit + 1` as a page.
     public func body(rows: [PostgresRow]) throws -> String {
         body(items: try rows.map { try $0.decode((Int64, String).self) }.map { (key: $0.0, json: $0.1) })

@@ -57,6 +57,49 @@ public struct Routes {
     public mutating func delete(_ path: String, _ h: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) {
         on(.delete, path, h)
     }
+
+    /// `POST path` creating a resource, for callers of `roles`: the body decoded as `Body`,
+    /// `create` returns the new id and JSON; 201 with Location `path/<id>`.
+    public mutating func create<Body: Decodable & Sendable>(
+        _ path: String, for roles: Role..., decoding: Body.Type,
+        _ create: @escaping @Sendable (Body, Principal) async throws -> (Int64, String)
+    ) {
+        post(path) { request, context in
+            let principal = try context.require(roles)
+            let body = try await JSONBody.decode(Body.self, from: request, context: context)
+            let (id, json) = try await create(body, principal)
+            return JSONResponse.raw(json, status: .created, headers: [.location: "\(path)/\(id)"])
+        }
+    }
+
+    /// `POST path` adding a resource to the one its `{id}` names (`what`; 404 when not a number),
+    /// for callers of `roles`: the body decoded as `Body`, `create` given the id, the body and
+    /// the caller returns the new id and JSON; 201 with that JSON.
+    public mutating func create<Body: Decodable & Sendable>(
+        _ path: String, under what: String, for roles: Role..., decoding: Body.Type,
+        _ create: @escaping @Sendable (Int64, Body, Principal) async throws -> (Int64, String)
+    ) {
+        post(path) { request, context in
+            let principal = try context.require(roles)
+            let id = try context.id(what: what)
+            let body = try await JSONBody.decode(Body.self, from: request, context: context)
+            return JSONResponse.raw(try await create(id, body, principal).1, status: .created)
+        }
+    }
+
+    /// A collection's two reads for any signed-in caller (`list` and `one` check roles and scope):
+    /// `GET path`, a page, and `GET path/{id}` (an id that is not a number is a 404 naming `what`).
+    public mutating func reads(
+        _ path: String, what: String, list: @escaping @Sendable (Request, Principal) async throws -> String,
+        one: @escaping @Sendable (Int64, Principal) async throws -> String
+    ) {
+        get(path) { request, context in
+            JSONResponse.raw(try await list(request, try context.requirePrincipal()))
+        }
+        get("\(path)/{id}") { _, context in
+            JSONResponse.raw(try await one(try context.id(what: what), try context.requirePrincipal()))
+        }
+    }
 }
 
 /// Turns every failure into problem+json: our `APIError`s as they are, Hummingbird's HTTP errors

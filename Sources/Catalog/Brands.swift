@@ -207,19 +207,13 @@ public struct Brands: Sendable {
     }
 
     public func addRoutes(to routes: inout Routes) {
-        routes.post("/v1/brands") { request, context in
-            let principal = try context.require(.producer, .admin)
-            let body = try await JSONBody.decode(BrandRequest.self, from: request, context: context)
-            let (id, json) = try await create(body, by: principal)
-            return JSONResponse.raw(json, status: .created, headers: [.location: "/v1/brands/\(id)"])
-        }
+        routes.create("/v1/brands", for: .producer, .admin, decoding: BrandRequest.self) { try await create($0, by: $1) }
         routes.get("/v1/brands") { request, _ in JSONResponse.raw(try await list(request: request)) }
         routes.get("/v1/brands/{id}") { _, context in
             let id = try context.id(what: "Brand")
-            guard let json = try await db.text("SELECT \(unescaped: Self.json)::text FROM brands b WHERE b.id = \(id)") else {
-                throw APIError.notFound("Brand \(id)")
-            }
-            return JSONResponse.raw(json)
+            return JSONResponse.raw(
+                try await db.json(
+                    "SELECT \(unescaped: Self.json)::text FROM brands b WHERE b.id = \(id)", notFound: "Brand \(id)"))
         }
         routes.patch("/v1/brands/{id}") { request, context in
             let principal = try context.require(.producer, .admin)

@@ -41,6 +41,21 @@ public struct Quality: Sendable {
 
     public init(db: Database) { self.db = db }
 
+    /// The product whose packaging or certificates `rule` lets the caller change, locked: 404 for
+    /// one it does not reach, 409 for an archived one (nothing about it changes any more).
+    static func changeable(_ productID: Int64, for rule: Access.Rule, on connection: PostgresConnection, logger: Logger)
+        async throws -> ProductAccess
+    {
+        guard let access = try await Products.access(productID, for: rule, on: connection, logger: logger, lock: true) else {
+            throw APIError.notFound("Product \(productID)")
+        }
+        if access.status == .archived {
+            throw APIError.conflict(
+                code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
+        }
+        return access
+    }
+
     /// Packaging JSON (alias `k`): the producer's declaration and, named apart, the approved level
     /// that search, matching and the product's `packaging_level` use.
     static let packagingJSON = """
@@ -92,12 +107,7 @@ public struct Quality: Sendable {
         let (l, w, h) = (body.dimensionsMm?.l, body.dimensionsMm?.w, body.dimensionsMm?.h)
         return try await db.transaction { connection in
             let declarers = principal.access(.product, to: .own).or(principal.access(.product, to: .supervise))
-            guard let access = try await Products.access(productID, for: declarers, on: connection, logger: db.logger, lock: true)
-            else { throw APIError.notFound("Product \(productID)") }
-            if access.status == .archived {
-                throw APIError.conflict(
-                    code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
-            }
+            let access = try await Self.changeable(productID, for: declarers, on: connection, logger: db.logger)
             // The product row lock above serialises every write of this packaging record.
             let current = try await connection.query(
                 """
@@ -164,12 +174,7 @@ public struct Quality: Sendable {
         try v.throwIfInvalid()
         return try await db.transaction { connection in
             let staff = principal.access(.product, to: .supervise)
-            guard let access = try await Products.access(productID, for: staff, on: connection, logger: db.logger, lock: true)
-            else { throw APIError.notFound("Product \(productID)") }
-            if access.status == .archived {
-                throw APIError.conflict(
-                    code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
-            }
+            let access = try await Self.changeable(productID, for: staff, on: connection, logger: db.logger)
             let rows = try await connection.query(
                 "SELECT level, review_status, declared_by FROM product_packaging WHERE product_id = \(productID)",
                 logger: db.logger
@@ -240,11 +245,8 @@ public struct Quality: Sendable {
         if let url = body.documentUrl { v.check(WebURL.isValid(url), "document_url", "must be an http(s) URL") }
         try v.throwIfInvalid()
         return try await db.transaction { connection in
-            let access = try await Products.owned(productID, by: principal, on: connection, logger: db.logger)
-            if access.status == .archived {
-                throw APIError.conflict(
-                    code: "product_archived", "An archived product cannot be changed.", extra: ["current_status": "archived"])
-            }
+            let access = try await Self.changeable(
+                productID, for: principal.access(.product, to: .own), on: connection, logger: db.logger)
             let (id, json) = try await connection.query(
                 """
                 INSERT INTO certificates AS c (product_id, kind, number, issuer, issued_on, expires_on, document_url)
@@ -337,13 +339,9 @@ public struct Quality: Sendable {
         routes.get("/v1/products/{id}/packaging") { _, context in
             JSONResponse.raw(try await getPackaging(productID: try context.id(what: "Product"), principal: context.principal))
         }
-        routes.post("/v1/products/{id}/certificates") { request, context in
-            let principal = try context.require(.producer, .admin)
-            let id = try context.id(what: "Product")
-            let body = try await JSONBody.decode(CertificateRequest.self, from: request, context: context)
-            let (_, json) = try await addCertificate(productID: id, body, by: principal)
-            return JSONResponse.raw(json, status: .created)
-        }
+        routes.create(
+            "/v1/products/{id}/certificates", under: "Product", for: .producer, .admin, decoding: CertificateRequest.self
+        ) { try await addCertificate(productID: $0, $1, by: $2) }
         routes.get("/v1/products/{id}/certificates") { _, context in
             JSONResponse.raw(try await listCertificates(productID: try context.id(what: "Product"), principal: context.principal))
         }

@@ -458,15 +458,9 @@ public struct Shipments: Sendable {
             let body = try await JSONBody.decode(ClearancesRequest.self, from: request, context: context)
             return JSONResponse.raw(try await clear(body, by: principal))
         }
-        routes.get("/v1/export-settings/plausibility") { _, context in
-            _ = try context.require(.admin)
-            return JSONResponse.raw(try await plausibility())
-        }
-        routes.put("/v1/export-settings/plausibility") { request, context in
-            let principal = try context.require(.admin)
-            let body = try await JSONBody.decode(PlausibilityRequest.self, from: request, context: context)
-            return JSONResponse.raw(try await setPlausibility(body, by: principal))
-        }
+        addSettingRoutes(
+            "/v1/export-settings/plausibility", decoding: PlausibilityRequest.self, read: { try await plausibility() },
+            write: { try await setPlausibility($0, by: $1) }, to: &routes)
         addOfficeRoutes(to: &routes)
         routes.post("/v1/export-shipments/{id}/transitions") { request, context in
             let principal = try context.requirePrincipal()
@@ -476,14 +470,24 @@ public struct Shipments: Sendable {
                 id, to: body.to, reason: body.reason, ifMatch: request.headers[.ifMatch], by: principal)
             return JSONResponse.raw(json, headers: [.eTag: Self.etag(version)])
         }
-        routes.get("/v1/export-settings/oil-hs-prefixes") { _, context in
+        addSettingRoutes(
+            "/v1/export-settings/oil-hs-prefixes", decoding: OilPrefixesRequest.self, read: { try await oilPrefixes() },
+            write: { try await setOilPrefixes($0, by: $1) }, to: &routes)
+    }
+
+    /// An export setting: admins read it (`GET path`) and replace it (`PUT path`).
+    private func addSettingRoutes<Body: Decodable & Sendable>(
+        _ path: String, decoding: Body.Type, read: @escaping @Sendable () async throws -> String,
+        write: @escaping @Sendable (Body, Principal) async throws -> String, to routes: inout Routes
+    ) {
+        routes.get(path) { _, context in
             _ = try context.require(.admin)
-            return JSONResponse.raw(try await oilPrefixes())
+            return JSONResponse.raw(try await read())
         }
-        routes.put("/v1/export-settings/oil-hs-prefixes") { request, context in
+        routes.put(path) { request, context in
             let principal = try context.require(.admin)
-            let body = try await JSONBody.decode(OilPrefixesRequest.self, from: request, context: context)
-            return JSONResponse.raw(try await setOilPrefixes(body, by: principal))
+            let body = try await JSONBody.decode(Body.self, from: request, context: context)
+            return JSONResponse.raw(try await write(body, principal))
         }
     }
 }

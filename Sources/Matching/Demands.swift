@@ -89,18 +89,15 @@ public struct Demands: Sendable {
         try principal.require(.admin, .partner, .producer)
         let page = try Page(request: request)
         let status = try DemandStatus.query(request.uri.queryParameters.get("status"), field: "status")
-        var query: SQL =
-            "SELECT d.id, \(unescaped: Self.json)::text FROM demands d WHERE \(visibility(principal)) AND d.id > \(page.after ?? 0)"
-        if let status { query += " AND d.status = \(status.rawValue)" }
-        query += " ORDER BY d.id LIMIT \(literal: page.limit + 1)"
-        return try page.body(rows: try await db.rows(query.query))
+        return try await page.read(
+            "SELECT d.id, \(unescaped: Self.json)::text FROM demands d", key: "d.id",
+            where: [visibility(principal), status.map { "d.status = \($0.rawValue)" }], from: db)
     }
 
     func get(_ id: Int64, principal: Principal) async throws -> String {
         try principal.require(.admin, .partner, .producer)
         let query: SQL = "SELECT \(unescaped: Self.json)::text FROM demands d WHERE d.id = \(id) AND \(visibility(principal))"
-        guard let json = try await db.text(query.query) else { throw APIError.notFound("Demand \(id)") }
-        return json
+        return try await db.json(query.query, notFound: "Demand \(id)")
     }
 
     func transition(_ id: Int64, to target: DemandStatus, reason: String?, by principal: Principal) async throws -> String {
@@ -130,18 +127,10 @@ public struct Demands: Sendable {
     }
 
     public func addRoutes(to routes: inout Routes) {
-        routes.post("/v1/demands") { request, context in
-            let principal = try context.require(.partner)
-            let body = try await JSONBody.decode(DemandRequest.self, from: request, context: context)
-            let (id, json) = try await create(body, by: principal)
-            return JSONResponse.raw(json, status: .created, headers: [.location: "/v1/demands/\(id)"])
-        }
-        routes.get("/v1/demands") { request, context in
-            JSONResponse.raw(try await list(request: request, principal: try context.requirePrincipal()))
-        }
-        routes.get("/v1/demands/{id}") { _, context in
-            JSONResponse.raw(try await get(try context.id(what: "Demand"), principal: try context.requirePrincipal()))
-        }
+        routes.create("/v1/demands", for: .partner, decoding: DemandRequest.self) { try await create($0, by: $1) }
+        routes.reads(
+            "/v1/demands", what: "Demand", list: { try await list(request: $0, principal: $1) },
+            one: { try await get($0, principal: $1) })
         routes.post("/v1/demands/{id}/transitions") { request, context in
             let principal = try context.require(.admin, .partner)
             let id = try context.id(what: "Demand")

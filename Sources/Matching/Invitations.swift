@@ -137,19 +137,17 @@ public struct Invitations: Sendable {
         let page = try Page(request: request)
         let status = try InvitationStatus.query(request.uri.queryParameters.get("status"), field: "status")
         let demand = try request.intQuery("demand_id")
-        var query: SQL =
-            "SELECT i.id, \(unescaped: Self.json)::text FROM invitations i WHERE \(visibility(principal)) AND i.id > \(page.after ?? 0)"
-        if let status { query += " AND i.status = \(status.rawValue)" }
-        if let demand { query += " AND i.demand_id = \(Int64(demand))" }
-        query += " ORDER BY i.id LIMIT \(literal: page.limit + 1)"
-        return try page.body(rows: try await db.rows(query.query))
+        return try await page.read(
+            "SELECT i.id, \(unescaped: Self.json)::text FROM invitations i", key: "i.id",
+            where: [
+                visibility(principal), status.map { "i.status = \($0.rawValue)" }, demand.map { "i.demand_id = \(Int64($0))" },
+            ], from: db)
     }
 
     func get(_ id: Int64, principal: Principal) async throws -> String {
         try principal.require(.admin, .partner, .producer)
         let query: SQL = "SELECT \(unescaped: Self.json)::text FROM invitations i WHERE i.id = \(id) AND \(visibility(principal))"
-        guard let json = try await db.text(query.query) else { throw APIError.notFound("Invitation \(id)") }
-        return json
+        return try await db.json(query.query, notFound: "Invitation \(id)")
     }
 
     /// Locks the demand (shared) and then the invitation, the order demand closing uses, and
@@ -270,12 +268,9 @@ public struct Invitations: Sendable {
             let (id, json) = try await create(demand: demand, body, by: principal)
             return JSONResponse.raw(json, status: .created, headers: [.location: "/v1/invitations/\(id)"])
         }
-        routes.get("/v1/invitations") { request, context in
-            JSONResponse.raw(try await list(request: request, principal: try context.requirePrincipal()))
-        }
-        routes.get("/v1/invitations/{id}") { _, context in
-            JSONResponse.raw(try await get(try context.id(what: "Invitation"), principal: try context.requirePrincipal()))
-        }
+        routes.reads(
+            "/v1/invitations", what: "Invitation", list: { try await list(request: $0, principal: $1) },
+            one: { try await get($0, principal: $1) })
         routes.post("/v1/invitations/{id}/accept") { _, context in
             let principal = try context.require(.producer)
             let accepted = try await accept(try context.id(what: "Invitation"), by: principal)

@@ -84,9 +84,8 @@ public struct Training: Sendable {
     }
 
     func getCourse(id: Int64) async throws -> String {
-        guard let json = try await db.text("SELECT \(unescaped: Self.courseJSON)::text FROM courses c WHERE c.id = \(id)")
-        else { throw APIError.notFound("Course \(id)") }
-        return json
+        try await db.json(
+            "SELECT \(unescaped: Self.courseJSON)::text FROM courses c WHERE c.id = \(id)", notFound: "Course \(id)")
     }
 
     func enroll(courseID: Int64, producerID: Int64, by principal: Principal) async throws -> (Int64, String) {
@@ -209,11 +208,8 @@ public struct Training: Sendable {
     }
 
     public func addRoutes(to routes: inout Routes) {
-        routes.post("/v1/courses") { request, context in
-            let principal = try context.require(.admin, .supervisor)
-            let body = try await JSONBody.decode(CourseRequest.self, from: request, context: context)
-            let (id, json) = try await createCourse(body, by: principal)
-            return JSONResponse.raw(json, status: .created, headers: [.location: "/v1/courses/\(id)"])
+        routes.create("/v1/courses", for: .admin, .supervisor, decoding: CourseRequest.self) {
+            try await createCourse($0, by: $1)
         }
         routes.get("/v1/courses") { request, context in
             _ = try context.requirePrincipal()
@@ -223,13 +219,10 @@ public struct Training: Sendable {
             _ = try context.requirePrincipal()
             return JSONResponse.raw(try await getCourse(id: try context.id(what: "Course")))
         }
-        routes.post("/v1/courses/{id}/enrollments") { request, context in
-            let principal = try context.require(.admin, .supervisor, .producer)
-            let courseID = try context.id(what: "Course")
-            let body = try await JSONBody.decode(EnrollmentRequest.self, from: request, context: context)
-            let (_, json) = try await enroll(courseID: courseID, producerID: body.producerId, by: principal)
-            return JSONResponse.raw(json, status: .created)
-        }
+        routes.create(
+            "/v1/courses/{id}/enrollments", under: "Course", for: .admin, .supervisor, .producer,
+            decoding: EnrollmentRequest.self
+        ) { try await enroll(courseID: $0, producerID: $1.producerId, by: $2) }
         routes.get("/v1/courses/{id}/enrollments") { request, context in
             let principal = try context.requirePrincipal()
             return JSONResponse.raw(
@@ -239,13 +232,10 @@ public struct Training: Sendable {
             let principal = try context.requirePrincipal()
             return JSONResponse.raw(try await complete(enrollmentID: try context.id(what: "Enrollment"), by: principal))
         }
-        routes.post("/v1/producers/{id}/counseling-sessions") { request, context in
-            let principal = try context.require(.admin, .supervisor)
-            let producerID = try context.id(what: "Producer")
-            let body = try await JSONBody.decode(CounselingRequest.self, from: request, context: context)
-            let (_, json) = try await addSession(producerID: producerID, body, by: principal)
-            return JSONResponse.raw(json, status: .created)
-        }
+        routes.create(
+            "/v1/producers/{id}/counseling-sessions", under: "Producer", for: .admin, .supervisor,
+            decoding: CounselingRequest.self
+        ) { try await addSession(producerID: $0, $1, by: $2) }
         routes.get("/v1/producers/{id}/counseling-sessions") { request, context in
             let principal = try context.requirePrincipal()
             return JSONResponse.raw(

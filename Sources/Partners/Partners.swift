@@ -93,12 +93,7 @@ public struct Partners: Sendable {
     }
 
     public func addRoutes(to routes: inout Routes) {
-        routes.post("/v1/partners") { request, context in
-            let principal = try context.require(.admin)
-            let body = try await JSONBody.decode(PartnerRequest.self, from: request, context: context)
-            let (id, json) = try await create(body, by: principal)
-            return JSONResponse.raw(json, status: .created, headers: [.location: "/v1/partners/\(id)"])
-        }
+        routes.create("/v1/partners", for: .admin, decoding: PartnerRequest.self) { try await create($0, by: $1) }
         routes.get("/v1/partners") { request, context in
             _ = try context.require(.admin)
             let page = try Page(request: request)
@@ -118,8 +113,7 @@ public struct Partners: Sendable {
             let query: SQL = """
                 SELECT \(unescaped: Self.json)::text FROM partners t WHERE t.id = \(id) AND \(principal.access(.partner).condition(alias: "t"))
                 """
-            guard let json = try await db.text(query.query) else { throw APIError.notFound("Partner \(id)") }
-            return JSONResponse.raw(json)
+            return JSONResponse.raw(try await db.json(query.query, notFound: "Partner \(id)"))
         }
     }
 }

@@ -3,10 +3,15 @@ import Foundation
 import Testing
 
 @Suite struct AuthTests {
+    /// The account the login tests sign in as: `root.admin`, password `password-123`.
+    static func rootAdmin(_ api: API) async throws {
+        _ = try await api.accounts.create(
+            role: .admin, login: "root.admin", password: "password-123", provinceCode: nil, actor: nil)
+    }
+
     @Test func loginIssuesATokenStoredOnlyAsAHash() async throws {
         try await withApp { api in
-            _ = try await api.accounts.create(
-                role: .admin, login: "root.admin", password: "password-123", provinceCode: nil, actor: nil)
+            try await Self.rootAdmin(api)
             let reply = try await api.post("/v1/auth/tokens", #"{"login":"ROOT.admin","password":"password-123"}"#)
             #expect(reply.status == .created)
             let token = try #require(reply.string("token"))
@@ -25,8 +30,7 @@ import Testing
 
     @Test func wrongCredentialsAre401() async throws {
         try await withApp { api in
-            _ = try await api.accounts.create(
-                role: .admin, login: "root.admin", password: "password-123", provinceCode: nil, actor: nil)
+            try await Self.rootAdmin(api)
             let wrongPassword = try await api.post("/v1/auth/tokens", #"{"login":"root.admin","password":"password-124"}"#)
             #expect(wrongPassword.status == .unauthorized)
             #expect(wrongPassword.code == "invalid_credentials")

@@ -9,11 +9,7 @@ import Testing
         try await withUpgrade(
             from: "0010",
             seed: { client in
-                try await client.query(
-                    """
-                    INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, status)
-                    VALUES (\(Fixtures.nationalID(1)), 'زهرا', 'احمدی', '09350000001', 'IR-00', 'اراک', 'verified')
-                    """)
+                try await seedProducer(client)
                 try await client.query(
                     "INSERT INTO partners (legal_national_id, name, kind, province_code) VALUES ('14007655406', 'صادرکننده', 'exporter', 'IR-23')"
                 )

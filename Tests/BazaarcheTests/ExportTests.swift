@@ -169,13 +169,7 @@ func totals(_ figures: [String: Any]) -> String {
             // An exporter links only orders its own company bought.
             let product = try await api.product(maker, stock: 5)
             let buyer = try await api.token(.partner)
-            let order = try #require(
-                try await api.call(
-                    .post, "/v1/orders",
-                    json:
-                        #"{"producer_id":\#(maker.id),"lines":[{"product_id":\#(product),"quantity":1}],"delivery":{"province_code":"IR-23","city":"تهران","address":"x","recipient":"y","phone":"02166554433"}}"#,
-                    token: buyer, headers: [.idempotencyKey: "o1"]
-                ).int("id"))
+            let order = try #require(try await api.order(buyer, producer: maker.id, lines: [(product, 1)]).int("id"))
             #expect(
                 try await post(#""customs_declaration_no":"X-4","order_id":\#(order)"#, token: exporter, key: "o").fields == [
                     "order_id"

@@ -127,16 +127,10 @@ import Testing
             let officer = try await api.token(.exportOfficer)
             let product = try await api.product(maker, stock: 10)
             func order() async throws -> Int64 {
-                try #require(
-                    try await api.call(
-                        .post, "/v1/orders",
-                        json:
-                            #"{"producer_id":\#(maker.id),"lines":[{"product_id":\#(product),"quantity":1}],"delivery":{"province_code":"IR-23","city":"تهران","address":"x","recipient":"y","phone":"02166554433"}}"#,
-                        token: exporter, headers: [.idempotencyKey: "o-\(Fixtures.next())"]
-                    ).int("id"))
+                try #require(try await api.order(exporter, producer: maker.id, lines: [(product, 1)]).int("id"))
             }
             func orderMove(_ id: Int64, _ body: String, _ token: String) async throws {
-                let reply = try await api.post("/v1/orders/\(id)/transitions", body, token: token)
+                let reply = try await api.moveOrder(id, body, token: token)
                 #expect(reply.status == .ok, "\(reply.text)")
             }
             let placed = try await order()

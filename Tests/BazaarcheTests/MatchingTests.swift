@@ -78,29 +78,10 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
             try await api.grantedCertificate(productB, b.token, kind: "halal")
             let other = try await api.product(b, title: "کاسه سفالی", category: "pottery.earthenware", price: 100_000, stock: 5)
             let buyer = try await api.token(.partner)
-            let order = try #require(
-                try await api.call(
-                    .post, "/v1/orders",
-                    json:
-                        #"{"producer_id":\#(b.id),"lines":[{"product_id":\#(other),"quantity":1}],"delivery":\#(Self.delivery)}"#,
-                    token: buyer, headers: [.idempotencyKey: "k1"]
-                ).int("id"))
-            for (to, token) in [("accepted", b.token), ("packed", b.token)] {
-                #expect(try await api.post("/v1/orders/\(order)/transitions", #"{"to":"\#(to)"}"#, token: token).status == .ok)
-            }
-            #expect(
-                try await api.post("/v1/orders/\(order)/transitions", #"{"to":"shipped","tracking_code":"T1"}"#, token: b.token)
-                    .status == .ok)
-            #expect(try await api.post("/v1/orders/\(order)/transitions", #"{"to":"delivered"}"#, token: buyer).status == .ok)
+            _ = try await api.orderThrough(
+                ["accepted", "packed", "shipped", "delivered"], producer: b, product: other, partner: buyer)
             // A buyer's cancellation is not the producer's failure: B's record stays perfect.
-            let cancelled = try #require(
-                try await api.call(
-                    .post, "/v1/orders",
-                    json:
-                        #"{"producer_id":\#(b.id),"lines":[{"product_id":\#(other),"quantity":1}],"delivery":\#(Self.delivery)}"#,
-                    token: buyer, headers: [.idempotencyKey: "k2"]
-                ).int("id"))
-            #expect(try await api.post("/v1/orders/\(cancelled)/transitions", #"{"to":"cancelled"}"#, token: buyer).status == .ok)
+            _ = try await api.orderThrough(["cancelled"], producer: b, product: other, partner: buyer)
 
             let demand = try await api.demand(
                 partner,

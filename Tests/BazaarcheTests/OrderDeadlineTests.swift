@@ -6,9 +6,7 @@ import Testing
 @Suite struct OrderDeadlineTests {
     @Test func anUnacceptedOrderExpiresReleasesItsStockAndLeavesTheRecordUntouched() async throws {
         try await withApp { api in
-            let producer = try await api.producer(province: "IR-00", status: .verified)
-            let cake = try await api.product(producer, price: 1_000_000, stock: 10)
-            let partner = try await api.token(.partner)
+            let (producer, cake, partner) = try await api.orderParties(province: "IR-00", price: 1_000_000, stock: 10)
             let placed = try await api.order(partner, producer: producer.id, lines: [(cake, 3)])
             let id = try #require(placed.int("id"))
             #expect(placed.string("expires_at") != nil)
@@ -51,9 +49,7 @@ import Testing
     /// Before the sweeper comes by, a move on an order past its accept-by time expires it instead.
     @Test func aPastDeadlineOrderCannotBeAcceptedOrCancelled() async throws {
         try await withApp { api in
-            let producer = try await api.producer(status: .verified)
-            let cake = try await api.product(producer, stock: 10)
-            let partner = try await api.token(.partner)
+            let (producer, cake, partner) = try await api.orderParties(stock: 10)
             let late = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 4)]).int("id"))
             let alsoLate = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 2)]).int("id"))
             try await api.makeDue(late, "expires_at")
@@ -83,9 +79,7 @@ import Testing
 
     @Test func onlyTheBuyerConfirmsDeliveryAndAShippedOrderIsConfirmedAutomatically() async throws {
         try await withApp { api in
-            let producer = try await api.producer(status: .verified)
-            let cake = try await api.product(producer, stock: 10)
-            let partner = try await api.token(.partner)
+            let (producer, cake, partner) = try await api.orderParties(stock: 10)
             let id = try await api.orderThrough(
                 ["accepted", "packed", "shipped"], producer: producer, product: cake, partner: partner)
             let shipped = try await api.get("/v1/orders/\(id)", token: partner)
@@ -122,9 +116,7 @@ import Testing
 
     @Test func aDisputedOrderIsNotConfirmedAutomaticallyNorCountedAsDelivered() async throws {
         try await withApp { api in
-            let producer = try await api.producer(status: .verified)
-            let cake = try await api.product(producer, stock: 10)
-            let partner = try await api.token(.partner)
+            let (producer, cake, partner) = try await api.orderParties(stock: 10)
             let id = try await api.orderThrough(
                 ["accepted", "packed", "shipped"], producer: producer, product: cake, partner: partner)
             let noReason = try await api.moveOrder(id, #"{"to":"disputed"}"#, token: partner)
@@ -154,9 +146,7 @@ import Testing
     /// only once the buyer (or staff, for a buyer who will not) confirms it.
     @Test func aBuyerSideRejectionCountsUntilTheBuyerConfirmsIt() async throws {
         try await withApp { api in
-            let producer = try await api.producer(province: "IR-00", status: .verified)
-            let cake = try await api.product(producer, price: 1_000_000, stock: 10)
-            let partner = try await api.token(.partner)
+            let (producer, cake, partner) = try await api.orderParties(province: "IR-00", price: 1_000_000, stock: 10)
             let a = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 2)]).int("id"))
             let noCode = try await api.moveOrder(a, #"{"to":"rejected","reason":"sorry"}"#, token: producer.token)
             #expect(noCode.status == .unprocessableContent)
@@ -250,9 +240,7 @@ import Testing
     /// supervisor (or an admin) settles it, for the producer or against it.
     @Test func staffSettleADisputeForOrAgainstTheProducer() async throws {
         try await withApp { api in
-            let producer = try await api.producer(province: "IR-00", status: .verified)
-            let cake = try await api.product(producer, stock: 10)
-            let partner = try await api.token(.partner)
+            let (producer, cake, partner) = try await api.orderParties(province: "IR-00", stock: 10)
             let supervisor = try await api.token(.supervisor, province: "IR-00")
             let upheld = try await api.orderThrough(
                 ["accepted", "packed", "shipped"], producer: producer, product: cake, partner: partner)
@@ -407,9 +395,7 @@ import Testing
     /// The lifecycle trigger refuses what the API refuses, whoever writes.
     @Test func theSchemaRefusesMovesOutsideTheLifecycle() async throws {
         try await withApp { api in
-            let producer = try await api.producer(status: .verified)
-            let cake = try await api.product(producer, stock: 10)
-            let partner = try await api.token(.partner)
+            let (producer, cake, partner) = try await api.orderParties(stock: 10)
             let accepted = try await api.orderThrough(["accepted"], producer: producer, product: cake, partner: partner)
             await expectSQLState("23514") {
                 try await api.db.client.query("UPDATE orders SET status = 'expired' WHERE id = \(accepted)")

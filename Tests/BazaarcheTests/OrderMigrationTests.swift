@@ -10,11 +10,7 @@ import Testing
         try await withUpgrade(
             from: "0011",
             seed: { client in
-                try await client.query(
-                    """
-                    INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, status)
-                    VALUES (\(Fixtures.nationalID(1)), 'زهرا', 'احمدی', '09350000001', 'IR-00', 'اراک', 'verified')
-                    """)
+                try await seedProducer(client)
                 try await client.query(
                     "INSERT INTO accounts (login, password_hash, role, partner_id) VALUES ('buyer', '!', 'admin', NULL)")
                 try await client.query(

@@ -61,9 +61,7 @@ import Testing
 
     @Test func idempotencyKeyIsRequiredAndReplays() async throws {
         try await withApp { api in
-            let producer = try await api.producer(status: .verified)
-            let cake = try await api.product(producer, stock: 10)
-            let partner = try await api.token(.partner)
+            let (producer, cake, partner) = try await api.orderParties(stock: 10)
             let body =
                 #"{"producer_id":\#(producer.id),"lines":[{"product_id":\#(cake),"quantity":2}],"delivery":{"province_code":"IR-23","city":"تهران","address":"x","recipient":"y","phone":"02166554433"}}"#
             let missing = try await api.call(.post, "/v1/orders", json: body, token: partner)
@@ -111,9 +109,7 @@ import Testing
 @Suite struct OrderConcurrencyTests {
     @Test func fiftyOrdersRaceForFiveUnits() async throws {
         try await withApp { api in
-            let producer = try await api.producer(status: .verified)
-            let cake = try await api.product(producer, stock: 5)
-            let partner = try await api.token(.partner)
+            let (producer, cake, partner) = try await api.orderParties(stock: 5)
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for _ in 0..<50 {
                     group.addTask { try await api.order(partner, producer: producer.id, lines: [(cake, 1)]).status }
@@ -135,9 +131,7 @@ import Testing
 
     @Test func sameKeyTwentyTimesConcurrentlyCreatesOneOrder() async throws {
         try await withApp { api in
-            let producer = try await api.producer(status: .verified)
-            let cake = try await api.product(producer, stock: 100)
-            let partner = try await api.token(.partner)
+            let (producer, cake, partner) = try await api.orderParties(stock: 100)
             let replies = try await withThrowingTaskGroup(of: (HTTPResponse.Status, Int64?).self) { group in
                 for _ in 0..<20 {
                     group.addTask {
@@ -156,9 +150,7 @@ import Testing
 
     @Test func concurrentAcceptAndCancelExactlyOneWins() async throws {
         try await withApp { api in
-            let producer = try await api.producer(status: .verified)
-            let cake = try await api.product(producer, stock: 10)
-            let partner = try await api.token(.partner)
+            let (producer, cake, partner) = try await api.orderParties(stock: 10)
             for _ in 0..<5 {
                 let placed = try await api.order(partner, producer: producer.id, lines: [(cake, 2)])
                 let id = try #require(placed.int("id"))
@@ -199,9 +191,7 @@ import Testing
 
     @Test func doubleCancelReleasesStockOnce() async throws {
         try await withApp { api in
-            let producer = try await api.producer(status: .verified)
-            let cake = try await api.product(producer, stock: 10)
-            let partner = try await api.token(.partner)
+            let (producer, cake, partner) = try await api.orderParties(stock: 10)
             let id = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 4)]).int("id"))
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for _ in 0..<5 {
@@ -222,9 +212,7 @@ import Testing
 @Suite struct OrderLifecycleTests {
     @Test func fulfilmentToDeliveryIsAuditedAndConnectsTheProducer() async throws {
         try await withApp { api in
-            let producer = try await api.producer(status: .verified)
-            let cake = try await api.product(producer, stock: 10)
-            let partner = try await api.token(.partner)
+            let (producer, cake, partner) = try await api.orderParties(stock: 10)
             let id = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 2)]).int("id"))
             func move(_ to: String, _ token: String, extra: String = "") async throws -> Reply {
                 try await api.post("/v1/orders/\(id)/transitions", #"{"to":"\#(to)"\#(extra)}"#, token: token)
@@ -257,9 +245,7 @@ import Testing
 
     @Test func rejectionReleasesStock() async throws {
         try await withApp { api in
-            let producer = try await api.producer(status: .verified)
-            let cake = try await api.product(producer, stock: 10)
-            let partner = try await api.token(.partner)
+            let (producer, cake, partner) = try await api.orderParties(stock: 10)
             let id = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 7)]).int("id"))
             #expect(try await api.stock(cake) == 3)
             let rejected = try await api.post(
@@ -276,9 +262,7 @@ import Testing
 
     @Test func ordersAreVisibleToTheirPartiesOnly() async throws {
         try await withApp { api in
-            let producer = try await api.producer(province: "IR-00", status: .verified)
-            let cake = try await api.product(producer, stock: 10)
-            let partner = try await api.token(.partner)
+            let (producer, cake, partner) = try await api.orderParties(province: "IR-00", stock: 10)
             let rival = try await api.token(.partner)
             let otherProducer = try await api.producer(status: .verified)
             let id = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 1)]).int("id"))

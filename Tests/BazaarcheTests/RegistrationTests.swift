@@ -16,6 +16,20 @@ import Testing
         #"{"application_request_id":"\#(requestID ?? "")","code":"\#(code)","password":"\#(password)"}"#
     }
 
+    /// An application filed with a fresh national ID and mobile, not yet confirmed: its mobile, its
+    /// request id and the code sent to it.
+    static func pendingApplication(_ api: API, sourceLocation: SourceLocation = #_sourceLocation) async throws
+        -> (mobile: String, requestID: String?, code: String)
+    {
+        let n = Fixtures.next()
+        let mobile = String(format: "0935%07d", n)
+        let applied = try await api.post(
+            "/v1/producer-applications", application(nationalID: Fixtures.nationalID(n), mobile: mobile))
+        #expect(applied.status == .accepted, "application: \(applied.text)", sourceLocation: sourceLocation)
+        let code = try #require(try await api.smsCode(to: mobile), sourceLocation: sourceLocation)
+        return (mobile, applied.string("application_request_id"), code)
+    }
+
     @Test func aRejectedApplicationsNationalIDAndMobileCanApplyAgain() async throws {
         try await withApp { api in
             let n = Fixtures.next()
@@ -141,12 +155,7 @@ import Testing
 
     @Test func codesAreSingleUseExpireAndAllowFiveGuesses() async throws {
         try await withApp { api in
-            let n = Fixtures.next()
-            let mobile = String(format: "0935%07d", n)
-            let applied = try await api.post(
-                "/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(n), mobile: mobile))
-            let id = applied.string("application_request_id")
-            let code = try #require(try await api.smsCode(to: mobile))
+            let (_, id, code) = try await Self.pendingApplication(api)
             let wrong = code == "123456" ? "654321" : "123456"
             for _ in 0..<5 {
                 let reply = try await api.post("/v1/producer-applications/confirmations", Self.confirmation(id, code: wrong))
@@ -158,26 +167,16 @@ import Testing
             #expect(late.status == .unprocessableContent)
             #expect(try await api.db.rows("SELECT 1 FROM producers").isEmpty)
 
-            let m2 = Fixtures.next()
-            let mobile2 = String(format: "0935%07d", m2)
-            let second = try await api.post(
-                "/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(m2), mobile: mobile2))
-            let code2 = try #require(try await api.smsCode(to: mobile2))
+            let (mobile2, id2, code2) = try await Self.pendingApplication(api)
             try await api.db.execute(
                 "UPDATE application_requests SET expires_at = now() - interval '1 second' WHERE mobile = \(mobile2)")
-            let expired = try await api.post(
-                "/v1/producer-applications/confirmations", Self.confirmation(second.string("application_request_id"), code: code2)
-            )
+            let expired = try await api.post("/v1/producer-applications/confirmations", Self.confirmation(id2, code: code2))
             #expect(expired.status == .unprocessableContent)
             try await api.db.execute(
                 "UPDATE application_requests SET expires_at = now() + interval '5 minutes' WHERE mobile = \(mobile2)")
-            let ok = try await api.post(
-                "/v1/producer-applications/confirmations", Self.confirmation(second.string("application_request_id"), code: code2)
-            )
+            let ok = try await api.post("/v1/producer-applications/confirmations", Self.confirmation(id2, code: code2))
             #expect(ok.status == .accepted)
-            let reused = try await api.post(
-                "/v1/producer-applications/confirmations", Self.confirmation(second.string("application_request_id"), code: code2)
-            )
+            let reused = try await api.post("/v1/producer-applications/confirmations", Self.confirmation(id2, code: code2))
             #expect(reused.status == .unprocessableContent)
             #expect(try await api.db.rows("SELECT 1 FROM producers WHERE mobile = \(mobile2)").count == 1)
         }
@@ -203,14 +202,9 @@ import Testing
 
     @Test func aWrongPasswordAtConfirmationSpendsNoCode() async throws {
         try await withApp { api in
-            let n = Fixtures.next()
-            let mobile = String(format: "0935%07d", n)
-            let applied = try await api.post(
-                "/v1/producer-applications", Self.application(nationalID: Fixtures.nationalID(n), mobile: mobile))
-            let code = try #require(try await api.smsCode(to: mobile))
+            let (mobile, id, code) = try await Self.pendingApplication(api)
             let short = try await api.post(
-                "/v1/producer-applications/confirmations",
-                Self.confirmation(applied.string("application_request_id"), code: code, password: "short"))
+                "/v1/producer-applications/confirmations", Self.confirmation(id, code: code, password: "short"))
             #expect(short.status == .unprocessableContent)
             #expect(short.fields == ["password"])
             let attempts = try await api.db.rows("SELECT attempts FROM application_requests WHERE mobile = \(mobile)")[0].decode(

@@ -44,13 +44,7 @@ import Testing
             ).int("id"))
         let partner = try await api.token(.partner)
         let demand = try await api.demand(partner, #""category_code":"food","quantity":5,"max_unit_price_rials":1000000"#)
-        let order = try #require(
-            try await api.call(
-                .post, "/v1/orders",
-                json:
-                    #"{"producer_id":\#(producer.id),"lines":[{"product_id":\#(product),"quantity":1}],"delivery":\#(Self.delivery)}"#,
-                token: partner, headers: [.idempotencyKey: "sweep-\(n)"]
-            ).int("id"))
+        let order = try #require(try await api.order(partner, producer: producer.id, lines: [(product, 1)]).int("id"))
         let invitation = try #require(
             try await api.post(
                 "/v1/demands/\(demand)/invitations",

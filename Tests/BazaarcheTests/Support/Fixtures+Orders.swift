@@ -66,3 +66,15 @@ extension API {
         try await Orders(db: db, settings: settings).sweep()
     }
 }
+
+extension API {
+    /// Where most order tests start: a verified producer, one listed product of theirs with
+    /// `stock`, and a partner account to buy it.
+    func orderParties(province: String = "IR-00", price: Int64 = 1_500_000, stock: Int) async throws
+        -> (producer: (id: Int64, token: String), product: Int64, partner: String)
+    {
+        let seller = try await self.producer(province: province, status: .verified)
+        let product = try await self.product(seller, price: price, stock: stock)
+        return (seller, product, try await token(.partner))
+    }
+}

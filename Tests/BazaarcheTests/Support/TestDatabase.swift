@@ -119,6 +119,16 @@ func withClient<T: Sendable>(
     }
 }
 
+/// Producer 1 of an upgrade's seed: verified, in Markazi (IR-00), written straight into the old
+/// schema (only columns every version has had).
+func seedProducer(_ client: PostgresClient) async throws {
+    try await client.query(
+        """
+        INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, status)
+        VALUES (\(Fixtures.nationalID(1)), 'زهرا', 'احمدی', '09350000001', 'IR-00', 'اراک', 'verified')
+        """)
+}
+
 /// An upgrade as a deployed database lives it: a fresh database migrated only with the files before
 /// `version` (as the previous release shipped them), `seed` writing data in that old schema, then
 /// every current migration, then `check` on the result. The database is dropped afterwards.
