@@ -54,38 +54,36 @@ public struct AnonymousLimits: Sendable {
     }
 
     enum Take: StatementSQL {
-        /// One fixed window per key; a new window restarts the count.
+        /// A window starts at a key's first request and lasts the budget's seconds (not aligned to
+        /// the clock, so a burst cannot straddle two windows); a finished window starts afresh.
         static let sql = """
-            INSERT INTO rate_limit_windows AS w (key, window_start, count) VALUES ($1, to_timestamp($2), 1)
+            INSERT INTO rate_limit_windows AS w (key, window_start, count) VALUES ($1, now(), 1)
             ON CONFLICT (key) DO UPDATE SET
-              count = CASE WHEN w.window_start = excluded.window_start THEN w.count + 1 ELSE 1 END,
-              window_start = excluded.window_start
-            RETURNING count
+              count = CASE WHEN w.window_start > now() - make_interval(secs => $2) THEN w.count + 1 ELSE 1 END,
+              window_start = CASE WHEN w.window_start > now() - make_interval(secs => $2) THEN w.window_start ELSE now() END
+            RETURNING count, greatest(1, ceil(extract(epoch FROM w.window_start + make_interval(secs => $2) - now())))::int
             """
     }
 
     /// Counts one request; the quota says whether it may go on.
     public func take(_ budget: Budget, address: String, db: Database, now: Date = Date()) async throws -> RateLimiter.Quota {
         let seconds = Int(now.timeIntervalSince1970)
-        let windowStart = seconds - seconds % budget.windowSeconds
         let key = budget.bucket + ":" + ClientKey.of(address)
         if let until = exhausted.until.withLock({ $0[key] }), until > seconds {
             return RateLimiter.Quota(allowed: false, limit: budget.limit, remaining: 0, reset: until - seconds)
         }
-        let used = try await db.prepared(Prepared<Take>(key, windowStart))[0].decode(Int.self)
+        let (used, reset) = try await db.prepared(Prepared<Take>(key, budget.windowSeconds))[0].decode((Int, Int).self)
         if used > budget.limit {
-            let until = windowStart + budget.windowSeconds
             exhausted.until.withLock { map in
                 if map.count >= 100_000 { map = map.filter { $0.value > seconds } }
-                map[key] = until
+                map[key] = seconds + reset
             }
         }
         if Int.random(in: 0..<1000) == 0 {
             try? await db.execute("DELETE FROM rate_limit_windows WHERE window_start < now() - interval '1 day'")
         }
         return RateLimiter.Quota(
-            allowed: used <= budget.limit, limit: budget.limit, remaining: max(0, budget.limit - used),
-            reset: budget.windowSeconds - (seconds - windowStart))
+            allowed: used <= budget.limit, limit: budget.limit, remaining: max(0, budget.limit - used), reset: reset)
     }
 }
 

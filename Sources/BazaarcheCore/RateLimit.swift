@@ -2,9 +2,11 @@ import Foundation
 import HTTPTypes
 import Synchronization
 
-/// Per-account request budget in fixed one-minute windows, kept in this instance's memory: cheap
-/// on the hot path, and with N instances an account gets at most N × the limit (the limit guards
-/// the service from a runaway client, not a billing quota). Sends the IETF draft RateLimit headers.
+/// Per-account request budget in one-minute windows that start at each account's first request
+/// (not at the wall clock's minute, so a burst cannot straddle two windows), kept in this
+/// instance's memory: cheap on the hot path, and with N instances an account gets at most N × the
+/// limit (the limit guards the service from a runaway client, not a billing quota). Sends the
+/// IETF draft RateLimit headers.
 public final class RateLimiter: Sendable {
     public struct Quota: Sendable {
         public var allowed: Bool
@@ -17,21 +19,25 @@ public final class RateLimiter: Sendable {
     }
 
     let perMinute: Int
-    let windows = Mutex<(minute: Int, counts: [Int64: Int])>((0, [:]))
+    /// Per account: when its window started (seconds) and how much of it is used.
+    let windows = Mutex<[Int64: (start: Int, used: Int)]>([:])
 
     public init(perMinute: Int) { self.perMinute = perMinute }
 
     public func take(_ account: Int64, now: Date = Date()) -> Quota {
         let seconds = Int(now.timeIntervalSince1970)
-        let minute = seconds / 60
-        let reset = 60 - seconds % 60
-        let used = windows.withLock { state -> Int in
-            if state.minute != minute { state = (minute, [:]) }
-            let used = (state.counts[account] ?? 0) + 1
-            state.counts[account] = used
-            return used
+        let window = windows.withLock { windows -> (start: Int, used: Int) in
+            // Finished windows are dropped when the map grows, so it holds recent accounts only.
+            if windows.count >= 50_000 { windows = windows.filter { seconds - $0.value.start < 60 } }
+            var window = windows[account] ?? (seconds, 0)
+            if seconds - window.start >= 60 { window = (seconds, 0) }
+            window.used += 1
+            windows[account] = window
+            return window
         }
-        return Quota(allowed: used <= perMinute, limit: perMinute, remaining: max(0, perMinute - used), reset: reset)
+        return Quota(
+            allowed: window.used <= perMinute, limit: perMinute, remaining: max(0, perMinute - window.used),
+            reset: max(1, 60 - (seconds - window.start)))
     }
 }
 
