@@ -52,7 +52,8 @@ public struct Accounts: Sendable {
     /// The JSON shape of an account, built by PostgreSQL (alias `a`).
     public static let json = """
         json_build_object('id', a.id, 'login', a.login, 'role', a.role, 'province_code', a.province_code,
-          'producer_id', a.producer_id, 'partner_id', a.partner_id, 'disabled', a.disabled, 'disabled_at', api_time(a.disabled_at),
+          'producer_id', a.producer_id, 'partner_id', a.partner_id, 'disabled', a.disabled, 'disabled_at',
+            api_time(a.disabled_at),
           'password_changed_at', api_time(a.password_changed_at), 'created_at', api_time(a.created_at))
         """
 
@@ -136,7 +137,10 @@ public struct Accounts: Sendable {
     /// Checks credentials and issues a token; nil when they are wrong.
     public func issueToken(login: String, password: String) async throws -> String? {
         let rows = try await db.rows(
-            "SELECT a.id, a.password_hash, a.disabled FROM accounts a WHERE lower(a.login) = lower(\(login)) AND a.released_at IS NULL"
+            """
+            SELECT a.id, a.password_hash, a.disabled FROM accounts a WHERE lower(a.login) = lower(\(login)) AND a.released_at
+            IS NULL
+            """
         )
         guard let row = rows.first else {
             let wait = verifyTime.current * Double.random(in: 0.9...1.1)

@@ -54,12 +54,15 @@ public struct LoginThrottle: Sendable {
                 """
                 INSERT INTO login_throttle AS t (key, failures, window_started) VALUES (\(key), 1, now())
                 ON CONFLICT (key) DO UPDATE SET
-                  failures = CASE WHEN t.window_started < now() - make_interval(secs => \(Self.window)) OR t.blocked_until <= now()
+                  failures = CASE WHEN t.window_started < now() - make_interval(secs => \(Self.window))
+                    OR t.blocked_until <= now()
                                   THEN 1 ELSE t.failures + 1 END,
-                  window_started = CASE WHEN t.window_started < now() - make_interval(secs => \(Self.window)) OR t.blocked_until <= now()
+                  window_started = CASE WHEN t.window_started < now() - make_interval(secs => \(Self.window))
+                    OR t.blocked_until <= now()
                                         THEN now() ELSE t.window_started END,
                   blocked_until = CASE WHEN t.blocked_until <= now() THEN NULL
-                                       WHEN t.failures + 1 >= \(Self.addressLimit) THEN coalesce(t.blocked_until, now() + make_interval(secs => \(Self.window)))
+                                       WHEN t.failures + 1 >= \(Self.addressLimit)
+                                         THEN coalesce(t.blocked_until, now() + make_interval(secs => \(Self.window)))
                                        ELSE t.blocked_until END
                 RETURNING failures, ceil(extract(epoch FROM blocked_until - now()))::int
                 """)[0]
@@ -71,7 +74,8 @@ public struct LoginThrottle: Sendable {
             try await db.execute(
                 """
                 DELETE FROM login_throttle
-                WHERE coalesce(last_failure, window_started) < now() - interval '1 day' AND coalesce(blocked_until, now()) <= now()
+                WHERE coalesce(last_failure, window_started) < now() - interval '1 day'
+                  AND coalesce(blocked_until, now()) <= now()
                 """)
         }
         return nil
@@ -105,7 +109,10 @@ public struct LoginThrottle: Sendable {
             """)
         if let address {
             try await db.execute(
-                "UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = \(Self.addressKey(address)) AND blocked_until IS NULL"
+                """
+                UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = \(Self.addressKey(address))
+                AND blocked_until IS NULL
+                """
             )
         }
     }
@@ -115,7 +122,10 @@ public struct LoginThrottle: Sendable {
         try await db.execute("DELETE FROM login_throttle WHERE key = \(Self.pairKey(login: login, address: address))")
         if let address {
             try await db.execute(
-                "UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = \(Self.addressKey(address)) AND blocked_until IS NULL"
+                """
+                UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = \(Self.addressKey(address))
+                AND blocked_until IS NULL
+                """
             )
         }
     }

@@ -110,8 +110,10 @@ enum Dataset {
                 INSERT INTO orders (partner_account_id, producer_id, province_code, status, total_rials, delivery_province_code,
                   delivery_city, delivery_address, delivery_recipient, delivery_phone, tracking_code, created_at, updated_at)
                 SELECT (SELECT id FROM accounts WHERE login = 'dataset.buyer'), p.producer_id, p.province_code,
-                  (ARRAY['delivered','delivered','delivered','delivered','delivered','shipped','packed','accepted','placed','rejected','cancelled'])[1 + g.n % 11],
-                  p.price_rials * (1 + g.n % 5), 'IR-' || lpad((g.n % 31)::text, 2, '0'), 'تهران', 'خیابان آزادی، پلاک ' || (g.n % 300),
+                  (ARRAY['delivered','delivered','delivered','delivered','delivered','shipped','packed','accepted','placed',
+                    'rejected','cancelled'])[1 + g.n % 11],
+                  p.price_rials * (1 + g.n % 5), 'IR-' || lpad((g.n % 31)::text, 2, '0'), 'تهران', 'خیابان آزادی، پلاک ' || (g.n %
+                    300),
                   'انبار مرکزی', '021' || lpad((g.n % 100000000)::text, 8, '0'),
                   CASE WHEN g.n % 11 BETWEEN 0 AND 5 THEN 'TRK-' || g.n END,
                   now() - make_interval(mins => (g.n * 7919 % 1051200)::int), now()
@@ -123,7 +125,8 @@ enum Dataset {
             (
                 "order lines",
                 """
-                INSERT INTO order_lines (order_id, line_no, product_id, title_fa, unit, quantity, unit_price_rials, line_total_rials)
+                INSERT INTO order_lines (order_id, line_no, product_id, title_fa, unit, quantity, unit_price_rials,
+                  line_total_rials)
                 SELECT o.id, 1, p.id, p.title_fa, p.unit, o.total_rials / p.price_rials, p.price_rials, o.total_rials
                 FROM orders o
                 JOIN LATERAL (SELECT * FROM products WHERE producer_id = o.producer_id ORDER BY id LIMIT 1) p ON true
@@ -154,7 +157,8 @@ enum Dataset {
             (
                 "officer account",
                 """
-                INSERT INTO accounts (login, password_hash, role) VALUES ('dataset.officer', '!', 'export_officer') ON CONFLICT DO NOTHING
+                INSERT INTO accounts (login, password_hash, role) VALUES ('dataset.officer', '!', 'export_officer')
+                  ON CONFLICT DO NOTHING
                 """
             ),
             ("triggers off", "ALTER TABLE export_shipments DISABLE TRIGGER USER"),
@@ -162,7 +166,8 @@ enum Dataset {
                 "days",
                 """
                 CREATE TEMP TABLE dataset_days AS
-                  SELECT d::date AS day, jalali_month(d::date) AS jm, (extract(year FROM d) * 100 + extract(month FROM d))::int AS gm
+                  SELECT d::date AS day, jalali_month(d::date) AS jm, (extract(year FROM d) * 100 + extract(month
+                    FROM d))::int AS gm
                   FROM generate_series(tehran_today() - 1825, tehran_today(), interval '1 day') d
                 """
             ),
@@ -171,11 +176,16 @@ enum Dataset {
                 """
                 CREATE TEMP TABLE dataset_codes AS SELECT * FROM (VALUES
                   (1, '090220', 'food', 4), (2, '080251', 'food', 6), (3, '091020', 'herbal', 5), (4, '200799', 'food', 5),
-                  (5, '570110', 'carpets', 8), (6, '570231', 'carpets', 3), (7, '630492', 'textiles', 3), (8, '620442', 'textiles', 2),
-                  (9, '420221', 'leather', 2), (10, '691390', 'pottery', 3), (11, '701399', 'handicrafts', 2), (12, '711319', 'jewellery', 2),
-                  (13, '330190', 'herbal', 3), (14, '340111', 'cosmetics', 2), (15, '170490', 'food', 4), (16, '190590', 'food', 3),
-                  (17, '081320', 'food', 4), (18, '130219', 'herbal', 2), (19, '040690', 'dairy', 2), (20, '740400', 'handicrafts', 1),
-                  (21, '440290', 'woodwork', 1), (22, '580500', 'textiles', 1), (23, '270900', NULL, 1)) c(n, hs, category, weight)
+                  (5, '570110', 'carpets', 8), (6, '570231', 'carpets', 3), (7, '630492', 'textiles', 3), (8, '620442',
+                    'textiles', 2),
+                  (9, '420221', 'leather', 2), (10, '691390', 'pottery', 3), (11, '701399', 'handicrafts', 2), (12, '711319',
+                    'jewellery', 2),
+                  (13, '330190', 'herbal', 3), (14, '340111', 'cosmetics', 2), (15, '170490', 'food', 4), (16, '190590', 'food',
+                    3),
+                  (17, '081320', 'food', 4), (18, '130219', 'herbal', 2), (19, '040690', 'dairy', 2), (20, '740400',
+                    'handicrafts', 1),
+                  (21, '440290', 'woodwork', 1), (22, '580500', 'textiles', 1), (23, '270900', NULL, 1)) c(n, hs, category,
+                    weight)
                 """
             ),
             (
@@ -189,15 +199,18 @@ enum Dataset {
                 "country weights",
                 """
                 CREATE TEMP TABLE dataset_pick_country AS
-                  SELECT row_number() OVER () - 1 AS slot, c FROM unnest(ARRAY['IQ','IQ','IQ','IQ','IQ','AF','AF','AF','AE','AE','AE','CN','CN',
-                    'TR','TR','RU','AM','AZ','OM','QA','KW','PK','IN','DE','DE','TM','TJ','GE','SY','LB','FR','IT','ES','GB','US','CA','JP','KR','MY','UZ']) c
+                  SELECT row_number() OVER () - 1 AS slot, c FROM
+                    unnest(ARRAY['IQ','IQ','IQ','IQ','IQ','AF','AF','AF','AE','AE','AE','CN','CN',
+                    'TR','TR','RU','AM','AZ','OM','QA','KW','PK','IN','DE','DE','TM','TJ','GE','SY','LB','FR','IT','ES','GB','US',
+                      'CA','JP','KR','MY','UZ']) c
                 """
             ),
             (
                 "export shipments",
                 """
                 INSERT INTO export_shipments (producer_id, recorded_by, recorded_by_partner_id, hs_code, destination_country,
-                  customs_declaration_no, fob_cents, net_weight_kg, export_date, customs_office_code, status, producer_confirmed_at,
+                  customs_declaration_no, fob_cents, net_weight_kg, export_date, customs_office_code, status,
+                    producer_confirmed_at,
                   verified_by, verified_at, hs_chapter, province_code, category_code, is_oil, jalali_month, gregorian_month)
                 SELECT pr.id, (SELECT id FROM accounts WHERE login = 'dataset.exporter'),
                   (SELECT id FROM partners WHERE legal_national_id = '14007655406'),
@@ -229,7 +242,8 @@ enum Dataset {
                 INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, skills, status,
                                        applied_at, screened_at, verified_at)
                 SELECT x.nine || (SELECT CASE WHEN r < 2 THEN r ELSE 11 - r END
-                                  FROM (SELECT sum(substr(x.nine, i, 1)::int * (11 - i)) % 11 AS r FROM generate_series(1, 9) i) s),
+                                  FROM (SELECT sum(substr(x.nine, i, 1)::int * (11 - i)) % 11 AS r
+                                    FROM generate_series(1, 9) i) s),
                        (\(array(firstNames)))[1 + x.n % 20], (\(array(lastNames)))[1 + (x.n / 20) % 20],
                        '09' || lpad((300000000 + x.n)::text, 9, '0'),
                        'IR-' || lpad((x.n % 31)::text, 2, '0'), (\(array(places)))[1 + x.n % 18], ARRAY['تولید خانگی'],
@@ -256,12 +270,15 @@ enum Dataset {
                 "products",
                 """
                 INSERT INTO products (producer_id, province_code, title_fa, title_en, description, category_code, unit,
-                                      price_rials, stock, monthly_capacity, min_order_qty, status, packaging_level, listed_at, created_at)
+                                      price_rials, stock, monthly_capacity, min_order_qty, status, packaging_level, listed_at,
+                                        created_at)
                 SELECT pr.id, pr.province_code,
-                       c.name_fa || ' ' || (\(array(adjectives)))[1 + (g.n / 7) % 12] || ' ' || (\(array(places)))[1 + (g.n / 3) % 18],
+                       c.name_fa || ' ' || (\(array(adjectives)))[1 + (g.n / 7) % 12] || ' ' || (\(array(places)))[1 + (g.n / 3) %
+                         18],
                        c.name_en, 'محصول ' || c.name_fa || ' تولید کارگاه خانگی در ' || (\(array(places)))[1 + g.n % 18],
                        c.code, 'piece', 100000 * (1 + (g.n * 7919) % 2000), (g.n * 31) % 500, (g.n * 17) % 1000,
-                       1 + g.n % 20, 'listed', (g.n % 4)::smallint, now() - make_interval(mins => g.n::int), now() - make_interval(mins => g.n::int)
+                       1 + g.n % 20, 'listed', (g.n % 4)::smallint, now() - make_interval(mins => g.n::int), now() -
+                         make_interval(mins => g.n::int)
                 FROM generate_series(1::bigint, \(products)) g(n)
                 -- Only verified producers list: every tenth generated producer is an applicant, so the
                 -- k-th verified one is number k + k / 9 + 1.
@@ -278,7 +295,8 @@ enum Dataset {
                 "certificates",
                 """
                 INSERT INTO certificates (product_id, kind, number, issuer, issued_on, expires_on, status)
-                SELECT p.id, (ARRAY['health_license','halal','inso','handicraft_seal','organic'])[1 + (p.id / 5) % 5], 'B-' || p.id,
+                SELECT p.id, (ARRAY['health_license','halal','inso','handicraft_seal','organic'])[1 + (p.id / 5) % 5], 'B-' ||
+                  p.id,
                        'سازمان ملی استاندارد', current_date - 200, current_date + (p.id % 700)::int - 100, 'granted'
                 FROM products p WHERE p.id % 5 = 0
                 """

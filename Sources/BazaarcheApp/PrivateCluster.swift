@@ -86,7 +86,10 @@ public struct PrivateCluster: Sendable {
             return false
         }
         let options =
-            "-c listen_addresses='' -c unix_socket_directories='\(socketDirectory)' -c unix_socket_permissions=0770 -c max_connections=200 -c shared_buffers=256MB \(extraOptions)"
+            """
+            -c listen_addresses='' -c unix_socket_directories='\(socketDirectory)' -c unix_socket_permissions=0770 -c\
+             max_connections=200 -c shared_buffers=256MB \(extraOptions)
+            """
         try run("pg_ctl", ["-D", dataDirectory, "-l", dataDirectory + ".log", "-o", options, "-w", "-t", "60", "start"])
         logger.info("private PostgreSQL cluster started", metadata: ["socket": .string(socketDirectory)])
         return true
@@ -154,11 +157,17 @@ public enum ClusterError: Error, CustomStringConvertible {
         switch self {
         case .binariesNotFound:
             return
-                "PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin and PATH); install them with `apt-get install postgresql` or set DATABASE_URL"
+                """
+                PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin and PATH); install them with `apt-get\
+                 install postgresql` or set DATABASE_URL
+                """
         case .commandFailed(let tool, let output): return "\(tool) failed: \(output)"
         case .unreachable(let path, let user):
             return
-                "the \(user) user cannot reach \(path) (a parent folder is not searchable); run from a folder it can reach, set BAZAARCHE_DATA_DIR, or set DATABASE_URL"
+                """
+                the \(user) user cannot reach \(path) (a parent folder is not searchable); run from a folder it can reach, set\
+                 BAZAARCHE_DATA_DIR, or set DATABASE_URL
+                """
         }
     }
 }

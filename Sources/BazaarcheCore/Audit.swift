@@ -18,7 +18,8 @@ public enum Audit {
 
     enum Insert: StatementSQL {
         static let sql = """
-            INSERT INTO audit_events (actor_account_id, actor_role, entity_type, entity_id, province_code, action, from_status, to_status, reason)
+            INSERT INTO audit_events (actor_account_id, actor_role, entity_type, entity_id, province_code, action, from_status,
+              to_status, reason)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
             """
     }

@@ -155,7 +155,8 @@ extension Idempotency {
     enum StoreResponse: StatementSQL {
         static let sql = """
             UPDATE idempotency_keys SET response_status = $1, response_body = $2,
-              response_headers = jsonb_strip_nulls(jsonb_build_object('ETag', $3::text, 'Location', $4::text, 'Retry-After', $5::text))
+              response_headers = jsonb_strip_nulls(jsonb_build_object('ETag', $3::text, 'Location', $4::text, 'Retry-After',
+                $5::text))
             WHERE account_id = $6 AND key = $7
             """
     }

@@ -61,7 +61,8 @@ public struct Brands: Sendable {
     static let json = """
         json_build_object('id', b.id, 'slug', b.slug, 'name_fa', b.name_fa, 'name_en', b.name_en, 'story', b.story,
           'logo_url', b.logo_url, 'trademark_number', b.trademark_number,
-          'owners', coalesce((SELECT json_agg(o.producer_id ORDER BY o.producer_id) FROM brand_owners o WHERE o.brand_id = b.id), '[]'),
+          'owners', coalesce((SELECT json_agg(o.producer_id ORDER BY o.producer_id) FROM brand_owners o
+            WHERE o.brand_id = b.id), '[]'),
           'created_at', api_time(b.created_at), 'updated_at', api_time(b.updated_at))
         """
 
@@ -199,7 +200,8 @@ public struct Brands: Sendable {
             """
             SELECT b.id, \(unescaped: Self.json)::text FROM brands b
             WHERE b.id > \(page.after ?? 0)
-              AND (\(owner)::bigint IS NULL OR EXISTS (SELECT 1 FROM brand_owners o WHERE o.brand_id = b.id AND o.producer_id = \(owner)))
+              AND (\(owner)::bigint IS NULL OR EXISTS (SELECT 1 FROM brand_owners o WHERE o.brand_id = b.id
+                AND o.producer_id = \(owner)))
               AND (\(term)::text IS NULL OR fa_compact(concat_ws(' ', b.name_fa, b.name_en, b.slug)) LIKE \(term))
             ORDER BY b.id LIMIT \(page.limit + 1)
             """)

@@ -73,7 +73,8 @@ public struct Products: Sendable {
           'status', p.status, 'packaging_level', (ARRAY['none','basic','retail','export'])[p.packaging_level + 1],
           'valid_certificates', coalesce((SELECT json_agg(DISTINCT c.kind) FROM certificates c
              WHERE c.product_id = p.id AND c.status = 'granted' AND c.expires_on >= tehran_today()), '[]'),
-          'version', p.version, 'listed_at', api_time(p.listed_at), 'created_at', api_time(p.created_at), 'updated_at', api_time(p.updated_at))
+          'version', p.version, 'listed_at', api_time(p.listed_at), 'created_at', api_time(p.created_at), 'updated_at',
+            api_time(p.updated_at))
         """
 
     static func etag(_ version: Int) -> String { EntityTag.of(version) }
@@ -174,8 +175,10 @@ public struct Products: Sendable {
                 """
                 INSERT INTO products AS p (producer_id, province_code, brand_id, title_fa, title_en, description, category_code,
                   unit, price_rials, stock, monthly_capacity, min_order_qty, hs_code)
-                VALUES (\(producerID), \(producer.1), \(body.brandId), \(body.titleFa.trimmingCharacters(in: .whitespacesAndNewlines)),
-                  \(body.titleEn), \(body.description), \(body.categoryCode), \(body.unit.rawValue), \(body.priceRials), \(body.stock),
+                VALUES (\(producerID), \(producer.1), \(body.brandId),
+                  \(body.titleFa.trimmingCharacters(in: .whitespacesAndNewlines)),
+                  \(body.titleEn), \(body.description), \(body.categoryCode), \(body.unit.rawValue), \(body.priceRials),
+                    \(body.stock),
                   \(body.monthlyCapacity ?? 0), \(body.minOrderQty ?? 1), \(body.hsCode))
                 RETURNING p.id, p.version, \(unescaped: Self.json)::text
                 """, logger: db.logger

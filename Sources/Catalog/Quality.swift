@@ -113,7 +113,8 @@ public struct Quality: Sendable {
                 """
                 SELECT review_status, approved_level,
                   (level, materials, net_weight_g, length_mm, width_mm, height_mm, label_languages, gtin)
-                    IS NOT DISTINCT FROM (\(level)::text, \(materials)::text[], \(body.netWeightG)::int, \(l)::int, \(w)::int, \(h)::int,
+                    IS NOT DISTINCT FROM (\(level)::text, \(materials)::text[], \(body.netWeightG)::int, \(l)::int, \(w)::int,
+                      \(h)::int,
                       \(languages)::text[], \(body.gtin)::text)
                 FROM product_packaging WHERE product_id = \(productID)
                 """, logger: db.logger
@@ -188,7 +189,10 @@ public struct Quality: Sendable {
             if let level = body.level, level.rawValue != declared {
                 throw APIError.conflict(
                     code: "declaration_changed",
-                    "The declared level is now \(declared), not \(level.rawValue): read the declaration again and review what is declared.",
+                    """
+                    The declared level is now \(declared), not \(level.rawValue): read the declaration again and review what is\
+                     declared.
+                    """,
                     extra: ["declared_level": declared, "current_status": status])
             }
             if target == .approved && declarer == principal.accountID {

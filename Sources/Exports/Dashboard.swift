@@ -44,7 +44,10 @@ public struct Dashboard: Sendable {
                     .contentType: "text/html; charset=utf-8",
                     // Everything is inline and same-origin; nothing may load from elsewhere.
                     .contentSecurityPolicy:
-                        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+                        """
+                    default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src\
+                     'self' data:
+                    """,
                     .cacheControl: "no-store",
                 ],
                 body: .init(byteBuffer: ByteBuffer(string: try await page())))
@@ -61,8 +64,10 @@ public struct Dashboard: Sendable {
         <style>
           :root { --ink: #1d2733; --muted: #5b6b7c; --bar: #1f7a5c; --line: #dde3ea; --bg: #f6f8fa; }
           * { box-sizing: border-box; }
-          body { margin: 0; font-family: Vazirmatn, "Noto Sans Arabic", "DejaVu Sans", Tahoma, sans-serif; color: var(--ink); background: var(--bg); }
-          header { background: #fff; border-bottom: 1px solid var(--line); padding: 16px 24px; display: flex; gap: 16px; align-items: center; flex-wrap: wrap; }
+          body { margin: 0; font-family: Vazirmatn, "Noto Sans Arabic", "DejaVu Sans", Tahoma, sans-serif; color: var(--ink);\#
+         background: var(--bg); }
+          header { background: #fff; border-bottom: 1px solid var(--line); padding: 16px 24px; display: flex; gap: 16px;\#
+         align-items: center; flex-wrap: wrap; }
           header h1 { font-size: 20px; margin: 0 0 0 auto; }
           main { padding: 24px; display: grid; gap: 24px; grid-template-columns: 1fr 1fr; }
           section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 16px 20px; }
@@ -76,7 +81,8 @@ public struct Dashboard: Sendable {
           .totals b { display: block; font-size: 22px; }
           svg { direction: ltr; }  /* anchors in SVG coordinates, not the page's RTL */
           svg text { font-family: inherit; font-size: 11px; fill: var(--muted); }
-          #signin { max-width: 420px; margin: 80px auto; background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 24px; }
+          #signin { max-width: 420px; margin: 80px auto; background: #fff; border: 1px solid var(--line); border-radius: 8px;\#
+         padding: 24px; }
           input, select, button { font: inherit; padding: 6px 10px; }
           .error { color: #b42318; }
         </style>
@@ -93,7 +99,8 @@ public struct Dashboard: Sendable {
           <header>
             <h1>صادرات غیرنفتی محصولات خانگی</h1>
             <label>استان <select id="province"><option value="">همه استان‌ها</option>{{PROVINCES}}</select></label>
-            <span class="muted">از <span id="from">{{FROM}}</span> تا <span id="to">{{TO}}</span> (دوازده ماه اخیر، فقط اظهارنامه‌های ترخیص‌شده و ارسال‌شده)</span>
+            <span class="muted">از <span id="from">{{FROM}}</span> تا <span id="to">{{TO}}</span> (دوازده ماه اخیر، فقط\#
+         اظهارنامه‌های ترخیص‌شده و ارسال‌شده)</span>
             <button id="signout" type="button">خروج</button>
           </header>
           <main>
@@ -104,8 +111,10 @@ public struct Dashboard: Sendable {
                 <div><span class="muted">وزن خالص (کیلوگرم)</span><b id="total-weight">—</b></div></div>
               <div id="chart" role="img" aria-label="نمودار ماهانه"></div>
             </section>
-            <section><h2>مقاصد اصلی</h2><table><thead><tr><th>کشور</th><th>محموله</th><th>ارزش فوب (دلار)</th></tr></thead><tbody id="destinations"></tbody></table></section>
-            <section><h2>فصل‌های اصلی تعرفه (HS)</h2><table><thead><tr><th>فصل</th><th>محموله</th><th>ارزش فوب (دلار)</th></tr></thead><tbody id="chapters"></tbody></table></section>
+            <section><h2>مقاصد اصلی</h2><table><thead><tr><th>کشور</th><th>محموله</th><th>ارزش فوب\#
+         (دلار)</th></tr></thead><tbody id="destinations"></tbody></table></section>
+            <section><h2>فصل‌های اصلی تعرفه (HS)</h2><table><thead><tr><th>فصل</th><th>محموله</th><th>ارزش فوب\#
+         (دلار)</th></tr></thead><tbody id="chapters"></tbody></table></section>
           </main>
           <p id="error" class="error" style="padding:0 24px"></p>
         </div>
@@ -118,18 +127,22 @@ public struct Dashboard: Sendable {
         const $ = (id) => document.getElementById(id);
         const faDigits = (s) => String(s).replace(/[0-9]/g, (d) => "۰۱۲۳۴۵۶۷۸۹"[d]);
         const monthLabel = (p) => { const [y, m] = p.split("-"); return MONTHS[Number(m) - 1] + " " + faDigits(y); };
-        const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+        const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"\#
+         })[c]);
 
         let token = null;
         const hash = new URLSearchParams(location.hash.slice(1));
         if (hash.get("province")) $("province").value = hash.get("province");
-        if (hash.get("token")) { sessionStorage.setItem("bazaarche.token", hash.get("token")); history.replaceState(null, "", location.pathname); }
+        if (hash.get("token")) { sessionStorage.setItem("bazaarche.token", hash.get("token")); history.replaceState(null, "",\#
+         location.pathname); }
         token = sessionStorage.getItem("bazaarche.token");
 
         async function figures(extra) {
-          const q = new URLSearchParams({ from: $("from").textContent, to: $("to").textContent, calendar: "jalali", period: "month", scope: "non_oil", ...extra });
+          const q = new URLSearchParams({ from: $("from").textContent, to: $("to").textContent, calendar: "jalali", period:\#
+         "month", scope: "non_oil", ...extra });
           if ($("province").value) q.set("province_code", $("province").value);
-          const r = await fetch("/v1/export-figures?" + q, { headers: { Authorization: "Bearer " + token, Accept: "application/json" } });
+          const r = await fetch("/v1/export-figures?" + q, { headers: { Authorization: "Bearer " + token, Accept:\#
+         "application/json" } });
           if (r.status === 401) { signOut("توکن معتبر نیست یا منقضی شده است."); throw new Error("unauthorized"); }
           const body = await r.json();
           if (!r.ok) throw new Error(body.detail || body.title || r.status);
@@ -149,7 +162,8 @@ public struct Dashboard: Sendable {
 
         function table(id, rows) {
           $(id).innerHTML = rows.length
-            ? rows.map((r) => `<tr><td>${esc(r.label)}</td><td class="num">${fa.format(r.count)}</td><td class="num">${usd.format(r.cents / 100)}</td></tr>`).join("")
+            ? rows.map((r) => `<tr><td>${esc(r.label)}</td><td class="num">${fa.format(r.count)}</td><td\#
+         class="num">${usd.format(r.cents / 100)}</td></tr>`).join("")
             : `<tr><td colspan="3" class="muted">صادراتی ثبت نشده است</td></tr>`;
         }
 
@@ -162,11 +176,13 @@ public struct Dashboard: Sendable {
           let svg = `<svg viewBox="0 0 ${W} ${H + 40}" width="100%" xmlns="http://www.w3.org/2000/svg">`;
           for (let i = 0; i <= 4; i++) {
             const y = top + (H - top) * (1 - i / 4);
-            svg += `<line x1="${left}" x2="${W - axis + 6}" y1="${y}" y2="${y}" stroke="#dde3ea"/><text x="${W - 4}" y="${y + 4}" text-anchor="end">${usd.format(max * i / 4 / 100)}</text>`;
+            svg += `<line x1="${left}" x2="${W - axis + 6}" y1="${y}" y2="${y}" stroke="#dde3ea"/><text x="${W - 4}" y="${y +\#
+         4}" text-anchor="end">${usd.format(max * i / 4 / 100)}</text>`;
           }
           labels.forEach((m, i) => {
             const x = W - axis - (i + 1) * bw + 6, h = (H - top) * values[i] / max;
-            svg += `<rect x="${x}" y="${H - h}" width="${bw - 12}" height="${h}" fill="#1f7a5c" data-month="${m}" data-cents="${values[i]}"><title>${monthLabel(m)}: ${usd.format(values[i] / 100)} $</title></rect>`;
+            svg += `<rect x="${x}" y="${H - h}" width="${bw - 12}" height="${h}" fill="#1f7a5c" data-month="${m}"\#
+         data-cents="${values[i]}"><title>${monthLabel(m)}: ${usd.format(values[i] / 100)} $</title></rect>`;
             svg += `<text x="${x + (bw - 12) / 2}" y="${H + 18}" text-anchor="middle">${monthLabel(m)}</text>`;
           });
           $("chart").innerHTML = svg + "</svg>";
@@ -185,11 +201,14 @@ public struct Dashboard: Sendable {
             $("total-count").textContent = fa.format(byMonth.totals.shipment_count);
             $("total-count").dataset.value = byMonth.totals.shipment_count;
             $("total-weight").textContent = fa.format(Number(byMonth.totals.net_weight_kg));
-            table("destinations", topGroups(byDestination.rows, "destination_country", (r) => r.destination_name_fa || r.destination_name_en || r.destination_country));
-            table("chapters", topGroups(byChapter.rows, "hs_chapter", (r) => "فصل " + faDigits(r.hs_chapter) + " — " + (r.hs_chapter_title_en || "")));
+            table("destinations", topGroups(byDestination.rows, "destination_country", (r) => r.destination_name_fa ||\#
+         r.destination_name_en || r.destination_country));
+            table("chapters", topGroups(byChapter.rows, "hs_chapter", (r) => "فصل " + faDigits(r.hs_chapter) + " — " +\#
+         (r.hs_chapter_title_en || "")));
             document.body.dataset.state = "ready";
           } catch (e) {
-            if (e.message !== "unauthorized") { $("error").textContent = "خطا: " + e.message; document.body.dataset.state = "error"; }
+            if (e.message !== "unauthorized") { $("error").textContent = "خطا: " + e.message; document.body.dataset.state =\#
+         "error"; }
           }
         }
 

@@ -39,13 +39,15 @@ public struct Shipments: Sendable {
 
     static let json = """
         json_build_object('id', s.id, 'producer_id', s.producer_id, 'order_id', s.order_id, 'product_id', s.product_id,
-          'recorded_by_partner_id', s.recorded_by_partner_id, 'hs_code', s.hs_code, 'hs_chapter', lpad(s.hs_chapter::text, 2, '0'),
+          'recorded_by_partner_id', s.recorded_by_partner_id, 'hs_code', s.hs_code, 'hs_chapter', lpad(s.hs_chapter::text, 2,
+            '0'),
           'destination_country', s.destination_country, 'customs_declaration_no', s.customs_declaration_no,
           'fob_value_usd', (s.fob_cents / 100)::text || '.' || lpad((s.fob_cents % 100)::text, 2, '0'),
           'net_weight_kg', s.net_weight_kg, 'export_date', s.export_date, 'customs_office_code', s.customs_office_code,
           'customs_office_name_fa', (SELECT o.name_fa FROM customs_offices o WHERE o.code = s.customs_office_code),
           'status', s.status, 'province_code', s.province_code, 'category_code', s.category_code, 'is_oil', s.is_oil,
-          'producer_confirmed_at', api_time(s.producer_confirmed_at), 'verified_by', s.verified_by, 'verified_at', api_time(s.verified_at),
+          'producer_confirmed_at', api_time(s.producer_confirmed_at), 'verified_by', s.verified_by, 'verified_at',
+            api_time(s.verified_at),
           'rejection_reason', s.rejection_reason, 'version', s.version,
           'plausibility_flags', to_json(export_plausibility_flags(s.fob_cents, s.net_weight_kg)),
           'created_at', api_time(s.created_at), 'updated_at', api_time(s.updated_at))
@@ -112,7 +114,10 @@ public struct Shipments: Sendable {
         refs.check(checks.7 == true, "customs_office_code", "is not an active customs office (see /v1/customs-offices)")
         refs.check(
             cents <= checks.8, "fob_value_usd",
-            "is above the ceiling of US$ \(USD.string(cents: checks.8)) per shipment; a larger consignment is declared in several shipments"
+            """
+            is above the ceiling of US$ \(USD.string(cents: checks.8)) per shipment; a larger consignment is declared in several\
+             shipments
+            """
         )
         // An exporter links only orders its own company bought; a producer only its own orders.
         if body.orderId != nil {
@@ -175,7 +180,8 @@ public struct Shipments: Sendable {
               destination_country, customs_declaration_no, fob_cents, net_weight_kg, export_date, customs_office_code,
               producer_confirmed_at)
             VALUES (\(body.producerId), \(body.orderId), \(body.productId), \(principal.accountID), \(exporter), \(body.hsCode),
-              \(body.destinationCountry), \(body.customsDeclarationNo), \(cents), \(weight)::numeric, \(body.exportDate.description)::date,
+              \(body.destinationCountry), \(body.customsDeclarationNo), \(cents), \(weight)::numeric,
+                \(body.exportDate.description)::date,
               \(body.customsOfficeCode), CASE WHEN \(confirmed) THEN now() END)
             RETURNING s.id, \(unescaped: Self.json)::text, s.province_code, s.version
             """, logger: logger
@@ -217,7 +223,10 @@ public struct Shipments: Sendable {
 
     func get(_ id: Int64, principal: Principal) async throws -> (String, Int) {
         let query: SQL =
-            "SELECT \(unescaped: Self.json)::text, s.version FROM export_shipments s WHERE s.id = \(id) AND \(Self.visibility(principal))"
+            """
+            SELECT \(unescaped: Self.json)::text, s.version FROM export_shipments s WHERE s.id = \(id)
+            AND \(Self.visibility(principal))
+            """
         guard let row = try await db.rows(query.query).first else { throw APIError.notFound("Export shipment \(id)") }
         return try row.decode((String, Int).self)
     }
@@ -243,7 +252,8 @@ public struct Shipments: Sendable {
             let logger = db.logger
             // Not visible: 404; visible but not the caller's to move: 403 below.
             let locked: SQL = """
-                SELECT s.status, s.producer_id, s.recorded_by_partner_id, s.province_code, s.producer_confirmed_at IS NOT NULL, s.version
+                SELECT s.status, s.producer_id, s.recorded_by_partner_id, s.province_code, s.producer_confirmed_at
+                  IS NOT NULL, s.version
                 FROM export_shipments s WHERE s.id = \(id) AND \(Self.visibility(principal)) FOR UPDATE
                 """
             let rows = try await connection.query(locked.query, logger: logger).collect()
@@ -315,8 +325,10 @@ public struct Shipments: Sendable {
         try await db.transaction { connection in
             let logger = db.logger
             let locked: SQL = """
-                SELECT status, producer_id, recorded_by_partner_id, province_code, order_id, product_id, hs_code, destination_country::text,
-                  customs_declaration_no, (fob_cents / 100)::text || '.' || lpad((fob_cents % 100)::text, 2, '0'), net_weight_kg::float8,
+                SELECT status, producer_id, recorded_by_partner_id, province_code, order_id, product_id, hs_code,
+                  destination_country::text,
+                  customs_declaration_no, (fob_cents / 100)::text || '.' || lpad((fob_cents % 100)::text, 2, '0'),
+                    net_weight_kg::float8,
                   export_date::text, customs_office_code, version
                 FROM export_shipments s WHERE s.id = \(id) AND \(Self.visibility(principal)) FOR UPDATE
                 """

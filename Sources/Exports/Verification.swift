@@ -187,7 +187,8 @@ extension Shipments {
     // MARK: plausibility settings
 
     static let plausibilityJSON = """
-        json_build_object('max_shipment_fob_usd', (max_shipment_fob_cents / 100)::text || '.' || lpad((max_shipment_fob_cents % 100)::text, 2, '0'),
+        json_build_object('max_shipment_fob_usd', (max_shipment_fob_cents / 100)::text || '.' || lpad((max_shipment_fob_cents %
+          100)::text, 2, '0'),
           'min_usd_per_kg', min_usd_per_kg::text, 'max_usd_per_kg', max_usd_per_kg::text, 'updated_at', api_time(updated_at))
         """
 
@@ -309,7 +310,8 @@ extension Shipments {
             let json =
                 try await db.text(
                     """
-                    SELECT json_build_object('items', coalesce(json_agg(\(unescaped: Self.officeJSON) ORDER BY o.code), '[]'))::text
+                    SELECT json_build_object('items', coalesce(json_agg(\(unescaped: Self.officeJSON)
+                      ORDER BY o.code), '[]'))::text
                     FROM customs_offices o
                     """) ?? "{\"items\":[]}"
             return JSONResponse.raw(json)

@@ -66,8 +66,10 @@ public struct Demands: Sendable {
                 """
                 INSERT INTO demands AS d (partner_id, account_id, category_code, keywords, quantity, unit, max_unit_price_rials,
                   required_certificates, min_packaging_level, preferred_provinces, needed_by)
-                VALUES (\(partner), \(principal.accountID), \(body.categoryCode), \(keywords), \(body.quantity), \(body.unit.rawValue),
-                  \(body.maxUnitPriceRials), \(certificates), \((body.minPackagingLevel ?? PackagingLevel.none).rank), \(provinces),
+                VALUES (\(partner), \(principal.accountID), \(body.categoryCode), \(keywords), \(body.quantity),
+                  \(body.unit.rawValue),
+                  \(body.maxUnitPriceRials), \(certificates), \((body.minPackagingLevel ?? PackagingLevel.none).rank),
+                    \(provinces),
                   \(body.neededBy.description)::date)
                 RETURNING d.id, \(unescaped: Self.json)::text
                 """, logger: db.logger
@@ -115,7 +117,10 @@ public struct Demands: Sendable {
             let status = try row.decode(String.self)
             guard status == "open" else { throw APIError.invalidTransition(entity: "demand", from: status, to: target.rawValue) }
             let json = try await connection.query(
-                "UPDATE demands d SET status = \(target.rawValue), updated_at = now() WHERE d.id = \(id) RETURNING \(unescaped: Self.json)::text",
+                """
+                UPDATE demands d SET status = \(target.rawValue), updated_at = now() WHERE d.id = \(id)
+                RETURNING \(unescaped: Self.json)::text
+                """,
                 logger: db.logger
             ).collect()[0].decode(String.self)
             try await Audit.record(

@@ -117,7 +117,8 @@ public struct Invitations: Sendable {
             try refs.throwIfInvalid()
             let (invitation, json) = try await connection.query(
                 """
-                INSERT INTO invitations AS i (demand_id, partner_id, account_id, producer_id, product_id, quantity, unit_price_rials,
+                INSERT INTO invitations AS i (demand_id, partner_id, account_id, producer_id, product_id, quantity,
+                  unit_price_rials,
                   delivery, note)
                 VALUES (\(id), \(partner), \(principal.accountID), \(body.producerId), \(body.productId), \(body.quantity),
                   \(body.unitPriceRials), \(delivery)::jsonb, \(note))
@@ -195,7 +196,10 @@ public struct Invitations: Sendable {
                 throw APIError(
                     .conflict, code: "no_longer_matches", title: "The product no longer meets the demand",
                     detail:
-                        "Product \(i.product) no longer passes demand \(i.demand)'s requirements (listing, certificates, packaging)."
+                        """
+                        Product \(i.product) no longer passes demand \(i.demand)'s requirements (listing, certificates,\
+                         packaging).
+                        """
                 )
             }
             let delivery = try JSONBody.decode(DeliveryRequest.self, from: Data(i.delivery.utf8))

@@ -103,8 +103,10 @@ struct Matches: Sendable {
         try principal.require(.admin, .partner)
         // Matches are for the demand's own company (and admins): `Access`'s owner rule, in the WHERE clause.
         let query: SQL = """
-            SELECT d.partner_id, ARRAY(SELECT c.code FROM categories c WHERE c.code = d.category_code OR c.parent_code = d.category_code),
-              d.unit, d.min_packaging_level::int, d.required_certificates, d.quantity, d.max_unit_price_rials, d.preferred_provinces,
+            SELECT d.partner_id, ARRAY(SELECT c.code FROM categories c WHERE c.code = d.category_code
+              OR c.parent_code = d.category_code),
+              d.unit, d.min_packaging_level::int, d.required_certificates, d.quantity, d.max_unit_price_rials,
+                d.preferred_provinces,
               greatest(d.needed_by - tehran_today(), 0), to_char(tehran_today(), 'YYYY-MM-DD'), d.keywords
             FROM demands d WHERE d.id = \(id) AND \(principal.access(.demand, to: .own).condition(alias: "d"))
             """
@@ -130,7 +132,8 @@ struct Matches: Sendable {
     static func rankQuery(_ demand: Demand, limit: Int) -> SQL {
         """
         WITH base AS MATERIALIZED (\(scoredCandidates(demand))),
-        a AS (SELECT count(*)::int AS n, coalesce(max(supply), 0)::bigint AS best, coalesce(sum(supply), 0)::bigint AS total FROM base),
+        a AS (SELECT count(*)::int AS n, coalesce(max(supply), 0)::bigint AS best, coalesce(sum(supply), 0)::bigint AS total
+          FROM base),
         t AS ((SELECT true AS by_score, * FROM base ORDER BY \(scoreSum) DESC, id LIMIT \(literal: limit))
               UNION ALL
               (SELECT false, * FROM base WHERE (SELECT best FROM a) < \(demand.quantity)

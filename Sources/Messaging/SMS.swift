@@ -118,7 +118,10 @@ public struct SMS: Sendable {
         } catch {
             db.logger.warning("sms delivery failed", metadata: ["sms_id": "\(message.id)", "error": "\(error)"])
             try? await db.execute(
-                "UPDATE sms_messages SET status = 'failed', last_error = \(String(describing: error).prefix(500).description) WHERE id = \(message.id)"
+                """
+                UPDATE sms_messages SET status = 'failed', last_error = \(String(describing: error).prefix(500).description)
+                WHERE id = \(message.id)
+                """
             )
             return false
         }

@@ -49,7 +49,8 @@ public struct Producers: Sendable {
           'last_name', p.last_name, 'mobile', p.mobile, 'province_code', p.province_code, 'city', p.city,
           'skills', to_json(p.skills), 'status', p.status, 'applied_at', api_time(p.applied_at),
           'screened_at', api_time(p.screened_at), 'verified_at', api_time(p.verified_at), 'rejected_at', api_time(p.rejected_at),
-          'withdrawn_at', api_time(p.withdrawn_at), 'mobile_verified_at', api_time(p.mobile_verified_at), 'updated_at', api_time(p.updated_at))
+          'withdrawn_at', api_time(p.withdrawn_at), 'mobile_verified_at', api_time(p.mobile_verified_at), 'updated_at',
+            api_time(p.updated_at))
         """
 
     /// The producer's province and status, or 404 when it does not exist or the caller may not see it.
@@ -145,10 +146,13 @@ public struct Producers: Sendable {
             let requestID = UUID().uuidString.lowercased()
             let json = try await connection.query(
                 """
-                INSERT INTO application_requests AS r (id, national_id, first_name, last_name, mobile, province_code, city, skills,
+                INSERT INTO application_requests AS r (id, national_id, first_name, last_name, mobile, province_code, city,
+                  skills,
                   code_hash, client_address, expires_at)
-                VALUES (\(requestID)::uuid, \(a.nationalID), \(a.first), \(a.last), \(a.mobile), \(a.province), \(a.city), \(a.skills),
-                  sha256(convert_to(\(requestID) || \(code), 'UTF8')), \(address), now() + make_interval(secs => \(CodeRules.lifetimeSeconds)))
+                VALUES (\(requestID)::uuid, \(a.nationalID), \(a.first), \(a.last), \(a.mobile), \(a.province), \(a.city),
+                  \(a.skills),
+                  sha256(convert_to(\(requestID) || \(code), 'UTF8')), \(address), now() + make_interval(secs =>
+                    \(CodeRules.lifetimeSeconds)))
                 RETURNING json_build_object('application_request_id', r.id, 'mobile', r.mobile,
                   'expires_at', api_time(r.expires_at), 'code_length', \(CodeRules.digits),
                   'confirm_at', '/v1/producer-applications/confirmations')::text
@@ -159,7 +163,10 @@ public struct Producers: Sendable {
                 message = try await sms.record(
                     on: connection, mobile: a.mobile, purpose: .applicationNotice,
                     text:
-                        "بازارچه: درخواست ثبت‌نامی با این شماره همراه انجام شد، اما این شماره حساب کاربری دارد. اگر خودتان بودید، با همین شماره وارد شوید."
+                        """
+                        بازارچه: درخواست ثبت‌نامی با این شماره همراه انجام شد، اما این شماره حساب کاربری دارد. اگر خودتان بودید،\
+                         با همین شماره وارد شوید.
+                        """
                 )
             } else {
                 message = try await sms.record(
@@ -178,7 +185,8 @@ public struct Producers: Sendable {
     }
 
     static let receivedJSON = """
-        {"status":"received","detail":"If the details can be accepted, the application is filed and you can sign in with your mobile number and the password you chose; a text message tells you otherwise."}
+        {"status":"received","detail":"If the details can be accepted, the application is filed and you can sign in with your\
+         mobile number and the password you chose; a text message tells you otherwise."}
         """
 
     /// Step 2: the code proves the mobile; then (and only then) the password is hashed and the
@@ -236,20 +244,25 @@ public struct Producers: Sendable {
                       (SELECT mobile FROM producers WHERE national_id = \(nationalID) AND mobile <> \(mobile)
                               AND status NOT IN ('rejected', 'withdrawn') ORDER BY id LIMIT 1),
                       EXISTS (SELECT 1 FROM accounts a WHERE lower(a.login) = \(mobile) AND a.released_at IS NULL
-                                AND (a.producer_id IS NULL OR a.producer_id NOT IN (SELECT id FROM producers WHERE status IN ('rejected', 'withdrawn'))))
+                                AND (a.producer_id IS NULL OR a.producer_id NOT IN (SELECT id FROM producers
+                                  WHERE status IN ('rejected', 'withdrawn'))))
                     """, logger: logger
                 ).collect()[0].decode((Int64?, String?, Bool).self)
                 if clash.0 != nil || clash.2 {
                     try await connection.query(
                         """
-                        INSERT INTO duplicate_applications (national_id, mobile, province_code, existing_producer_id, client_address)
+                        INSERT INTO duplicate_applications (national_id, mobile, province_code, existing_producer_id,
+                          client_address)
                         VALUES (\(nationalID), \(mobile), \(province), \(clash.0), \(address))
                         """, logger: logger)
                     let notice = try await clash.1.asyncMap { enrolledMobile in
                         try await sms.record(
                             on: connection, mobile: enrolledMobile, purpose: .accountNotice,
                             text:
-                                "بازارچه: کسی با کد ملی شما و شماره همراه دیگری درخواست ثبت‌نام داد. اگر شما نبودید، به اداره تعاون، کار و رفاه اجتماعی استان خبر دهید."
+                                """
+                                بازارچه: کسی با کد ملی شما و شماره همراه دیگری درخواست ثبت‌نام داد. اگر شما نبودید، به اداره\
+                                 تعاون، کار و رفاه اجتماعی استان خبر دهید.
+                                """
                         )
                     }
                     return (received, notice)
@@ -263,7 +276,8 @@ public struct Producers: Sendable {
                     """, logger: logger)
                 let producer = try await connection.query(
                     """
-                    INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, skills, mobile_verified_at)
+                    INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, skills,
+                      mobile_verified_at)
                     VALUES (\(nationalID), \(first), \(last), \(mobile), \(province), \(city), \(skills), now())
                     RETURNING id
                     """, logger: logger
@@ -290,7 +304,10 @@ public struct Producers: Sendable {
     }
 
     static let receivedSMS =
-        "بازارچه: درخواست ثبت‌نام شما دریافت شد. اگر پذیرفته شود، با همین شماره همراه و رمزی که برگزیدید وارد شوید؛ در غیر این صورت اداره تعاون، کار و رفاه اجتماعی استان با شما تماس می‌گیرد."
+        """
+        بازارچه: درخواست ثبت‌نام شما دریافت شد. اگر پذیرفته شود، با همین شماره همراه و رمزی که برگزیدید وارد شوید؛ در غیر این\
+         صورت اداره تعاون، کار و رفاه اجتماعی استان با شما تماس می‌گیرد.
+        """
 
     func transition(id: Int64, to target: ProducerStatus, reason: String?, by principal: Principal) async throws -> String {
         // Staff move applications along; the applicant may only withdraw its own.

@@ -80,7 +80,8 @@ public struct Programme: Sendable {
                 count(p.id) FILTER (WHERE EXISTS (
                   SELECT 1 FROM orders o WHERE o.producer_id = p.id AND o.status = 'delivered')) AS connected,
                 count(p.id) FILTER (WHERE EXISTS (
-                  SELECT 1 FROM export_shipments s WHERE s.producer_id = p.id AND s.status IN ('cleared', 'shipped'))) AS exporting
+                  SELECT 1 FROM export_shipments s WHERE s.producer_id = p.id
+                    AND s.status IN ('cleared', 'shipped'))) AS exporting
               FROM provinces v
               LEFT JOIN plan_quotas q ON q.province_code = v.code AND q.year = \(year)
               LEFT JOIN producers p ON p.province_code = v.code AND p.applied_at >= \(start) AND p.applied_at < \(end)
@@ -114,7 +115,8 @@ public struct Programme: Sendable {
         let province = try principal.access(.provinceRecord).provinceFilter()
         let rows = try await db.rows(
             """
-            SELECT a.id, json_build_object('id', a.id, 'occurred_at', api_time(a.occurred_at), 'actor_account_id', a.actor_account_id,
+            SELECT a.id, json_build_object('id', a.id, 'occurred_at', api_time(a.occurred_at), 'actor_account_id',
+              a.actor_account_id,
               'actor_role', a.actor_role, 'entity_type', a.entity_type, 'entity_id', a.entity_id,
               'province_code', a.province_code, 'action', a.action, 'from', a.from_status, 'to', a.to_status,
               'reason', a.reason)::text

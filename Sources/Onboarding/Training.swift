@@ -59,7 +59,8 @@ public struct Training: Sendable {
         let rows = try await db.rows(
             """
             INSERT INTO courses AS c (title, description, kind, mode, hours, province_code, created_by)
-            VALUES (\(title), \(description), \(body.kind.rawValue), \(body.mode.rawValue), \(body.hours), \(province), \(principal.accountID))
+            VALUES (\(title), \(description), \(body.kind.rawValue), \(body.mode.rawValue), \(body.hours), \(province),
+              \(principal.accountID))
             RETURNING c.id, \(unescaped: Self.courseJSON)::text
             """)
         return try rows[0].decode((Int64, String).self)

@@ -79,7 +79,8 @@ public struct Partners: Sendable {
         return try await db.transaction { connection in
             let rows = try await connection.query(
                 """
-                INSERT INTO partners AS t (legal_national_id, name, kind, province_code, contact_name, contact_phone, contact_email)
+                INSERT INTO partners AS t (legal_national_id, name, kind, province_code, contact_name, contact_phone,
+                  contact_email)
                 VALUES (\(legalID), \(name), \(body.kind.rawValue), \(body.provinceCode), \(contactName), \(phone), \(email))
                 RETURNING t.id, \(unescaped: Self.json)::text
                 """, logger: db.logger
@@ -111,7 +112,8 @@ public struct Partners: Sendable {
             let id = try context.id(what: "Partner")
             // A partner sees its own company only; others do not learn that the id exists.
             let query: SQL = """
-                SELECT \(unescaped: Self.json)::text FROM partners t WHERE t.id = \(id) AND \(principal.access(.partner).condition(alias: "t"))
+                SELECT \(unescaped: Self.json)::text FROM partners t WHERE t.id = \(id)
+                  AND \(principal.access(.partner).condition(alias: "t"))
                 """
             return JSONResponse.raw(try await db.json(query.query, notFound: "Partner \(id)"))
         }

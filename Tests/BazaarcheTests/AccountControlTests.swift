@@ -33,7 +33,10 @@ import Testing
             #expect(try await api.get("/v1/me", token: partner).status == .unauthorized)
             #expect(try await api.get("/v1/me", token: try await api.login(login)).status == .ok)
             let audit = try await api.db.rows(
-                "SELECT action, reason FROM audit_events WHERE entity_type = 'account' AND entity_id = \(id) AND action LIKE 'account.%abled' ORDER BY id"
+                """
+                SELECT action, reason FROM audit_events WHERE entity_type = 'account' AND entity_id = \(id) AND action LIKE\
+                 'account.%abled' ORDER BY id
+                """
             )
             let actions = try audit.map { try $0.decode((String, String?).self) }
             #expect(actions.map(\.0) == ["account.disabled", "account.enabled"])

@@ -123,7 +123,10 @@ import Testing
             for _ in 0..<4 { #expect(try await attempt("wrong-password", from: "203.0.113.7").status == .unauthorized) }
             let pair = "key LIKE 'pair:%|203.0.113.7'"
             let charged = try await api.db.rows(
-                "SELECT failures, extract(epoch FROM blocked_until - last_failure)::int FROM login_throttle WHERE \(unescaped: pair)"
+                """
+                SELECT failures, extract(epoch FROM blocked_until - last_failure)::int FROM login_throttle WHERE\
+                 \(unescaped: pair)
+                """
             )[0]
             .decode((Int, Int).self)
             #expect(charged == (4, 1))
@@ -146,7 +149,10 @@ import Testing
             #expect(try await attempt("wrong-password", from: "203.0.113.7").status == .unauthorized)
             // Refused attempts were not charged: this is the 5th, so the wait is now 2 s.
             let next = try await api.db.rows(
-                "SELECT failures, extract(epoch FROM blocked_until - last_failure)::int FROM login_throttle WHERE \(unescaped: pair)"
+                """
+                SELECT failures, extract(epoch FROM blocked_until - last_failure)::int FROM login_throttle WHERE\
+                 \(unescaped: pair)
+                """
             )[0]
             .decode((Int, Int).self)
             #expect(next == (5, 2))

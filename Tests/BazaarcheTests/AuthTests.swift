@@ -71,7 +71,10 @@ import Testing
             #expect(login.status == .unprocessableContent)
             let application = try await api.post(
                 "/v1/producer-applications",
-                #"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"\u0000"}"#
+                #"""
+                {"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00",\#
+                "city":"\u0000"}
+                """#
             )
             #expect(application.status == .unprocessableContent)
             #expect(try await api.db.rows("SELECT 1 FROM producers").isEmpty)

@@ -63,7 +63,10 @@ import Testing
             let producer = try await api.producer(status: .verified)
             let created = try await api.post(
                 "/v1/products",
-                #"{"title_fa":"مربای بالنگ","title_en":"Citron jam","category_code":"food.jams_syrups","unit":"jar","price_rials":2500000,"stock":40,"monthly_capacity":200,"min_order_qty":10,"hs_code":"200799"}"#,
+                #"""
+                {"title_fa":"مربای بالنگ","title_en":"Citron jam","category_code":"food.jams_syrups","unit":"jar",\#
+                "price_rials":2500000,"stock":40,"monthly_capacity":200,"min_order_qty":10,"hs_code":"200799"}
+                """#,
                 token: producer.token)
             #expect(created.status == .created)
             #expect(created.string("status") == "draft")
@@ -229,7 +232,10 @@ import Testing
             let outsider = try await api.producer(status: .verified)
             let created = try await api.post(
                 "/v1/brands",
-                #"{"slug":"golab-kashan","name_fa":"گلاب کاشان","name_en":"Kashan Rosewater","owners":[\#(b.id)],"logo_url":"https://example.org/logo.png"}"#,
+                #"""
+                {"slug":"golab-kashan","name_fa":"گلاب کاشان","name_en":"Kashan Rosewater","owners":[\#(b.id)],\#
+                "logo_url":"https://example.org/logo.png"}
+                """#,
                 token: a.token)
             #expect(created.status == .created)
             let id = try #require(created.int("id"))
@@ -266,7 +272,10 @@ import Testing
             let producer = try await api.producer(status: .verified)
             let id = try await api.product(producer)
             let body =
-                #"{"level":"retail","materials":["شیشه","کاغذ"],"net_weight_g":450,"dimensions_mm":{"l":80,"w":80,"h":120},"label_languages":["fa","en"],"gtin":"5901234123457"}"#
+                #"""
+                {"level":"retail","materials":["شیشه","کاغذ"],"net_weight_g":450,"dimensions_mm":{"l":80,"w":80,"h":120},\#
+                "label_languages":["fa","en"],"gtin":"5901234123457"}
+                """#
             let put = try await api.call(.put, "/v1/products/\(id)/packaging", json: body, token: producer.token)
             #expect(put.status == .ok)
             #expect(put.string("declared_level") == "retail")
@@ -292,7 +301,10 @@ import Testing
             let id = try await api.product(producer)
             let cert = try await api.post(
                 "/v1/products/\(id)/certificates",
-                #"{"kind":"health_license","number":"12/3456","issuer":"سازمان غذا و دارو","issued_on":"2025-01-01","expires_on":"2030-01-01"}"#,
+                #"""
+                {"kind":"health_license","number":"12/3456","issuer":"سازمان غذا و دارو","issued_on":"2025-01-01",\#
+                "expires_on":"2030-01-01"}
+                """#,
                 token: producer.token)
             #expect(cert.status == .created)
             #expect(cert.string("status") == "applied")

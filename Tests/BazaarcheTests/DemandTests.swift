@@ -4,7 +4,11 @@ import Testing
 
 @Suite struct DemandTests {
     static let body =
-        #"{"category_code":"food","keywords":"کیک خانگی","quantity":500,"unit":"piece","max_unit_price_rials":2000000,"required_certificates":["health_license"],"min_packaging_level":"retail","preferred_provinces":["IR-00","IR-23"],"needed_by":"2099-01-01"}"#
+        #"""
+        {"category_code":"food","keywords":"کیک خانگی","quantity":500,"unit":"piece","max_unit_price_rials":2000000,\#
+        "required_certificates":["health_license"],"min_packaging_level":"retail","preferred_provinces":["IR-00","IR-23"],\#
+        "needed_by":"2099-01-01"}
+        """#
 
     @Test func partnersPostAndCloseDemands() async throws {
         try await withApp { api in
@@ -62,7 +66,9 @@ import Testing
             let easy = try #require(
                 try await api.post(
                     "/v1/demands",
-                    #"{"category_code":"food","quantity":10,"unit":"piece","max_unit_price_rials":2000000,"needed_by":"2099-01-01"}"#,
+                    #"""
+                    {"category_code":"food","quantity":10,"unit":"piece","max_unit_price_rials":2000000,"needed_by":"2099-01-01"}
+                    """#,
                     token: partner
                 ).int("id"))
             let strict = try #require(try await api.post("/v1/demands", Self.body, token: partner).int("id"))

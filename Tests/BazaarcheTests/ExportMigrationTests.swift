@@ -11,7 +11,10 @@ import Testing
             seed: { client in
                 try await seedProducer(client)
                 try await client.query(
-                    "INSERT INTO partners (legal_national_id, name, kind, province_code) VALUES ('14007655406', 'صادرکننده', 'exporter', 'IR-23')"
+                    """
+                    INSERT INTO partners (legal_national_id, name, kind, province_code) VALUES ('14007655406', 'صادرکننده',\
+                     'exporter', 'IR-23')
+                    """
                 )
                 try await client.query(
                     "INSERT INTO accounts (login, password_hash, role, producer_id) VALUES ('maker', '!', 'producer', 1)")
@@ -21,7 +24,8 @@ import Testing
                 for status in ["placed", "accepted"] {
                     try await client.query(
                         """
-                        INSERT INTO orders (partner_account_id, producer_id, province_code, status, total_rials, delivery_province_code,
+                        INSERT INTO orders (partner_account_id, producer_id, province_code, status, total_rials,
+                        delivery_province_code,
                           delivery_city, delivery_address, delivery_recipient, delivery_phone)
                         VALUES (2, 1, 'IR-00', \(status), 1000000, 'IR-23', 'تهران', 'x', 'y', '02166554433')
                         """)
@@ -41,9 +45,11 @@ import Testing
                 for (n, row) in rows.enumerated() {
                     try await client.query(
                         """
-                        INSERT INTO export_shipments (producer_id, order_id, recorded_by, recorded_by_partner_id, hs_code, destination_country,
+                        INSERT INTO export_shipments (producer_id, order_id, recorded_by, recorded_by_partner_id, hs_code,
+                        destination_country,
                           customs_declaration_no, fob_cents, net_weight_kg, export_date, customs_office, status)
-                        VALUES (1, \(row.1), CASE WHEN \(row.0)::bigint IS NULL THEN 1 ELSE 2 END, \(row.0), '570110', 'IQ', \("M-\(n)"),
+                        VALUES (1, \(row.1), CASE WHEN \(row.0)::bigint IS NULL THEN 1 ELSE 2 END, \(row.0), '570110', 'IQ',
+                        \("M-\(n)"),
                           \(row.3), 10, '2026-10-01', \(row.2), \(row.4))
                         """)
                 }
@@ -58,7 +64,8 @@ import Testing
 
                 let shipments = try await client.query(
                     """
-                    SELECT s.status, s.producer_confirmed_at IS NOT NULL, s.customs_office_code, o.name_fa, s.verified_by, s.version
+                    SELECT s.status, s.producer_confirmed_at IS NOT NULL, s.customs_office_code, o.name_fa, s.verified_by,
+                    s.version
                     FROM export_shipments s JOIN customs_offices o ON o.code = s.customs_office_code ORDER BY s.id
                     """
                 ).collect().map { try $0.decode((String, Bool, String, String, Int64?, Int).self) }
@@ -76,7 +83,8 @@ import Testing
                 let audit = try await client.query(
                     """
                     SELECT entity_id, from_status, to_status, reason FROM audit_events
-                    WHERE action = 'export_shipment.verification_required' AND actor_role = 'system' AND entity_type = 'export_shipment'
+                    WHERE action = 'export_shipment.verification_required' AND actor_role = 'system' AND entity_type =
+                    'export_shipment'
                     ORDER BY entity_id
                     """
                 ).collect().map { try $0.decode((Int64, String, String, String).self) }
@@ -91,7 +99,8 @@ import Testing
                 #expect(
                     try await client.query(
                         """
-                        SELECT (SELECT count(*) FROM (SELECT * FROM export_rollups WHERE shipments <> 0 EXCEPT SELECT * FROM export_rollups_fresh()) a)
+                        SELECT (SELECT count(*) FROM (SELECT * FROM export_rollups WHERE shipments <> 0 EXCEPT SELECT * FROM
+                        export_rollups_fresh()) a)
                              + (SELECT count(*) FROM (SELECT * FROM export_rollups_fresh() EXCEPT SELECT * FROM export_rollups) b)
                         """
                     ).collect()[0].decode(Int.self) == 0)

@@ -297,12 +297,15 @@ func totals(_ figures: [String: Any]) -> String {
                             let fob = "\(local.next() % 100000).\(String(format: "%02d", Int(local.next() % 100)))"
                             _ = try await api.db.rows(
                                 """
-                                INSERT INTO export_shipments (producer_id, recorded_by, hs_code, destination_country, customs_declaration_no,
+                                INSERT INTO export_shipments (producer_id, recorded_by, hs_code, destination_country,
+                                customs_declaration_no,
                                   fob_cents, net_weight_kg, export_date, customs_office_code, status, producer_confirmed_at,
                                   verified_by, verified_at)
                                 SELECT \(ps[Int(local.next() % 4)]), (SELECT min(id) FROM accounts),
-                                  \(codes[Int(local.next() % UInt64(codes.count))]), \(countries[Int(local.next() % UInt64(countries.count))]),
-                                  \("P-\(worker)-\(i)"), \(USD.cents(fob == "0.00" ? "1.00" : fob) ?? 100), \(Double(local.next() % 5000) / 1000 + 0.001)::numeric(15,3),
+                                  \(codes[Int(local.next() % UInt64(codes.count))]),
+                                  \(countries[Int(local.next() % UInt64(countries.count))]),
+                                  \("P-\(worker)-\(i)"), \(USD.cents(fob == "0.00" ? "1.00" : fob) ?? 100),
+                                  \(Double(local.next() % 5000) / 1000 + 0.001)::numeric(15,3),
                                   \(date)::date, 'bazargan', \(status), now(),
                                   CASE WHEN \(status) <> 'declared' THEN (SELECT min(id) FROM accounts) END,
                                   CASE WHEN \(status) <> 'declared' THEN now() END
@@ -322,7 +325,8 @@ func totals(_ figures: [String: Any]) -> String {
                         _ = try await api.db.rows(
                             """
                             UPDATE export_shipments SET status = CASE status WHEN 'declared' THEN 'cleared' ELSE 'shipped' END,
-                              verified_by = coalesce(verified_by, (SELECT min(id) FROM accounts)), verified_at = coalesce(verified_at, now())
+                              verified_by = coalesce(verified_by, (SELECT min(id) FROM accounts)), verified_at =
+                              coalesce(verified_at, now())
                             WHERE id = \(id)
                             """)
                     }
@@ -331,7 +335,8 @@ func totals(_ figures: [String: Any]) -> String {
             }
             let diff = try await api.db.rows(
                 """
-                SELECT (SELECT count(*) FROM (SELECT * FROM export_rollups WHERE shipments <> 0 EXCEPT SELECT * FROM export_rollups_fresh()) a)::int,
+                SELECT (SELECT count(*) FROM (SELECT * FROM export_rollups WHERE shipments <> 0 EXCEPT SELECT * FROM
+                export_rollups_fresh()) a)::int,
                        (SELECT count(*) FROM (SELECT * FROM export_rollups_fresh() EXCEPT SELECT * FROM export_rollups) b)::int,
                        (SELECT count(*) FROM export_rollups)::int
                 """)[0].decode((Int, Int, Int).self)
@@ -383,7 +388,10 @@ func totals(_ figures: [String: Any]) -> String {
             }
             #expect(rows.count > 18_000)
             let starts = try await api.db.rows(
-                "SELECT m, report_month_start('jalali', m)::text FROM (SELECT DISTINCT jalali_month(d::date) AS m FROM generate_series('1950-01-01'::date, '2100-12-31'::date, interval '9 days') d) x"
+                """
+                SELECT m, report_month_start('jalali', m)::text FROM (SELECT DISTINCT jalali_month(d::date) AS m FROM\
+                 generate_series('1950-01-01'::date, '2100-12-31'::date, interval '9 days') d) x
+                """
             ).map { try $0.decode((Int, String).self) }
             #expect(starts.allSatisfy { ReportMonths.start(jalali: true, $0.0).description == $0.1 })
             #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")

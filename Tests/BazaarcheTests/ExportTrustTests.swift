@@ -233,7 +233,10 @@ import Testing
             }
             await expectSQLState("23514") {
                 _ = try await api.db.rows(
-                    "UPDATE export_shipments SET status = 'rejected', verified_by = (SELECT min(id) FROM accounts), verified_at = now() WHERE id = \(other)"
+                    """
+                    UPDATE export_shipments SET status = 'rejected', verified_by = (SELECT min(id) FROM accounts), verified_at =\
+                     now() WHERE id = \(other)
+                    """
                 )
             }
         }
@@ -394,7 +397,10 @@ import Testing
                 ])
             #expect(totals(try await api.figures(october, token: officer)) == "2 30.00 2.000")
             let audited = try await api.db.rows(
-                "SELECT count(*)::int FROM audit_events WHERE action = 'export_shipment.status_changed' AND to_status = 'cleared' AND actor_role = 'export_officer'"
+                """
+                SELECT count(*)::int FROM audit_events WHERE action = 'export_shipment.status_changed' AND to_status = 'cleared'\
+                 AND actor_role = 'export_officer'
+                """
             )[0].decode(Int.self)
             #expect(audited == 2)
             // Clearing them again changes nothing.
@@ -549,10 +555,13 @@ import Testing
                 try await connection.query(
                     """
                     INSERT INTO export_shipments (producer_id, recorded_by, hs_code, destination_country, customs_declaration_no,
-                      fob_cents, net_weight_kg, export_date, customs_office_code, status, producer_confirmed_at, verified_by, verified_at,
+                      fob_cents, net_weight_kg, export_date, customs_office_code, status, producer_confirmed_at, verified_by,
+                      verified_at,
                       hs_chapter, province_code, is_oil, jalali_month, gregorian_month)
-                    SELECT s.producer_id, s.recorded_by, s.hs_code, 'IQ', 'BIG-' || n, s.fob_cents, s.net_weight_kg, s.export_date,
-                      s.customs_office_code, 'shipped', now(), s.recorded_by, now(), s.hs_chapter, s.province_code, false, s.jalali_month, s.gregorian_month
+                    SELECT s.producer_id, s.recorded_by, s.hs_code, 'IQ', 'BIG-' || n, s.fob_cents, s.net_weight_kg,
+                    s.export_date,
+                      s.customs_office_code, 'shipped', now(), s.recorded_by, now(), s.hs_chapter, s.province_code, false,
+                      s.jalali_month, s.gregorian_month
                     FROM export_shipments s, generate_series(1, 92999) n
                     """, logger: api.db.logger)
                 try await connection.query("ALTER TABLE export_shipments ENABLE TRIGGER USER", logger: api.db.logger)

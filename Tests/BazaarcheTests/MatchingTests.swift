@@ -13,7 +13,9 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
 
 @Suite struct MatchingTests {
     static let delivery =
-        #"{"province_code":"IR-23","city":"تهران","address":"خیابان آزادی، پلاک ۱","recipient":"انبار مرکزی","phone":"02112345678"}"#
+        #"""
+        {"province_code":"IR-23","city":"تهران","address":"خیابان آزادی، پلاک ۱","recipient":"انبار مرکزی","phone":"02112345678"}
+        """#
 
     @Test func eachHardFilterExcludesWhatItShould() async throws {
         try await withApp { api in
@@ -46,7 +48,10 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
             try await api.grantedCertificate(goneProduct, gone.token, kind: "health_license")
             let demand = try await api.demand(
                 partner,
-                #""category_code":"food","quantity":5,"max_unit_price_rials":2000000,"required_certificates":["health_license"],"min_packaging_level":"retail""#
+                #"""
+                "category_code":"food","quantity":5,"max_unit_price_rials":2000000,"required_certificates":["health_license"],\#
+                "min_packaging_level":"retail"
+                """#
             )
             #expect(matchedProducts(try await api.matches(demand, token: partner)) == [good, goneProduct].sorted())
             let admin = try await api.token(.admin)
@@ -85,7 +90,10 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
 
             let demand = try await api.demand(
                 partner,
-                #""category_code":"food","keywords":"كيك شکلاتی","quantity":100,"max_unit_price_rials":2000000,"preferred_provinces":["IR-23"]"#
+                #"""
+                "category_code":"food","keywords":"كيك شکلاتی","quantity":100,"max_unit_price_rials":2000000,\#
+                "preferred_provinces":["IR-23"]
+                """#
             )
             let response = try await api.matches(demand, token: partner)
             let matches = try #require(response["matches"] as? [[String: Any]])
@@ -166,7 +174,10 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
             let invite = { (product: Int64, quantity: Int, price: Int) in
                 try await api.post(
                     "/v1/demands/\(demand)/invitations",
-                    #"{"producer_id":\#(maker.id),"product_id":\#(product),"quantity":\#(quantity),"unit_price_rials":\#(price),"delivery":\#(Self.delivery)}"#,
+                    #"""
+                    {"producer_id":\#(maker.id),"product_id":\#(product),"quantity":\#(quantity),"unit_price_rials":\#(price),\#
+                    "delivery":\#(Self.delivery)}
+                    """#,
                     token: partner)
             }
             #expect(try await invite(bowl, 5, 900_000).fields == ["product_id"])

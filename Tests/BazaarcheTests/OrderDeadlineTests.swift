@@ -27,7 +27,9 @@ import Testing
             #expect(last["to"] as? String == "expired")
             #expect(last["actor_role"] as? String == "system")
             let audit = try await api.db.rows(
-                "SELECT actor_role, actor_account_id IS NULL FROM audit_events WHERE action = 'order.expired' AND entity_id = \(id)"
+                """
+                SELECT actor_role, actor_account_id IS NULL FROM audit_events WHERE action = 'order.expired' AND entity_id = \(id)
+                """
             )
             #expect(try audit.map { try $0.decode((String, Bool).self) }.map(\.0) == ["system"])
             // Not the producer's failure: no record, and matching scores it as having none.
@@ -103,7 +105,10 @@ import Testing
             #expect(try await api.deliveryRecord(producer.id) == (1, 0))
             #expect(
                 try await api.db.rows(
-                    "SELECT 1 FROM audit_events WHERE action = 'order.auto_confirmed' AND entity_id = \(id) AND actor_role = 'system'"
+                    """
+                    SELECT 1 FROM audit_events WHERE action = 'order.auto_confirmed' AND entity_id = \(id) AND actor_role =\
+                     'system'
+                    """
                 ).count == 1)
             #expect(try await api.stock(cake) == 9)
             // The buyer's own confirmation counts the same way.
@@ -198,7 +203,10 @@ import Testing
             #expect(try await api.deliveryRecord(producer.id) == (0, 0))
             #expect(
                 try await api.db.rows(
-                    "SELECT 1 FROM audit_events WHERE action = 'order.rejection_confirmed' AND entity_id = \(a) AND actor_role = 'partner'"
+                    """
+                    SELECT 1 FROM audit_events WHERE action = 'order.rejection_confirmed' AND entity_id = \(a) AND actor_role =\
+                     'partner'
+                    """
                 ).count == 1)
 
             // A producer-side code is an admission: nothing to confirm, and it counts.

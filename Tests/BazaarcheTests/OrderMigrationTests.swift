@@ -15,7 +15,8 @@ import Testing
                     "INSERT INTO accounts (login, password_hash, role, partner_id) VALUES ('buyer', '!', 'admin', NULL)")
                 try await client.query(
                     """
-                    INSERT INTO products (producer_id, province_code, title_fa, category_code, unit, price_rials, stock, status, packaging_level)
+                    INSERT INTO products (producer_id, province_code, title_fa, category_code, unit, price_rials, stock, status,
+                    packaging_level)
                     SELECT 1, 'IR-00', t, 'food.bakery', 'piece', 1000000, 10, 'listed', 3 FROM unnest(ARRAY['الف', 'ب']) t
                     """)
                 // Product 1: approved by staff under the old model; product 2: the producer's own claim.
@@ -27,7 +28,8 @@ import Testing
                 for status in ["placed", "shipped", "delivered", "rejected"] {
                     try await client.query(
                         """
-                        INSERT INTO orders (partner_account_id, producer_id, province_code, status, total_rials, delivery_province_code,
+                        INSERT INTO orders (partner_account_id, producer_id, province_code, status, total_rials,
+                        delivery_province_code,
                           delivery_city, delivery_address, delivery_recipient, delivery_phone, tracking_code, created_at)
                         VALUES (1, 1, 'IR-00', \(status), 1000000, 'IR-23', 'تهران', 'x', 'y', '02166554433',
                           CASE WHEN \(status) IN ('shipped', 'delivered') THEN 'T' END, now() - interval '30 days')
@@ -49,12 +51,16 @@ import Testing
                 #expect(packaging.map(\.4) == [3, 0])
                 #expect(
                     try await client.query(
-                        "SELECT count(*)::int FROM audit_events WHERE action = 'packaging.review_migrated' AND actor_role = 'system'"
+                        """
+                        SELECT count(*)::int FROM audit_events WHERE action = 'packaging.review_migrated' AND actor_role =\
+                         'system'
+                        """
                     ).collect()[0].decode(Int.self) == 2)
                 // Open orders get a full window from the upgrade, not from placement 30 days ago.
                 let deadlines = try await client.query(
                     """
-                    SELECT status, expires_at > now() + interval '71 hours', confirm_by > now() + interval '13 days', rejection_reason_code
+                    SELECT status, expires_at > now() + interval '71 hours', confirm_by > now() + interval '13 days',
+                    rejection_reason_code
                     FROM orders ORDER BY id
                     """
                 ).collect().map { try $0.decode((String, Bool?, Bool?, String?).self) }

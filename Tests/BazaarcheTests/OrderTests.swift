@@ -63,7 +63,10 @@ import Testing
         try await withApp { api in
             let (producer, cake, partner) = try await api.orderParties(stock: 10)
             let body =
-                #"{"producer_id":\#(producer.id),"lines":[{"product_id":\#(cake),"quantity":2}],"delivery":{"province_code":"IR-23","city":"تهران","address":"x","recipient":"y","phone":"02166554433"}}"#
+                #"""
+                {"producer_id":\#(producer.id),"lines":[{"product_id":\#(cake),"quantity":2}],\#
+                "delivery":{"province_code":"IR-23","city":"تهران","address":"x","recipient":"y","phone":"02166554433"}}
+                """#
             let missing = try await api.call(.post, "/v1/orders", json: body, token: partner)
             #expect(missing.status == .badRequest)
             #expect(missing.code == "idempotency_key_required")

@@ -182,7 +182,10 @@ import Testing
             #expect(try await api.searchIDs("min_packaging_level=basic").isEmpty)
             #expect(
                 try await api.db.rows(
-                    "SELECT 1 FROM audit_events WHERE entity_type = 'packaging' AND action IN ('packaging.approved', 'packaging.rejected')"
+                    """
+                    SELECT 1 FROM audit_events WHERE entity_type = 'packaging' AND action IN ('packaging.approved',\
+                     'packaging.rejected')
+                    """
                 ).isEmpty)
             // A rejection that names a level is held to it too.
             let staleReject = try await api.review(

@@ -25,7 +25,10 @@ import Testing
 
 @Suite struct PartnerTests {
     static let body =
-        #"{"legal_national_id":"10380284790","name":"شرکت پخش سوغات","kind":"lead_firm","province_code":"IR-23","contact":{"name":"واحد تأمین","phone":"02188776655","email":"supply@example.ir"}}"#
+        #"""
+        {"legal_national_id":"10380284790","name":"شرکت پخش سوغات","kind":"lead_firm","province_code":"IR-23",\#
+        "contact":{"name":"واحد تأمین","phone":"02188776655","email":"supply@example.ir"}}
+        """#
 
     @Test func adminsCreatePartnersAndBindAccounts() async throws {
         try await withApp { api in
@@ -72,7 +75,10 @@ import Testing
             #expect(bad.fields == ["kind"])
             let badID = try await api.post(
                 "/v1/partners",
-                #"{"legal_national_id":"10380284791","name":" ","kind":"exporter","province_code":"IR-99","contact":{"email":"nope","phone":"123"}}"#,
+                #"""
+                {"legal_national_id":"10380284791","name":" ","kind":"exporter","province_code":"IR-99",\#
+                "contact":{"email":"nope","phone":"123"}}
+                """#,
                 token: admin)
             #expect(Set(badID.fields) == ["legal_national_id", "name", "contact.email", "contact.phone"])
             let unknownProvince = try await api.post(

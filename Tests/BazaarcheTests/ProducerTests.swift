@@ -27,7 +27,10 @@ import Testing
             let code = try #require(try await api.smsCode(to: "09351234567"))
             let confirmed = try await api.post(
                 "/v1/producer-applications/confirmations",
-                #"{"application_request_id":"\#(applied.string("application_request_id") ?? "")","code":"\#(code)","password":"password-123"}"#
+                #"""
+                {"application_request_id":"\#(applied.string("application_request_id") ?? "")","code":"\#(code)",\#
+                "password":"password-123"}
+                """#
             )
             #expect(confirmed.status == .accepted)
             #expect(confirmed.string("status") == "received")
@@ -60,31 +63,51 @@ import Testing
 
     @Test(arguments: [
         (
-            #"{"national_id":"0013542418","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c"}"#,
+            #"""
+            {"national_id":"0013542418","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00",\#
+            "city":"c"}
+            """#,
             ["national_id"]
         ),
         (
-            #"{"national_id":"0000000000","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c"}"#,
+            #"""
+            {"national_id":"0000000000","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00",\#
+            "city":"c"}
+            """#,
             ["national_id"]
         ),
         (
-            #"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"0935123456","province_code":"IR-00","city":"c"}"#,
+            #"""
+            {"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"0935123456","province_code":"IR-00","city":"c"}
+            """#,
             ["mobile"]
         ),
         (
-            #"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-99","city":"c"}"#,
+            #"""
+            {"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-99",\#
+            "city":"c"}
+            """#,
             ["province_code"]
         ),
         (
-            #"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"Tehran","city":"c"}"#,
+            #"""
+            {"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"Tehran",\#
+            "city":"c"}
+            """#,
             ["province_code"]
         ),
         (
-            #"{"national_id":"0013542419","first_name":"  ","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c"}"#,
+            #"""
+            {"national_id":"0013542419","first_name":"  ","last_name":"b","mobile":"09351234567","province_code":"IR-00",\#
+            "city":"c"}
+            """#,
             ["first_name"]
         ),
         (
-            #"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","password":"password-123"}"#,
+            #"""
+            {"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00",\#
+            "city":"c","password":"password-123"}
+            """#,
             ["password"]
         ),
         (
@@ -92,7 +115,10 @@ import Testing
             ["city"]
         ),
         (
-            #"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00","city":"c","skills":"baking"}"#,
+            #"""
+            {"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00",\#
+            "city":"c","skills":"baking"}
+            """#,
             ["skills"]
         ),
     ])

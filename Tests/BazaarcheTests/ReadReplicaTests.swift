@@ -27,8 +27,10 @@ import Testing
                     try await client.query("UPDATE producers SET status = 'verified'")
                     let rows = try await client.query(
                         """
-                        INSERT INTO products (producer_id, province_code, title_fa, category_code, unit, price_rials, stock, status, listed_at)
-                        SELECT id, 'IR-00', 'مربای بهارنارنج کوهی', 'food', 'jar', 900000, 5, 'listed', now() FROM producers RETURNING id
+                        INSERT INTO products (producer_id, province_code, title_fa, category_code, unit, price_rials, stock,
+                        status, listed_at)
+                        SELECT id, 'IR-00', 'مربای بهارنارنج کوهی', 'food', 'jar', 900000, 5, 'listed', now() FROM producers
+                        RETURNING id
                         """)
                     var ids: [Int64] = []
                     for try await row in rows { ids.append(try row.decode(Int64.self)) }

@@ -128,7 +128,10 @@ import Testing
             let (textA, textB) = (try await lastText(freshMobile), try await lastText(duplicateMobile))
             #expect(textA != nil && textA == textB)
             let warned = try await api.db.rows(
-                "SELECT count(*)::int FROM sms_messages WHERE mobile = \(String(format: "0935%07d", enrolled)) AND purpose = 'account_notice'"
+                """
+                SELECT count(*)::int FROM sms_messages WHERE mobile = \(String(format: "0935%07d", enrolled)) AND purpose =\
+                 'account_notice'
+                """
             )
             #expect(try warned[0].decode(Int.self) == 1)
         }

@@ -96,7 +96,10 @@ import Testing
         let query = try SearchQuery(request: Self.request("/v1/products?q=honey%20comb&status=listed&limit=5"))
         #expect(query.text == "honey comb")
         let branch = { (tier: Int, match: String) in
-            "(SELECT p.id, \(tier) AS tier FROM products p WHERE (p.searchable OR p.producer_id = $1) AND p.status = $2 AND \(match) ORDER BY p.id DESC LIMIT 6)"
+            """
+            (SELECT p.id, \(tier) AS tier FROM products p WHERE (p.searchable OR p.producer_id = $1) AND p.status = $2 AND\
+             \(match) ORDER BY p.id DESC LIMIT 6)
+            """
         }
         Self.expectSQL(
             Search.build(query, principal: Self.principal(.producer, province: "23", producer: 42)),
@@ -144,10 +147,12 @@ import Testing
                 FROM export_rollups
                 WHERE calendar = $1 AND dims = $2 AND month BETWEEN $3 AND $4 AND NOT is_oil AND province_code = $5
               UNION ALL
-              SELECT jalali_month AS month, '', lpad(hs_chapter::text, 2, '0'), '', '', 1::bigint AS shipments, fob_cents, net_weight_kg
+              SELECT jalali_month AS month, '', lpad(hs_chapter::text, 2, '0'), '', '', 1::bigint AS shipments, fob_cents,
+              net_weight_kg
                 FROM export_shipments WHERE status IN ('cleared', 'shipped') AND NOT is_oil AND province_code = $5
                 AND export_date BETWEEN $6::date AND $7::date),
-            g AS (SELECT (month / 100) * 10 + (month % 100 - 1) / 3 + 1 AS period, province_code, hs_chapter, destination, category_code,
+            g AS (SELECT (month / 100) * 10 + (month % 100 - 1) / 3 + 1 AS period, province_code, hs_chapter, destination,
+            category_code,
                     sum(shipments)::bigint AS shipments, sum(fob_cents) AS fob_cents, sum(net_weight_kg) AS net_weight_kg
                   FROM f AS f(month, province_code, hs_chapter, destination, category_code, shipments, fob_cents, net_weight_kg)
                   GROUP BY 1, 2, 3, 4, 5 HAVING sum(shipments) > 0)
@@ -180,7 +185,8 @@ import Testing
             WHERE p.searchable AND p.unit = $21 AND p.packaging_level >= $22
               AND p.category_code = ANY($23)
               AND NOT EXISTS (SELECT 1 FROM unnest($24::text[]) k WHERE coalesce(p.cert_expiry ->> k, '') < $12)),
-            a AS (SELECT count(*)::int AS n, coalesce(max(supply), 0)::bigint AS best, coalesce(sum(supply), 0)::bigint AS total FROM base),
+            a AS (SELECT count(*)::int AS n, coalesce(max(supply), 0)::bigint AS best, coalesce(sum(supply), 0)::bigint AS total
+            FROM base),
             t AS ((SELECT true AS by_score, * FROM base
                    ORDER BY price + capacity + province + delivery_record + certificates + keywords DESC, id LIMIT 30)
                   UNION ALL
@@ -216,7 +222,10 @@ import Testing
         Self.expectSQL(
             try Shipments.listQuery(
                 mine, page: try Page(request: mine), principal: Self.principal(.producer, province: "23", producer: 42)),
-            "SELECT s.id, \(Shipments.json)::text FROM export_shipments s WHERE s.producer_id = $1 AND s.id > $2 ORDER BY s.id LIMIT 51",
+            """
+            SELECT s.id, \(Shipments.json)::text FROM export_shipments s WHERE s.producer_id = $1 AND s.id > $2 ORDER BY s.id\
+             LIMIT 51
+            """,
             ["42", "0"])
         let officer = try Shipments.listQuery(mine, page: try Page(request: mine), principal: Self.principal(.exportOfficer))
         Self.expectSQL(

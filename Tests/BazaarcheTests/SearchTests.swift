@@ -108,7 +108,10 @@ import Testing
             let certificate = try #require(
                 try await api.post(
                     "/v1/products/\(rug)/certificates",
-                    #"{"kind":"handicraft_seal","number":"H-1","issuer":"میراث فرهنگی","issued_on":"2025-01-01","expires_on":"2035-01-01"}"#,
+                    #"""
+                    {"kind":"handicraft_seal","number":"H-1","issuer":"میراث فرهنگی","issued_on":"2025-01-01",\#
+                    "expires_on":"2035-01-01"}
+                    """#,
                     token: isfahan.token
                 ).int("id"))
             let admin = try await api.token(.admin)

@@ -48,7 +48,10 @@ import Testing
         let invitation = try #require(
             try await api.post(
                 "/v1/demands/\(demand)/invitations",
-                #"{"producer_id":\#(producer.id),"product_id":\#(product),"quantity":2,"unit_price_rials":400000,"delivery":\#(Self.delivery)}"#,
+                #"""
+                {"producer_id":\#(producer.id),"product_id":\#(product),"quantity":2,"unit_price_rials":400000,\#
+                "delivery":\#(Self.delivery)}
+                """#,
                 token: partner
             ).int("id"))
         let exporter = try await api.exporterToken()
@@ -91,7 +94,10 @@ import Testing
             (.post, "/v1/demands/\(t.demand)/transitions", #"{"to":"cancelled"}"#),
             (
                 .post, "/v1/demands/\(t.demand)/invitations",
-                #"{"producer_id":\#(t.producer.id),"product_id":\#(t.product),"quantity":1,"unit_price_rials":1000,"delivery":\#(Self.delivery)}"#
+                #"""
+                {"producer_id":\#(t.producer.id),"product_id":\#(t.product),"quantity":1,"unit_price_rials":1000,\#
+                "delivery":\#(Self.delivery)}
+                """#
             ),
             (.get, "/v1/invitations/\(t.invitation)", nil),
             (.post, "/v1/invitations/\(t.invitation)/accept", "{}"),
@@ -138,9 +144,12 @@ import Testing
             #expect(before == after)
             let statuses = try await api.db.rows(
                 """
-                SELECT (SELECT string_agg(status, ',' ORDER BY id) FROM orders), (SELECT string_agg(status, ',' ORDER BY id) FROM demands),
-                       (SELECT string_agg(status, ',' ORDER BY id) FROM invitations), (SELECT string_agg(status, ',' ORDER BY id) FROM export_shipments),
-                       (SELECT string_agg(status, ',' ORDER BY id) FROM producers), (SELECT count(*)::int FROM counseling_sessions),
+                SELECT (SELECT string_agg(status, ',' ORDER BY id) FROM orders), (SELECT string_agg(status, ',' ORDER BY id) FROM
+                demands),
+                       (SELECT string_agg(status, ',' ORDER BY id) FROM invitations), (SELECT string_agg(status, ',' ORDER BY id)
+                       FROM export_shipments),
+                       (SELECT string_agg(status, ',' ORDER BY id) FROM producers), (SELECT count(*)::int FROM
+                       counseling_sessions),
                        (SELECT string_agg(review_status || ':' || level, ',' ORDER BY product_id) FROM product_packaging),
                        (SELECT count(*)::int FROM accounts WHERE disabled),
                        (SELECT string_agg(fob_cents::text, ',' ORDER BY id) FROM export_shipments)

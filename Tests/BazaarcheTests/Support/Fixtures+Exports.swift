@@ -26,7 +26,8 @@ extension API {
         let reply = try await call(
             .post, "/v1/export-shipments",
             json: """
-                {"producer_id":\(producer),"hs_code":"\(hs)","destination_country":"\(country)","customs_declaration_no":"\(number)",
+                {"producer_id":\(producer),"hs_code":"\(hs)","destination_country":"\(country)",
+                "customs_declaration_no":"\(number)",
                  "fob_value_usd":"\(fob)","net_weight_kg":\(kg),"export_date":"\(date)","customs_office_code":"\(office)"}
                 """, token: token, headers: [.idempotencyKey: number], sourceLocation: sourceLocation)
         #expect(reply.status == .created, "shipment: \(reply.text)", sourceLocation: sourceLocation)

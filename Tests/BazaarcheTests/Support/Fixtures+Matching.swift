@@ -15,7 +15,10 @@ extension API {
         let cert = try #require(
             try await post(
                 "/v1/products/\(product)/certificates",
-                #"{"kind":"\#(kind)","number":"N-1","issuer":"سازمان ملی استاندارد","issued_on":"2020-01-01","expires_on":"\#(expires)"}"#,
+                #"""
+                {"kind":"\#(kind)","number":"N-1","issuer":"سازمان ملی استاندارد","issued_on":"2020-01-01",\#
+                "expires_on":"\#(expires)"}
+                """#,
                 token: producer
             ).int("id"))
         let admin = try await token(.admin)

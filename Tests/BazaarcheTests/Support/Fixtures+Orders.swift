@@ -15,7 +15,8 @@ extension API {
             .post, "/v1/orders",
             json: """
                 {"producer_id":\(producer),"lines":[\(linesJSON)],
-                 "delivery":{"province_code":"IR-23","city":"تهران","address":"خیابان انقلاب، پلاک ۱۲","recipient":"انبار مرکزی","phone":"02166554433"}}
+                 "delivery":{"province_code":"IR-23","city":"تهران","address":"خیابان انقلاب، پلاک ۱۲","recipient":"انبار مرکزی",
+                 "phone":"02166554433"}}
                 """,
             token: partner, headers: [.idempotencyKey: key], sourceLocation: sourceLocation)
     }

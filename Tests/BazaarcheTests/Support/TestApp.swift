@@ -96,7 +96,10 @@ struct API: Sendable {
     func partnerCompany(kind: String = "lead_firm") async throws -> Int64 {
         let legalID = Fixtures.legalID(Fixtures.next())
         return try await db.rows(
-            "INSERT INTO partners (legal_national_id, name, kind, province_code) VALUES (\(legalID), 'شرکت آزمون', \(kind), 'IR-23') RETURNING id"
+            """
+            INSERT INTO partners (legal_national_id, name, kind, province_code) VALUES (\(legalID), 'شرکت آزمون', \(kind),\
+             'IR-23') RETURNING id
+            """
         )[0].decode(Int64.self)
     }
 
