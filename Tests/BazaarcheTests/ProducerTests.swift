@@ -61,66 +61,29 @@ import Testing
         }
     }
 
+    /// A valid application's members (JSON values); each refused case changes one of them.
+    static let validMembers: [(String, String)] = [
+        ("national_id", #""0013542419""#), ("first_name", #""a""#), ("last_name", #""b""#),
+        ("mobile", #""09351234567""#), ("province_code", #""IR-00""#), ("city", #""c""#),
+    ]
+
+    /// The valid application with `member` set to the JSON `value` (added if absent), or removed (nil).
+    static func changing(_ member: String, to value: String?) -> String {
+        var members = validMembers.filter { $0.0 != member }
+        if let value { members.append((member, value)) }
+        return "{" + members.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+
     @Test(arguments: [
-        (
-            #"""
-            {"national_id":"0013542418","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00",\#
-            "city":"c"}
-            """#,
-            ["national_id"]
-        ),
-        (
-            #"""
-            {"national_id":"0000000000","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00",\#
-            "city":"c"}
-            """#,
-            ["national_id"]
-        ),
-        (
-            #"""
-            {"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"0935123456","province_code":"IR-00","city":"c"}
-            """#,
-            ["mobile"]
-        ),
-        (
-            #"""
-            {"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-99",\#
-            "city":"c"}
-            """#,
-            ["province_code"]
-        ),
-        (
-            #"""
-            {"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"Tehran",\#
-            "city":"c"}
-            """#,
-            ["province_code"]
-        ),
-        (
-            #"""
-            {"national_id":"0013542419","first_name":"  ","last_name":"b","mobile":"09351234567","province_code":"IR-00",\#
-            "city":"c"}
-            """#,
-            ["first_name"]
-        ),
-        (
-            #"""
-            {"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00",\#
-            "city":"c","password":"password-123"}
-            """#,
-            ["password"]
-        ),
-        (
-            #"{"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00"}"#,
-            ["city"]
-        ),
-        (
-            #"""
-            {"national_id":"0013542419","first_name":"a","last_name":"b","mobile":"09351234567","province_code":"IR-00",\#
-            "city":"c","skills":"baking"}
-            """#,
-            ["skills"]
-        ),
+        (changing("national_id", to: #""0013542418""#), ["national_id"]),
+        (changing("national_id", to: #""0000000000""#), ["national_id"]),
+        (changing("mobile", to: #""0935123456""#), ["mobile"]),
+        (changing("province_code", to: #""IR-99""#), ["province_code"]),
+        (changing("province_code", to: #""Tehran""#), ["province_code"]),
+        (changing("first_name", to: #""  ""#), ["first_name"]),
+        (changing("password", to: #""password-123""#), ["password"]),
+        (changing("city", to: nil), ["city"]),
+        (changing("skills", to: #""baking""#), ["skills"]),
     ])
     func invalidApplicationsAre422NamingTheField(body: String, fields: [String]) async throws {
         try await withApp { api in
