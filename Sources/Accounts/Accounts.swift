@@ -52,6 +52,7 @@ public struct Accounts: Sendable {
     /// The JSON shape of an account, built by PostgreSQL (alias `a`).
     public static let json = """
         json_build_object('id', a.id, 'login', a.login, 'role', a.role, 'province_code', a.province_code,
+          'province_codes', a.province_codes,
           'producer_id', a.producer_id, 'partner_id', a.partner_id, 'disabled', a.disabled, 'disabled_at',
             api_time(a.disabled_at),
           'password_changed_at', api_time(a.password_changed_at), 'created_at', api_time(a.created_at))
@@ -91,44 +92,65 @@ public struct Accounts: Sendable {
     /// Returns the account JSON.
     public static func insert(
         on connection: PostgresConnection, logger: Logger, role: Role, login: String, passwordHash: String,
-        provinceCode: String?, producerID: Int64?, partnerID: Int64?, actor: Principal?,
+        provinceCode: String?, provinceCodes: [String]? = nil, producerID: Int64?, partnerID: Int64?, actor: Principal?,
         actorRole: String? = nil, auditProvince: String? = nil
     ) async throws -> (id: Int64, json: String) {
         let rows = try await connection.query(
             """
-            INSERT INTO accounts AS a (login, password_hash, role, province_code, producer_id, partner_id)
-            VALUES (\(login), \(passwordHash), \(role.rawValue), \(provinceCode), \(producerID), \(partnerID))
+            INSERT INTO accounts AS a (login, password_hash, role, province_code, province_codes, producer_id, partner_id)
+            VALUES (\(login), \(passwordHash), \(role.rawValue), \(provinceCode), \(provinceCodes), \(producerID),
+              \(partnerID))
             RETURNING a.id, \(unescaped: json)::text
             """, logger: logger
         ).collect()
         let (id, body) = try rows[0].decode((Int64, String).self)
         try await Audit.record(
             on: connection, logger: logger, actor: actor, actorRole: actorRole, entityType: "account", entityID: id,
-            provinceCode: auditProvince ?? provinceCode, action: "account.created", from: nil, to: role.rawValue)
+            provinceCode: auditProvince ?? provinceCode ?? provinceCodes?.first, action: "account.created", from: nil,
+            to: role.rawValue)
         return (id, body)
     }
 
     /// Creates a staff or partner account (admin API and the `accounts create` command).
     /// `actor` nil means the operator's command line (audited as "system").
     public func create(
-        role: Role, login: String, password: String, provinceCode: String?, partnerID: Int64? = nil, actor: Principal?
+        role: Role, login: String, password: String, provinceCode: String?, provinceCodes: [String]? = nil,
+        partnerID: Int64? = nil, actor: Principal?
     ) async throws -> String {
         var v = Validator()
         Self.validateLogin(login, into: &v)
         Self.validatePassword(password, into: &v)
         if role == .producer { v.add("role", "producer accounts are created by applying at /v1/producer-applications") }
         if role == .supervisor && provinceCode == nil { v.add("province_code", "is required for a supervisor") }
-        if role != .supervisor && provinceCode != nil { v.add("province_code", "is only for supervisors") }
+        if role != .supervisor && provinceCode != nil {
+            v.add(
+                "province_code",
+                role == .implementer ? "implementers take province_codes (one or more)" : "is only for supervisors")
+        }
+        let provinces = Array(Set(provinceCodes ?? [])).sorted()
+        if role == .implementer {
+            v.check(!provinces.isEmpty, "province_codes", "is required for an implementer: one or more province codes")
+            v.check(provinces.count <= 31, "province_codes", "must list at most 31 provinces")
+            v.check(provinces.allSatisfy(ProvinceCode.isWellFormed), "province_codes", "must be province codes like IR-00")
+        } else if provinceCodes != nil {
+            v.add("province_codes", "is only for implementers")
+        }
         if role == .partner && partnerID == nil {
             v.add("partner_id", "is required: a partner account belongs to a partner company")
         }
         if role != .partner && partnerID != nil { v.add("partner_id", "is only for partner accounts") }
         try v.throwIfInvalid()
+        if role == .implementer {
+            let known = try await db.rows("SELECT count(*)::int FROM provinces WHERE code = ANY(\(provinces))")[0]
+                .decode(Int.self)
+            if known != provinces.count { throw APIError.validation(field: "province_codes", "lists an unknown province") }
+        }
         let hash = try await hash(password)
         return try await db.transaction { connection in
             try await Self.insert(
                 on: connection, logger: db.logger, role: role, login: login, passwordHash: hash,
-                provinceCode: provinceCode, producerID: nil, partnerID: partnerID, actor: actor,
+                provinceCode: provinceCode, provinceCodes: role == .implementer ? provinces : nil, producerID: nil,
+                partnerID: partnerID, actor: actor,
                 actorRole: actor == nil ? "system" : nil
             ).json
         }

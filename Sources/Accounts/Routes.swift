@@ -21,6 +21,7 @@ struct AccountRequest: Decodable {
     var login: String
     var password: String
     var provinceCode: String?
+    var provinceCodes: [String]?
     var partnerId: Int64?
 }
 
@@ -78,7 +79,7 @@ extension Accounts {
             let body = try await JSONBody.decode(AccountRequest.self, from: request, context: context)
             let json = try await create(
                 role: body.role, login: body.login, password: body.password, provinceCode: body.provinceCode,
-                partnerID: body.partnerId, actor: principal)
+                provinceCodes: body.provinceCodes, partnerID: body.partnerId, actor: principal)
             return JSONResponse.raw(json, status: .created)
         }
         routes.get("/v1/accounts/{id}") { _, context in

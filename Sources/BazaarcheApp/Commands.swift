@@ -155,9 +155,10 @@ struct AccountsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create an account. The password comes from BAZAARCHE_PASSWORD or, if unset, one line on standard input.")
 
-        @Option(help: "admin, supervisor, partner or export_officer.") var role: String
+        @Option(help: "admin, supervisor, implementer, partner or export_officer.") var role: String
         @Option(help: "The login name.") var login: String
-        @Option(help: "Province code (ISO 3166-2:IR, e.g. IR-00); required for supervisors.") var province: String?
+        @Option(help: "Province code (ISO 3166-2:IR, e.g. IR-00); required for supervisors; repeat it for an implementer's provinces.")
+        var province: [String] = []
         @Option(help: "Partner company id; required for partner accounts.") var partner: Int64?
 
         func run() async throws {
@@ -179,7 +180,8 @@ struct AccountsCommand: AsyncParsableCommand {
                 let db = Database(client: client, logger: env.logger)
                 do {
                     return try await env.accounts(db).create(
-                        role: role, login: login, password: password, provinceCode: province, partnerID: partner, actor: nil)
+                        role: role, login: login, password: password, provinceCode: role == .implementer ? nil : province.first,
+                        provinceCodes: role == .implementer ? province : nil, partnerID: partner, actor: nil)
                 } catch let error as APIError {
                     throw ValidationError(error.detail ?? error.title)
                 }

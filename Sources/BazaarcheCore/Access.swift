@@ -72,7 +72,8 @@ public enum Access {
             return .any([.isTrue(.isPublic), term(for: principal, on: .producer, to: .see)])
         }
         guard let p = principal else { return .never }
-        let myProvince = Term.equals(.province, p.provinceCode.map(Value.text))
+        let myProvince = Term.equals(
+            .province, p.provinceCodes.count > 1 ? .texts(p.provinceCodes) : p.provinceCodes.first.map(Value.text))
         let myProducer = Term.equals(.producer, p.producerID.map(Value.int))
         let myCompany = Term.equals(.partner, p.partnerID.map(Value.int))
         let hasProvince = kind.column(.province) != nil
@@ -84,6 +85,8 @@ public enum Access {
         case (.see, .exportOfficer): return kind == .shipment || kind == .provinceRecord ? .always : .never
         case (.see, .supervisor):
             return [.producer, .product, .order, .shipment, .provinceRecord].contains(kind) ? myProvince : .never
+        // The implementing body works with applicants and producers; orders and shipments are not its business.
+        case (.see, .implementer): return [.producer, .product, .provinceRecord].contains(kind) ? myProvince : .never
         case (.see, .producer):
             switch kind {
             case .producer, .product, .order, .shipment, .invitation: return myProducer
@@ -113,6 +116,8 @@ public enum Access {
     enum Value: Sendable, Equatable {
         case int(Int64)
         case text(String)
+        /// One of several (an implementer's provinces).
+        case texts([String])
     }
 
     indirect enum Term: Sendable, Equatable {
@@ -162,12 +167,14 @@ public enum Access {
 
         public func allows(_ owner: Owner) -> Bool { Self.evaluate(term, owner) }
 
-        /// For reads filtered by one province value (reports, rollups): nil for every province,
-        /// else the one province the rule reaches; 403 when it reaches none or depends on more.
-        public func provinceFilter() throws -> String? {
+        /// For reads filtered by province (reports, rollups): nil for every province, else the
+        /// provinces the rule reaches; 403 when it reaches none or depends on more than the province.
+        /// In SQL: `(\(provinces)::text[] IS NULL OR x.province_code = ANY(\(provinces)))`.
+        public func provinceFilter() throws -> [String]? {
             switch term {
             case .always: return nil
-            case .equals(.province, .text(let code)?): return code
+            case .equals(.province, .text(let code)?): return [code]
+            case .equals(.province, .texts(let codes)?): return codes
             default: throw APIError.forbidden("No province's records are available to this account.")
             }
         }
@@ -179,6 +186,7 @@ public enum Access {
             case .equals(let fact, let value):
                 switch (fact, value) {
                 case (.province, .text(let v)?): return owner.province == v
+                case (.province, .texts(let v)?): return owner.province.map(v.contains) ?? false
                 case (.producer, .int(let v)?): return owner.producer == v
                 case (.partner, .int(let v)?): return owner.partner == v
                 case (.buyer, .int(let v)?): return owner.buyer == v
@@ -224,6 +232,7 @@ public enum Access {
             case .never: return "false"
             case .equals(let fact, .int(let v)?): return "\(column(fact)) = \(v)"
             case .equals(let fact, .text(let v)?): return "\(column(fact)) = \(v)"
+            case .equals(let fact, .texts(let v)?): return "\(column(fact)) = ANY(\(v))"
             case .equals: return "false"
             case .isTrue(let fact): return column(fact)
             case .isNull(let fact): return "\(column(fact)) IS NULL"

@@ -3,7 +3,7 @@ import Hummingbird
 import PostgresNIO
 
 public enum Role: String, Sendable, Codable, CaseIterable {
-    case admin, supervisor, producer, partner
+    case admin, supervisor, implementer, producer, partner
     case exportOfficer = "export_officer"
 }
 
@@ -12,16 +12,22 @@ public struct Principal: Sendable, Equatable {
     public var accountID: Int64
     public var login: String
     public var role: Role
-    /// The supervisor's province, or the producer's own province.
+    /// The supervisor's province, or the producer's own province (nil for implementers: see `provinceCodes`).
     public var provinceCode: String?
+    /// Every province the caller works in: an implementer's one or more, else `provinceCode` alone.
+    public var provinceCodes: [String]
     public var producerID: Int64?
     public var partnerID: Int64?
 
-    public init(accountID: Int64, login: String, role: Role, provinceCode: String?, producerID: Int64?, partnerID: Int64?) {
+    public init(
+        accountID: Int64, login: String, role: Role, provinceCode: String?, provinceCodes: [String]? = nil,
+        producerID: Int64?, partnerID: Int64?
+    ) {
         self.accountID = accountID
         self.login = login
         self.role = role
         self.provinceCode = provinceCode
+        self.provinceCodes = provinceCodes ?? provinceCode.map { [$0] } ?? []
         self.producerID = producerID
         self.partnerID = partnerID
     }
@@ -89,7 +95,8 @@ public enum Tokens {
     /// Every authenticated request runs this: prepared once per connection.
     enum TokenLookup: StatementSQL {
         static let sql = """
-            SELECT a.id, a.login, a.role, coalesce(a.province_code, p.province_code), a.producer_id, a.partner_id
+            SELECT a.id, a.login, a.role, coalesce(a.province_code, p.province_code), a.province_codes, a.producer_id,
+              a.partner_id
             FROM access_tokens t
             JOIN accounts a ON a.id = t.account_id
             LEFT JOIN producers p ON p.id = a.producer_id
@@ -103,11 +110,12 @@ public enum Tokens {
         guard token.count <= 128 else { return nil }
         let rows = try await db.prepared(Prepared<TokenLookup>(token))
         guard let row = rows.first else { return nil }
-        let (id, login, role, province, producer, partner) = try row.decode(
-            (Int64, String, String, String?, Int64?, Int64?).self)
+        let (id, login, role, province, provinces, producer, partner) = try row.decode(
+            (Int64, String, String, String?, [String]?, Int64?, Int64?).self)
         guard let role = Role(rawValue: role) else { return nil }
         return Principal(
-            accountID: id, login: login, role: role, provinceCode: province, producerID: producer, partnerID: partner)
+            accountID: id, login: login, role: role, provinceCode: province, provinceCodes: provinces, producerID: producer,
+            partnerID: partner)
     }
 }
 

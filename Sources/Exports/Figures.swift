@@ -61,10 +61,16 @@ public struct Figures: Sendable {
         v.check(from.year >= 1950 && to.year <= 2100, "from", "must be a date from 1950 to 2100")
         var province = q.get("province_code").map { String($0) }
         if let own = try principal.access(.provinceRecord).provinceFilter() {
-            if let province, province != own {
-                throw APIError.forbidden("Supervisors read the figures of their own province (\(own)).")
+            let list = own.joined(separator: ", ")
+            if let province, !own.contains(province) {
+                throw APIError.forbidden("This account reads the figures of its own provinces only (\(list)).")
             }
-            province = own
+            if province == nil {
+                guard own.count == 1 else {
+                    throw APIError.validation(field: "province_code", "name one of your provinces (\(list))")
+                }
+                province = own[0]
+            }
         }
         try v.throwIfInvalid()
         return Query(from: from, to: to, calendar: calendar, period: period, groupBy: groupBy, scope: scope, province: province)

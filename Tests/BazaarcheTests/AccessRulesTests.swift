@@ -7,11 +7,12 @@ import Testing
 /// disagree with the check made before a change.
 @Suite struct AccessRulesTests {
     static func principal(
-        _ role: Role, account: Int64 = 1, province: String? = nil, producer: Int64? = nil, partner: Int64? = nil
+        _ role: Role, account: Int64 = 1, province: String? = nil, provinces: [String]? = nil, producer: Int64? = nil,
+        partner: Int64? = nil
     ) -> Principal {
         Principal(
-            accountID: account, login: "t\(account)", role: role, provinceCode: province, producerID: producer,
-            partnerID: partner)
+            accountID: account, login: "t\(account)", role: role, provinceCode: province, provinceCodes: provinces,
+            producerID: producer, partnerID: partner)
     }
 
     /// Every role, plus the odd ones: anonymous, a producer account without a producer, a partner without a company.
@@ -24,6 +25,8 @@ import Testing
         ("producer without producer", principal(.producer, account: 6, province: "IR-23")),
         ("partner account 7 of company 3", principal(.partner, account: 7, partner: 3)),
         ("partner account 8 without company", principal(.partner, account: 8)),
+        ("implementer IR-23 and IR-10", principal(.implementer, account: 9, provinces: ["IR-23", "IR-10"])),
+        ("implementer IR-10", principal(.implementer, account: 10, provinces: ["IR-10"])),
     ]
 
     /// Owners covering every combination of the facts' sample values.
@@ -161,12 +164,20 @@ import Testing
         #expect(sql(Self.callers[3].1!.access(.invitation), "i") == ("false", []))
         #expect(sql(Self.callers[5].1!.access(.order), "o") == ("false", []))
         #expect(Self.callers[1].1!.access(.order).isUnrestricted && !supervisor.access(.order).isUnrestricted)
+        // An implementer reaches its provinces' producers, never orders or shipments, and supervises nothing.
+        let implementer = Self.callers[8].1!
+        #expect(sql(implementer.access(.producer), "p").0 == "p.province_code = ANY($1)")
+        #expect(sql(implementer.access(.order), "o") == ("false", []))
+        #expect(sql(implementer.access(.shipment), "s") == ("false", []))
+        #expect(sql(implementer.access(.product, to: .supervise), "p") == ("false", []))
     }
 
     @Test func provinceReportsAreFilteredToTheSupervisorsProvinceOnly() throws {
         #expect(try Self.callers[1].1!.access(.provinceRecord).provinceFilter() == nil)
         #expect(try Self.callers[3].1!.access(.provinceRecord).provinceFilter() == nil)
-        #expect(try Self.callers[2].1!.access(.provinceRecord).provinceFilter() == "IR-23")
+        #expect(try Self.callers[2].1!.access(.provinceRecord).provinceFilter() == ["IR-23"])
+        #expect(try Self.callers[8].1!.access(.provinceRecord).provinceFilter() == ["IR-23", "IR-10"])
+        #expect(try Self.callers[9].1!.access(.provinceRecord).provinceFilter() == ["IR-10"])
         for who in [4, 6] {
             #expect(throws: APIError.self) { try Self.callers[who].1!.access(.provinceRecord).provinceFilter() }
         }
