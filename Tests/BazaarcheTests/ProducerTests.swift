@@ -137,6 +137,7 @@ import Testing
             var ids: [Int64] = []
             for _ in 0..<5 { ids.append(try await api.producer().id) }
             let admin = try await api.token(.admin)
+            try await api.completedAssessment(of: ids[1], token: admin)
             try await api.must(.post, "/v1/producers/\(ids[1])/transitions", json: #"{"to":"screened"}"#, token: admin)
             var seen: [Int64] = []
             var cursor: String? = nil
@@ -157,19 +158,27 @@ import Testing
 @Suite struct ProducerTransitionTests {
     @Test func lifecycleThroughTheAPIIsAudited() async throws {
         try await withApp { api in
-            let producer = try await api.producer()
+            let producer = try await api.producer(status: .screened)
             let supervisor = try await api.token(.supervisor, province: "IR-00")
-            for (target, reason) in [("screened", ""), ("verified", ""), ("suspended", "quality complaint"), ("verified", "")] {
+            let implementer = try await api.token(.implementer, provinces: ["IR-00"])
+            let proposal = try await api.must(
+                .post, "/v1/producers/\(producer.id)/verification-proposals", json: "{}", token: implementer, status: .created)
+            try await api.must(
+                .post, "/v1/verification-proposals/\(proposal.int("id") ?? 0)/decision", json: #"{"decision":"approve"}"#,
+                token: supervisor)
+            for (target, reason) in [("suspended", "quality complaint"), ("verified", "")] {
                 let body = reason.isEmpty ? #"{"to":"\#(target)"}"# : #"{"to":"\#(target)","reason":"\#(reason)"}"#
                 let reply = try await api.post("/v1/producers/\(producer.id)/transitions", body, token: supervisor)
                 #expect(reply.status == .ok, "\(target): \(reply.text)")
                 #expect(reply.string("status") == target)
             }
-            let audit = try await api.get("/v1/audit-events?entity_type=producer&entity_id=\(producer.id)", token: supervisor)
+            let audit = try await api.get(
+                "/v1/audit-events?entity_type=producer&entity_id=\(producer.id)", token: supervisor)
             let moves = audit.items.map { "\($0["from"] as? String ?? "-")>\($0["to"] as? String ?? "-")" }
             #expect(moves == ["->applied", "applied>screened", "screened>verified", "verified>suspended", "suspended>verified"])
+            try #require(audit.items.count == 5)
             #expect(audit.items[3]["reason"] as? String == "quality complaint")
-            #expect(audit.items[1]["actor_role"] as? String == "supervisor")
+            #expect(audit.items[2]["actor_role"] as? String == "supervisor")
         }
     }
 
@@ -208,7 +217,7 @@ import Testing
             let producer = try await api.producer(province: "IR-00")
             let elsewhere = try await api.token(.supervisor, province: "IR-23")
             let crossProvince = try await api.post(
-                "/v1/producers/\(producer.id)/transitions", #"{"to":"screened"}"#, token: elsewhere)
+                "/v1/producers/\(producer.id)/transitions", #"{"to":"rejected","reason":"x"}"#, token: elsewhere)
             #expect(crossProvince.status == .notFound)
             let itself = try await api.post(
                 "/v1/producers/\(producer.id)/transitions", #"{"to":"screened"}"#, token: producer.token)

@@ -2,7 +2,7 @@ import BazaarcheCore
 import Foundation
 import Testing
 
-/// Two producers, two partner companies, two exporters and two supervisors of different provinces:
+/// Two producers, two partner companies, two exporters and two supervisors and two implementers of different provinces:
 /// every operation that names an object is tried by each of them on the other tenant's objects,
 /// with a valid body, and must be refused with 403 or 404 — and change nothing. (One exception by
 /// design: a producer may read an open demand it could supply.)
@@ -16,6 +16,9 @@ import Testing
         var partner: String
         var exporter: String
         var supervisor: String
+        var implementer: String
+        var proposal: Int64
+        var inspection: Int64
         var demand: Int64
         var order: Int64
         var invitation: Int64
@@ -57,10 +60,21 @@ import Testing
         let exporter = try await api.exporterToken()
         let shipment = try await api.shipment(exporter, producer: producer.id, on: "2026-10-01", status: "declared")
         let supervisor = try await api.token(.supervisor, province: province)
+        let implementer = try await api.token(.implementer, provinces: [province])
+        let proposal = try await api.db.rows(
+            "SELECT id FROM verification_proposals WHERE producer_id = \(producer.id)")[0].decode(Int64.self)
+        let inspection = try #require(
+            try await api.post(
+                "/v1/inspections",
+                """
+                {"subject_type":"producer","subject_id":\(producer.id),"inspected_on":"2026-10-01","findings":"x",
+                 "follow_up_due":"2026-10-10"}
+                """, token: supervisor
+            ).int("id"))
         return Tenant(
             producer: producer, producerAccount: producerAccount, product: product, brand: brand, certificate: certificate,
             partner: partner, exporter: exporter,
-            supervisor: supervisor, demand: demand, order: order, invitation: invitation, shipment: shipment)
+            supervisor: supervisor, implementer: implementer, proposal: proposal, inspection: inspection, demand: demand, order: order, invitation: invitation, shipment: shipment)
     }
 
     /// Every operation on an object, with a body that would succeed for its owner.
@@ -73,6 +87,11 @@ import Testing
                 #"{"topic":"quality","counselor":"مشاور","held_on":"2026-10-01","mode":"online"}"#
             ),
             (.get, "/v1/producers/\(t.producer.id)/counseling-sessions", nil),
+            (.post, "/v1/producers/\(t.producer.id)/verification-proposals", "{}"),
+            (.get, "/v1/verification-proposals/\(t.proposal)", nil),
+            (.post, "/v1/verification-proposals/\(t.proposal)/decision", #"{"decision":"send_back","reasons":["sweep"]}"#),
+            (.get, "/v1/inspections/\(t.inspection)", nil),
+            (.post, "/v1/inspections/\(t.inspection)/follow-up", #"{"note":"sweep"}"#),
             (.patch, "/v1/brands/\(t.brand)", #"{"story":"بازنویسی"}"#),
             (.patch, "/v1/products/\(t.product)", #"{"price_rials":1}"#),
             (.post, "/v1/products/\(t.product)/transitions", #"{"to":"paused"}"#),
@@ -121,7 +140,7 @@ import Testing
             for (mine, theirs) in [(a, b), (b, a)] {
                 let actors = [
                     ("producer", mine.producer.token), ("partner", mine.partner), ("exporter", mine.exporter),
-                    ("supervisor", mine.supervisor),
+                    ("supervisor", mine.supervisor), ("implementer", mine.implementer),
                 ]
                 for (who, token) in actors {
                     for (method, path, body) in operations(on: theirs) {
@@ -135,7 +154,7 @@ import Testing
                     }
                 }
             }
-            #expect(tried == 2 * (4 * operations(on: a).count - 1))
+            #expect(tried == 2 * (5 * operations(on: a).count - 1))
             #expect(leaks.isEmpty, "\(leaks.joined(separator: "\n"))")
             // Nothing changed: the products (price, status, stock) and every status are as they were.
             let after = try await api.db.rows(
@@ -152,8 +171,10 @@ import Testing
                        counseling_sessions),
                        (SELECT string_agg(review_status || ':' || level, ',' ORDER BY product_id) FROM product_packaging),
                        (SELECT count(*)::int FROM accounts WHERE disabled),
-                       (SELECT string_agg(fob_cents::text, ',' ORDER BY id) FROM export_shipments)
-                """)[0].decode((String, String, String, String, String, Int, String, Int, String).self)
+                       (SELECT string_agg(fob_cents::text, ',' ORDER BY id) FROM export_shipments),
+                       (SELECT string_agg(status, ',' ORDER BY id) FROM verification_proposals),
+                       (SELECT count(*)::int FROM inspections WHERE followed_up_at IS NOT NULL)
+                """)[0].decode((String, String, String, String, String, Int, String, Int, String, String, Int).self)
             #expect(statuses.0 == "placed,placed")
             #expect(statuses.1 == "open,open")
             #expect(statuses.2 == "pending,pending")
@@ -163,13 +184,15 @@ import Testing
             #expect(statuses.6 == "pending_review:export,pending_review:export")
             #expect(statuses.7 == 0)
             #expect(!statuses.8.split(separator: ",").contains("100"))
+            #expect(statuses.9 == "approved,approved")
+            #expect(statuses.10 == 0)
             // Lists never show the other tenant's objects either.
             for (mine, theirs) in [(a, b), (b, a)] {
                 for (path, id) in [
                     ("/v1/orders", theirs.order), ("/v1/demands", theirs.demand), ("/v1/invitations", theirs.invitation),
                     ("/v1/export-shipments", theirs.shipment),
                 ] {
-                    for token in [mine.producer.token, mine.partner, mine.exporter, mine.supervisor]
+                    for token in [mine.producer.token, mine.partner, mine.exporter, mine.supervisor, mine.implementer]
                     where !(path == "/v1/demands" && token == mine.producer.token) {
                         let reply = try await api.get(path, token: token)
                         let ids = reply.items.compactMap { ($0["id"] as? NSNumber)?.int64Value }
