@@ -63,12 +63,13 @@ let package = Package(
         .target(name: "Partners", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         .target(name: "Matching", dependencies: ["BazaarcheCore", "Catalog", "Orders"], swiftSettings: swiftSettings),
         .target(name: "Exports", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
+        .target(name: "Integrations", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         // Wires the feature modules into one application; shared by the executable and the tests.
         .target(
             name: "BazaarcheApp",
             dependencies: [
                 "BazaarcheCore", "Reference", "Accounts", "Messaging", "Onboarding", "Catalog", "Orders", "Partners", "Matching",
-                "Exports",
+                "Exports", "Integrations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],

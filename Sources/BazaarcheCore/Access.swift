@@ -10,6 +10,8 @@ public enum Access {
     /// The kinds of object whose reach depends on the caller.
     public enum Kind: String, CaseIterable, Sendable {
         case producer, product, order, shipment, demand, invitation, partner
+        /// The event log: an event concerns a province, a producer and a partner company (each may be NULL).
+        case event
         /// Rows kept per province: reports, quotas, audit events, enrolments (by the producer's province).
         case provinceRecord
     }
@@ -84,19 +86,19 @@ public enum Access {
         case (.see, .admin): return .always
         case (.see, .exportOfficer): return kind == .shipment || kind == .provinceRecord ? .always : .never
         case (.see, .supervisor):
-            return [.producer, .product, .order, .shipment, .provinceRecord].contains(kind) ? myProvince : .never
+            return [.producer, .product, .order, .shipment, .provinceRecord, .event].contains(kind) ? myProvince : .never
         // The implementing body works with applicants and producers; orders and shipments are not its business.
         case (.see, .implementer): return [.producer, .product, .provinceRecord].contains(kind) ? myProvince : .never
         case (.see, .producer):
             switch kind {
-            case .producer, .product, .order, .shipment, .invitation: return myProducer
+            case .producer, .product, .order, .shipment, .invitation, .event: return myProducer
             case .demand: return .all([.isTrue(.isOpen), .isTrue(.suppliable)])
             case .partner, .provinceRecord: return .never
             }
         case (.see, .partner):
             switch kind {
             case .order: return .equals(.buyer, .int(p.accountID))
-            case .shipment, .demand, .invitation, .partner: return myCompany
+            case .shipment, .demand, .invitation, .partner, .event: return myCompany
             case .producer, .product, .provinceRecord: return .never
             }
         case (.see, _): return .never
@@ -250,10 +252,12 @@ extension Access.Kind {
     public func column(_ fact: Access.Fact) -> String? {
         switch (self, fact) {
         case (.producer, .province), (.product, .province), (.order, .province), (.shipment, .province),
-            (.provinceRecord, .province):
+            (.provinceRecord, .province), (.event, .province):
             return "province_code"
         case (.producer, .producer), (.partner, .partner): return "id"
-        case (.product, .producer), (.order, .producer), (.shipment, .producer), (.invitation, .producer): return "producer_id"
+        case (.product, .producer), (.order, .producer), (.shipment, .producer), (.invitation, .producer), (.event, .producer):
+            return "producer_id"
+        case (.event, .partner): return "partner_id"
         case (.product, .isPublic): return "searchable"
         case (.order, .buyer): return "partner_account_id"
         case (.shipment, .partner): return "recorded_by_partner_id"

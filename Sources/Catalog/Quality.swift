@@ -76,6 +76,14 @@ public struct Quality: Sendable {
           'created_at', api_time(c.created_at), 'updated_at', api_time(c.updated_at))
         """
 
+    /// Event rows for certificates `ids` (seen by the product's producer and province).
+    static func certificateEvents(_ ids: [Int64]) -> SQL {
+        """
+        SELECT c.id, \(unescaped: certificateJSON), p.province_code, p.producer_id, NULL::bigint
+        FROM certificates c JOIN products p ON p.id = c.product_id WHERE c.id = ANY(\(ids))
+        """
+    }
+
     /// A declaration, by the producer or by staff alike: approval is only by `reviewPackaging`, so
     /// every approval is an explicit, audited act. The declarer is recorded (`declared_by`) so
     /// that staff never approve their own declaration. A changed declaration goes back to review; the
@@ -221,6 +229,14 @@ public struct Quality: Sendable {
                 on: connection, logger: db.logger, actor: principal, entityType: "packaging", entityID: productID,
                 provinceCode: access.province, action: "packaging.\(target.rawValue)", from: status, to: target.rawValue,
                 reason: "level \(declared)" + (reason.map { ": \($0)" } ?? ""))
+            if target == .approved {
+                let source: SQL = """
+                    SELECT k.product_id, \(unescaped: Self.packagingJSON), p.province_code, p.producer_id, NULL::bigint
+                    FROM product_packaging k JOIN products p ON p.id = k.product_id WHERE k.product_id = \(productID)
+                    """
+                try await EventLog.record(
+                    .packagingApproved, subject: "packaging", from: source, on: connection, logger: db.logger)
+            }
             return json
         }
     }
@@ -323,6 +339,11 @@ public struct Quality: Sendable {
                 on: connection, logger: db.logger, actor: principal, entityType: "certificate", entityID: certificateID,
                 provinceCode: province, action: "certificate.status_changed", from: current.rawValue, to: target.rawValue,
                 reason: reason)
+            if let type = EventType.move("certificate", to: target.rawValue) {
+                try await EventLog.record(
+                    type, subject: "certificate", from: Self.certificateEvents([certificateID]), on: connection, logger: db.logger
+                )
+            }
             return json
         }
     }

@@ -37,6 +37,14 @@ public struct Shipments: Sendable {
 
     public init(db: Database) { self.db = db }
 
+    /// Event rows for shipments `ids`: seen by the producer, its province and the recording exporter.
+    static func eventSource(_ ids: [Int64]) -> SQL {
+        """
+        SELECT s.id, \(unescaped: json), s.province_code, s.producer_id, s.recorded_by_partner_id
+        FROM export_shipments s WHERE s.id = ANY(\(ids))
+        """
+    }
+
     static let json = """
         json_build_object('id', s.id, 'producer_id', s.producer_id, 'order_id', s.order_id, 'product_id', s.product_id,
           'recorded_by_partner_id', s.recorded_by_partner_id, 'hs_code', s.hs_code, 'hs_chapter', lpad(s.hs_chapter::text, 2,
@@ -292,6 +300,10 @@ public struct Shipments: Sendable {
                 on: connection, logger: logger, actor: principal, entityType: "export_shipment", entityID: id,
                 provinceCode: province,
                 action: "export_shipment.status_changed", from: status, to: target.rawValue, reason: reason)
+            if let type = EventType.move("export_shipment", to: target.rawValue) {
+                try await EventLog.record(
+                    type, subject: "export_shipment", from: Self.eventSource([id]), on: connection, logger: logger)
+            }
             return result
         }
     }

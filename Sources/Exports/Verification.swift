@@ -154,6 +154,12 @@ extension Shipments {
                     cleared += 1
                 }
             }
+            let clearedIDs = ids.filter { results[$0]?.outcome == "cleared" }
+            if !clearedIDs.isEmpty {
+                try await EventLog.record(
+                    .exportShipmentCleared, subject: "export_shipment", from: Shipments.eventSource(clearedIDs), on: connection,
+                    logger: logger)
+            }
             return try JSONResponse.encode(Clearances(cleared: cleared, results: ids.map { results[$0]! }))
         }
     }

@@ -57,6 +57,15 @@ public struct Invitations: Sendable {
           'created_at', api_time(i.created_at), 'updated_at', api_time(i.updated_at))
         """
 
+    /// The rows `EventLog.record` needs: the invitation, seen by the invited producer (and its
+    /// province's staff) and the inviting company.
+    static func eventSource(_ ids: [Int64]) -> SQL {
+        """
+        SELECT i.id, \(unescaped: json), p.province_code, i.producer_id, i.partner_id
+        FROM invitations i JOIN producers p ON p.id = i.producer_id WHERE i.id = ANY(\(ids))
+        """
+    }
+
     /// Who sees an invitation (alias `i`), `Access`'s rule: its partner company, the invited producer, admins.
     func visibility(_ principal: Principal) -> SQL { principal.access(.invitation).condition(alias: "i") }
 
@@ -129,6 +138,8 @@ public struct Invitations: Sendable {
                 on: connection, logger: logger, actor: principal, entityType: "invitation", entityID: invitation,
                 provinceCode: nil,
                 action: "invitation.created", from: nil, to: "pending")
+            try await EventLog.record(
+                .invitationCreated, subject: "invitation", from: Self.eventSource([invitation]), on: connection, logger: logger)
             return (invitation, json)
         }
     }
@@ -215,6 +226,8 @@ public struct Invitations: Sendable {
             try await Audit.record(
                 on: connection, logger: logger, actor: principal, entityType: "invitation", entityID: id, provinceCode: nil,
                 action: "invitation.accepted", from: "pending", to: "accepted", reason: "order \(order)")
+            try await EventLog.record(
+                .invitationAccepted, subject: "invitation", from: Self.eventSource([id]), on: connection, logger: logger)
             // The order as placed, read from its rows in this transaction (the same JSON as GET /v1/orders/{id}).
             let json = try await connection.query(
                 """
@@ -242,6 +255,8 @@ public struct Invitations: Sendable {
             try await Audit.record(
                 on: connection, logger: db.logger, actor: principal, entityType: "invitation", entityID: id, provinceCode: nil,
                 action: "invitation.declined", from: "pending", to: "declined", reason: reason)
+            try await EventLog.record(
+                .invitationDeclined, subject: "invitation", from: Self.eventSource([id]), on: connection, logger: db.logger)
             return json
         }
     }
@@ -261,6 +276,11 @@ public struct Invitations: Sendable {
                 on: connection, logger: logger, actor: principal, entityType: "invitation", entityID: try row.decode(Int64.self),
                 provinceCode: nil, action: "invitation.withdrawn", from: "pending", to: "withdrawn",
                 reason: "demand \(demand) closed")
+        }
+        if !withdrawn.isEmpty {
+            try await EventLog.record(
+                .invitationWithdrawn, subject: "invitation", from: eventSource(try withdrawn.map { try $0.decode(Int64.self) }),
+                on: connection, logger: logger)
         }
     }
 

@@ -134,6 +134,9 @@ public struct VerificationProposals: Sendable {
                     on: connection, logger: logger, actor: principal, entityType: "producer", entityID: producerID,
                     provinceCode: producer.province, action: "producer.status_changed", from: "screened", to: "verified",
                     reason: "verification proposal \(proposalID) approved")
+                try await EventLog.record(
+                    .producerVerified, subject: "producer", from: Producers.eventSource(producerID), on: connection,
+                    logger: logger)
             }
             return try decided[0].decode(String.self)
         }

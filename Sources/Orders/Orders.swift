@@ -178,6 +178,15 @@ public struct Orders: Sendable {
 
     static func etag(_ version: Int) -> String { EntityTag.of(version) }
 
+    /// The rows `EventLog.record` needs for orders `ids`: the order as GET /v1/orders/{id} shows it,
+    /// seen by its province's staff, its producer and the buyer's company.
+    static func eventSource(_ ids: [Int64]) -> SQL {
+        """
+        SELECT o.id, \(unescaped: detailJSON), o.province_code, o.producer_id, a.partner_id
+        FROM orders o JOIN accounts a ON a.id = o.partner_account_id WHERE o.id = ANY(\(ids))
+        """
+    }
+
     // MARK: placement
 
     package static func validate(_ body: OrderRequest) throws -> OrderRequest {
@@ -227,6 +236,7 @@ public struct Orders: Sendable {
         try await Audit.record(
             on: connection, logger: logger, actor: principal, entityType: "order", entityID: order,
             provinceCode: producerProvince, action: "order.placed", from: nil, to: "placed")
+        try await EventLog.record(.orderPlaced, subject: "order", from: Self.eventSource([order]), on: connection, logger: logger)
         let (json, version) = try await connection.run(Prepared<Placement.Detail>(order), logger: logger)[0]
             .decode((String, Int).self)
         return PlacedOrder(id: order, version: version, json: json)
@@ -501,6 +511,9 @@ public struct Orders: Sendable {
             on: connection, logger: logger, actor: principal, entityType: "order", entityID: id, provinceCode: province,
             action: staff ? "order.dispute_resolved" : "order.status_changed", from: status, to: body.to.rawValue,
             reason: [code, reason].compactMap { $0 }.joined(separator: ": ").nilIfEmpty)
+        if let type = EventType.move("order", to: body.to.rawValue) {
+            try await EventLog.record(type, subject: "order", from: Self.eventSource([id]), on: connection, logger: logger)
+        }
         return try await connection.query(
             "SELECT \(unescaped: Self.detailJSON)::text, o.version FROM orders o WHERE o.id = \(id)", logger: logger
         ).collect()[0].decode((String, Int).self)
@@ -596,6 +609,9 @@ public struct Orders: Sendable {
             SELECT NULL, 'system', 'order', o.id, o.province_code, \(action), \(from.rawValue), \(to.rawValue), \(reason)
             FROM orders o WHERE o.id = ANY(\(ids)) ORDER BY o.id
             """, logger: logger)
+        if let type = EventType.move("order", to: to.rawValue) {
+            try await EventLog.record(type, subject: "order", from: Self.eventSource(ids), on: connection, logger: logger)
+        }
     }
 
     /// Takes the delivery-record rows of the orders' producers, in producer order, before a batch
