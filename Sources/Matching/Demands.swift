@@ -14,6 +14,8 @@ struct DemandRequest: Decodable {
     var minPackagingLevel: PackagingLevel?
     var preferredProvinces: [String]?
     var neededBy: CalendarDate
+    /// Raise producers whose province's approved study prioritises the product's activity.
+    var preferPriorityActivities: Bool?
 }
 
 /// Partners' sourcing requests (the input of matching).
@@ -27,7 +29,8 @@ public struct Demands: Sendable {
           'quantity', d.quantity, 'unit', d.unit, 'max_unit_price_rials', d.max_unit_price_rials,
           'required_certificates', to_json(d.required_certificates),
           'min_packaging_level', (ARRAY['none','basic','retail','export'])[d.min_packaging_level + 1],
-          'preferred_provinces', to_json(d.preferred_provinces), 'needed_by', d.needed_by, 'status', d.status,
+          'preferred_provinces', to_json(d.preferred_provinces), 'needed_by', d.needed_by,
+          'prefer_priority_activities', d.prefer_priority_activities, 'status', d.status,
           'created_at', api_time(d.created_at), 'updated_at', api_time(d.updated_at))
         """
 
@@ -65,12 +68,12 @@ public struct Demands: Sendable {
             let (id, json) = try await connection.query(
                 """
                 INSERT INTO demands AS d (partner_id, account_id, category_code, keywords, quantity, unit, max_unit_price_rials,
-                  required_certificates, min_packaging_level, preferred_provinces, needed_by)
+                  required_certificates, min_packaging_level, preferred_provinces, needed_by, prefer_priority_activities)
                 VALUES (\(partner), \(principal.accountID), \(body.categoryCode), \(keywords), \(body.quantity),
                   \(body.unit.rawValue),
                   \(body.maxUnitPriceRials), \(certificates), \((body.minPackagingLevel ?? PackagingLevel.none).rank),
                     \(provinces),
-                  \(body.neededBy.description)::date)
+                  \(body.neededBy.description)::date, \(body.preferPriorityActivities ?? false))
                 RETURNING d.id, \(unescaped: Self.json)::text
                 """, logger: db.logger
             ).collect()[0].decode((Int64, String).self)

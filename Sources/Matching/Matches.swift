@@ -48,6 +48,12 @@ struct Matches: Sendable {
         var days: Int
         var today: String
         var keywords: String?
+        /// `prefer_priority_activities`: score the province-priority factor.
+        var preferPriority = false
+        /// "province|category" for each product category of the demand that an activity flagged
+        /// as a priority in a province's approved study in force covers (`priorityKeys`).
+        var priorityKeys: [String] = []
+        var weights: MatchWeights.Table { MatchWeights.of(preferPriority: preferPriority) }
     }
 
     struct Row {
@@ -74,22 +80,32 @@ struct Matches: Sendable {
         let extraCount: SQL = extraKinds.isEmpty ? "0" : extras.joined(separator: " + ")
         let days = SQL.bind(demand.days)
         let supply: SQL = "(p.stock + (p.monthly_capacity::bigint * \(days)) / 30)"
+        let w = demand.weights
         let province: SQL =
             demand.preferred.isEmpty
-            ? "\(MatchWeights.province)"
-            : "CASE WHEN p.province_code = ANY(\(demand.preferred)) THEN \(MatchWeights.province) ELSE 0 END"
+            ? "\(w.province)"
+            : "CASE WHEN p.province_code = ANY(\(demand.preferred)) THEN \(w.province) ELSE 0 END"
+        // Only approved studies reach a score: the keys come from the studies in force (`priorityKeys`).
+        let priority: SQL =
+            demand.preferPriority && !demand.priorityKeys.isEmpty
+            ? """
+            CASE WHEN (p.province_code || '|' || p.category_code) = ANY(\(demand.priorityKeys))
+              THEN \(w.provincePriority) ELSE 0 END
+            """
+            : "0"
         return """
             SELECT p.id, p.producer_id, \(supply) AS supply,
-              \(MatchWeights.price) * greatest(0, 1 - p.price_rials::float8 / \(demand.maxPrice)) AS price,
-              \(MatchWeights.capacity) * least(1, \(supply)::float8 / \(demand.quantity)) AS capacity,
+              \(w.price) * greatest(0, 1 - p.price_rials::float8 / \(demand.maxPrice)) AS price,
+              \(w.capacity) * least(1, \(supply)::float8 / \(demand.quantity)) AS capacity,
               \(province)::float8 AS province,
-              \(MatchWeights.deliveryRecord)
+              \(w.deliveryRecord)
                 * coalesce(s.delivered::float8 / nullif(s.delivered + s.failed, 0), \(MatchWeights.deliveryRecordWithoutHistory))
                 AS delivery_record,
-              \(MatchWeights.certificates)
+              \(w.certificates)
                 * least(1, (CASE WHEN p.cert_expiry = '{}' THEN 0 ELSE \(extraCount) END)::float8
                            / \(Double(MatchWeights.extraCertificatesForFull))) AS certificates,
-              \(MatchWeights.keywords) * \(keywordShare) AS keywords
+              \(w.keywords) * \(keywordShare) AS keywords,
+              (\(priority))::float8 AS province_priority
             FROM products p LEFT JOIN producer_order_stats s ON s.producer_id = p.producer_id
             WHERE \(hardFilters(
                 categories: "\(demand.categories)", unit: "\(demand.unit)", minPackaging: "\(demand.minPackaging)",
@@ -97,7 +113,7 @@ struct Matches: Sendable {
             """
     }
 
-    static let scoreSum: SQL = "price + capacity + province + delivery_record + certificates + keywords"
+    static let scoreSum: SQL = "price + capacity + province + delivery_record + certificates + keywords + province_priority"
 
     func demand(_ id: Int64, principal: Principal) async throws -> Demand {
         try principal.require(.admin, .partner)
@@ -107,14 +123,33 @@ struct Matches: Sendable {
               OR c.parent_code = d.category_code),
               d.unit, d.min_packaging_level::int, d.required_certificates, d.quantity, d.max_unit_price_rials,
                 d.preferred_provinces,
-              greatest(d.needed_by - tehran_today(), 0), to_char(tehran_today(), 'YYYY-MM-DD'), d.keywords
+              greatest(d.needed_by - tehran_today(), 0), to_char(tehran_today(), 'YYYY-MM-DD'), d.keywords,
+              d.prefer_priority_activities
             FROM demands d WHERE d.id = \(id) AND \(principal.access(.demand, to: .own).condition(alias: "d"))
             """
         guard let row = try await db.rows(query.query).first else { throw APIError.notFound("Demand \(id)") }
-        let r = try row.decode((Int64, [String], String, Int, [String], Int, Int64, [String], Int, String, String?).self)
-        return Demand(
+        let r = try row.decode((Int64, [String], String, Int, [String], Int, Int64, [String], Int, String, String?, Bool).self)
+        var demand = Demand(
             partnerID: r.0, categories: r.1, unit: r.2, minPackaging: r.3, required: r.4, quantity: r.5, maxPrice: r.6,
-            preferred: r.7, days: r.8, today: r.9, keywords: r.10)
+            preferred: r.7, days: r.8, today: r.9, keywords: r.10, preferPriority: r.11)
+        if demand.preferPriority { demand.priorityKeys = try await priorityKeys(categories: demand.categories) }
+        return demand
+    }
+
+    /// The (province, product category) pairs the province-priority factor raises: a priority row
+    /// of a province's study in force (its latest approved one; drafts never count) covers the
+    /// activity's category and that category's sub-categories.
+    func priorityKeys(categories: [String]) async throws -> [String] {
+        try await db.rows(
+            """
+            SELECT DISTINCT cs.province_code || '|' || c.code
+            FROM province_current_studies cs
+            JOIN province_study_rows r ON r.study_id = cs.id AND r.priority
+            JOIN activities a ON a.code = r.activity_code
+            JOIN categories c ON c.code = a.category_code OR c.parent_code = a.category_code
+            WHERE c.code = ANY(\(categories))
+            """
+        ).map { try $0.decode(String.self) }
     }
 
     struct Ranking {
@@ -140,7 +175,7 @@ struct Matches: Sendable {
                ORDER BY supply DESC, id LIMIT \(literal: poolCandidates)))
         SELECT a.n, a.best, a.total, t.by_score, t.id, t.producer_id, p.title_fa, p.province_code, p.price_rials, p.stock,
           p.monthly_capacity, p.min_order_qty, t.supply, t.price, t.capacity, t.province, t.delivery_record,
-          t.certificates, t.keywords
+          t.certificates, t.keywords, t.province_priority
         FROM a LEFT JOIN t ON true LEFT JOIN products p ON p.id = t.id
         """
     }
@@ -158,7 +193,7 @@ struct Matches: Sendable {
                 (
                     Int, Int64, Int64, Bool?, Int64?, Int64?, String?, String?, Int64?, Int?, Int?, Int?, Int64?, Double?,
                     Double?,
-                    Double?, Double?, Double?, Double?
+                    Double?, Double?, Double?, Double?, Double?
                 ).self)
             result.count = r.0
             result.best = Int(r.1)
@@ -168,7 +203,8 @@ struct Matches: Sendable {
                 productID: product, producerID: r.5!, title: r.6!, province: r.7!, price: r.8!, stock: r.9!,
                 monthlyCapacity: r.10!, minOrder: r.11!, supply: Int(r.12!),
                 breakdown: ScoreBreakdown(
-                    price: r.13!, capacity: r.14!, province: r.15!, deliveryRecord: r.16!, certificates: r.17!, keywords: r.18!))
+                    price: r.13!, capacity: r.14!, province: r.15!, deliveryRecord: r.16!, certificates: r.17!, keywords: r.18!,
+                    provincePriority: r.19!))
             if byScore { result.byScore.append(candidate) } else { result.bySupply.append(candidate) }
         }
         return result
@@ -209,19 +245,10 @@ struct Matches: Sendable {
         var members: [PoolMemberJSON]
     }
 
-    struct Weights: Encodable {
-        var price = MatchWeights.price
-        var capacity = MatchWeights.capacity
-        var province = MatchWeights.province
-        var deliveryRecord = MatchWeights.deliveryRecord
-        var certificates = MatchWeights.certificates
-        var keywords = MatchWeights.keywords
-    }
-
     struct ResponseJSON: Encodable {
         var demandId: Int64
         var quantity: Int
-        var weights = Weights()
+        var weights: MatchWeights.Table
         var candidateCount: Int
         var bestSingleSupply: Int
         var totalSupply: Int
@@ -286,7 +313,8 @@ struct Matches: Sendable {
                 })
         }
         let response = ResponseJSON(
-            demandId: id, quantity: demand.quantity, candidateCount: ranked.count, bestSingleSupply: ranked.best,
+            demandId: id, quantity: demand.quantity, weights: demand.weights, candidateCount: ranked.count,
+            bestSingleSupply: ranked.best,
             totalSupply: ranked.total, matches: Array(matches), pool: pool)
         return try JSONResponse.encode(response)
     }

@@ -2,7 +2,9 @@ import Catalog
 import Foundation
 
 /// The matching score: six criteria, each worth `weight × s` with s in [0, 1], so the score is in
-/// [0, 1] and the breakdown parts add up to it. docs/matching.md explains each one.
+/// [0, 1] and the breakdown parts add up to it. docs/matching.md explains each one. A demand that
+/// prefers the provinces' priority activities adds a seventh, `province_priority`, and the six
+/// give up a tenth of their weight to it (`withPriority`), so the weights still sum to 1.
 public enum MatchWeights {
     public static let price = 0.25
     public static let capacity = 0.25
@@ -15,6 +17,28 @@ public enum MatchWeights {
     public static let extraCertificatesForFull = 2
     /// A producer without finished orders is neither rewarded nor penalised.
     public static let deliveryRecordWithoutHistory = 0.5
+
+    /// The weights a demand's matches use: the six above, or, when the demand prefers priority
+    /// activities, each nine tenths of it plus 0.10 for `province_priority`.
+    public static func of(preferPriority: Bool) -> Table { preferPriority ? withPriority : standard }
+
+    public static let standard = Table(
+        price: price, capacity: capacity, province: province, deliveryRecord: deliveryRecord, certificates: certificates,
+        keywords: keywords, provincePriority: 0)
+    public static let withPriority = Table(
+        price: 0.225, capacity: 0.225, province: 0.09, deliveryRecord: 0.135, certificates: 0.09, keywords: 0.135,
+        provincePriority: 0.10)
+
+    /// One set of weights, as every matches response returns it (`weights`).
+    public struct Table: Equatable, Sendable, Encodable {
+        public var price: Double
+        public var capacity: Double
+        public var province: Double
+        public var deliveryRecord: Double
+        public var certificates: Double
+        public var keywords: Double
+        public var provincePriority: Double
+    }
 }
 
 /// The parts of one candidate's score, rounded to four decimals; `score` is their exact sum.
@@ -25,16 +49,22 @@ public struct ScoreBreakdown: Equatable, Sendable, Encodable {
     public var deliveryRecord: Double
     public var certificates: Double
     public var keywords: Double
+    /// The producer's province prioritises the product's activity in its approved study (only
+    /// when the demand asks for it; else 0).
+    public var provincePriority: Double
 
     /// Builds the parts from raw weighted values, each rounded to 1/10,000.
-    public init(price: Double, capacity: Double, province: Double, deliveryRecord: Double, certificates: Double, keywords: Double)
-    {
+    public init(
+        price: Double, capacity: Double, province: Double, deliveryRecord: Double, certificates: Double, keywords: Double,
+        provincePriority: Double = 0
+    ) {
         self.price = Self.round(price)
         self.capacity = Self.round(capacity)
         self.province = Self.round(province)
         self.deliveryRecord = Self.round(deliveryRecord)
         self.certificates = Self.round(certificates)
         self.keywords = Self.round(keywords)
+        self.provincePriority = Self.round(provincePriority)
     }
 
     static func round(_ x: Double) -> Double { (x * 10_000).rounded() / 10_000 }
@@ -42,7 +72,7 @@ public struct ScoreBreakdown: Equatable, Sendable, Encodable {
 
     /// Summed in whole ten-thousandths so the score prints as exactly the sum of the parts.
     public var scoreUnits: Int {
-        [price, capacity, province, deliveryRecord, certificates, keywords].reduce(0) { $0 + Self.units($1) }
+        [price, capacity, province, deliveryRecord, certificates, keywords, provincePriority].reduce(0) { $0 + Self.units($1) }
     }
     public var score: Double { Double(scoreUnits) / 10_000 }
 }

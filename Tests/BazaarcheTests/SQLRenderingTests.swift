@@ -180,7 +180,8 @@ import Testing
                   (coalesce(p.cert_expiry ->> $11, '') >= $12)::int + (coalesce(p.cert_expiry ->> $13, '') >= $12)::int
                   + (coalesce(p.cert_expiry ->> $14, '') >= $12)::int + (coalesce(p.cert_expiry ->> $15, '') >= $12)::int
                   + (coalesce(p.cert_expiry ->> $16, '') >= $12)::int END)::float8 / $17) AS certificates,
-              $18 * ((strpos(p.search_text, $19) > 0)::int + (strpos(p.search_text, $20) > 0)::int)::float8 / 2 AS keywords
+              $18 * ((strpos(p.search_text, $19) > 0)::int + (strpos(p.search_text, $20) > 0)::int)::float8 / 2 AS keywords,
+              (0)::float8 AS province_priority
             FROM products p LEFT JOIN producer_order_stats s ON s.producer_id = p.producer_id
             WHERE p.searchable AND p.unit = $21 AND p.packaging_level >= $22
               AND p.category_code = ANY($23)
@@ -188,12 +189,13 @@ import Testing
             a AS (SELECT count(*)::int AS n, coalesce(max(supply), 0)::bigint AS best, coalesce(sum(supply), 0)::bigint AS total
             FROM base),
             t AS ((SELECT true AS by_score, * FROM base
-                   ORDER BY price + capacity + province + delivery_record + certificates + keywords DESC, id LIMIT 30)
+                   ORDER BY price + capacity + province + delivery_record + certificates + keywords + province_priority DESC,
+                     id LIMIT 30)
                   UNION ALL
                   (SELECT false, * FROM base WHERE (SELECT best FROM a) < $25 ORDER BY supply DESC, id LIMIT 1000))
             SELECT a.n, a.best, a.total, t.by_score, t.id, t.producer_id, p.title_fa, p.province_code, p.price_rials, p.stock,
               p.monthly_capacity, p.min_order_qty, t.supply, t.price, t.capacity, t.province, t.delivery_record,
-              t.certificates, t.keywords
+              t.certificates, t.keywords, t.province_priority
             FROM a LEFT JOIN t ON true LEFT JOIN products p ON p.id = t.id
             """,
             [
@@ -201,6 +203,18 @@ import Testing
                 "'inso'", "'2025-07-23'", "'health_license'", "'iso22000'", "'handicraft_seal'", "'other'", "2.0",
                 "0.15", "'honey'", "'comb'", "'kg'", "1", "[\"food.honey\"]", "[\"halal\", \"organic\"]", "500",
             ])
+        // Preferring priority activities: nine tenths of each weight, and the qualifying
+        // province|category pairs bound as one array.
+        var preferring = demand
+        preferring.preferPriority = true
+        preferring.priorityKeys = ["IR-00|food.honey"]
+        let r = Matches.scoredCandidates(preferring).render()
+        #expect(
+            Self.folded(r.sql).contains(
+                "(CASE WHEN (p.province_code || '|' || p.category_code) = ANY($21) THEN $22 ELSE 0 END)::float8 AS province_priority"
+            ))
+        #expect(Array(r.values[20...21]) == ["[\"IR-00|food.honey\"]", "0.1"])
+        #expect(r.values[1] == "0.225")
         // The demand's own columns, for joins on a demand row: no values at all.
         #expect(!Matches.hardFilters().contains("$"))
         #expect(Matches.hardFilters().contains("p.unit = d.unit AND p.packaging_level >= d.min_packaging_level"))
