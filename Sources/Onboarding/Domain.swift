@@ -59,7 +59,52 @@ public enum CourseMode: String, APIEnum {
     case online
     case inPerson = "in_person"
 }
-public enum CounselingTopic: String, APIEnum { case quality, packaging, branding, export, marketing, finance }
+/// `standards`: preparing for a quality certificate against national standards (INSO and the like).
+public enum CounselingTopic: String, APIEnum { case quality, packaging, branding, export, marketing, finance, standards }
+
+/// The certificate a counselling session prepares for: the kinds a product certificate may have
+/// (Catalog's `CertificateKind`, the same values as `certificates.kind`).
+public enum CounselingCertificateKind: String, APIEnum {
+    case inso
+    case healthLicense = "health_license"
+    case halal, iso22000
+    case handicraftSeal = "handicraft_seal"
+    case organic, other
+}
+
+/// A course module's kind: videos and documents are done when the producer records them; a live
+/// session when the implementer records the producer's attendance.
+public enum ModuleKind: String, APIEnum {
+    case video, document
+    case liveSession = "live_session"
+}
+
+/// The screening rubric. Each criterion is scored 0 (absent) to 5 (excellent); an assessment can
+/// be completed only when every criterion is scored.
+public enum AssessmentCriterion: String, APIEnum {
+    /// The craft itself: quality and consistency of what the applicant makes.
+    case skillLevel = "skill_level"
+    /// Whether the applicant can produce regularly now: time, raw materials, a repeatable process.
+    case productionReadiness = "production_readiness"
+    /// The home workspace and tools, including hygiene where food is made.
+    case spaceAndEquipment = "space_and_equipment"
+    /// Demand for the product and the applicant's reach to buyers.
+    case marketPotential = "market_potential"
+    /// Commitment to the programme's path (training, certificates, selling) rather than a one-off
+    /// loan; the plan's stated aim is producers who sell.
+    case motivation
+
+    public static let maxScore = 5
+}
+
+public enum AssessmentStatus: String, APIEnum { case draft, completed }
+
+public enum Rubric {
+    /// The criteria not yet scored, in rubric order.
+    public static func missing(scored: Set<AssessmentCriterion>) -> [AssessmentCriterion] {
+        AssessmentCriterion.allCases.filter { !scored.contains($0) }
+    }
+}
 
 extension NationalID {
     /// Completes nine digits with their check digit (demo data and tests).
