@@ -157,7 +157,9 @@ struct AccountsCommand: AsyncParsableCommand {
 
         @Option(help: "admin, supervisor, implementer, partner or export_officer.") var role: String
         @Option(help: "The login name.") var login: String
-        @Option(help: "Province code (ISO 3166-2:IR, e.g. IR-00); required for supervisors; repeat it for an implementer's provinces.")
+        @Option(
+            help: "Province code (ISO 3166-2:IR, e.g. IR-00); required for supervisors; repeat it for an implementer's provinces."
+        )
         var province: [String] = []
         @Option(help: "Partner company id; required for partner accounts.") var partner: Int64?
 

@@ -46,10 +46,14 @@ public enum DemoData {
         ("supervisor.markazi", .supervisor, "IR-00"),
         ("supervisor.tehran", .supervisor, "IR-23"),
         ("supervisor.isfahan", .supervisor, "IR-10"),
+        ("implementer.demo", .implementer, nil),
         ("officer", .exportOfficer, nil),
         ("partner.demo", .partner, nil),
         ("exporter.demo", .partner, nil),
     ]
+
+    /// The demo implementer works in every province the demo producers live in.
+    static let implementerProvinces = ["IR-00", "IR-03", "IR-07", "IR-10", "IR-23"]
 
     /// Loads the set unless present; returns the demo logins (login, role) to print.
     @discardableResult
@@ -84,6 +88,64 @@ public enum DemoData {
             try await insertProducer(p, index: index, passwordHash: hash, admin: admin, on: connection, logger: logger)
         }
         try await insertShipments(exporter: exporter, recordedBy: exporterAccount, on: connection, logger: logger)
+        try await insertLoanReferrals(on: connection, logger: logger)
+        // The Markazi directorate inspected its first producer's workshop; the follow-up is open.
+        try await connection.query(
+            """
+            INSERT INTO inspections (province_code, subject_type, subject_id, subject, inspected_on, findings, follow_up_due,
+              inspector_id)
+            SELECT 'IR-00', 'producer', p.id, p.first_name || ' ' || p.last_name, current_date - 3,
+              'کارگاه پاکیزه است؛ برچسب مواد تشکیل‌دهنده روی شیشه‌ها نیست.', current_date + 14, s.id
+            FROM producers p, accounts s WHERE p.province_code = 'IR-00' AND s.login = 'supervisor.markazi'
+            ORDER BY p.id LIMIT 1
+            """, logger: logger)
+        try await insertStudy(year: year, on: connection, logger: logger)
+    }
+
+    /// Markazi's province study for this year, entered by the implementer and approved by the
+    /// province's supervisor (four eyes), and the demo producers' activities. Its numbers are
+    /// illustrative, and its source says so: no real study is quoted.
+    static func insertStudy(year: Int, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            """
+            UPDATE producers p SET activity_codes = m.codes
+            FROM (VALUES ('کیک و شیرینی خانگی', ARRAY['food.baking', 'food.pastry']), ('ترشی و شور', ARRAY['food.pickles', 'food.jams_syrups']),
+              ('گلیم‌بافی', ARRAY['carpets.kilim']), ('عسل طبیعی', ARRAY['food.honey']), ('صابون دست‌ساز', ARRAY['cosmetics.soap']),
+              ('قلمکار', ARRAY['handicrafts.ghalamkar', 'handicrafts.minakari']), ('گلاب و عرقیات', ARRAY['herbal.rosewater', 'herbal.distillates']),
+              ('خاتم‌کاری', ARRAY['handicrafts.khatam']), ('فرش دستباف', ARRAY['carpets.hand_woven']))
+              AS m(skill, codes)
+            WHERE p.skills[1] = m.skill
+            """, logger: logger)
+        let study = try await connection.query(
+            """
+            INSERT INTO province_studies (province_code, study_year, source, studied_on, notes, entered_by)
+            SELECT 'IR-00', \(year), 'داده نمایشی بازارچه (نمونه، نه مطالعه واقعی استان)', current_date - 60,
+              'ظرفیت ماهانه به واحد رایج هر فعالیت (جعبه، شیشه، متر مربع).', id
+            FROM accounts WHERE login = 'implementer.demo'
+            RETURNING id
+            """, logger: logger
+        ).collect()[0].decode(Int64.self)
+        try await connection.query(
+            """
+            INSERT INTO province_study_rows (study_id, activity_code, need_score, advantage_score, capacity_producers,
+              capacity_units_month, priority)
+            VALUES (\(study), 'food.baking', 80, 70, 300, 6000, true), (\(study), 'food.pickles', 75, 80, 200, 5000, true),
+              (\(study), 'carpets.kilim', 60, 85, 150, 400, true), (\(study), 'food.honey', 50, 60, 80, 1500, false),
+              (\(study), 'herbal.medicinal', 45, 55, 60, 800, false)
+            """, logger: logger)
+        let supervisor = try await connection.query(
+            """
+            UPDATE province_studies SET status = 'approved', approved_at = now(),
+              approved_by = (SELECT id FROM accounts WHERE login = 'supervisor.markazi')
+            WHERE id = \(study) RETURNING approved_by
+            """, logger: logger
+        ).collect()[0].decode(Int64.self)
+        try await connection.query(
+            """
+            INSERT INTO audit_events (actor_account_id, actor_role, entity_type, entity_id, province_code, action, from_status,
+              to_status)
+            VALUES (\(supervisor), 'supervisor', 'province_study', \(study), 'IR-00', 'province_study.approved', 'draft', 'approved')
+            """, logger: logger)
     }
 
     /// The two demo partner companies, a lead firm and an exporter; returns their ids.
@@ -116,8 +178,8 @@ public enum DemoData {
             let company = member.login == "exporter.demo" ? exporter : partner
             let (id, _) = try await Accounts.insert(
                 on: connection, logger: logger, role: member.role, login: member.login, passwordHash: hash,
-                provinceCode: member.province, producerID: nil, partnerID: member.role == .partner ? company : nil,
-                actor: nil, actorRole: "system")
+                provinceCode: member.province, provinceCodes: member.role == .implementer ? implementerProvinces : nil,
+                producerID: nil, partnerID: member.role == .partner ? company : nil, actor: nil, actorRole: "system")
             if member.login == "exporter.demo" { exporterAccount = id }
         }
         return exporterAccount
@@ -134,6 +196,55 @@ public enum DemoData {
               ('بهداشت و ایمنی مواد غذایی', 'الزامات پروانه بهداشت',
                'specialized', 'online', 16, NULL, \(admin))
             """, logger: logger)
+        // The general course is online with modules and a final assessment (pass mark 60).
+        try await connection.query(
+            """
+            WITH c AS (UPDATE courses SET pass_mark = 60 WHERE kind = 'general' RETURNING id)
+            INSERT INTO course_modules (course_id, position, title, kind, url, minutes)
+            SELECT c.id, m.position, m.title, m.kind, m.url, m.minutes FROM c, (VALUES
+              (1, 'قیمت‌گذاری محصول خانگی', 'video', 'https://example.com/bazaarche/pricing.mp4', 25),
+              (2, 'راهنمای ثبت و پیگیری سفارش', 'document', 'https://example.com/bazaarche/orders.pdf', 30),
+              (3, 'کارگاه زنده فروش اینترنتی', 'live_session', 'https://example.com/bazaarche/live', 90)
+            ) m(position, title, kind, url, minutes)
+            """, logger: logger)
+    }
+
+    /// Screening evidence: a completed assessment by the implementer, recommending the general
+    /// course; a screened applicant has started it (the video watched).
+    static func insertAssessment(
+        of producer: Int64, status: String, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query(
+            """
+            WITH a AS (
+              INSERT INTO assessments (producer_id, assessor_account_id, mode, assessed_on, notes)
+              SELECT \(producer), i.id, 'in_person', current_date - 30, 'بازدید از کارگاه خانگی'
+              FROM accounts i WHERE i.login = 'implementer.demo' RETURNING id),
+            s AS (
+              INSERT INTO assessment_scores (assessment_id, criterion, score, notes)
+              SELECT a.id, v.criterion, v.score, v.notes FROM a, (VALUES
+                ('skill_level', 4, 'نمونه‌کارها یکدست و تمیز'), ('production_readiness', 3, NULL),
+                ('space_and_equipment', 3, 'فضای کار جدا از آشپزخانه نیست'), ('market_potential', 4, NULL),
+                ('motivation', 5, NULL)) v(criterion, score, notes) RETURNING assessment_id)
+            INSERT INTO assessment_courses (assessment_id, course_id)
+            SELECT a.id, c.id FROM a, courses c WHERE c.kind = 'general'
+            """, logger: logger)
+        try await connection.query(
+            """
+            UPDATE assessments a SET status = 'completed', completed_at = now(),
+              mean_score = (SELECT round(avg(s.score), 2) FROM assessment_scores s WHERE s.assessment_id = a.id)
+            WHERE a.producer_id = \(producer)
+            """, logger: logger)
+        if status == "screened" {
+            try await connection.query(
+                """
+                WITH e AS (INSERT INTO enrollments (course_id, producer_id)
+                  SELECT c.id, \(producer) FROM courses c WHERE c.kind = 'general' RETURNING id, course_id)
+                INSERT INTO module_progress (enrollment_id, module_id, completed_at, recorded_by)
+                SELECT e.id, m.id, now(), a.id FROM e JOIN course_modules m ON m.course_id = e.course_id AND m.kind = 'video'
+                  JOIN accounts a ON a.producer_id = \(producer)
+                """, logger: logger)
+        }
     }
 
     /// One producer with its account, its way through vetting to its demo status, its listings and,
@@ -160,6 +271,20 @@ public enum DemoData {
             try await connection.query(
                 "UPDATE producers SET status = \(status), \(unescaped: stamp) = now() WHERE id = \(id)",
                 logger: logger)
+        }
+        if ["screened", "verified", "suspended"].contains(p.status) {
+            try await insertAssessment(of: id, status: p.status, on: connection, logger: logger)
+        }
+        // Verification went through four eyes: the implementer proposed, the admin decided.
+        if ["screened", "verified", "suspended"].contains(p.status) {
+            try await connection.query(
+                """
+                INSERT INTO verification_proposals (producer_id, proposed_by, note, status, decided_by, decided_at)
+                SELECT \(id), i.id, 'ارزیابی شد؛ آمادهٔ تأیید', CASE WHEN \(p.status) = 'screened' THEN 'pending' ELSE 'approved' END,
+                  CASE WHEN \(p.status) = 'screened' THEN NULL ELSE \(admin) END,
+                  CASE WHEN \(p.status) = 'screened' THEN NULL ELSE now() END
+                FROM accounts i WHERE i.login = 'implementer.demo'
+                """, logger: logger)
         }
         for item in products where item.producer == index {
             try await connection.query(
@@ -190,8 +315,27 @@ public enum DemoData {
     ) async throws {
         try await connection.query(
             """
-            INSERT INTO enrollments (course_id, producer_id, completed_at)
-            SELECT c.id, \(producer), now() FROM courses c WHERE c.kind = 'general'
+            INSERT INTO enrollments (course_id, producer_id, completed_at, assessment_score, assessment_recorded_at,
+              assessment_recorded_by)
+            SELECT c.id, \(producer), now(), 85, now(), i.id FROM courses c, accounts i
+            WHERE c.kind = 'general' AND i.login = 'implementer.demo'
+            """, logger: logger)
+        // Every module done: the producer watched and read, the implementer recorded the live session.
+        try await connection.query(
+            """
+            INSERT INTO module_progress (enrollment_id, module_id, attended, completed_at, recorded_by)
+            SELECT e.id, m.id, CASE WHEN m.kind = 'live_session' THEN true END, now(),
+              CASE WHEN m.kind = 'live_session' THEN i.id ELSE a.id END
+            FROM enrollments e JOIN course_modules m ON m.course_id = e.course_id
+              JOIN accounts a ON a.producer_id = e.producer_id, accounts i
+            WHERE e.producer_id = \(producer) AND i.login = 'implementer.demo'
+            """, logger: logger)
+        try await connection.query(
+            """
+            INSERT INTO counseling_sessions (producer_id, topic, certificate_kind, counselor, held_on, mode, notes, created_by)
+            SELECT \(producer), 'standards', 'inso', 'کارشناس استاندارد استان', current_date - 3, 'in_person',
+                   'آمادگی برای دریافت نشان استاندارد ملی', i.id
+            FROM accounts i WHERE i.login = 'implementer.demo'
             """, logger: logger)
         try await connection.query(
             """
@@ -226,6 +370,36 @@ public enum DemoData {
             FROM generate_series(1, 48) n
             JOIN LATERAL (SELECT id, producer_id, category_code FROM products WHERE status = 'listed'
                           ORDER BY id OFFSET n % 9 LIMIT 1) p ON true
+            """, logger: logger)
+    }
+
+    /// Loan referrals (the tracking codes are made up): the verified producers of Markazi, Tehran and
+    /// Isfahan, by the order they were inserted in: one granted after review, one that does not seek a
+    /// facility, one under review, one declined, one just registered.
+    static func insertLoanReferrals(on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            """
+            WITH v AS (
+              SELECT p.id, p.province_code, row_number() OVER (ORDER BY p.id) AS n FROM producers p
+              WHERE p.status = 'verified' AND p.province_code IN ('IR-00', 'IR-23', 'IR-10')),
+            l AS (
+              INSERT INTO loan_referrals AS l (producer_id, seeking, purpose, amount_band, ministry_tracking_code, status,
+                registered_on, decided_on, recorded_by)
+              SELECT v.id, v.n <> 2, d.purpose, d.band, d.code, d.status, tehran_today() - d.registered, tehran_today() - d.decided,
+                (SELECT id FROM accounts WHERE login = 'implementer.demo')
+              FROM v JOIN (VALUES
+                (1, 'equipment', 'from_500m_to_1b', '140500012345', 'granted', 40, 10),
+                (2, NULL, NULL, NULL, NULL, NULL, NULL),
+                (3, 'raw_materials', 'up_to_500m', '140500023456', 'under_review', 12, NULL),
+                (4, 'workspace', 'from_1b_to_2b', '140500034567', 'declined', 60, 25),
+                (5, 'working_capital', 'up_to_500m', '140500045678', 'registered', 2, NULL)
+              ) d(n, purpose, band, code, status, registered, decided) ON d.n = v.n
+              RETURNING l.id, l.producer_id, l.status)
+            INSERT INTO audit_events (actor_account_id, actor_role, entity_type, entity_id, province_code, action, from_status,
+              to_status)
+            SELECT (SELECT id FROM accounts WHERE login = 'implementer.demo'), 'implementer', 'loan_referral', l.id,
+              p.province_code, 'loan_referral.recorded', NULL, coalesce(l.status, 'not_seeking')
+            FROM l JOIN producers p ON p.id = l.producer_id ORDER BY l.id
             """, logger: logger)
     }
 

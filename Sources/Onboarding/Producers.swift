@@ -11,6 +11,8 @@ struct ApplicationRequest: Decodable {
     var provinceCode: String
     var city: String
     var skills: [String]?
+    /// Codes of the activity taxonomy (GET /v1/activities); free-text `skills` stay as a note.
+    var activities: [String]?
     /// No longer taken here: the password is chosen when the mobile is proven (confirmation).
     var password: String?
 }
@@ -47,11 +49,16 @@ public struct Producers: Sendable {
     public static let json = """
         json_build_object('id', p.id, 'national_id', p.national_id, 'first_name', p.first_name,
           'last_name', p.last_name, 'mobile', p.mobile, 'province_code', p.province_code, 'city', p.city,
-          'skills', to_json(p.skills), 'status', p.status, 'applied_at', api_time(p.applied_at),
+          'skills', to_json(p.skills), 'activities', to_json(p.activity_codes), 'status', p.status, 'applied_at', api_time(p.applied_at),
           'screened_at', api_time(p.screened_at), 'verified_at', api_time(p.verified_at), 'rejected_at', api_time(p.rejected_at),
           'withdrawn_at', api_time(p.withdrawn_at), 'mobile_verified_at', api_time(p.mobile_verified_at), 'updated_at',
             api_time(p.updated_at))
         """
+
+    /// The event row for producer `id` (seen by itself and its province's staff).
+    static func eventSource(_ id: Int64) -> SQL {
+        "SELECT p.id, \(unescaped: json), p.province_code, p.id, NULL::bigint FROM producers p WHERE p.id = \(id)"
+    }
 
     /// The producer's province and status, or 404 when it does not exist or the caller may not see it.
     public static func scope(
@@ -75,6 +82,7 @@ public struct Producers: Sendable {
     struct Applicant: Sendable {
         var nationalID, first, last, mobile, province, city: String
         var skills: [String]
+        var activities: [String] = []
     }
 
     /// The checks that need no database (plain rules, unit-testable).
@@ -91,13 +99,17 @@ public struct Producers: Sendable {
         let skills = (body.skills ?? []).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
         v.check(skills.count <= 20, "skills", "must list at most 20 skills")
         v.check(skills.allSatisfy { $0.count <= 100 }, "skills", "each skill must be at most 100 characters")
+        let activities = Activities.normalized(body.activities ?? [])
+        v.check(
+            activities.count <= Activities.maxPerProducer, "activities",
+            "must list at most \(Activities.maxPerProducer) activities")
         if body.password != nil {
             v.add("password", "is chosen when confirming the code sent by SMS (POST /v1/producer-applications/confirmations)")
         }
         try v.throwIfInvalid()
         return Applicant(
             nationalID: nationalID, first: first, last: last, mobile: mobile, province: body.provinceCode, city: city,
-            skills: skills)
+            skills: skills, activities: activities)
     }
 
     static func newCode() -> String {
@@ -135,6 +147,12 @@ public struct Producers: Sendable {
                 """, logger: logger
             ).collect()[0].decode((Bool, Int, Int, Bool).self)
             guard checks.0 else { throw APIError.validation(field: "province_code", "is not a known province") }
+            let unknown = try await Activities.unknownOrInactive(a.activities, on: connection, logger: logger)
+            if !unknown.isEmpty {
+                throw APIError.validation(
+                    field: "activities",
+                    "not active activities of the taxonomy: \(unknown.joined(separator: ", ")) (see /v1/activities)")
+            }
             if checks.1 >= CodeRules.perMobileShort.count || checks.2 >= CodeRules.perMobileDay.count {
                 let wait =
                     checks.2 >= CodeRules.perMobileDay.count ? CodeRules.perMobileDay.seconds : CodeRules.perMobileShort.seconds
@@ -147,10 +165,10 @@ public struct Producers: Sendable {
             let json = try await connection.query(
                 """
                 INSERT INTO application_requests AS r (id, national_id, first_name, last_name, mobile, province_code, city,
-                  skills,
+                  skills, activity_codes,
                   code_hash, client_address, expires_at)
                 VALUES (\(requestID)::uuid, \(a.nationalID), \(a.first), \(a.last), \(a.mobile), \(a.province), \(a.city),
-                  \(a.skills),
+                  \(a.skills), \(a.activities),
                   sha256(convert_to(\(requestID) || \(code), 'UTF8')), \(address), now() + make_interval(secs =>
                     \(CodeRules.lifetimeSeconds)))
                 RETURNING json_build_object('application_request_id', r.id, 'mobile', r.mobile,
@@ -223,13 +241,13 @@ public struct Producers: Sendable {
                 let rows = try await connection.query(
                     """
                     UPDATE application_requests SET confirmed_at = now() WHERE id = \(id)::uuid AND confirmed_at IS NULL
-                    RETURNING national_id, first_name, last_name, mobile, province_code, city, skills
+                    RETURNING national_id, first_name, last_name, mobile, province_code, city, skills, activity_codes
                     """, logger: logger
                 ).collect()
                 // A concurrent confirmation of the same request won.
                 guard let row = rows.first else { return nil }
-                let (nationalID, first, last, mobile, province, city, skills) = try row.decode(
-                    (String, String, String, String, String, String, [String]).self)
+                let (nationalID, first, last, mobile, province, city, skills, activities) = try row.decode(
+                    (String, String, String, String, String, String, [String], [String]).self)
                 // Whatever happens next, the proven mobile gets this one message, so neither the
                 // answer, its timing nor the text tells whether the application was filed.
                 let received = try await sms.record(
@@ -277,8 +295,8 @@ public struct Producers: Sendable {
                 let producer = try await connection.query(
                     """
                     INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, skills,
-                      mobile_verified_at)
-                    VALUES (\(nationalID), \(first), \(last), \(mobile), \(province), \(city), \(skills), now())
+                      activity_codes, mobile_verified_at)
+                    VALUES (\(nationalID), \(first), \(last), \(mobile), \(province), \(city), \(skills), \(activities), now())
                     RETURNING id
                     """, logger: logger
                 ).collect()[0].decode(Int64.self)
@@ -319,10 +337,11 @@ public struct Producers: Sendable {
                 throw APIError.forbidden("A producer may only withdraw its own application.")
             }
         } else {
-            try principal.require(.admin, .supervisor)
+            try principal.require(.admin, .supervisor, .implementer)
             if target == .withdrawn {
                 throw APIError.forbidden("Only the applicant withdraws an application; staff reject it.")
             }
+            if let refusal = Self.staffRefusal(role: principal.role, to: target) { throw APIError.forbidden(refusal) }
         }
         var v = Validator()
         let reason = v.optionalText(reason, "reason", max: 1000)
@@ -332,6 +351,24 @@ public struct Producers: Sendable {
             let (province, current) = try await Self.scope(of: id, for: principal, on: connection, logger: db.logger, lock: true)
             guard current.canMove(to: target) else {
                 throw APIError.invalidTransition(entity: "producer", from: current.rawValue, to: target.rawValue)
+            }
+            if current == .applied && target == .screened {
+                try await Assessments.requireCompleted(producerID: id, on: connection, logger: db.logger)
+            }
+            if current == .screened && target == .verified {
+                throw APIError.conflict(
+                    code: "proposal_required",
+                    "Verification is decided on an implementer's proposal: POST /v1/producers/\(id)/verification-proposals,"
+                        + " then the province's supervisor decides it at POST /v1/verification-proposals/{id}/decision.",
+                    extra: ["current_status": current.rawValue])
+            }
+            if target == .rejected {
+                // A rejected applicant's pending proposal is moot.
+                try await connection.query(
+                    """
+                    UPDATE verification_proposals SET status = 'withdrawn', decided_at = now()
+                    WHERE producer_id = \(id) AND status = 'pending'
+                    """, logger: db.logger)
             }
             // First time a stage is reached is kept (the funnel counts stages reached, not current status).
             let stamp =
@@ -352,13 +389,34 @@ public struct Producers: Sendable {
                 on: connection, logger: db.logger, actor: principal, entityType: "producer", entityID: id,
                 provinceCode: province, action: "producer.status_changed", from: current.rawValue, to: target.rawValue,
                 reason: reason)
+            if let type = EventType.move("producer", to: target.rawValue) {
+                try await EventLog.record(
+                    type, subject: "producer", from: Self.eventSource(id), on: connection, logger: db.logger)
+            }
             return try rows[0].decode(String.self)
         }
     }
 
+    /// Which staff role makes which move (nil: allowed). The implementing body screens and may turn
+    /// applicants down; the supervisor decides verification, suspends and reinstates; admins do both.
+    static func staffRefusal(role: Role, to target: ProducerStatus) -> String? {
+        switch (role, target) {
+        case (.admin, _): return nil
+        case (.implementer, .screened), (.implementer, .rejected): return nil
+        case (.implementer, _):
+            return "Verifying, suspending and reinstating producers are the province supervisor's decisions;"
+                + " implementers propose verification at /v1/producers/{id}/verification-proposals."
+        case (.supervisor, .screened):
+            return "Screening is the implementing body's work (an implementer, after an assessment)."
+        case (.supervisor, _): return nil
+        default: return "This operation is not available to the \(role.rawValue) role."
+        }
+    }
+
     func get(id: Int64, by principal: Principal) async throws -> String {
-        guard [.admin, .supervisor, .producer].contains(principal.role) else {
-            throw APIError.forbidden("Producer records are visible to the producer, its province's supervisors and admins.")
+        guard [.admin, .supervisor, .implementer, .producer].contains(principal.role) else {
+            throw APIError.forbidden(
+                "Producer records are visible to the producer, its province's supervisors and implementers, and admins.")
         }
         return try await db.withConnection { connection in
             _ = try await Self.scope(of: id, for: principal, on: connection, logger: db.logger)
@@ -370,19 +428,21 @@ public struct Producers: Sendable {
     }
 
     func list(request: Request, principal: Principal) async throws -> String {
-        try principal.require(.admin, .supervisor)
+        try principal.require(.admin, .supervisor, .implementer)
         let page = try Page(request: request)
         let status = try ProducerStatus.query(request.uri.queryParameters.get("status"), field: "status")
         let province = request.uri.queryParameters.get("province_code").map { String($0) }
         let rule = principal.access(.producer)
         if let province, !rule.allows(Access.Owner(province: province)) {
-            throw APIError.forbidden("Supervisors see producers of their own province only.")
+            throw APIError.forbidden("Staff see producers of their own provinces only.")
         }
+        let search = try PeopleSearch(request.uri.queryParameters.get("q").map { String($0) })
         let query: SQL = """
             SELECT p.id, \(unescaped: Self.json)::text FROM producers p
             WHERE \(rule.condition(alias: "p")) AND p.id > \(page.after ?? 0)
               AND (\(status?.rawValue)::text IS NULL OR p.status = \(status?.rawValue))
               AND (\(province)::text IS NULL OR p.province_code = \(province))
+              AND \(search.condition(alias: "p"))
             ORDER BY p.id LIMIT \(page.limit + 1)
             """
         return try page.body(rows: try await db.rows(query.query))
@@ -405,7 +465,7 @@ public struct Producers: Sendable {
             return JSONResponse.raw(try await get(id: try context.id(what: "Producer"), by: principal))
         }
         routes.post("/v1/producers/{id}/transitions") { request, context in
-            let principal = try context.require(.admin, .supervisor, .producer)
+            let principal = try context.require(.admin, .supervisor, .implementer, .producer)
             let id = try context.id(what: "Producer")
             let body = try await JSONBody.decode(StatusChange<ProducerStatus>.self, from: request, context: context)
             return JSONResponse.raw(try await transition(id: id, to: body.to, reason: body.reason, by: principal))
@@ -417,5 +477,62 @@ extension Optional {
     func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
         guard let value = self else { return nil }
         return try await transform(value)
+    }
+}
+
+/// Finding people (`GET /v1/producers?q=`): a national ID, a mobile in any common form, or part of
+/// a name, Persian-normalised on both sides (Arabic ي/ك, digits, ZWNJ) so staff find «علی» typed as «علي».
+struct PeopleSearch: Equatable {
+    enum Kind: Equatable {
+        case everyone
+        case nationalID(String)
+        case mobile(String)
+        /// Four to nine digits: the start of a national ID or the end of a mobile.
+        case digits(String)
+        case name(String)
+    }
+    let kind: Kind
+
+    init(_ text: String?) throws {
+        let q = Digits.ascii(text ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        if q.isEmpty {
+            kind = .everyone
+            return
+        }
+        guard q.count <= 100 else { throw APIError.validation(field: "q", "must be at most 100 characters") }
+        let mobile = Mobile.normalize(q)
+        if Mobile.isValid(mobile) {
+            kind = .mobile(mobile)
+        } else if q.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            guard q.count >= 4 else {
+                throw APIError.validation(field: "q", "give at least 4 digits of a national ID or mobile")
+            }
+            kind = q.count == 10 ? .nationalID(q) : .digits(q)
+        } else {
+            guard q.count >= 2 else { throw APIError.validation(field: "q", "give at least 2 letters of a name") }
+            kind = .name(q)
+        }
+    }
+
+    static func likeEscaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_")
+    }
+
+    func condition(alias: String) -> SQL {
+        let p: SQL = "\(unescaped: alias)"
+        switch kind {
+        case .everyone: return "true"
+        case .nationalID(let id): return "\(p).national_id = \(id)"
+        case .mobile(let mobile): return "\(p).mobile = \(mobile)"
+        case .digits(let digits):
+            let escaped = Self.likeEscaped(digits)
+            return "(\(p).national_id LIKE \(escaped + "%") OR \(p).mobile LIKE \("%" + escaped))"
+        case .name(let name):
+            // The trigram index on the normalised full name serves this LIKE.
+            return """
+                fa_normalize(\(p).first_name || ' ' || \(p).last_name) LIKE '%' || fa_normalize(\(Self.likeEscaped(name))) || '%'
+                """
+        }
     }
 }

@@ -84,11 +84,14 @@ struct API: Sendable {
     }
 
     /// Creates a staff/partner account directly and returns a token for it.
-    func token(_ role: Role, province: String? = nil) async throws -> String {
+    /// An implementer takes `provinces` (default: `province`, else IR-00).
+    func token(_ role: Role, province: String? = nil, provinces: [String]? = nil) async throws -> String {
         let name = "\(role.rawValue).\(Fixtures.next())"
         let partner = role == .partner ? try await partnerCompany() : nil
+        let implementerProvinces = role == .implementer ? provinces ?? [province ?? "IR-00"] : nil
         _ = try await accounts.create(
-            role: role, login: name, password: API.password, provinceCode: province, partnerID: partner, actor: nil)
+            role: role, login: name, password: API.password, provinceCode: role == .implementer ? nil : province,
+            provinceCodes: implementerProvinces, partnerID: partner, actor: nil)
         return try await login(name)
     }
 
@@ -151,6 +154,19 @@ struct API: Sendable {
         if !path.isEmpty {
             let admin = try await token(.admin)
             for step in path {
+                if step == .verified {
+                    // Four eyes: an implementer of the province proposes, the admin decides.
+                    let implementer = try await token(.implementer, provinces: [province])
+                    let proposal = try await post("/v1/producers/\(id)/verification-proposals", "{}", token: implementer)
+                    #expect(proposal.status == .created, "proposal: \(proposal.text)")
+                    let decided = try await post(
+                        "/v1/verification-proposals/\(proposal.int("id") ?? 0)/decision", #"{"decision":"approve"}"#,
+                        token: admin)
+                    #expect(decided.status == .ok, "verification decision: \(decided.text)")
+                    continue
+                }
+                // Screening needs a completed assessment (AssessmentTests.swift).
+                if step == .screened { try await completedAssessment(of: id, token: admin) }
                 let moved = try await post(
                     "/v1/producers/\(id)/transitions", #"{"to":"\#(step.rawValue)","reason":"test"}"#, token: admin)
                 #expect(moved.status == .ok, "transition to \(step): \(moved.text)")
