@@ -36,6 +36,24 @@ public enum SolarHijri {
         return (start, end)
     }
 
+    /// The half-open range of instants of quarter `quarter` (1…4: months 1–3, 4–6, 7–9, 10–12) of `year`.
+    public static func quarterBounds(_ year: Int, _ quarter: Int) -> (start: Date, end: Date) {
+        precondition((1...4).contains(quarter))
+        let cal = calendar
+        let start = cal.date(from: DateComponents(year: year, month: (quarter - 1) * 3 + 1, day: 1))!
+        let end =
+            quarter == 4
+            ? cal.date(from: DateComponents(year: year + 1, month: 1, day: 1))!
+            : cal.date(from: DateComponents(year: year, month: quarter * 3 + 1, day: 1))!
+        return (start, end)
+    }
+
+    /// The (Gregorian) calendar date in Tehran of an instant.
+    public static func tehranDate(of instant: Date) -> CalendarDate {
+        let c = gregorianInTehran.dateComponents([.year, .month, .day], from: instant)
+        return CalendarDate(String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!))!
+    }
+
     /// Gregorian date (y, m, d) → Solar Hijri (y, m, d).
     public static func fromGregorian(year: Int, month: Int, day: Int) -> (year: Int, month: Int, day: Int) {
         let date = gregorianInTehran.date(from: DateComponents(year: year, month: month, day: day, hour: 12))!
