@@ -5,6 +5,7 @@ import Exports
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import Integrations
 import Matching
 import Messaging
 import Onboarding
@@ -61,6 +62,11 @@ public func buildApplication(
         app.addServices(
             OrderSweeper(orders: Orders(db: db, settings: config.orderSettings), every: .seconds(config.orderSweepSeconds)))
     }
+    if config.webhookPollSeconds > 0 {
+        app.addServices(
+            WebhookWorker(
+                deliverer: WebhookDeliverer(db: db, settings: config.webhookSettings), every: .seconds(config.webhookPollSeconds)))
+    }
     if config.migrateOnStart {
         app.beforeServerStarts {
             let applied = try await dependencies.migrator.migrate(client: dependencies.client, logger: logger)
@@ -96,9 +102,11 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database,
     router.add(middleware: ObservabilityMiddleware(maxBodyBytes: config.maxBodyBytes))
     router.add(middleware: ClientAddressMiddleware(hops: config.trustedProxyHops))
     router.add(middleware: ProblemMiddleware(routes: table))
+    let apiKeys = APIKeys(db: db, perMinute: config.apiKeyRateLimitPerMinute)
     router.add(
         middleware: AuthMiddleware(
-            db: db, limiter: config.rateLimitPerMinute > 0 ? RateLimiter(perMinute: config.rateLimitPerMinute) : nil))
+            db: db, limiter: config.rateLimitPerMinute > 0 ? RateLimiter(perMinute: config.rateLimitPerMinute) : nil,
+            keys: apiKeys))
     router.add(middleware: AnonymousLimitMiddleware(limits: AnonymousLimits(scale: config.anonymousRateScale), db: db))
 
     var routes = Routes(router: router)
@@ -140,7 +148,15 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database,
     accounts.addRoutes(to: &routes)
     Producers(db: db, accounts: accounts, sms: sms).addRoutes(to: &routes)
     Training(db: db).addRoutes(to: &routes)
+    Assessments(db: db).addRoutes(to: &routes)
     Programme(db: db).addRoutes(to: &routes)
+    Activities(db: db).addRoutes(to: &routes)
+    Studies(db: db).addRoutes(to: &routes)
+    VerificationProposals(db: db).addRoutes(to: &routes)
+    Inspections(db: db).addRoutes(to: &routes)
+    ActivityFunnel(db: db).addRoutes(to: &routes)
+    Loans(db: db).addRoutes(to: &routes)
+    ProgrammePage(db: db).addRoutes(to: &routes)
     Brands(db: db).addRoutes(to: &routes)
     Products(db: db).addRoutes(to: &routes)
     Quality(db: db).addRoutes(to: &routes)
@@ -153,6 +169,9 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database,
     Shipments(db: db).addRoutes(to: &routes)
     Figures(db: readDB).addRoutes(to: &routes)
     Dashboard(db: db).addRoutes(to: &routes)
+    EventFeed(db: db).addRoutes(to: &routes)
+    WebhookEndpoints(db: db, settings: config.webhookSettings).addRoutes(to: &routes)
+    apiKeys.addRoutes(to: &routes)
 
     table.set(routes.registered)
     return router
@@ -201,4 +220,7 @@ public func loadOpenAPIDocument(sqlDirectory: URL) -> String? {
 extension AppConfig {
     /// The order deadlines as the Orders module takes them.
     var orderSettings: OrderSettings { OrderSettings(acceptHours: orderAcceptHours, confirmDays: orderConfirmDays) }
+
+    /// Webhook behaviour as the Integrations module takes it.
+    public var webhookSettings: WebhookSettings { WebhookSettings(allowPrivate: webhooksAllowPrivate) }
 }

@@ -74,7 +74,8 @@ import Testing
         return Tenant(
             producer: producer, producerAccount: producerAccount, product: product, brand: brand, certificate: certificate,
             partner: partner, exporter: exporter,
-            supervisor: supervisor, implementer: implementer, proposal: proposal, inspection: inspection, demand: demand, order: order, invitation: invitation, shipment: shipment)
+            supervisor: supervisor, implementer: implementer, proposal: proposal, inspection: inspection, demand: demand,
+            order: order, invitation: invitation, shipment: shipment)
     }
 
     /// Every operation on an object, with a body that would succeed for its owner.

@@ -117,14 +117,16 @@ struct API: Sendable {
 
     /// Applies over HTTP, confirms with the SMS code, and returns the confirmation reply.
     @discardableResult
-    func apply(nationalID: String, mobile: String, province: String = "IR-00", password: String = API.password) async throws
-        -> Reply
-    {
+    func apply(
+        nationalID: String, mobile: String, province: String = "IR-00", password: String = API.password,
+        activities: [String] = []
+    ) async throws -> Reply {
+        let named = activities.map { "\"\($0)\"" }.joined(separator: ",")
         let applied = try await post(
             "/v1/producer-applications",
             """
             {"national_id":"\(nationalID)","first_name":"زهرا","last_name":"احمدی","mobile":"\(mobile)",
-             "province_code":"\(province)","city":"اراک","skills":["کیک خانگی"]}
+             "province_code":"\(province)","city":"اراک","skills":["کیک خانگی"],"activities":[\(named)]}
             """)
         #expect(applied.status == .accepted, "application: \(applied.text)")
         let code = try await smsCode(to: Mobile.normalize(mobile)) ?? "000000"
@@ -135,10 +137,13 @@ struct API: Sendable {
     }
 
     /// Files a producer application over HTTP (with its SMS code) and moves it to `status` as an admin would.
-    func producer(province: String = "IR-00", status: ProducerStatus = .applied) async throws -> (id: Int64, token: String) {
+    func producer(province: String = "IR-00", status: ProducerStatus = .applied, activities: [String] = []) async throws
+        -> (id: Int64, token: String)
+    {
         let n = Fixtures.next()
         let mobile = String(format: "0935%07d", n)
-        let reply = try await apply(nationalID: Fixtures.nationalID(n), mobile: mobile, province: province)
+        let reply = try await apply(
+            nationalID: Fixtures.nationalID(n), mobile: mobile, province: province, activities: activities)
         #expect(reply.status == .accepted, "confirmation: \(reply.text)")
         let producerToken = try await login(mobile)
         let id = try await get("/v1/me", token: producerToken).int("producer_id") ?? 0
