@@ -109,6 +109,8 @@ CREATE TABLE province_studies (
   notes         text CHECK (length(notes) <= 4000),
   status        text NOT NULL DEFAULT 'draft' CHECK (status IN ('draft', 'approved')),
   entered_by    bigint NOT NULL REFERENCES accounts(id),
+  -- Everyone who changed the rows since (an admin may edit another's draft).
+  editors       bigint[] NOT NULL DEFAULT '{}',
   approved_by   bigint REFERENCES accounts(id),
   approved_at   timestamptz,
   created_at    timestamptz NOT NULL DEFAULT now(),
@@ -116,8 +118,9 @@ CREATE TABLE province_studies (
   CONSTRAINT province_studies_version_key UNIQUE (province_code, study_year, version),
   CONSTRAINT province_studies_approval_check
     CHECK ((status = 'approved') = (approved_by IS NOT NULL AND approved_at IS NOT NULL)),
-  -- Four eyes: the account that entered a study never approves it.
-  CONSTRAINT province_studies_four_eyes_check CHECK (approved_by IS DISTINCT FROM entered_by)
+  -- Four eyes: no account that entered or edited a study approves it.
+  CONSTRAINT province_studies_four_eyes_check
+    CHECK (approved_by IS NULL OR (approved_by <> entered_by AND approved_by <> ALL (editors)))
 );
 CREATE UNIQUE INDEX province_studies_one_draft_idx ON province_studies (province_code, study_year)
   WHERE status = 'draft';

@@ -155,6 +155,11 @@ enum StudyCSV {
         var seen: [String: Int] = [:]
         for (index, record) in records.enumerated().dropFirst() {
             let number = index + 1
+            // Past the limit nothing more is checked: a huge file costs no more than a full one.
+            if index > maxRows {
+                errors.append(RowError(row: number, field: "csv", message: "a study has at most \(maxRows) rows"))
+                break
+            }
             if record.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) { continue }
             if record.count > names.count {
                 errors.append(
@@ -216,9 +221,6 @@ enum StudyCSV {
             }
             errors += rowErrors
         }
-        if rows.count + Set(errors.map(\.row)).count > maxRows {
-            errors.append(RowError(row: records.count, field: "csv", message: "a study has at most \(maxRows) rows"))
-        }
         return (rows, codes, errors)
     }
 }
@@ -278,7 +280,8 @@ public struct Studies: Sendable {
         json_build_object('id', s.id, 'province_code', s.province_code, 'study_year', s.study_year, 'version', s.version,
           'source', s.source, 'studied_on', s.studied_on, 'notes', s.notes, 'status', s.status,
           'current', EXISTS (SELECT 1 FROM province_current_studies cs WHERE cs.id = s.id),
-          'entered_by', s.entered_by, 'approved_by', s.approved_by, 'approved_at', api_time(s.approved_at),
+          'entered_by', s.entered_by, 'editors', to_json(s.editors), 'approved_by', s.approved_by,
+          'approved_at', api_time(s.approved_at),
           'row_count', (SELECT count(*) FROM province_study_rows r WHERE r.study_id = s.id),
           'priority_count', (SELECT count(*) FROM province_study_rows r WHERE r.study_id = s.id AND r.priority),
           'created_at', api_time(s.created_at), 'updated_at', api_time(s.updated_at))
@@ -437,7 +440,12 @@ public struct Studies: Sendable {
             let (province, before) = try await lockDraft(id, for: principal, on: connection)
             try await connection.query("DELETE FROM province_study_rows WHERE study_id = \(id)", logger: logger)
             try await Self.insert(rows, into: id, on: connection, logger: logger)
-            try await connection.query("UPDATE province_studies SET updated_at = now() WHERE id = \(id)", logger: logger)
+            try await connection.query(
+                """
+                UPDATE province_studies SET updated_at = now(),
+                  editors = CASE WHEN \(principal.accountID) = ANY(editors) THEN editors ELSE editors || \(principal.accountID) END
+                WHERE id = \(id)
+                """, logger: logger)
             try await Audit.record(
                 on: connection, logger: logger, actor: principal, entityType: "province_study", entityID: id,
                 provinceCode: province, action: "province_study.rows_replaced", from: "\(before) rows",
@@ -446,15 +454,45 @@ public struct Studies: Sendable {
         }
     }
 
-    func putRows(_ id: Int64, _ body: StudyRowsRequest, by principal: Principal) async throws -> String {
-        try principal.require(.admin, .implementer)
-        let checked = StudyRules.check(body.rows)
-        if !checked.errors.isEmpty { throw APIError.validation(checked.errors) }
-        try await db.withConnection { [logger = db.logger] connection in
-            try await Self.checkActivities(
-                checked.rows.map(\.activityCode), field: { "rows[\($0)].activity_code" }, on: connection, logger: logger)
+    struct JSONCheckReport: Encodable {
+        struct Problem: Encodable {
+            var field: String
+            var message: String
         }
-        return try await replaceRows(id, checked.rows, by: principal, source: "json")
+        var dryRun = true
+        var valid: Bool
+        var rowCount: Int
+        var priorityCount: Int
+        var errors: [Problem]
+    }
+
+    /// JSON rows replace the draft's table; with `dryRun` every problem is reported (200) and
+    /// nothing changes, as for the CSV import.
+    func putRows(_ id: Int64, _ body: StudyRowsRequest, dryRun: Bool = false, by principal: Principal) async throws
+        -> String
+    {
+        try principal.require(.admin, .implementer)
+        if dryRun {
+            try await db.transaction { connection in _ = try await lockDraft(id, for: principal, on: connection) }
+        }
+        var errors = StudyRules.check(body.rows).errors
+        let rows = StudyRules.check(body.rows).rows
+        let bad = Set(
+            try await db.withConnection { [logger = db.logger] connection in
+                try await Activities.unknownOrInactive(rows.map(\.activityCode), on: connection, logger: logger)
+            })
+        for (i, row) in rows.enumerated() where bad.contains(row.activityCode) {
+            errors.append(
+                FieldError("rows[\(i)].activity_code", "\"\(row.activityCode)\" is not an active activity (see /v1/activities)"))
+        }
+        if dryRun {
+            return try JSONResponse.encode(
+                JSONCheckReport(
+                    valid: errors.isEmpty, rowCount: rows.count, priorityCount: rows.filter(\.priority).count,
+                    errors: errors.map { .init(field: $0.field, message: $0.message) }))
+        }
+        if !errors.isEmpty { throw APIError.validation(errors) }
+        return try await replaceRows(id, rows, by: principal, source: "json")
     }
 
     struct ImportReport: Encodable {
@@ -475,9 +513,10 @@ public struct Studies: Sendable {
         var (rows, codes, errors) = StudyCSV.parse(csv)
         if !codes.isEmpty {
             let named = codes.map(\.code)
-            let bad = try await db.withConnection { connection in
-                try await Activities.unknownOrInactive(named, on: connection, logger: db.logger)
-            }
+            let bad = Set(
+                try await db.withConnection { connection in
+                    try await Activities.unknownOrInactive(named, on: connection, logger: db.logger)
+                })
             errors += codes.filter { bad.contains($0.code) }.map {
                 RowError(
                     row: $0.row, field: "activity_code", message: "\"\($0.code)\" is not an active activity (see /v1/activities)")
@@ -510,23 +549,23 @@ public struct Studies: Sendable {
         return try await db.transaction { connection in
             let logger = db.logger
             let query: SQL = """
-                SELECT s.province_code, s.status, s.entered_by,
+                SELECT s.province_code, s.status, s.entered_by = \(principal.accountID) OR \(principal.accountID) = ANY(s.editors),
                   (SELECT count(*) FROM province_study_rows r WHERE r.study_id = s.id)::int
                 FROM province_studies s WHERE s.id = \(id) AND \(Self.visible(principal)) FOR UPDATE OF s
                 """
             guard let row = try await connection.query(query.query, logger: logger).collect().first else {
                 throw APIError.notFound("Province study \(id)")
             }
-            let (province, status, enteredBy, count) = try row.decode((String, String, Int64, Int).self)
+            let (province, status, ownWork, count) = try row.decode((String, String, Bool, Int).self)
             guard Self.canApprove(principal, province: province) else {
                 throw APIError.forbidden("Only the supervisor of \(province) (or an admin) approves its studies.")
             }
             guard status == StudyStatus.draft.rawValue else {
                 throw APIError.invalidTransition(entity: "province study", from: status, to: "approved")
             }
-            guard enteredBy != principal.accountID else {
+            guard !ownWork else {
                 throw APIError.conflict(
-                    code: "four_eyes", "A study is approved by someone other than the account that entered it.")
+                    code: "four_eyes", "A study is approved by someone other than the accounts that entered or edited it.")
             }
             guard count > 0 else {
                 throw APIError.conflict(code: "study_empty", "A study without rows cannot be approved.")
@@ -594,7 +633,14 @@ public struct Studies: Sendable {
             let principal = try context.require(.admin, .implementer)
             let id = try context.id(what: "Province study")
             let body = try await JSONBody.decode(StudyRowsRequest.self, from: request, context: context)
-            return JSONResponse.raw(try await putRows(id, body, by: principal))
+            var dryRun = false
+            if let text = request.uri.queryParameters.get("dry_run") {
+                guard let value = Bool(String(text)) else {
+                    throw APIError.validation(field: "dry_run", "must be true or false")
+                }
+                dryRun = value
+            }
+            return JSONResponse.raw(try await putRows(id, body, dryRun: dryRun, by: principal))
         }
         routes.post("/v1/province-studies/{id}/rows/import") { request, context in
             let principal = try context.require(.admin, .implementer)

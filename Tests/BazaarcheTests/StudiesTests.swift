@@ -170,6 +170,26 @@ extension API {
             #expect(own.code == "four_eyes")
             #expect(try await api.get("/v1/province-studies/\(adminStudy)", token: admin).string("status") == "draft")
 
+            // Nor can an admin who edited someone else's draft approve what it wrote.
+            let editedStudy = try await api.study("IR-03", token: try await api.token(.implementer, provinces: ["IR-03"]))
+            let dry = try await api.call(
+                .put, "/v1/province-studies/\(editedStudy)/rows?dry_run=true",
+                json:
+                    #"{"rows":[{"activity_code":"food.nothing","need_score":101,"advantage_score":1,"capacity_producers":1,"capacity_units_month":1}]}"#,
+                token: admin)
+            #expect(dry.status == .ok && dry.json["valid"] as? Bool == false, "\(dry.text)")
+            #expect(
+                Set((dry.json["errors"] as? [[String: Any]] ?? []).compactMap { $0["field"] as? String }) == [
+                    "rows[0].need_score", "rows[0].activity_code",
+                ])
+            #expect(try await api.studyRows(editedStudy, token: admin).isEmpty)  // the dry run changed nothing
+            try await api.must(
+                .put, "/v1/province-studies/\(editedStudy)/rows", json: #"{"rows":\#(Self.bakingRow)}"#, token: admin)
+            let edited = try await api.post("/v1/province-studies/\(editedStudy)/transitions", approve, token: admin)
+            #expect(edited.status == .conflict && edited.code == "four_eyes", "\(edited.text)")
+            let otherAdmin = try await api.token(.admin)
+            try await api.must(.post, "/v1/province-studies/\(editedStudy)/transitions", json: approve, token: otherAdmin)
+
             // An empty study is not approved.
             let emptyImplementer = try await api.token(.implementer, provinces: ["IR-02"])
             let empty = try await api.study("IR-02", token: emptyImplementer)
