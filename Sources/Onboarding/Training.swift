@@ -179,6 +179,12 @@ public struct Training: Sendable {
                   pass_mark = CASE WHEN \(setPassMark) THEN \(passMark)::smallint ELSE pass_mark END
                 WHERE id = \(id)
                 """, logger: logger)
+            if setPassMark {
+                try await Audit.record(
+                    on: connection, logger: logger, actor: principal, entityType: "course", entityID: id,
+                    provinceCode: province, action: "course.pass_mark_changed", from: nil, to: passMark.map(String.init) ?? "none"
+                )
+            }
             // A lower pass mark (or none) may complete enrolments whose score now reaches it.
             try await Self.completeIfDone(.course(id), by: principal, on: connection, logger: logger)
             return try await connection.query(
@@ -240,7 +246,8 @@ public struct Training: Sendable {
         try v.throwIfInvalid()
         return try await db.transaction { connection in
             let logger = db.logger
-            try Self.requireManager(of: try await Self.lockCourse(courseID, on: connection, logger: logger), principal)
+            let province = try await Self.lockCourse(courseID, on: connection, logger: logger)
+            try Self.requireManager(of: province, principal)
             let rows = try await connection.query(
                 """
                 INSERT INTO course_modules AS m (course_id, position, title, kind, url, minutes)
@@ -251,7 +258,12 @@ public struct Training: Sendable {
                 RETURNING m.id, \(unescaped: Self.moduleJSON)::text
                 """, logger: logger
             ).collect()
-            return try rows[0].decode((Int64, String).self)
+            let (id, json) = try rows[0].decode((Int64, String).self)
+            try await Audit.record(
+                on: connection, logger: logger, actor: principal, entityType: "course_module", entityID: id,
+                provinceCode: province, action: "course_module.added", from: nil, to: body.kind.rawValue,
+                reason: "course \(courseID)")
+            return (id, json)
         }
     }
 
@@ -268,12 +280,18 @@ public struct Training: Sendable {
     /// Locks a module's course for a change by its manager; 404 when the module is not the course's.
     static func lockModule(
         _ moduleID: Int64, of courseID: Int64, by principal: Principal, on connection: PostgresConnection, logger: Logger
-    ) async throws {
-        try requireManager(of: try await lockCourse(courseID, on: connection, logger: logger), principal)
+    ) async throws -> (province: String?, kind: String, used: Bool) {
+        let province = try await lockCourse(courseID, on: connection, logger: logger)
+        try requireManager(of: province, principal)
         let found = try await connection.query(
-            "SELECT 1 FROM course_modules WHERE id = \(moduleID) AND course_id = \(courseID)", logger: logger
+            """
+            SELECT kind, EXISTS (SELECT 1 FROM module_progress WHERE module_id = \(moduleID)) FROM course_modules
+            WHERE id = \(moduleID) AND course_id = \(courseID)
+            """, logger: logger
         ).collect()
-        if found.isEmpty { throw APIError.notFound("Module \(moduleID) of course \(courseID)") }
+        guard let row = found.first else { throw APIError.notFound("Module \(moduleID) of course \(courseID)") }
+        let (kind, used) = try row.decode((String, Bool).self)
+        return (province, kind, used)
     }
 
     func changeModule(courseID: Int64, moduleID: Int64, _ body: ModuleChange, by principal: Principal) async throws -> String {
@@ -286,7 +304,17 @@ public struct Training: Sendable {
         try v.throwIfInvalid()
         return try await db.transaction { connection in
             let logger = db.logger
-            try await Self.lockModule(moduleID, of: courseID, by: principal, on: connection, logger: logger)
+            let module = try await Self.lockModule(moduleID, of: courseID, by: principal, on: connection, logger: logger)
+            // What was recorded as done depends on the kind (a producer's "watched" is not attendance).
+            if let kind = body.kind, kind.rawValue != module.kind, module.used {
+                throw APIError.conflict(
+                    code: "module_in_use", "Progress has been recorded on this module; its kind can no longer change.",
+                    field: "kind")
+            }
+            try await Audit.record(
+                on: connection, logger: logger, actor: principal, entityType: "course_module", entityID: moduleID,
+                provinceCode: module.province, action: "course_module.changed", from: module.kind,
+                to: body.kind?.rawValue ?? module.kind, reason: "course \(courseID)")
             return try await connection.query(
                 """
                 UPDATE course_modules m SET title = coalesce(\(title), title), kind = coalesce(\(body.kind?.rawValue), kind),
@@ -302,15 +330,16 @@ public struct Training: Sendable {
         try principal.require(.admin, .implementer)
         try await db.transaction { connection in
             let logger = db.logger
-            try await Self.lockModule(moduleID, of: courseID, by: principal, on: connection, logger: logger)
-            let used = try await connection.query(
-                "SELECT EXISTS (SELECT 1 FROM module_progress WHERE module_id = \(moduleID))", logger: logger
-            ).collect()[0].decode(Bool.self)
-            if used {
+            let module = try await Self.lockModule(moduleID, of: courseID, by: principal, on: connection, logger: logger)
+            if module.used {
                 throw APIError.conflict(
                     code: "module_in_use", "Progress has been recorded on this module; it stays as a record of that training.")
             }
             try await connection.query("DELETE FROM course_modules WHERE id = \(moduleID)", logger: logger)
+            try await Audit.record(
+                on: connection, logger: logger, actor: principal, entityType: "course_module", entityID: moduleID,
+                provinceCode: module.province, action: "course_module.deleted", from: module.kind, to: nil,
+                reason: "course \(courseID)")
             // Without that module, some enrolments may now have done everything.
             try await Self.completeIfDone(.course(courseID), by: principal, on: connection, logger: logger)
         }
@@ -405,7 +434,10 @@ public struct Training: Sendable {
             WHERE c.id = e.course_id AND e.completed_at IS NULL
               AND (\(enrollment)::bigint IS NULL OR e.id = \(enrollment))
               AND (\(course)::bigint IS NULL OR e.course_id = \(course))
-              AND (c.pass_mark IS NOT NULL OR EXISTS (SELECT 1 FROM course_modules m WHERE m.course_id = c.id))
+              -- Only a course with something staff record (a pass mark or a live session) completes
+              -- by itself: the producer's own word that it watched and read is not a completion.
+              AND (c.pass_mark IS NOT NULL
+                   OR EXISTS (SELECT 1 FROM course_modules m WHERE m.course_id = c.id AND m.kind = 'live_session'))
               AND NOT EXISTS (SELECT 1 FROM course_modules m WHERE m.course_id = c.id AND NOT EXISTS (
                     SELECT 1 FROM module_progress mp
                     WHERE mp.enrollment_id = e.id AND mp.module_id = m.id AND mp.completed_at IS NOT NULL))
@@ -466,6 +498,13 @@ public struct Training: Sendable {
                                       ELSE coalesce(mp.completed_at, excluded.completed_at) END,
                   recorded_by = excluded.recorded_by, recorded_at = now()
                 """, logger: logger)
+            if let attended {
+                // Attendance is staff's word and decides completion: on the audit trail.
+                try await Audit.record(
+                    on: connection, logger: logger, actor: principal, entityType: "enrollment", entityID: enrollmentID,
+                    provinceCode: enrollment.province, action: "enrollment.attendance_recorded", from: nil,
+                    to: attended ? "attended" : "absent", reason: "module \(body.moduleId)")
+            }
             try await Self.completeIfDone(.enrollment(enrollmentID), by: principal, on: connection, logger: logger)
             return try await Self.detail(enrollmentID, on: connection, logger: logger)
         }
@@ -544,12 +583,24 @@ public struct Training: Sendable {
             if enrollment.completed {
                 throw APIError.invalidTransition(entity: "enrollment", from: "completed", to: "completed")
             }
-            let rules = try await connection.query(
+            let (rules, modules) = try await connection.query(
                 """
-                SELECT c.pass_mark IS NOT NULL OR EXISTS (SELECT 1 FROM course_modules m WHERE m.course_id = c.id)
+                SELECT c.pass_mark IS NOT NULL
+                    OR EXISTS (SELECT 1 FROM course_modules m WHERE m.course_id = c.id AND m.kind = 'live_session'),
+                  EXISTS (SELECT 1 FROM course_modules m WHERE m.course_id = c.id)
                 FROM courses c WHERE c.id = \(enrollment.courseID)
                 """, logger: logger
-            ).collect()[0].decode(Bool.self)
+            ).collect()[0].decode((Bool, Bool).self)
+            // A self-paced course (videos and documents only, no pass mark) completes when staff
+            // confirm it, and only once the producer has done every module.
+            let missing = modules ? try await Self.unmet(enrollmentID, on: connection, logger: logger) : []
+            if !rules && !missing.isEmpty {
+                throw APIError(
+                    .conflict, code: "completion_rules_unmet", title: "The course's completion rules are not met",
+                    detail: "Every module must be done before staff confirm the completion; missing: "
+                        + missing.map(\.message).joined(separator: "; ") + ".",
+                    errors: missing)
+            }
             if rules {
                 // Rules met would have completed it already; say what is missing.
                 let missing = try await Self.unmet(enrollmentID, on: connection, logger: logger)
@@ -567,7 +618,8 @@ public struct Training: Sendable {
             ).collect()
             try await Audit.record(
                 on: connection, logger: logger, actor: principal, entityType: "enrollment", entityID: enrollmentID,
-                provinceCode: enrollment.province, action: "enrollment.completed", from: "enrolled", to: "completed")
+                provinceCode: enrollment.province, action: "enrollment.completed", from: "enrolled", to: "completed",
+                reason: modules ? "confirmed by staff: every module done" : "confirmed by staff")
             return try updated[0].decode(String.self)
         }
     }

@@ -305,7 +305,8 @@ import Testing
             let audit = try await api.get("/v1/audit-events?entity_type=enrollment&entity_id=\(enrollment)", token: admin)
             #expect(
                 audit.items.map { $0["action"] as? String } == [
-                    "enrollment.created", "enrollment.scored", "enrollment.scored", "enrollment.completed",
+                    "enrollment.created", "enrollment.attendance_recorded", "enrollment.attendance_recorded",
+                    "enrollment.scored", "enrollment.scored", "enrollment.completed",
                 ])
             let seen = try await api.get(
                 "/v1/enrollments/\(enrollment)", token: try await api.token(.supervisor, province: "IR-00"))
@@ -385,10 +386,17 @@ import Testing
             let inUse = try await api.call(.delete, "/v1/courses/\(local)/modules/\(modules[0])", token: implementer)
             #expect(inUse.code == "module_in_use")
             _ = try await progress(api, enrollment, modules[1], token: producer.token)
-            // Removing the last module not done completes the enrolment.
+            // Removing the last module not done leaves only modules the producer says it did: a
+            // self-paced course (no pass mark, no live session) is not complete on that word alone.
             #expect(
                 try await api.call(.delete, "/v1/courses/\(local)/modules/\(modules[2])", token: implementer).status == .noContent
             )
+            #expect(try await api.get("/v1/enrollments/\(enrollment)", token: producer.token).string("status") == "enrolled")
+            // The producer cannot confirm itself; the implementer does, now that every module is done.
+            #expect(
+                try await api.post("/v1/enrollments/\(enrollment)/completion", "{}", token: producer.token).status == .forbidden)
+            let confirmed = try await api.post("/v1/enrollments/\(enrollment)/completion", "{}", token: implementer)
+            #expect(confirmed.status == .ok, "\(confirmed.text)")
             #expect(try await api.get("/v1/enrollments/\(enrollment)", token: producer.token).string("status") == "completed")
         }
     }
