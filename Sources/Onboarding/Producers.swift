@@ -17,6 +17,10 @@ struct ApplicationRequest: Decodable {
     var password: String?
 }
 
+struct ActivitiesRequest: Decodable {
+    var activities: [String]
+}
+
 struct ConfirmationRequest: Decodable {
     var applicationRequestId: String
     var code: String
@@ -362,13 +366,20 @@ public struct Producers: Sendable {
                         + " then the province's supervisor decides it at POST /v1/verification-proposals/{id}/decision.",
                     extra: ["current_status": current.rawValue])
             }
-            if target == .rejected {
-                // A rejected applicant's pending proposal is moot.
-                try await connection.query(
+            if target == .rejected || target == .withdrawn {
+                // A rejected or withdrawn applicant's pending proposal is moot: out of the supervisor's queue.
+                let moot = try await connection.query(
                     """
                     UPDATE verification_proposals SET status = 'withdrawn', decided_at = now()
-                    WHERE producer_id = \(id) AND status = 'pending'
-                    """, logger: db.logger)
+                    WHERE producer_id = \(id) AND status = 'pending' RETURNING id
+                    """, logger: db.logger
+                ).collect()
+                for row in moot {
+                    try await Audit.record(
+                        on: connection, logger: db.logger, actor: principal, entityType: "verification_proposal",
+                        entityID: try row.decode(Int64.self), provinceCode: province, action: "verification.withdrawn",
+                        from: "pending", to: "withdrawn", reason: "the applicant was \(target.rawValue)")
+                }
             }
             // First time a stage is reached is kept (the funnel counts stages reached, not current status).
             let stamp =
@@ -410,6 +421,49 @@ public struct Producers: Sendable {
             return "Screening is the implementing body's work (an implementer, after an assessment)."
         case (.supervisor, _): return nil
         default: return "This operation is not available to the \(role.rawValue) role."
+        }
+    }
+
+    /// Activities can be corrected after filing: by the implementing body (screening is where it
+    /// learns what the applicant really does) or by admins, and by the producer itself until it is
+    /// verified. Audited with both lists.
+    func setActivities(id: Int64, _ body: ActivitiesRequest, by principal: Principal) async throws -> String {
+        try principal.require(.admin, .implementer, .producer)
+        let activities = Activities.normalized(body.activities)
+        var v = Validator()
+        v.check(
+            activities.count <= Activities.maxPerProducer, "activities",
+            "must list at most \(Activities.maxPerProducer) activities")
+        try v.throwIfInvalid()
+        return try await db.transaction { connection in
+            let logger = db.logger
+            let (province, status) = try await Self.scope(of: id, for: principal, on: connection, logger: logger, lock: true)
+            if principal.role == .producer && ![.applied, .screened].contains(status) {
+                throw APIError.conflict(
+                    code: "activities_locked",
+                    "Once verified, a producer's activities are changed by the implementing body, not by the producer.",
+                    extra: ["current_status": status.rawValue])
+            }
+            let unknown = try await Activities.unknownOrInactive(activities, on: connection, logger: logger)
+            if !unknown.isEmpty {
+                throw APIError.validation(
+                    field: "activities",
+                    "not active activities of the taxonomy: \(unknown.joined(separator: ", ")) (see /v1/activities)")
+            }
+            let before = try await connection.query(
+                "SELECT array_to_string(activity_codes, ',') FROM producers WHERE id = \(id)", logger: logger
+            ).collect()[0].decode(String.self)
+            let rows = try await connection.query(
+                """
+                UPDATE producers p SET activity_codes = \(activities), updated_at = now()
+                WHERE p.id = \(id) RETURNING \(unescaped: Self.json)::text
+                """, logger: logger
+            ).collect()
+            try await Audit.record(
+                on: connection, logger: logger, actor: principal, entityType: "producer", entityID: id,
+                provinceCode: province, action: "producer.activities_changed", from: before,
+                to: activities.joined(separator: ","))
+            return try rows[0].decode(String.self)
         }
     }
 
@@ -463,6 +517,12 @@ public struct Producers: Sendable {
         routes.get("/v1/producers/{id}") { _, context in
             let principal = try context.requirePrincipal()
             return JSONResponse.raw(try await get(id: try context.id(what: "Producer"), by: principal))
+        }
+        routes.put("/v1/producers/{id}/activities") { request, context in
+            let principal = try context.require(.admin, .implementer, .producer)
+            let id = try context.id(what: "Producer")
+            let body = try await JSONBody.decode(ActivitiesRequest.self, from: request, context: context)
+            return JSONResponse.raw(try await setActivities(id: id, body, by: principal))
         }
         routes.post("/v1/producers/{id}/transitions") { request, context in
             let principal = try context.require(.admin, .supervisor, .implementer, .producer)

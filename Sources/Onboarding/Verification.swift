@@ -83,20 +83,22 @@ public struct VerificationProposals: Sendable {
         try v.throwIfInvalid()
         return try await db.transaction { connection in
             let logger = db.logger
-            let rows = try await connection.query(
-                """
-                SELECT v.producer_id, v.status, v.proposed_by FROM verification_proposals v
-                WHERE v.id = \(proposalID) FOR UPDATE
-                """, logger: logger
+            // The producer first, then the proposal: the order a rejection takes them in, so the two never deadlock.
+            let owner = try await connection.query(
+                "SELECT producer_id FROM verification_proposals WHERE id = \(proposalID)", logger: logger
             ).collect()
-            guard let row = rows.first else { throw APIError.notFound("Verification proposal \(proposalID)") }
-            let (producerID, status, proposer) = try row.decode((Int64, String, Int64?).self)
+            guard let producerID = try owner.first?.decode(Int64.self) else {
+                throw APIError.notFound("Verification proposal \(proposalID)")
+            }
             let producer: (province: String, status: ProducerStatus)
             do {
                 producer = try await Producers.scope(of: producerID, for: principal, on: connection, logger: logger, lock: true)
             } catch let error as APIError where error.status == .notFound {
                 throw APIError.notFound("Verification proposal \(proposalID)")
             }
+            let (status, proposer) = try await connection.query(
+                "SELECT status, proposed_by FROM verification_proposals WHERE id = \(proposalID) FOR UPDATE", logger: logger
+            ).collect()[0].decode((String, Int64?).self)
             guard status == "pending" else {
                 throw APIError.conflict(
                     code: "proposal_decided", "This proposal was already \(status.replacingOccurrences(of: "_", with: " ")).",

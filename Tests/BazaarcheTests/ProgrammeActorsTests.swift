@@ -148,6 +148,56 @@ import Testing
         }
     }
 
+    @Test func aWithdrawnApplicantLeavesTheSupervisorsQueue() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(province: "IR-00", status: .screened)
+            let implementer = try await api.token(.implementer, provinces: ["IR-00"])
+            let supervisor = try await api.token(.supervisor, province: "IR-00")
+            let proposal = try await api.must(
+                .post, "/v1/producers/\(producer.id)/verification-proposals", json: "{}", token: implementer, status: .created)
+            let id = try #require(proposal.int("id"))
+            try await api.must(
+                .post, "/v1/producers/\(producer.id)/transitions", json: #"{"to":"withdrawn"}"#, token: producer.token)
+            #expect(try await api.must(.get, "/v1/verification-proposals?status=pending", token: supervisor).items.isEmpty)
+            #expect(
+                try await api.must(.get, "/v1/verification-proposals/\(id)", token: supervisor).string("status") == "withdrawn")
+            #expect(
+                try await Self.audit(api, entity: "verification_proposal", id: id) == [
+                    "verification.proposed pending implementer", "verification.withdrawn withdrawn producer",
+                ])
+        }
+    }
+
+    @Test func activitiesAreCorrectedByTheImplementerOrByTheApplicantUntilVerified() async throws {
+        try await withApp { api in
+            let applicant = try await api.producer(province: "IR-00", activities: ["food.honey"])
+            let implementer = try await api.token(.implementer, provinces: ["IR-00"])
+            let outsider = try await api.token(.implementer, provinces: ["IR-23"])
+            let body = #"{"activities":["food.baking","FOOD.PICKLES"]}"#
+            let corrected = try await api.call(.put, "/v1/producers/\(applicant.id)/activities", json: body, token: implementer)
+            #expect(corrected.status == .ok, "\(corrected.text)")
+            #expect(corrected.json["activities"] as? [String] == ["food.baking", "food.pickles"])
+            #expect(
+                try await api.call(.put, "/v1/producers/\(applicant.id)/activities", json: body, token: outsider).status
+                    == .notFound)
+            let unknown = try await api.call(
+                .put, "/v1/producers/\(applicant.id)/activities", json: #"{"activities":["food.unicorns"]}"#,
+                token: applicant.token)
+            #expect(unknown.status == .unprocessableContent && unknown.fields == ["activities"])
+            let own = try await api.call(
+                .put, "/v1/producers/\(applicant.id)/activities", json: #"{"activities":["food.honey"]}"#,
+                token: applicant.token)
+            #expect(own.status == .ok)
+            let verified = try await api.producer(province: "IR-00", status: .verified)
+            let locked = try await api.call(
+                .put, "/v1/producers/\(verified.id)/activities", json: #"{"activities":["food.honey"]}"#,
+                token: verified.token)
+            #expect(locked.status == .conflict && locked.code == "activities_locked")
+            let trail = try await Self.audit(api, entity: "producer", id: applicant.id)
+            #expect(trail.filter { $0.hasPrefix("producer.activities_changed") }.count == 2)
+        }
+    }
+
     @Test func rolesKeepToTheirSideOfTheLifecycle() async throws {
         try await withApp { api in
             let implementer = try await api.token(.implementer, provinces: ["IR-00"])
