@@ -1,5 +1,6 @@
 import BazaarcheCore
 import Foundation
+import Integrations
 import Testing
 
 /// The event log is written with the change: what committed has its event, what failed has none,
@@ -96,6 +97,31 @@ import Testing
                 #expect(reply.status == .unprocessableContent && reply.fields == ["type"], "\(bad): \(reply.text)")
             }
             #expect(try await api.get("/v1/events").status == .unauthorized)
+        }
+    }
+}
+
+@Suite struct EventRetentionTests {
+    @Test func eventsOlderThanTheRetentionAreDeletedAndNewerOnesKept() async throws {
+        try await withApp { api in
+            let (producer, cake, partner) = try await api.orderParties(stock: 10)
+            _ = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 1)]).int("id"))
+            let recent = try #require(try await api.order(partner, producer: producer.id, lines: [(cake, 1)]).int("id"))
+            // Everything before the recent order's event is past the retention period.
+            let cutoff = try await api.db.rows(
+                "SELECT occurred_at FROM events WHERE type = 'order.placed' AND subject_id = \(recent)"
+            )[0].decode(Date.self)
+            let older = try await api.db.rows("SELECT count(*)::int FROM events WHERE occurred_at < \(cutoff)")[0]
+                .decode(Int.self)
+            #expect(older >= 3)  // the producer's screening and verification, the first order
+            #expect(try await EventRetention(db: api.db, days: 30).prune(before: cutoff) == older)
+            let left = try await api.db.rows(
+                "SELECT subject_id FROM events ORDER BY id"
+            ).map { try $0.decode(Int64.self) }
+            #expect(left == [recent])
+            #expect(try await EventRetention(db: api.db, days: 30).prune(before: cutoff) == 0)
+            // With the real clock, nothing this young goes.
+            #expect(try await EventRetention(db: api.db, days: 30).prune() == 0)
         }
     }
 }
