@@ -18,6 +18,8 @@ public struct Principal: Sendable, Equatable {
     public var provinceCodes: [String]
     public var producerID: Int64?
     public var partnerID: Int64?
+    /// Set when the caller signed with an API key (`bzk_…`): the key, held to its scopes.
+    public var apiKey: APIKeyGrant? = nil
 
     public init(
         accountID: Int64, login: String, role: Role, provinceCode: String?, provinceCodes: [String]? = nil,
@@ -42,6 +44,29 @@ public struct Principal: Sendable, Equatable {
     public func access(_ kind: Access.Kind, to action: Access.Action = .see) -> Access.Rule {
         Access.rule(for: self, on: kind, to: action)
     }
+}
+
+/// The API key a request was signed with and the scopes it was granted (docs/integrations.md).
+public struct APIKeyGrant: Sendable, Equatable {
+    /// Every API key starts with this; access tokens start with `bz_`.
+    public static let tokenPrefix = "bzk_"
+    public var id: Int64
+    public var scopes: [String]
+
+    public init(id: Int64, scopes: [String]) {
+        self.id = id
+        self.scopes = scopes
+    }
+}
+
+/// Resolves API keys and holds them to their scopes (the Integrations module's `APIKeys`).
+public protocol APIKeyAuthority: Sendable {
+    /// The principal a key acts as; nil when the key is unknown, revoked or expired, or its account disabled.
+    func principal(forKey key: String, address: String?) async throws -> Principal?
+    /// Throws 403 `insufficient_scope` unless the key may call `method` on the route template `route`.
+    func authorize(_ principal: Principal, method: HTTPRequest.Method, route: String) throws
+    /// One request from the key's own budget (nil: keys are not limited).
+    func take(_ key: APIKeyGrant) -> RateLimiter.Quota?
 }
 
 public struct AppRequestContext: RequestContext {
@@ -125,10 +150,12 @@ public struct AuthMiddleware: RouterMiddleware {
     public typealias Context = AppRequestContext
     let db: Database
     let limiter: RateLimiter?
+    let keys: (any APIKeyAuthority)?
 
-    public init(db: Database, limiter: RateLimiter? = nil) {
+    public init(db: Database, limiter: RateLimiter? = nil, keys: (any APIKeyAuthority)? = nil) {
         self.db = db
         self.limiter = limiter
+        self.keys = keys
     }
 
     public func handle(
@@ -139,20 +166,31 @@ public struct AuthMiddleware: RouterMiddleware {
         }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw APIError.unauthenticated }
-        guard let principal = try await Tokens.principal(for: String(parts[1]), db: db) else {
-            throw APIError.unauthenticated
-        }
+        let token = String(parts[1])
+        // An API key is looked up on every request (no cache), so a revoked key fails on the next one.
+        let resolved =
+            token.hasPrefix(APIKeyGrant.tokenPrefix)
+            ? try await keys?.principal(forKey: token, address: context.clientAddress(request))
+            : try await Tokens.principal(for: token, db: db)
+        guard let principal = resolved else { throw APIError.unauthenticated }
         var context = context
         context.principal = principal
         context.logger[metadataKey: "account_id"] = "\(principal.accountID)"
-        guard let limiter else { return try await next(request, context) }
-        let quota = limiter.take(principal.accountID)
-        guard quota.allowed else {
+        if let key = principal.apiKey { context.logger[metadataKey: "api_key_id"] = "\(key.id)" }
+        // Keys have their own budget, apart from their account's.
+        let quota = principal.apiKey.map { keys?.take($0) } ?? limiter?.take(principal.accountID)
+        if let quota, !quota.allowed {
             throw APIError(
                 .tooManyRequests, code: "rate_limited", title: "Too many requests",
-                detail: "This account may make \(quota.limit) requests a minute; retry in \(quota.reset) s.",
+                detail: "This \(principal.apiKey == nil ? "account" : "API key") may make \(quota.limit) requests a minute; "
+                    + "retry in \(quota.reset) s.",
                 headers: quota.headers.merging([.retryAfter: String(quota.reset)]))
         }
+        // The router has matched the route (its template) before this runs; no route, no handler to guard.
+        if principal.apiKey != nil, let keys, let route = context.endpointPath, route != "NotFound" {
+            try keys.authorize(principal, method: request.method, route: route)
+        }
+        guard let quota else { return try await next(request, context) }
         var response = try await next(request, context)
         response.headers.append(contentsOf: quota.headers)
         return response
