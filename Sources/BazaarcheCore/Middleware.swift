@@ -104,6 +104,8 @@ public struct Routes {
 
 /// Turns every failure into problem+json: our `APIError`s as they are, Hummingbird's HTTP errors
 /// (404, 413, …) re-worded, and anything unexpected into a logged 500 that leaks no internals.
+/// Problems are worded in the language `Accept-Language` prefers (English or Persian; see
+/// `Localization`), with `Content-Language` and `Vary: Accept-Language`.
 public struct ProblemMiddleware: RouterMiddleware {
     public typealias Context = AppRequestContext
     let routes: RouteTable
@@ -113,6 +115,15 @@ public struct ProblemMiddleware: RouterMiddleware {
     public func handle(
         _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
     ) async throws -> Response {
+        let language = Language.negotiate(request.headers[.acceptLanguage])
+        return try await Localization.finish(
+            try await problems(request, context: context, language: language, next: next), language: language)
+    }
+
+    func problems(
+        _ request: Request, context: AppRequestContext, language: Language,
+        next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
         do {
             // PostgreSQL text cannot hold NUL: refuse it in the URL before any handler reads it.
             if request.uri.description.contains("%00") {
@@ -120,9 +131,9 @@ public struct ProblemMiddleware: RouterMiddleware {
             }
             return try await next(request, context)
         } catch let error as APIError {
-            return try error.response(from: request, context: context)
+            return try error.localizedResponse(language, from: request, context: context)
         } catch let error as HTTPError {
-            return try translate(error, request: request).response(from: request, context: context)
+            return try translate(error, request: request).localizedResponse(language, from: request, context: context)
         } catch {
             if let mapped = error as? any HTTPResponseError, !(error is HTTPError) {
                 return try mapped.response(from: request, context: context)
@@ -132,13 +143,13 @@ public struct ProblemMiddleware: RouterMiddleware {
             // or times out waiting for a connection. Either way: 503, retry shortly.
             if String(reflecting: type(of: error)).contains("ConnectionPoolError") {
                 context.logger.warning("database unavailable", metadata: ["error": "\(error)"])
-                return try APIError.unavailable.response(from: request, context: context)
+                return try APIError.unavailable.localizedResponse(language, from: request, context: context)
             }
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             return try APIError(
                 .internalServerError, code: "internal_error", title: "Internal server error",
                 detail: "An unexpected error occurred; it has been logged with the request id."
-            ).response(from: request, context: context)
+            ).localizedResponse(language, from: request, context: context)
         }
     }
 

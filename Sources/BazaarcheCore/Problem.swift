@@ -7,9 +7,12 @@ import NIOCore
 public struct FieldError: Sendable, Equatable {
     public var field: String
     public var message: String
-    public init(_ field: String, _ message: String) {
+    /// The English original, only when `message` is a Persian fallback (see `Localization`).
+    public var english: String?
+    public init(_ field: String, _ message: String, english: String? = nil) {
         self.field = field
         self.message = message
+        self.english = english
     }
 }
 
@@ -61,6 +64,14 @@ public struct APIError: HTTPResponseError, Sendable {
         struct Field: Encodable {
             let field: String
             let message: String
+            let messageEn: String?
+            enum CodingKeys: String, CodingKey { case field, message, messageEn = "message_en" }
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(field, forKey: .field)
+                try c.encode(message, forKey: .message)
+                try c.encodeIfPresent(messageEn, forKey: .messageEn)
+            }
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -73,7 +84,7 @@ public struct APIError: HTTPResponseError, Sendable {
             try c.encode(instance, forKey: JSONKey("instance"))
             try c.encodeIfPresent(problem.detail, forKey: JSONKey("detail"))
             if !problem.errors.isEmpty {
-                try c.encode(problem.errors.map { Field(field: $0.field, message: $0.message) }, forKey: JSONKey("errors"))
+                try c.encode(problem.errors.map { Field(field: $0.field, message: $0.message, messageEn: $0.english) }, forKey: JSONKey("errors"))
             }
             for (key, value) in problem.extra { try c.encode(value, forKey: JSONKey(key)) }
         }
