@@ -192,12 +192,16 @@ public enum Localization {
 
         // Generic problems (Problem.swift, Middleware.swift, HTTP.swift, Database.swift).
         ("{what:t} was not found.", "{what} یافت نشد."),
-        ("A {entity:t} in status \"{current}\" cannot move to \"{target}\".",
-         "{entity} در وضعیت «{current}» نمی‌تواند به «{target}» برود."),
+        (
+            "A {entity:t} in status \"{current}\" cannot move to \"{target}\".",
+            "{entity} در وضعیت «{current}» نمی‌تواند به «{target}» برود."
+        ),
         ("Send a valid bearer token in the Authorization header.", "یک توکن bearer معتبر در سرآیند Authorization بفرستید."),
         ("The database cannot be reached; retry shortly.", "پایگاه داده در دسترس نیست؛ کمی بعد دوباره تلاش کنید."),
-        ("An unexpected error occurred; it has been logged with the request id.",
-         "خطای پیش‌بینی‌نشده‌ای رخ داد؛ با شناسهٔ درخواست ثبت شده است."),
+        (
+            "An unexpected error occurred; it has been logged with the request id.",
+            "خطای پیش‌بینی‌نشده‌ای رخ داد؛ با شناسهٔ درخواست ثبت شده است."
+        ),
         ("The URL contains a NUL character (%00).", "نشانی (URL) نویسهٔ NUL (%00) دارد."),
         ("{method} is not supported here; use {allow*}.", "روش {method} اینجا پشتیبانی نمی‌شود؛ از {allow} استفاده کنید."),
         ("No route matches {method} {path}.", "هیچ مسیری با {method} {path} جور نیست."),
@@ -207,8 +211,10 @@ public enum Localization {
         ("The request body is not valid JSON.", "بدنهٔ درخواست JSON معتبری نیست."),
         ("The request body must be a JSON object.", "بدنهٔ درخواست باید یک شیء JSON باشد."),
         ("The request body could not be read.", "بدنهٔ درخواست خوانده نشد."),
-        ("contains a NUL character (\\u0000), which text fields cannot hold",
-         "نویسهٔ NUL (\\u0000) دارد که فیلدهای متنی نمی‌توانند نگه دارند"),
+        (
+            "contains a NUL character (\\u0000), which text fields cannot hold",
+            "نویسهٔ NUL (\\u0000) دارد که فیلدهای متنی نمی‌توانند نگه دارند"
+        ),
         ("contains a character that cannot be stored (NUL)", "نویسه‌ای دارد که ذخیره‌شدنی نیست (NUL)"),
         ("has a value of the wrong type", "مقداری از نوع نادرست دارد"),
         ("must be a whole number within range", "باید عددی صحیح و در محدودهٔ مجاز باشد"),
@@ -222,13 +228,19 @@ public enum Localization {
         ("is invalid", "نامعتبر است"),
         ("Another request changed the same data; retry.", "درخواست دیگری همین داده‌ها را تغییر داد؛ دوباره تلاش کنید."),
         ("Retry shortly.", "کمی بعد دوباره تلاش کنید."),
-        ("This Idempotency-Key was used with a different request; use a new key for a new request.",
-         "این Idempotency-Key با درخواست دیگری به کار رفته است؛ برای درخواست تازه کلید تازه بفرستید."),
+        (
+            "This Idempotency-Key was used with a different request; use a new key for a new request.",
+            "این Idempotency-Key با درخواست دیگری به کار رفته است؛ برای درخواست تازه کلید تازه بفرستید."
+        ),
         ("The Idempotency-Key must be 1 to 200 ASCII characters.", "Idempotency-Key باید 1 تا 200 نویسهٔ ASCII باشد."),
-        ("Send an Idempotency-Key header (a unique value per order you mean to place).",
-         "سرآیند Idempotency-Key را بفرستید (مقداری یکتا برای هر سفارشی که می‌خواهید ثبت کنید)."),
-        ("If-Match does not match the current version {v*}; read it again and retry.",
-         "If-Match با نسخهٔ کنونی {v} جور نیست؛ دوباره بخوانید و دوباره تلاش کنید."),
+        (
+            "Send an Idempotency-Key header (a unique value per order you mean to place).",
+            "سرآیند Idempotency-Key را بفرستید (مقداری یکتا برای هر سفارشی که می‌خواهید ثبت کنید)."
+        ),
+        (
+            "If-Match does not match the current version {v*}; read it again and retry.",
+            "If-Match با نسخهٔ کنونی {v} جور نیست؛ دوباره بخوانید و دوباره تلاش کنید."
+        ),
         // PostgreSQL's own messages for constraint violations (Database.map).
         ("new row for relation \"{t}\" violates check constraint \"{c}\"", "ردیف تازه قید بررسی «{c}» را نقض می‌کند"),
         ("null value in column \"{col}\" of relation \"{t}\" violates not-null constraint", "مقدار ستون «{col}» نباید خالی باشد"),
@@ -240,20 +252,33 @@ public enum Localization {
 
         // Authentication, accounts, rate limits.
         ("The login or password is wrong, or the account is disabled.", "نام کاربری یا گذرواژه نادرست است، یا حساب غیرفعال است."),
-        ("This {who:t} may make {n} requests a minute; retry in {s} s.",
-         "این {who} در هر دقیقه {n} درخواست می‌تواند بفرستد؛ {s} ثانیهٔ دیگر دوباره تلاش کنید."),
-        ("This address may make {n} such requests in {w} s; retry in {s} s.",
-         "این نشانی در {w} ثانیه {n} درخواست از این دست می‌تواند بفرستد؛ {s} ثانیهٔ دیگر دوباره تلاش کنید."),
-        ("Too many wrong passwords for this login from this address, or from this address; retry in {s} s.",
-         "گذرواژهٔ نادرست برای این نام کاربری از این نشانی، یا از این نشانی، بیش از حد فرستاده شده است؛ {s} ثانیهٔ دیگر دوباره تلاش کنید."),
-        ("Too many password checks are queued; retry in a moment.", "بررسی‌های گذرواژهٔ در صف بیش از حد است؛ لحظه‌ای بعد دوباره تلاش کنید."),
-        ("Too many application codes were sent to this mobile recently; retry later.",
-         "به تازگی کدهای درخواست بسیاری به این شمارهٔ همراه فرستاده شده است؛ بعداً دوباره تلاش کنید."),
+        (
+            "This {who:t} may make {n} requests a minute; retry in {s} s.",
+            "این {who} در هر دقیقه {n} درخواست می‌تواند بفرستد؛ {s} ثانیهٔ دیگر دوباره تلاش کنید."
+        ),
+        (
+            "This address may make {n} such requests in {w} s; retry in {s} s.",
+            "این نشانی در {w} ثانیه {n} درخواست از این دست می‌تواند بفرستد؛ {s} ثانیهٔ دیگر دوباره تلاش کنید."
+        ),
+        (
+            "Too many wrong passwords for this login from this address, or from this address; retry in {s} s.",
+            "گذرواژهٔ نادرست برای این نام کاربری از این نشانی، یا از این نشانی، بیش از حد فرستاده شده است؛ {s} ثانیهٔ دیگر دوباره تلاش کنید."
+        ),
+        (
+            "Too many password checks are queued; retry in a moment.",
+            "بررسی‌های گذرواژهٔ در صف بیش از حد است؛ لحظه‌ای بعد دوباره تلاش کنید."
+        ),
+        (
+            "Too many application codes were sent to this mobile recently; retry later.",
+            "به تازگی کدهای درخواست بسیاری به این شمارهٔ همراه فرستاده شده است؛ بعداً دوباره تلاش کنید."
+        ),
         ("The text message could not be sent; retry in a minute.", "پیامک فرستاده نشد؛ یک دقیقهٔ دیگر دوباره تلاش کنید."),
         ("This operation is not available to the {role} role.", "این کار برای نقش {role} در دسترس نیست."),
         ("You cannot disable or enable your own account.", "حساب خودتان را نمی‌توانید غیرفعال یا فعال کنید."),
-        ("must be 3 to 64 characters of latin letters, digits and . _ - @",
-         "باید 3 تا 64 نویسه از حروف لاتین، رقم‌ها و . _ - @ باشد"),
+        (
+            "must be 3 to 64 characters of latin letters, digits and . _ - @",
+            "باید 3 تا 64 نویسه از حروف لاتین، رقم‌ها و . _ - @ باشد"
+        ),
         ("must be at least {n} characters", "باید دست‌کم {n} نویسه باشد"),
         ("must be at most {n} bytes", "باید حداکثر {n} بایت باشد"),
         ("must differ from the current password", "باید با گذرواژهٔ کنونی فرق داشته باشد"),
@@ -265,40 +290,60 @@ public enum Localization {
         ("is only for partner accounts", "فقط برای حساب‌های شریک است"),
         ("is only for implementers", "فقط برای مجریان است"),
         ("is required to disable an account", "برای غیرفعال کردن حساب الزامی است"),
-        ("producer accounts are created by applying at /v1/producer-applications",
-         "حساب‌های تولیدکننده با درخواست در /v1/producer-applications ساخته می‌شوند"),
+        (
+            "producer accounts are created by applying at /v1/producer-applications",
+            "حساب‌های تولیدکننده با درخواست در /v1/producer-applications ساخته می‌شوند"
+        ),
         ("must be an email address", "باید یک نشانی ایمیل باشد"),
         ("is wrong", "نادرست است"),
-        ("is wrong or has expired; ask for a new code by applying again", "نادرست است یا منقضی شده؛ با درخواست دوباره کد تازه بگیرید"),
+        (
+            "is wrong or has expired; ask for a new code by applying again",
+            "نادرست است یا منقضی شده؛ با درخواست دوباره کد تازه بگیرید"
+        ),
         ("must be the 6-digit code sent by SMS", "باید کد 6 رقمی فرستاده‌شده با پیامک باشد"),
         ("must be the id returned when applying", "باید شناسه‌ای باشد که هنگام درخواست برگردانده شد"),
-        ("is chosen when confirming the code sent by SMS (POST /v1/producer-applications/confirmations)",
-         "هنگام تأیید کد پیامک‌شده انتخاب می‌شود (POST /v1/producer-applications/confirmations)"),
+        (
+            "is chosen when confirming the code sent by SMS (POST /v1/producer-applications/confirmations)",
+            "هنگام تأیید کد پیامک‌شده انتخاب می‌شود (POST /v1/producer-applications/confirmations)"
+        ),
 
         // API keys and webhooks.
-        ("API keys are managed by a partner account's own sign-in, not with a key.",
-         "کلیدهای API با ورود خود حساب شریک مدیریت می‌شوند، نه با کلید."),
-        ("No API key scope grants this route; it needs an account's own sign-in (POST /v1/auth/tokens).",
-         "هیچ دامنهٔ کلید API به این مسیر دسترسی نمی‌دهد؛ ورود خود حساب لازم است (POST /v1/auth/tokens)."),
+        (
+            "API keys are managed by a partner account's own sign-in, not with a key.",
+            "کلیدهای API با ورود خود حساب شریک مدیریت می‌شوند، نه با کلید."
+        ),
+        (
+            "No API key scope grants this route; it needs an account's own sign-in (POST /v1/auth/tokens).",
+            "هیچ دامنهٔ کلید API به این مسیر دسترسی نمی‌دهد؛ ورود خود حساب لازم است (POST /v1/auth/tokens)."
+        ),
         ("This route needs an API key with the {scope} scope.", "این مسیر کلید API با دامنهٔ {scope} می‌خواهد."),
         ("This account belongs to no partner company.", "این حساب به هیچ شرکت شریکی تعلق ندارد."),
-        ("The company already has {n} active API keys; revoke one it no longer uses first.",
-         "شرکت هم‌اکنون {n} کلید API فعال دارد؛ نخست یکی را که به کار نمی‌رود باطل کنید."),
+        (
+            "The company already has {n} active API keys; revoke one it no longer uses first.",
+            "شرکت هم‌اکنون {n} کلید API فعال دارد؛ نخست یکی را که به کار نمی‌رود باطل کنید."
+        ),
         ("must name at least one scope", "باید دست‌کم یک دامنه را نام ببرد"),
         ("Webhook endpoints are for partner companies and admins.", "نشانی‌های وب‌هوک برای شرکت‌های شریک و مدیران است."),
-        ("The endpoint is disabled; enable it first (PATCH enabled: true).",
-         "این نشانی غیرفعال است؛ نخست فعالش کنید (PATCH enabled: true)."),
+        (
+            "The endpoint is disabled; enable it first (PATCH enabled: true).",
+            "این نشانی غیرفعال است؛ نخست فعالش کنید (PATCH enabled: true)."
+        ),
         ("must name at least one event type (or \"*\")", "باید دست‌کم یک نوع رویداد (یا \"*\") را نام ببرد"),
         ("{item*} is not an event type (see the API reference)", "{item} نوع رویداد نیست (راهنمای API را ببینید)"),
         ("{item*} matches no event type", "{item} با هیچ نوع رویدادی جور نیست"),
-        ("{item*} is not an event type, a family such as order.*, or *",
-         "{item} نه نوع رویداد است، نه خانواده‌ای مانند order.*، نه *"),
+        (
+            "{item*} is not an event type, a family such as order.*, or *",
+            "{item} نه نوع رویداد است، نه خانواده‌ای مانند order.*، نه *"
+        ),
         ("must be an http(s) URL", "باید نشانی http(s) باشد"),
         ("must be an https:// URL (at most 2000 characters)", "باید نشانی https:// باشد (حداکثر 2000 نویسه)"),
         ("must be an absolute http(s) URL", "باید نشانی کامل http(s) باشد"),
         ("must be an absolute https URL", "باید نشانی کامل https باشد"),
         ("must use https", "باید از https استفاده کند"),
-        ("must use https (http only to loopback in development)", "باید از https استفاده کند (http فقط به loopback در محیط توسعه)"),
+        (
+            "must use https (http only to loopback in development)",
+            "باید از https استفاده کند (http فقط به loopback در محیط توسعه)"
+        ),
         ("must use https (http only to localhost)", "باید از https استفاده کند (http فقط به localhost)"),
         ("has no host", "میزبان ندارد"),
         ("has a host that does not resolve ({host*})", "میزبانی دارد که نشانی‌اش یافت نمی‌شود ({host})"),
@@ -312,7 +357,10 @@ public enum Localization {
         ("is not a notification kind ({list*})", "نوع اعلان نیست ({list})"),
         ("must be a time of day as HH:MM (00:00 to 23:59)", "باید زمانی از روز به شکل HH:MM باشد (00:00 تا 23:59)"),
         ("is not a member of quiet_hours (start, end)", "عضوی از quiet_hours (start، end) نیست"),
-        ("must differ from start; send null for no quiet hours", "باید با start فرق داشته باشد؛ برای نداشتن ساعت سکوت null بفرستید"),
+        (
+            "must differ from start; send null for no quiet hours",
+            "باید با start فرق داشته باشد؛ برای نداشتن ساعت سکوت null بفرستید"
+        ),
 
         // Ranges, counts and formats (many fields).
         ("must be from {a} to {b}", "باید از {a} تا {b} باشد"),
@@ -343,7 +391,10 @@ public enum Localization {
         ("must not repeat an id", "نباید شناسه‌ای را تکرار کند"),
         ("must not repeat a course", "نباید دوره‌ای را تکرار کند"),
         ("must have positive ids", "شناسه‌ها باید مثبت باشند"),
-        ("must have positive versions (a shipment's `version`, its ETag)", "نسخه‌ها باید مثبت باشند (`version` محموله، همان ETag)"),
+        (
+            "must have positive versions (a shipment's `version`, its ETag)",
+            "نسخه‌ها باید مثبت باشند (`version` محموله، همان ETag)"
+        ),
         ("each reason must be at most {n} characters", "هر دلیل باید حداکثر {n} نویسه باشد"),
         ("each skill must be at most {n} characters", "هر مهارت باید حداکثر {n} نویسه باشد"),
         ("at most {n} materials of up to {m} characters", "حداکثر {n} ماده، هر کدام تا {m} نویسه"),
@@ -356,8 +407,10 @@ public enum Localization {
         ("must be a date-time such as {example}", "باید تاریخ‌وزمانی مانند {example} باشد"),
         ("must be a date from {a} to {b}", "باید تاریخی از {a} تا {b} باشد"),
         ("must be a date from {a} up to today in Tehran ({today})", "باید تاریخی از {a} تا امروز به وقت تهران ({today}) باشد"),
-        ("must be a date from {a} up to today in Tehran ({today}); a shipment is recorded after it left",
-         "باید تاریخی از {a} تا امروز به وقت تهران ({today}) باشد؛ محموله پس از خروج ثبت می‌شود"),
+        (
+            "must be a date from {a} up to today in Tehran ({today}); a shipment is recorded after it left",
+            "باید تاریخی از {a} تا امروز به وقت تهران ({today}) باشد؛ محموله پس از خروج ثبت می‌شود"
+        ),
         ("must be in the future", "باید در آینده باشد"),
         ("must not be in the future", "نباید در آینده باشد"),
         ("must not be in the past", "نباید در گذشته باشد"),
@@ -366,16 +419,27 @@ public enum Localization {
         ("must not be after {field}", "نباید پس از {field} باشد"),
         ("must not be before the registration ({date})", "نباید پیش از ثبت‌نام ({date}) باشد"),
         ("must be a Solar Hijri year from {a} to {b}", "باید سال هجری شمسی از {a} تا {b} باشد"),
-        ("must be a Solar Hijri year ({y}) or quarter ({q}), years {a} to {b}",
-         "باید سال هجری شمسی ({y}) یا فصل ({q}) باشد، سال‌های {a} تا {b}"),
+        (
+            "must be a Solar Hijri year ({y}) or quarter ({q}), years {a} to {b}",
+            "باید سال هجری شمسی ({y}) یا فصل ({q}) باشد، سال‌های {a} تا {b}"
+        ),
         ("must be a whole number of rials above 0", "باید عددی صحیح از ریال و بیشتر از 0 باشد"),
-        ("must be a decimal string above 0 with at most two decimals", "باید رشته‌ای اعشاری بیشتر از 0 با حداکثر دو رقم اعشار باشد"),
-        ("must be a decimal string above 0 with at most two decimals, e.g. \"{example}\"",
-         "باید رشته‌ای اعشاری بیشتر از 0 با حداکثر دو رقم اعشار باشد، مانند \"{example}\""),
-        ("must be a decimal string from {a} to {b} with at most two decimals",
-         "باید رشته‌ای اعشاری از {a} تا {b} با حداکثر دو رقم اعشار باشد"),
-        ("must be a decimal string of at least 0 with at most two decimals",
-         "باید رشته‌ای اعشاری دست‌کم 0 با حداکثر دو رقم اعشار باشد"),
+        (
+            "must be a decimal string above 0 with at most two decimals",
+            "باید رشته‌ای اعشاری بیشتر از 0 با حداکثر دو رقم اعشار باشد"
+        ),
+        (
+            "must be a decimal string above 0 with at most two decimals, e.g. \"{example}\"",
+            "باید رشته‌ای اعشاری بیشتر از 0 با حداکثر دو رقم اعشار باشد، مانند \"{example}\""
+        ),
+        (
+            "must be a decimal string from {a} to {b} with at most two decimals",
+            "باید رشته‌ای اعشاری از {a} تا {b} با حداکثر دو رقم اعشار باشد"
+        ),
+        (
+            "must be a decimal string of at least 0 with at most two decimals",
+            "باید رشته‌ای اعشاری دست‌کم 0 با حداکثر دو رقم اعشار باشد"
+        ),
         ("must be above 0 with at most three decimals", "باید بیشتر از 0 با حداکثر سه رقم اعشار باشد"),
         ("must be above {field}", "باید بیشتر از {field} باشد"),
         ("must be a positive number of grams", "باید شمار مثبتی از گرم باشد"),
@@ -396,21 +460,34 @@ public enum Localization {
         ("is not an ISO 3166-1 country (see /v1/countries)", "کشوری در ISO 3166-1 نیست (/v1/countries را ببینید)"),
         ("must be a country other than Iran", "باید کشوری جز ایران باشد"),
         ("must be ISO 639 language codes such as fa, en, ar", "باید کدهای زبان ISO 639 مانند fa، en، ar باشد"),
-        ("must be lower-case latin letters, digits and single hyphens, at most {n}",
-         "باید حروف کوچک لاتین، رقم‌ها و خط‌تیره‌های تکی باشد، حداکثر {n}"),
-        ("must be lower-case words of letters, digits and _ joined by dots, like food.pastry (at most {n} characters)",
-         "باید واژه‌هایی با حروف کوچک، رقم و _ باشد که با نقطه به هم پیوسته‌اند، مانند food.pastry (حداکثر {n} نویسه)"),
-        ("must be {a} to {b} characters: a letter, then letters a-z, digits and hyphens (our own identifier, e.g. \"{example}\")",
-         "باید {a} تا {b} نویسه باشد: یک حرف، سپس حروف a-z، رقم‌ها و خط‌تیره (شناسهٔ خود ما، مانند \"{example}\")"),
-        ("must start with an HS2022 subheading (six digits; see the HS nomenclature)",
-         "باید با یک زیرشمارهٔ HS2022 آغاز شود (شش رقم؛ نامگذاری HS را ببینید)"),
+        (
+            "must be lower-case latin letters, digits and single hyphens, at most {n}",
+            "باید حروف کوچک لاتین، رقم‌ها و خط‌تیره‌های تکی باشد، حداکثر {n}"
+        ),
+        (
+            "must be lower-case words of letters, digits and _ joined by dots, like food.pastry (at most {n} characters)",
+            "باید واژه‌هایی با حروف کوچک، رقم و _ باشد که با نقطه به هم پیوسته‌اند، مانند food.pastry (حداکثر {n} نویسه)"
+        ),
+        (
+            "must be {a} to {b} characters: a letter, then letters a-z, digits and hyphens (our own identifier, e.g. \"{example}\")",
+            "باید {a} تا {b} نویسه باشد: یک حرف، سپس حروف a-z، رقم‌ها و خط‌تیره (شناسهٔ خود ما، مانند \"{example}\")"
+        ),
+        (
+            "must start with an HS2022 subheading (six digits; see the HS nomenclature)",
+            "باید با یک زیرشمارهٔ HS2022 آغاز شود (شش رقم؛ نامگذاری HS را ببینید)"
+        ),
         ("its chapter {ch} is not an HS chapter in use", "فصل {ch} آن فصل HS در حال استفاده‌ای نیست"),
-        ("must be in the product's HS chapter {ch} (the product's hs_code is {code})",
-         "باید در فصل HS محصول، {ch}، باشد (hs_code محصول {code} است)"),
+        (
+            "must be in the product's HS chapter {ch} (the product's hs_code is {code})",
+            "باید در فصل HS محصول، {ch}، باشد (hs_code محصول {code} است)"
+        ),
         ("is not a category of the taxonomy (see /v1/categories)", "دسته‌ای از رده‌بندی نیست (/v1/categories را ببینید)"),
         ("is not an active customs office (see /v1/customs-offices)", "گمرک فعالی نیست (/v1/customs-offices را ببینید)"),
         ("A customs office with this {field} already exists.", "گمرکی با همین {field} از پیش وجود دارد."),
-        ("must be one of province, hs_chapter, destination, category", "باید یکی از province، hs_chapter، destination یا category باشد"),
+        (
+            "must be one of province, hs_chapter, destination, category",
+            "باید یکی از province، hs_chapter، destination یا category باشد"
+        ),
         ("must be one of: json, csv", "باید یکی از json یا csv باشد"),
         ("must be one of: pending, approved, sent_back, withdrawn", "باید یکی از pending، approved، sent_back یا withdrawn باشد"),
         ("must be the registration's tracking code: {a} to {b} digits", "باید کد رهگیری ثبت‌نام باشد: {a} تا {b} رقم"),
@@ -418,9 +495,14 @@ public enum Localization {
 
         // Producers, applications, verification, screening.
         ("A producer may only withdraw its own application.", "تولیدکننده فقط درخواست خودش را می‌تواند پس بگیرد."),
-        ("Only the applicant withdraws an application; staff reject it.", "فقط خود متقاضی درخواست را پس می‌گیرد؛ کارکنان آن را رد می‌کنند."),
-        ("Producer records are visible to the producer, its province's supervisors and implementers, and admins.",
-         "پروندهٔ تولیدکننده را خود تولیدکننده، ناظران و مجریان استانش و مدیران می‌بینند."),
+        (
+            "Only the applicant withdraws an application; staff reject it.",
+            "فقط خود متقاضی درخواست را پس می‌گیرد؛ کارکنان آن را رد می‌کنند."
+        ),
+        (
+            "Producer records are visible to the producer, its province's supervisors and implementers, and admins.",
+            "پروندهٔ تولیدکننده را خود تولیدکننده، ناظران و مجریان استانش و مدیران می‌بینند."
+        ),
         ("Staff see producers of their own provinces only.", "کارکنان فقط تولیدکنندگان استان‌های خود را می‌بینند."),
         ("Staff see proposals of their own provinces only.", "کارکنان فقط پیشنهادهای استان‌های خود را می‌بینند."),
         ("Staff see inspections of their own provinces only.", "کارکنان فقط بازرسی‌های استان‌های خود را می‌بینند."),
@@ -428,25 +510,42 @@ public enum Localization {
         ("Supervisors inspect their own province only.", "ناظران فقط استان خود را بازرسی می‌کنند."),
         ("No province's records are available to this account.", "پروندهٔ هیچ استانی برای این حساب در دسترس نیست."),
         ("Province {p} is not among this account's provinces.", "استان {p} در میان استان‌های این حساب نیست."),
-        ("This account reads the figures of its own provinces only ({list*}).",
-         "این حساب فقط آمار استان‌های خود را می‌خواند ({list})."),
+        (
+            "This account reads the figures of its own provinces only ({list*}).",
+            "این حساب فقط آمار استان‌های خود را می‌خواند ({list})."
+        ),
         ("Only a screened applicant can be proposed for verification.", "فقط متقاضی غربال‌شده را می‌توان برای تأیید پیشنهاد کرد."),
-        ("Verification is decided on an implementer's proposal: POST /v1/producers/{pid}/verification-proposals, then the province's supervisor decides it at POST /v1/verification-proposals/{{id}}/decision.",
-         "تأیید بر پایهٔ پیشنهاد مجری تصمیم‌گیری می‌شود: POST /v1/producers/{pid}/verification-proposals، سپس ناظر استان در POST /v1/verification-proposals/{{id}}/decision تصمیم می‌گیرد."),
+        (
+            "Verification is decided on an implementer's proposal: POST /v1/producers/{pid}/verification-proposals, then the province's supervisor decides it at POST /v1/verification-proposals/{{id}}/decision.",
+            "تأیید بر پایهٔ پیشنهاد مجری تصمیم‌گیری می‌شود: POST /v1/producers/{pid}/verification-proposals، سپس ناظر استان در POST /v1/verification-proposals/{{id}}/decision تصمیم می‌گیرد."
+        ),
         ("This applicant already has a pending proposal ({id}).", "این متقاضی هم‌اکنون پیشنهادی در انتظار تصمیم دارد ({id})."),
-        ("A proposal is decided by someone other than the account that made it.",
-         "دربارهٔ پیشنهاد کسی جز حسابی که آن را داده است تصمیم می‌گیرد."),
+        (
+            "A proposal is decided by someone other than the account that made it.",
+            "دربارهٔ پیشنهاد کسی جز حسابی که آن را داده است تصمیم می‌گیرد."
+        ),
         ("This proposal was already {status*}.", "این پیشنهاد پیش‌تر {status} شده است."),
-        ("is required when sending a proposal back: say what the implementer must do",
-         "هنگام برگرداندن پیشنهاد الزامی است: بگویید مجری چه باید بکند"),
-        ("Screening needs a completed assessment of the applicant (POST /v1/producers/{id}/assessments).",
-         "غربالگری به ارزیابی کامل‌شدهٔ متقاضی نیاز دارد (POST /v1/producers/{id}/assessments)."),
+        (
+            "is required when sending a proposal back: say what the implementer must do",
+            "هنگام برگرداندن پیشنهاد الزامی است: بگویید مجری چه باید بکند"
+        ),
+        (
+            "Screening needs a completed assessment of the applicant (POST /v1/producers/{id}/assessments).",
+            "غربالگری به ارزیابی کامل‌شدهٔ متقاضی نیاز دارد (POST /v1/producers/{id}/assessments)."
+        ),
         ("A {status} application is closed; it is not assessed.", "درخواست {status} بسته است؛ ارزیابی نمی‌شود."),
-        ("A completed assessment is evidence for a decision and cannot change.",
-         "ارزیابی کامل‌شده مدرک یک تصمیم است و تغییر نمی‌کند."),
-        ("Assessments are visible to the producer and its province's staff.", "ارزیابی‌ها را تولیدکننده و کارکنان استانش می‌بینند."),
-        ("Score every criterion before completing the assessment; missing: {list*}.",
-         "پیش از کامل کردن ارزیابی به همهٔ معیارها نمره دهید؛ مانده: {list}."),
+        (
+            "A completed assessment is evidence for a decision and cannot change.",
+            "ارزیابی کامل‌شده مدرک یک تصمیم است و تغییر نمی‌کند."
+        ),
+        (
+            "Assessments are visible to the producer and its province's staff.",
+            "ارزیابی‌ها را تولیدکننده و کارکنان استانش می‌بینند."
+        ),
+        (
+            "Score every criterion before completing the assessment; missing: {list*}.",
+            "پیش از کامل کردن ارزیابی به همهٔ معیارها نمره دهید؛ مانده: {list}."
+        ),
         ("{c} is not scored", "{c} نمره نگرفته است"),
         ("{c} is scored twice", "{c} دو بار نمره گرفته است"),
         ("no course open to province {p} has id {list*}", "هیچ دورهٔ باز به روی استان {p} شناسهٔ {list} را ندارد"),
@@ -458,33 +557,51 @@ public enum Localization {
         ("you cannot remove yourself; another owner can", "نمی‌توانید خودتان را بردارید؛ مالک دیگری می‌تواند"),
         ("is not a brand this producer owns", "برندی از آن این تولیدکننده نیست"),
         ("\"{a*}\" is not an active activity (see /v1/activities)", "«{a}» فعالیت فعالی نیست (/v1/activities را ببینید)"),
-        ("not active activities of the taxonomy: {list*} (see /v1/activities)",
-         "فعالیت‌های فعال رده‌بندی نیستند: {list} (/v1/activities را ببینید)"),
-        ("Once verified, a producer's activities are changed by the implementing body, not by the producer.",
-         "پس از تأیید، فعالیت‌های تولیدکننده را نهاد مجری تغییر می‌دهد، نه خود تولیدکننده."),
+        (
+            "not active activities of the taxonomy: {list*} (see /v1/activities)",
+            "فعالیت‌های فعال رده‌بندی نیستند: {list} (/v1/activities را ببینید)"
+        ),
+        (
+            "Once verified, a producer's activities are changed by the implementing body, not by the producer.",
+            "پس از تأیید، فعالیت‌های تولیدکننده را نهاد مجری تغییر می‌دهد، نه خود تولیدکننده."
+        ),
         ("Activity {code} already exists.", "فعالیت {code} از پیش وجود دارد."),
         ("is a province code, not a skill", "کد استان است، نه مهارت"),
 
         // Loans.
-        ("A rejected or withdrawn application cannot record a loan referral.", "برای درخواست ردشده یا پس‌گرفته‌شده ارجاع وام ثبت نمی‌شود."),
-        ("The producer already has an open loan referral; record the ministry's decision on it first.",
-         "تولیدکننده هم‌اکنون ارجاع وام بازی دارد؛ نخست تصمیم وزارتخانه را دربارهٔ آن ثبت کنید."),
-        ("This referral records that the producer does not seek a facility; it has no status.",
-         "این ارجاع ثبت می‌کند که تولیدکننده تسهیلات نمی‌خواهد؛ وضعیتی ندارد."),
+        (
+            "A rejected or withdrawn application cannot record a loan referral.",
+            "برای درخواست ردشده یا پس‌گرفته‌شده ارجاع وام ثبت نمی‌شود."
+        ),
+        (
+            "The producer already has an open loan referral; record the ministry's decision on it first.",
+            "تولیدکننده هم‌اکنون ارجاع وام بازی دارد؛ نخست تصمیم وزارتخانه را دربارهٔ آن ثبت کنید."
+        ),
+        (
+            "This referral records that the producer does not seek a facility; it has no status.",
+            "این ارجاع ثبت می‌کند که تولیدکننده تسهیلات نمی‌خواهد؛ وضعیتی ندارد."
+        ),
         ("This tracking code is already recorded.", "این کد رهگیری پیش‌تر ثبت شده است."),
         ("is required when seeking is true", "وقتی seeking برابر true است الزامی است"),
-        ("is required when seeking is true: register on the ministry's site first, then record its tracking code",
-         "وقتی seeking برابر true است الزامی است: نخست در سامانهٔ وزارتخانه ثبت‌نام کنید، سپس کد رهگیری آن را ثبت کنید"),
+        (
+            "is required when seeking is true: register on the ministry's site first, then record its tracking code",
+            "وقتی seeking برابر true است الزامی است: نخست در سامانهٔ وزارتخانه ثبت‌نام کنید، سپس کد رهگیری آن را ثبت کنید"
+        ),
         ("must be omitted when seeking is false", "وقتی seeking برابر false است نباید فرستاده شود"),
         ("is required when purpose is other", "وقتی purpose برابر other است الزامی است"),
         ("is given only with a decision (granted or declined)", "فقط همراه تصمیم (granted یا declined) داده می‌شود"),
 
         // Training, courses, modules.
         ("National courses are managed by admins.", "دوره‌های ملی را مدیران اداره می‌کنند."),
-        ("Courses of province {p} are managed by that province's implementers.", "دوره‌های استان {p} را مجریان همان استان اداره می‌کنند."),
+        (
+            "Courses of province {p} are managed by that province's implementers.",
+            "دوره‌های استان {p} را مجریان همان استان اداره می‌کنند."
+        ),
         ("implementers create courses for their own provinces only", "مجریان فقط برای استان‌های خود دوره می‌سازند"),
-        ("is required: name one of your provinces (national courses are created by admins)",
-         "الزامی است: یکی از استان‌های خود را نام ببرید (دوره‌های ملی را مدیران می‌سازند)"),
+        (
+            "is required: name one of your provinces (national courses are created by admins)",
+            "الزامی است: یکی از استان‌های خود را نام ببرید (دوره‌های ملی را مدیران می‌سازند)"
+        ),
         ("name one of your provinces ({list*})", "یکی از استان‌های خود را نام ببرید ({list})"),
         ("A rejected applicant cannot be enrolled.", "متقاضی ردشده ثبت‌نام نمی‌شود."),
         ("is not a producer you can enrol", "تولیدکننده‌ای نیست که بتوانید ثبت‌نامش کنید"),
@@ -494,39 +611,60 @@ public enum Localization {
         ("is required for a live session (true or false)", "برای جلسهٔ زنده الزامی است (true یا false)"),
         ("is not a module of course {c}", "پودمانی از دورهٔ {c} نیست"),
         ("Course {c} has no final assessment (no pass_mark).", "دورهٔ {c} آزمون پایانی ندارد (pass_mark ندارد)."),
-        ("Progress has been recorded on this module; it stays as a record of that training.",
-         "پیشرفتی روی این پودمان ثبت شده است؛ به‌عنوان سابقهٔ آن آموزش می‌ماند."),
-        ("This course completes by itself when every module is done and the pass mark is reached; missing: {list:l}.",
-         "این دوره وقتی همهٔ پودمان‌ها انجام شود و نمرهٔ قبولی به دست آید خودبه‌خود کامل می‌شود؛ مانده: {list}."),
+        (
+            "Progress has been recorded on this module; it stays as a record of that training.",
+            "پیشرفتی روی این پودمان ثبت شده است؛ به‌عنوان سابقهٔ آن آموزش می‌ماند."
+        ),
+        (
+            "This course completes by itself when every module is done and the pass mark is reached; missing: {list:l}.",
+            "این دوره وقتی همهٔ پودمان‌ها انجام شود و نمرهٔ قبولی به دست آید خودبه‌خود کامل می‌شود؛ مانده: {list}."
+        ),
         ("module {id} «{title*}» is not attended", "در پودمان {id} «{title}» حضور ثبت نشده است"),
         ("module {id} «{title*}» is not done", "پودمان {id} «{title}» انجام نشده است"),
         ("the final assessment is not recorded (pass mark {n})", "آزمون پایانی ثبت نشده است (نمرهٔ قبولی {n})"),
-        ("Every module must be done before staff confirm the completion; missing: {list:l}.",
-         "پیش از آنکه کارکنان پایان دوره را تأیید کنند همهٔ پودمان‌ها باید انجام شده باشند؛ مانده: {list}."),
-        ("Progress has been recorded on this module; its kind can no longer change.",
-         "پیشرفتی روی این پودمان ثبت شده است؛ نوع آن دیگر تغییر نمی‌کند."),
+        (
+            "Every module must be done before staff confirm the completion; missing: {list:l}.",
+            "پیش از آنکه کارکنان پایان دوره را تأیید کنند همهٔ پودمان‌ها باید انجام شده باشند؛ مانده: {list}."
+        ),
+        (
+            "Progress has been recorded on this module; its kind can no longer change.",
+            "پیشرفتی روی این پودمان ثبت شده است؛ نوع آن دیگر تغییر نمی‌کند."
+        ),
         ("{score} is below the pass mark {n}", "{score} از نمرهٔ قبولی {n} کمتر است"),
         ("the course's rules are met", "شرایط دوره برآورده شده است"),
 
         // Province studies.
-        ("An approved study cannot change; create a new version for the year instead.",
-         "مطالعهٔ تأییدشده تغییر نمی‌کند؛ به جای آن نسخهٔ تازه‌ای برای همان سال بسازید."),
-        ("A study is approved by someone other than the account that entered it.",
-         "مطالعه را کسی جز حسابی که آن را وارد کرده است تأیید می‌کند."),
+        (
+            "An approved study cannot change; create a new version for the year instead.",
+            "مطالعهٔ تأییدشده تغییر نمی‌کند؛ به جای آن نسخهٔ تازه‌ای برای همان سال بسازید."
+        ),
+        (
+            "A study is approved by someone other than the account that entered it.",
+            "مطالعه را کسی جز حسابی که آن را وارد کرده است تأیید می‌کند."
+        ),
         ("A study without rows cannot be approved.", "مطالعهٔ بی‌ردیف تأییدشدنی نیست."),
-        ("Only the implementers of {p} (or an admin) edit its studies.", "فقط مجریان {p} (یا مدیر) مطالعه‌های آن را ویرایش می‌کنند."),
+        (
+            "Only the implementers of {p} (or an admin) edit its studies.",
+            "فقط مجریان {p} (یا مدیر) مطالعه‌های آن را ویرایش می‌کنند."
+        ),
         ("Only the supervisor of {p} (or an admin) approves its studies.", "فقط ناظر {p} (یا مدیر) مطالعه‌های آن را تأیید می‌کند."),
-        ("Province {p} already has a draft study for {y} (id {id}); edit or approve it.",
-         "استان {p} هم‌اکنون پیش‌نویس مطالعه‌ای برای {y} دارد (شناسهٔ {id})؛ آن را ویرایش یا تأیید کنید."),
-        ("A study is approved by someone other than the accounts that entered or edited it.",
-         "مطالعه را کسی جز حساب‌هایی که آن را وارد یا ویرایش کرده‌اند تأیید می‌کند."),
+        (
+            "Province {p} already has a draft study for {y} (id {id}); edit or approve it.",
+            "استان {p} هم‌اکنون پیش‌نویس مطالعه‌ای برای {y} دارد (شناسهٔ {id})؛ آن را ویرایش یا تأیید کنید."
+        ),
+        (
+            "A study is approved by someone other than the accounts that entered or edited it.",
+            "مطالعه را کسی جز حساب‌هایی که آن را وارد یا ویرایش کرده‌اند تأیید می‌کند."
+        ),
         ("a quoted cell is not closed", "خانهٔ داخل گیومه بسته نشده است"),
         ("must be a whole number (got \"{v*}\")", "باید عدد صحیح باشد (رسید: \"{v}\")"),
         ("repeats row {n}", "ردیف {n} را تکرار می‌کند"),
         ("a study can only move to approved", "مطالعه فقط به approved می‌رود"),
         ("a study has at most {n} rows", "مطالعه حداکثر {n} ردیف دارد"),
-        ("{n} row(s) are invalid; nothing was imported. Send it with dry_run=true for the full report.",
-         "{n} ردیف نامعتبر است؛ چیزی وارد نشد. برای گزارش کامل آن را با dry_run=true بفرستید."),
+        (
+            "{n} row(s) are invalid; nothing was imported. Send it with dry_run=true for the full report.",
+            "{n} ردیف نامعتبر است؛ چیزی وارد نشد. برای گزارش کامل آن را با dry_run=true بفرستید."
+        ),
         ("the CSV is empty; the first row names the columns", "فایل CSV خالی است؛ ردیف نخست نام ستون‌ها را می‌آورد"),
         ("the CSV has a header but no rows", "فایل CSV سرآیند دارد ولی ردیفی ندارد"),
         ("column is missing from the header", "ستون در سرآیند نیامده است"),
@@ -548,32 +686,47 @@ public enum Localization {
         // Catalogue, packaging, certificates.
         ("Only producers list products.", "فقط تولیدکنندگان محصول عرضه می‌کنند."),
         ("A rejected applicant cannot list products.", "متقاضی ردشده محصول عرضه نمی‌کند."),
-        ("Only a verified producer's products can be listed; this producer is \"{status}\".",
-         "فقط محصولات تولیدکنندهٔ تأییدشده عرضه می‌شوند؛ این تولیدکننده «{status}» است."),
+        (
+            "Only a verified producer's products can be listed; this producer is \"{status}\".",
+            "فقط محصولات تولیدکنندهٔ تأییدشده عرضه می‌شوند؛ این تولیدکننده «{status}» است."
+        ),
         ("An archived product cannot be changed.", "محصول بایگانی‌شده تغییر نمی‌کند."),
         ("An archived product cannot be edited.", "محصول بایگانی‌شده ویرایش نمی‌شود."),
-        ("You declared this packaging yourself; another supervisor of the province or an admin must approve it.",
-         "این بسته‌بندی را خودتان اظهار کرده‌اید؛ ناظر دیگری از استان یا مدیر باید آن را تأیید کند."),
-        ("The declared level is now {now}, not {given}: read the declaration again and review what is declared.",
-         "سطح اظهارشده اکنون {now} است، نه {given}: اظهارنامه را دوباره بخوانید و آنچه اظهار شده را بررسی کنید."),
+        (
+            "You declared this packaging yourself; another supervisor of the province or an admin must approve it.",
+            "این بسته‌بندی را خودتان اظهار کرده‌اید؛ ناظر دیگری از استان یا مدیر باید آن را تأیید کند."
+        ),
+        (
+            "The declared level is now {now}, not {given}: read the declaration again and review what is declared.",
+            "سطح اظهارشده اکنون {now} است، نه {given}: اظهارنامه را دوباره بخوانید و آنچه اظهار شده را بررسی کنید."
+        ),
         ("is required to approve: the declared level you reviewed", "برای تأیید الزامی است: سطح اظهارشده‌ای که بررسی کردید"),
         ("is required to reject a packaging declaration", "برای رد اظهارنامهٔ بسته‌بندی الزامی است"),
         ("is required when moving to {target}", "هنگام رفتن به {target} الزامی است"),
 
         // Demands, matching, invitations.
         ("Demands are posted by partner accounts.", "درخواست‌های تأمین را حساب‌های شریک می‌فرستند."),
-        ("Demand {id} is {status}; invitations are sent for open demands.",
-         "درخواست تأمین {id} در وضعیت {status} است؛ دعوت برای درخواست‌های باز فرستاده می‌شود."),
+        (
+            "Demand {id} is {status}; invitations are sent for open demands.",
+            "درخواست تأمین {id} در وضعیت {status} است؛ دعوت برای درخواست‌های باز فرستاده می‌شود."
+        ),
         ("a demand cannot be reopened; post a new one", "درخواست تأمین دوباره باز نمی‌شود؛ درخواست تازه‌ای بفرستید"),
         ("Invitations are sent by the demand's partner.", "دعوت‌ها را شریکِ درخواست تأمین می‌فرستد."),
         ("Invitations are answered by the invited producer.", "به دعوت‌ها تولیدکنندهٔ دعوت‌شده پاسخ می‌دهد."),
         ("is not a listed product of producer {id}", "محصول عرضه‌شدهٔ تولیدکنندهٔ {id} نیست"),
-        ("Product {p} no longer passes demand {d}'s requirements (listing, certificates, packaging).",
-         "محصول {p} دیگر شرایط درخواست تأمین {d} را ندارد (عرضه، گواهی‌ها، بسته‌بندی)."),
+        (
+            "Product {p} no longer passes demand {d}'s requirements (listing, certificates, packaging).",
+            "محصول {p} دیگر شرایط درخواست تأمین {d} را ندارد (عرضه، گواهی‌ها، بسته‌بندی)."
+        ),
         ("is not a product of producer {id}", "محصولی از تولیدکنندهٔ {id} نیست"),
-        ("is not a product of producer {id} that matches this demand (see its matches)",
-         "محصولی از تولیدکنندهٔ {id} که با این درخواست تأمین جور باشد نیست (جورشده‌هایش را ببینید)"),
-        ("must not exceed the demand's max_unit_price_rials ({n})", "نباید از max_unit_price_rials درخواست تأمین ({n}) بیشتر شود"),
+        (
+            "is not a product of producer {id} that matches this demand (see its matches)",
+            "محصولی از تولیدکنندهٔ {id} که با این درخواست تأمین جور باشد نیست (جورشده‌هایش را ببینید)"
+        ),
+        (
+            "must not exceed the demand's max_unit_price_rials ({n})",
+            "نباید از max_unit_price_rials درخواست تأمین ({n}) بیشتر شود"
+        ),
         ("is below the product's minimum order quantity {n}", "از حداقل مقدار سفارش محصول، {n}، کمتر است"),
 
         // Orders.
@@ -584,41 +737,76 @@ public enum Localization {
         ("the order total is too large", "جمع سفارش بیش از اندازه بزرگ است"),
         ("Product {id} has {n} available; {q} were ordered.", "محصول {id} فقط {n} موجودی دارد؛ {q} سفارش داده شد."),
         ("The {role} role cannot move an order to {target}.", "نقش {role} نمی‌تواند سفارش را به {target} ببرد."),
-        ("The order was not accepted by its accept-by time (expires_at) and has expired; its stock is released.",
-         "سفارش تا مهلت پذیرش (expires_at) پذیرفته نشد و منقضی شده است؛ موجودی‌اش آزاد شد."),
-        ("Staff only settle disputes: a disputed order moves to delivered (for the producer) or dispute_upheld.",
-         "کارکنان فقط اختلاف را فیصله می‌دهند: سفارش مورد اختلاف به delivered (به سود تولیدکننده) یا dispute_upheld می‌رود."),
-        ("Only an order rejected for a buyer-side reason (buyer_unreachable, buyer_request, suspected_fraud, delivery_address_invalid) has a reason to confirm.",
-         "فقط سفارشی که به دلیلی از سوی خریدار رد شده است (buyer_unreachable، buyer_request، suspected_fraud، delivery_address_invalid) دلیلی برای تأیید دارد."),
+        (
+            "The order was not accepted by its accept-by time (expires_at) and has expired; its stock is released.",
+            "سفارش تا مهلت پذیرش (expires_at) پذیرفته نشد و منقضی شده است؛ موجودی‌اش آزاد شد."
+        ),
+        (
+            "Staff only settle disputes: a disputed order moves to delivered (for the producer) or dispute_upheld.",
+            "کارکنان فقط اختلاف را فیصله می‌دهند: سفارش مورد اختلاف به delivered (به سود تولیدکننده) یا dispute_upheld می‌رود."
+        ),
+        (
+            "Only an order rejected for a buyer-side reason (buyer_unreachable, buyer_request, suspected_fraud, delivery_address_invalid) has a reason to confirm.",
+            "فقط سفارشی که به دلیلی از سوی خریدار رد شده است (buyer_unreachable، buyer_request، suspected_fraud، delivery_address_invalid) دلیلی برای تأیید دارد."
+        ),
         ("is required to ship", "برای ارسال الزامی است"),
         ("is required to dispute a delivery", "برای اعتراض به تحویل الزامی است"),
-        ("is required to settle a dispute: say what was decided and why", "برای فیصلهٔ اختلاف الزامی است: بگویید چه تصمیمی گرفته شد و چرا"),
-        ("is required to reject: say whether the producer cannot supply or the buyer is the problem",
-         "برای رد کردن الزامی است: بگویید تولیدکننده نمی‌تواند تأمین کند یا مشکل از خریدار است"),
-        ("is required when staff confirm a rejection reason on the buyer's behalf",
-         "وقتی کارکنان از سوی خریدار دلیل رد را تأیید می‌کنند الزامی است"),
-        ("is replaced by items: [{\"id\": …, \"version\": …}], each with the version you checked",
-         "جای خود را به items: [{\"id\": …, \"version\": …}] داده است، هر کدام با نسخه‌ای که بررسی کردید"),
+        (
+            "is required to settle a dispute: say what was decided and why",
+            "برای فیصلهٔ اختلاف الزامی است: بگویید چه تصمیمی گرفته شد و چرا"
+        ),
+        (
+            "is required to reject: say whether the producer cannot supply or the buyer is the problem",
+            "برای رد کردن الزامی است: بگویید تولیدکننده نمی‌تواند تأمین کند یا مشکل از خریدار است"
+        ),
+        (
+            "is required when staff confirm a rejection reason on the buyer's behalf",
+            "وقتی کارکنان از سوی خریدار دلیل رد را تأیید می‌کنند الزامی است"
+        ),
+        (
+            "is replaced by items: [{\"id\": …, \"version\": …}], each with the version you checked",
+            "جای خود را به items: [{\"id\": …, \"version\": …}] داده است، هر کدام با نسخه‌ای که بررسی کردید"
+        ),
 
         // Export shipments.
-        ("Export shipments are recorded by exporter partners and producers.", "محموله‌های صادراتی را شریکان صادرکننده و تولیدکنندگان ثبت می‌کنند."),
+        (
+            "Export shipments are recorded by exporter partners and producers.",
+            "محموله‌های صادراتی را شریکان صادرکننده و تولیدکنندگان ثبت می‌کنند."
+        ),
         ("Only the shipment's producer confirms it.", "فقط تولیدکنندهٔ محموله آن را تأیید می‌کند."),
         ("Only whoever recorded the shipment corrects it.", "فقط کسی که محموله را ثبت کرده است آن را اصلاح می‌کند."),
-        ("Export shipment {id} is {status}; only declared shipments are corrected.",
-         "محمولهٔ صادراتی {id} در وضعیت {status} است؛ فقط محموله‌های اظهارشده اصلاح می‌شوند."),
-        ("Export shipment {id} is {status}; only declared shipments are confirmed.",
-         "محمولهٔ صادراتی {id} در وضعیت {status} است؛ فقط محموله‌های اظهارشده تأیید می‌شوند."),
-        ("Export shipment {id} was recorded by an exporter without an order between them; its producer must confirm it (POST /v1/export-shipments/{id2}/confirmation) before it can be cleared.",
-         "محمولهٔ صادراتی {id} را صادرکننده‌ای بی سفارشی میان آن دو ثبت کرده است؛ تولیدکننده‌اش باید پیش از ترخیص آن را تأیید کند (POST /v1/export-shipments/{id2}/confirmation)."),
-        ("Send If-Match with the ETag of the shipment as you checked it against the customs declaration (GET /v1/export-shipments/{{id}} or the verification queue's version); `*` names no version.",
-         "If-Match را با ETag محموله، همان‌گونه که آن را با اظهارنامهٔ گمرکی سنجیدید، بفرستید (GET /v1/export-shipments/{{id}} یا نسخهٔ صف راستی‌آزمایی)؛ `*` هیچ نسخه‌ای را نام نمی‌برد."),
-        ("is required to reject a shipment (what does not match the declaration)", "برای رد محموله الزامی است (آنچه با اظهارنامه جور نیست)"),
-        ("Only whoever recorded the shipment, or an export officer, marks it shipped.",
-         "فقط کسی که محموله را ثبت کرده است، یا کارشناس صادرات، آن را ارسال‌شده علامت می‌زند."),
-        ("Only an export officer clears or rejects a shipment, after checking its customs declaration.",
-         "فقط کارشناس صادرات، پس از بررسی اظهارنامهٔ گمرکی، محموله را ترخیص یا رد می‌کند."),
-        ("is above the ceiling of US$ {v} per shipment; a larger consignment is declared in several shipments",
-         "از سقف {v} دلار آمریکا برای هر محموله بیشتر است؛ محمولهٔ بزرگ‌تر در چند محموله اظهار می‌شود"),
+        (
+            "Export shipment {id} is {status}; only declared shipments are corrected.",
+            "محمولهٔ صادراتی {id} در وضعیت {status} است؛ فقط محموله‌های اظهارشده اصلاح می‌شوند."
+        ),
+        (
+            "Export shipment {id} is {status}; only declared shipments are confirmed.",
+            "محمولهٔ صادراتی {id} در وضعیت {status} است؛ فقط محموله‌های اظهارشده تأیید می‌شوند."
+        ),
+        (
+            "Export shipment {id} was recorded by an exporter without an order between them; its producer must confirm it (POST /v1/export-shipments/{id2}/confirmation) before it can be cleared.",
+            "محمولهٔ صادراتی {id} را صادرکننده‌ای بی سفارشی میان آن دو ثبت کرده است؛ تولیدکننده‌اش باید پیش از ترخیص آن را تأیید کند (POST /v1/export-shipments/{id2}/confirmation)."
+        ),
+        (
+            "Send If-Match with the ETag of the shipment as you checked it against the customs declaration (GET /v1/export-shipments/{{id}} or the verification queue's version); `*` names no version.",
+            "If-Match را با ETag محموله، همان‌گونه که آن را با اظهارنامهٔ گمرکی سنجیدید، بفرستید (GET /v1/export-shipments/{{id}} یا نسخهٔ صف راستی‌آزمایی)؛ `*` هیچ نسخه‌ای را نام نمی‌برد."
+        ),
+        (
+            "is required to reject a shipment (what does not match the declaration)",
+            "برای رد محموله الزامی است (آنچه با اظهارنامه جور نیست)"
+        ),
+        (
+            "Only whoever recorded the shipment, or an export officer, marks it shipped.",
+            "فقط کسی که محموله را ثبت کرده است، یا کارشناس صادرات، آن را ارسال‌شده علامت می‌زند."
+        ),
+        (
+            "Only an export officer clears or rejects a shipment, after checking its customs declaration.",
+            "فقط کارشناس صادرات، پس از بررسی اظهارنامهٔ گمرکی، محموله را ترخیص یا رد می‌کند."
+        ),
+        (
+            "is above the ceiling of US$ {v} per shipment; a larger consignment is declared in several shipments",
+            "از سقف {v} دلار آمریکا برای هر محموله بیشتر است؛ محمولهٔ بزرگ‌تر در چند محموله اظهار می‌شود"
+        ),
         ("is not an order of producer {id} bought by your company", "سفارشی از تولیدکنندهٔ {id} که شرکت شما خریده باشد نیست"),
     ]
 

@@ -65,7 +65,11 @@ public struct APIError: HTTPResponseError, Sendable {
             let field: String
             let message: String
             let messageEn: String?
-            enum CodingKeys: String, CodingKey { case field, message, messageEn = "message_en" }
+            enum CodingKeys: String, CodingKey {
+                case field
+                case message
+                case messageEn = "message_en"
+            }
             func encode(to encoder: any Encoder) throws {
                 var c = encoder.container(keyedBy: CodingKeys.self)
                 try c.encode(field, forKey: .field)
@@ -84,7 +88,9 @@ public struct APIError: HTTPResponseError, Sendable {
             try c.encode(instance, forKey: JSONKey("instance"))
             try c.encodeIfPresent(problem.detail, forKey: JSONKey("detail"))
             if !problem.errors.isEmpty {
-                try c.encode(problem.errors.map { Field(field: $0.field, message: $0.message, messageEn: $0.english) }, forKey: JSONKey("errors"))
+                try c.encode(
+                    problem.errors.map { Field(field: $0.field, message: $0.message, messageEn: $0.english) },
+                    forKey: JSONKey("errors"))
             }
             for (key, value) in problem.extra { try c.encode(value, forKey: JSONKey(key)) }
         }

@@ -1,6 +1,7 @@
-@testable import BazaarcheCore
 import Foundation
 import Testing
+
+@testable import BazaarcheCore
 
 /// Problem documents in Persian with `Accept-Language: fa`, end to end: Persian title, detail and
 /// field messages; English by default; the `code` and every machine-readable member unchanged.
@@ -9,7 +10,9 @@ import Testing
 
     /// Persian text as we write it: Persian ی and ک (not Arabic ي and ك), digits left ASCII.
     static func isProperPersian(_ text: String) -> Bool {
-        !text.unicodeScalars.contains { ["\u{064A}", "\u{0643}"].contains($0) || (0x06F0...0x06F9).contains($0.value) || (0x0660...0x0669).contains($0.value) }
+        !text.unicodeScalars.contains {
+            ["\u{064A}", "\u{0643}"].contains($0) || (0x06F0...0x06F9).contains($0.value) || (0x0660...0x0669).contains($0.value)
+        }
     }
     static func hasPersianLetters(_ text: String) -> Bool {
         text.unicodeScalars.contains { (0x0600...0x06FF).contains($0.value) }
@@ -166,8 +169,9 @@ import Testing
         #expect(body.contains("\"message_en\":\"Something nobody has translated yet.\""))
         #expect(APIError.notFound("Producer 3").localized(.en).detail == "Producer 3 was not found.")
         // A translated message keeps no English copy.
-        #expect(APIError.validation(field: "limit", "must be from 1 to 200").localized(.fa).errors
-            == [FieldError("limit", "باید از 1 تا 200 باشد")])
+        #expect(
+            APIError.validation(field: "limit", "must be from 1 to 200").localized(.fa).errors
+                == [FieldError("limit", "باید از 1 تا 200 باشد")])
     }
 }
 
@@ -176,10 +180,13 @@ import Testing
 @Suite struct LocalizationCoverageTests {
     static let sources: [(path: String, text: String)] = {
         let root = repositoryRoot.appendingPathComponent("Sources")
-        let files = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)?
+        let files =
+            FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)?
             .compactMap { $0 as? URL }.filter { $0.pathExtension == "swift" } ?? []
         return files.sorted { $0.path < $1.path }.compactMap { url in
-            (try? String(contentsOf: url, encoding: .utf8)).map { (url.path.replacingOccurrences(of: root.path + "/", with: ""), $0) }
+            (try? String(contentsOf: url, encoding: .utf8)).map {
+                (url.path.replacingOccurrences(of: root.path + "/", with: ""), $0)
+            }
         }
     }()
 
@@ -231,7 +238,8 @@ import Testing
             // The Persian template uses only placeholders the English one captures.
             let names = { (s: String) -> Set<String> in
                 let r = try! NSRegularExpression(pattern: #"(?<!\{)\{([a-z0-9]+)(?:\*|:t|:l)?\}(?!\})"#)
-                return Set(r.matches(in: s, range: NSRange(s.startIndex..., in: s)).map { String(s[Range($0.range(at: 1), in: s)!]) })
+                return Set(
+                    r.matches(in: s, range: NSRange(s.startIndex..., in: s)).map { String(s[Range($0.range(at: 1), in: s)!]) })
             }
             #expect(names(persian).isSubset(of: names(english)), "\(english)")
         }
@@ -264,7 +272,8 @@ enum MessageScanner {
     ]
 
     static let calls = try! NSRegularExpression(
-        pattern: #"(\.check|\.add|\bFieldError|\.validation|\.forbidden|\.conflict|\.badRequest|\.notFound|\bAPIError|\bRowError)\("#)
+        pattern:
+            #"(\.check|\.add|\bFieldError|\.validation|\.forbidden|\.conflict|\.badRequest|\.notFound|\bAPIError|\bRowError)\("#)
 
     static func samples(in text: String) -> [String] {
         let scalars = Array(text.unicodeScalars)
@@ -343,9 +352,15 @@ enum MessageScanner {
                     var depth = 0
                     j += 1
                     while j < s.count {
-                        if s[j] == "\"" { j = skipString(s, at: j); continue }
+                        if s[j] == "\"" {
+                            j = skipString(s, at: j)
+                            continue
+                        }
                         if s[j] == "(" { depth += 1 }
-                        if s[j] == ")" { depth -= 1; if depth == 0 { break } }
+                        if s[j] == ")" {
+                            depth -= 1
+                            if depth == 0 { break }
+                        }
                         j += 1
                     }
                     j += 1
@@ -432,7 +447,10 @@ enum MessageScanner {
         var i = 0
         while i < s.count {
             let c = s[i]
-            if c == "\"" { i = skipString(s, at: i); continue }
+            if c == "\"" {
+                i = skipString(s, at: i)
+                continue
+            }
             if c == "(" || c == "[" || c == "{" { depth += 1 }
             if c == ")" || c == "]" || c == "}" { depth -= 1 }
             if depth == 0 && c == "?" && i > 0 && s[i - 1] == " " { question = i }
@@ -467,9 +485,15 @@ enum MessageScanner {
                     var depth = 0
                     var j = i + 1
                     while j < body.count {
-                        if body[j] == "\"" { j = skipString(body, at: j); continue }
+                        if body[j] == "\"" {
+                            j = skipString(body, at: j)
+                            continue
+                        }
                         if body[j] == "(" { depth += 1 }
-                        if body[j] == ")" { depth -= 1; if depth == 0 { break } }
+                        if body[j] == ")" {
+                            depth -= 1
+                            if depth == 0 { break }
+                        }
                         j += 1
                     }
                     let inner = String(String.UnicodeScalarView(body[(i + 2)..<min(j, body.count)]))
