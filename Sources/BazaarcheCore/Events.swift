@@ -15,6 +15,8 @@ public enum EventType: String, APIEnum {
     case orderDisputeUpheld = "order.dispute_upheld"
     case orderCancelled = "order.cancelled"
     case orderExpired = "order.expired"
+    /// A placed order nearing its accept-by time, still not accepted (once per order; docs/integrations.md).
+    case orderExpiringSoon = "order.expiring_soon"
     case invitationCreated = "invitation.created"
     case invitationAccepted = "invitation.accepted"
     case invitationDeclined = "invitation.declined"
@@ -29,6 +31,8 @@ public enum EventType: String, APIEnum {
     case producerSuspended = "producer.suspended"
     case exportShipmentCleared = "export_shipment.cleared"
     case exportShipmentRejected = "export_shipment.rejected"
+    /// A webhook endpoint turned off after a long run of failed deliveries (docs/integrations.md).
+    case webhookEndpointDisabled = "webhook_endpoint.disabled"
 
     /// The event a status move of `subject` reports, if any.
     public static func move(_ subject: String, to status: String) -> EventType? {
@@ -44,6 +48,11 @@ public enum EventLog {
     public static func record(
         _ type: EventType, subject: String, from source: SQL, on connection: PostgresConnection, logger: Logger
     ) async throws {
+        #if BAZAARCHE_BENCH_NO_EVENTS
+            // Only `scripts/bench-outbox` builds with this flag: the same service without its outbox,
+            // to measure what the events cost order placement. Never a production build.
+            return
+        #endif
         let insert: SQL = """
             INSERT INTO events (type, subject_type, subject_id, data, province_code, producer_id, partner_id)
             SELECT \(type.rawValue), \(subject), s.subject_id, s.data::jsonb, s.province_code, s.producer_id, s.partner_id
