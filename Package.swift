@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // HMAC-SHA256 for webhook signatures (already in the graph through PostgresNIO).
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // HTTP conventions (errors, JSON, pagination, auth), database access, migrations.
@@ -63,7 +65,14 @@ let package = Package(
         .target(name: "Partners", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         .target(name: "Matching", dependencies: ["BazaarcheCore", "Catalog", "Orders"], swiftSettings: swiftSettings),
         .target(name: "Exports", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
-        .target(name: "Integrations", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
+        .target(
+            name: "Integrations",
+            dependencies: [
+                "BazaarcheCore", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Wires the feature modules into one application; shared by the executable and the tests.
         .target(
             name: "BazaarcheApp",
@@ -79,9 +88,10 @@ let package = Package(
         .testTarget(
             name: "BazaarcheTests",
             dependencies: [
-                "BazaarcheApp", "Partners", "Exports", "Messaging",
+                "BazaarcheApp", "Partners", "Exports", "Messaging", "Integrations",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

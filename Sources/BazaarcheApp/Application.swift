@@ -62,10 +62,16 @@ public func buildApplication(
         app.addServices(
             OrderSweeper(orders: Orders(db: db, settings: config.orderSettings), every: .seconds(config.orderSweepSeconds)))
     }
+    if config.eventRetentionDays > 0 { app.addServices(EventRetention(db: db, days: config.eventRetentionDays)) }
     if config.webhookPollSeconds > 0 {
-        app.addServices(
-            WebhookWorker(
-                deliverer: WebhookDeliverer(db: db, settings: config.webhookSettings), every: .seconds(config.webhookPollSeconds)))
+        let deliverer = WebhookDeliverer(db: db, settings: config.webhookSettings)
+        app.addServices(WebhookWorker(deliverer: deliverer, every: .seconds(config.webhookPollSeconds)))
+    }
+    if config.notificationPollSeconds > 0 {
+        let sms = SMS(db: db, gateway: smsGateway(config: config, logger: db.logger))
+        let dispatcher = NotificationDispatcher(
+            db: db, sms: sms, settings: config.notificationSettings, sources: .application)
+        app.addServices(NotificationWorker(dispatcher: dispatcher, every: .seconds(config.notificationPollSeconds)))
     }
     if config.migrateOnStart {
         app.beforeServerStarts {
@@ -170,6 +176,7 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database,
     Figures(db: readDB).addRoutes(to: &routes)
     Dashboard(db: db).addRoutes(to: &routes)
     EventFeed(db: db).addRoutes(to: &routes)
+    Notifications(db: db, settings: config.notificationSettings).addRoutes(to: &routes)
     WebhookEndpoints(db: db, settings: config.webhookSettings).addRoutes(to: &routes)
     apiKeys.addRoutes(to: &routes)
 
@@ -223,4 +230,19 @@ extension AppConfig {
 
     /// Webhook behaviour as the Integrations module takes it.
     public var webhookSettings: WebhookSettings { WebhookSettings(allowPrivate: webhooksAllowPrivate) }
+
+    /// Producer notifications as the Messaging module takes them.
+    public var notificationSettings: NotificationSettings {
+        var settings = NotificationSettings()
+        settings.smsDailyLimit = notificationSMSDailyLimit
+        settings.orderExpiringHours = orderExpiringNoticeHours
+        settings.certificateExpiringDays = certificateExpiringNoticeDays
+        return settings
+    }
+}
+
+extension NotificationSources {
+    /// Orders and certificates as their own modules put them in events.
+    public static let application = NotificationSources(
+        orders: { Orders.eventSource($0) }, certificates: { Quality.certificateEvents($0) })
 }

@@ -16,6 +16,8 @@ public struct AppConfig: Sendable {
     public var maxBodyBytes: Int = 1 << 20
     /// Requests per minute per account and instance; 0 turns the limit off (benchmarks).
     public var rateLimitPerMinute: Int = 3000
+    /// Requests per minute per API key and instance (a bucket apart from its account's); 0 turns it off.
+    public var apiKeyRateLimitPerMinute: Int = 600
     /// Seconds an idle keep-alive connection stays open.
     public var idleTimeoutSeconds: Int = 60
     /// A placed order not accepted within this many hours expires and releases its stock.
@@ -24,6 +26,8 @@ public struct AppConfig: Sendable {
     public var orderConfirmDays: Int = 14
     /// How often each instance applies those deadlines; 0 turns its sweeper off.
     public var orderSweepSeconds: Int = 30
+    /// Events (`GET /v1/events`, webhook deliveries) are kept this many days; 0 keeps them forever.
+    public var eventRetentionDays: Int = 30
     /// Multiplies every anonymous per-address budget (`AnonymousLimits`); 0 turns them off.
     public var anonymousRateScale: Double = 1
     /// How long `/readyz` waits for the database before answering 503.
@@ -35,6 +39,18 @@ public struct AppConfig: Sendable {
     /// An HTTP SMS gateway; without one, SMS go to the development sink (log and sms_messages).
     public var smsGatewayURL: String?
     public var smsGatewayKey: String?
+    /// Development only: webhook endpoints may use http to loopback and private addresses.
+    public var webhooksAllowPrivate = false
+    /// How often each instance looks for due webhook deliveries; 0 turns its worker off.
+    public var webhookPollSeconds: Int = 1
+    /// How often each instance sends notification SMS and sweeps for expiring orders and certificates; 0: off.
+    public var notificationPollSeconds: Int = 10
+    /// SMS per producer per Tehran day; past it, notifications reach the inbox only.
+    public var notificationSMSDailyLimit: Int = 5
+    /// Hours before a placed order's accept-by time at which its producer is reminded (once).
+    public var orderExpiringNoticeHours: Int = 12
+    /// Days before a granted certificate's expiry at which its producer is reminded (once).
+    public var certificateExpiringNoticeDays: Int = 30
     public var logLevel: Logger.Level = .info
     public var logFormat: String = "json"
     public var migrateOnStart = true
@@ -81,12 +97,26 @@ public struct AppConfig: Sendable {
         int("BAZAARCHE_DB_POOL_SIZE", 1...200) { config.poolSize = $0 }
         int("BAZAARCHE_MAX_BODY_BYTES", 1024...(64 << 20)) { config.maxBodyBytes = $0 }
         int("BAZAARCHE_RATE_LIMIT_PER_MINUTE", 0...1_000_000) { config.rateLimitPerMinute = $0 }
+        int("BAZAARCHE_API_KEY_RATE_LIMIT_PER_MINUTE", 0...1_000_000) { config.apiKeyRateLimitPerMinute = $0 }
         int("BAZAARCHE_IDLE_TIMEOUT_SECONDS", 1...3600) { config.idleTimeoutSeconds = $0 }
         int("BAZAARCHE_ORDER_ACCEPT_HOURS", 1...(90 * 24)) { config.orderAcceptHours = $0 }
         int("BAZAARCHE_ORDER_CONFIRM_DAYS", 1...365) { config.orderConfirmDays = $0 }
         int("BAZAARCHE_ORDER_SWEEP_SECONDS", 0...3600) { config.orderSweepSeconds = $0 }
+        int("BAZAARCHE_EVENT_RETENTION_DAYS", 0...3650) { config.eventRetentionDays = $0 }
         int("BAZAARCHE_PASSWORD_HASH_CONCURRENCY", 1...64) { config.hashConcurrency = $0 }
         int("BAZAARCHE_READINESS_TIMEOUT_SECONDS", 1...60) { config.readinessTimeoutSeconds = $0 }
+        int("BAZAARCHE_WEBHOOK_POLL_SECONDS", 0...3600) { config.webhookPollSeconds = $0 }
+        int("BAZAARCHE_NOTIFICATION_POLL_SECONDS", 0...3600) { config.notificationPollSeconds = $0 }
+        int("BAZAARCHE_NOTIFICATION_SMS_DAILY_LIMIT", 0...1000) { config.notificationSMSDailyLimit = $0 }
+        int("BAZAARCHE_ORDER_EXPIRING_NOTICE_HOURS", 1...(90 * 24)) { config.orderExpiringNoticeHours = $0 }
+        int("BAZAARCHE_CERTIFICATE_EXPIRING_NOTICE_DAYS", 1...365) { config.certificateExpiringNoticeDays = $0 }
+        if let flag = env["BAZAARCHE_WEBHOOKS_ALLOW_PRIVATE"], !flag.isEmpty {
+            switch flag.lowercased() {
+            case "true", "1", "yes": config.webhooksAllowPrivate = true
+            case "false", "0", "no": config.webhooksAllowPrivate = false
+            default: errors.append(.invalid("BAZAARCHE_WEBHOOKS_ALLOW_PRIVATE", "must be true or false"))
+            }
+        }
         if let text = env["BAZAARCHE_ANONYMOUS_RATE_SCALE"], !text.isEmpty {
             if let value = Double(text), value >= 0, value <= 1000 {
                 config.anonymousRateScale = value

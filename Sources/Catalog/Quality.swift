@@ -77,7 +77,7 @@ public struct Quality: Sendable {
         """
 
     /// Event rows for certificates `ids` (seen by the product's producer and province).
-    static func certificateEvents(_ ids: [Int64]) -> SQL {
+    package static func certificateEvents(_ ids: [Int64]) -> SQL {
         """
         SELECT c.id, \(unescaped: certificateJSON), p.province_code, p.producer_id, NULL::bigint
         FROM certificates c JOIN products p ON p.id = c.product_id WHERE c.id = ANY(\(ids))

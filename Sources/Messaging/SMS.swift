@@ -86,6 +86,8 @@ public struct SMS: Sendable {
         case applicationCode = "application_code"
         case applicationNotice = "application_notice"
         case accountNotice = "account_notice"
+        /// A producer notification (Notifications.swift): never a code, nothing secret.
+        case producerNotification = "producer_notification"
     }
 
     public struct Pending: Sendable {

@@ -180,7 +180,7 @@ public struct Orders: Sendable {
 
     /// The rows `EventLog.record` needs for orders `ids`: the order as GET /v1/orders/{id} shows it,
     /// seen by its province's staff, its producer and the buyer's company.
-    static func eventSource(_ ids: [Int64]) -> SQL {
+    package static func eventSource(_ ids: [Int64]) -> SQL {
         """
         SELECT o.id, \(unescaped: detailJSON), o.province_code, o.producer_id, a.partner_id
         FROM orders o JOIN accounts a ON a.id = o.partner_account_id WHERE o.id = ANY(\(ids))
