@@ -220,6 +220,11 @@ func withApp(
     // The whole suite runs in parallel on a small machine: a fresh pool's first connection may
     // take longer than a production probe allows.
     config.readinessTimeoutSeconds = 10
+    // Hundreds of apps run at once: their background workers would each hold connections. Tests
+    // that need one drive it directly (WebhookTests, NotificationTests, EventRetentionTests).
+    config.webhookPollSeconds = 0
+    config.notificationPollSeconds = 0
+    config.eventRetentionDays = 0
     configure(&config)
     let health = PoolHealth()
     var clientSettings = clientConfiguration(database.configuration, poolSize: 4)
