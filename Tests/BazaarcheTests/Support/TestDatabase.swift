@@ -51,7 +51,10 @@ actor TestDatabase {
             let cluster = try PrivateCluster(
                 directory: repositoryRoot.appendingPathComponent(".data/test-postgres").path, logger: logger,
                 fallbackParent: "/tmp")
-            _ = try cluster.start(extraOptions: "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+            // Every test runs at once, each app with its own pool of 4: room for all of them (the
+            // later max_connections wins over the cluster's default 200).
+            _ = try cluster.start(
+                extraOptions: "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=600")
             // scripts/test stops the cluster when the run ends; tell it where the cluster is.
             try? cluster.dataDirectory.write(
                 to: repositoryRoot.appendingPathComponent(".data/test-cluster-path"), atomically: true, encoding: .utf8)
