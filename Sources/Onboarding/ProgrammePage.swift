@@ -186,9 +186,8 @@ public struct ProgrammePage: Sendable {
             const x = right - width * quota / max;
             svg += `<line x1="${x}" x2="${x}" y1="${top}" y2="${H - 24}" stroke="#b42318" stroke-width="2" stroke-dasharray="6 4"\#
          data-quota="${quota}"/>`;
-            // Near the left edge the label runs inwards, never off the chart (in right-to-left text
-            // "end" is the label's left end).
-            svg += `<text x="${x}" y="${H - 8}" text-anchor="${x < 150 ? "end" : "middle"}" fill="#b42318">سهمیه:\#
+            // Centred under the line, but never closer to the edge than half the label's width.
+            svg += `<text x="${Math.max(x, 80)}" y="${H - 8}" text-anchor="middle" fill="#b42318">سهمیه:\#
          ${num(quota)}</text>`;
           } else {
             svg += `<text x="${right}" y="${H - 8}" text-anchor="end">سهمیه‌ای برای این سال ثبت نشده است</text>`;
