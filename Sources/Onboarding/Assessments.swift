@@ -278,18 +278,9 @@ public struct Assessments: Sendable {
         guard Self.readers.contains(principal.role) else {
             throw APIError.forbidden("Assessments are visible to the producer and its province's staff.")
         }
-        let page = try Page(request: request)
-        return try await db.withConnection { connection in
-            _ = try await Producers.scope(of: producerID, for: principal, on: connection, logger: db.logger)
-            let rows = try await connection.query(
-                """
-                SELECT a.id, \(unescaped: Self.json)::text FROM assessments a
-                WHERE a.producer_id = \(producerID) AND a.id > \(page.after ?? 0)
-                ORDER BY a.id LIMIT \(page.limit + 1)
-                """, logger: db.logger
-            ).collect()
-            return try page.body(rows: rows)
-        }
+        return try await Producers.page(
+            of: producerID, json: Self.json, from: "assessments a", alias: "a", request: request, principal: principal,
+            db: db)
     }
 
     /// Screening needs evidence: 409 `assessment_required` unless the producer has a completed

@@ -216,18 +216,9 @@ public struct Loans: Sendable {
 
     func listForProducer(producerID: Int64, request: Request, principal: Principal) async throws -> String {
         try principal.require(.admin, .supervisor, .implementer, .producer)
-        let page = try Page(request: request)
-        return try await db.withConnection { connection in
-            _ = try await Producers.scope(of: producerID, for: principal, on: connection, logger: db.logger)
-            let rows = try await connection.query(
-                """
-                SELECT l.id, \(unescaped: Self.json)::text FROM loan_referrals l JOIN producers p ON p.id = l.producer_id
-                WHERE l.producer_id = \(producerID) AND l.id > \(page.after ?? 0)
-                ORDER BY l.id LIMIT \(page.limit + 1)
-                """, logger: db.logger
-            ).collect()
-            return try page.body(rows: rows)
-        }
+        return try await Producers.page(
+            of: producerID, json: Self.json, from: "loan_referrals l JOIN producers p ON p.id = l.producer_id", alias: "l",
+            request: request, principal: principal, db: db)
     }
 
     /// Staff's follow-up list: referrals of the producers the caller reaches, by status and province.

@@ -59,6 +59,24 @@ public struct Producers: Sendable {
             api_time(p.updated_at))
         """
 
+    /// A page of one producer's records (`table`, aliased `alias`, with `producer_id`; `json` their
+    /// JSON), after the 404 the producer's own record gives a caller who may not see it.
+    static func page(
+        of producerID: Int64, json: String, from table: String, alias: String, request: Request, principal: Principal,
+        db: Database
+    ) async throws -> String {
+        let page = try Page(request: request)
+        return try await db.withConnection { connection in
+            _ = try await scope(of: producerID, for: principal, on: connection, logger: db.logger)
+            let query: SQL = """
+                SELECT \(unescaped: alias).id, \(unescaped: json)::text FROM \(unescaped: table)
+                WHERE \(unescaped: alias).producer_id = \(producerID) AND \(unescaped: alias).id > \(page.after ?? 0)
+                ORDER BY \(unescaped: alias).id LIMIT \(page.limit + 1)
+                """
+            return try page.body(rows: try await connection.query(query.query, logger: db.logger).collect())
+        }
+    }
+
     /// The event row for producer `id` (seen by itself and its province's staff).
     static func eventSource(_ id: Int64) -> SQL {
         "SELECT p.id, \(unescaped: json), p.province_code, p.id, NULL::bigint FROM producers p WHERE p.id = \(id)"

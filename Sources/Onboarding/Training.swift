@@ -657,18 +657,9 @@ public struct Training: Sendable {
 
     func producerEnrollments(producerID: Int64, request: Request, principal: Principal) async throws -> String {
         try principal.require(.admin, .supervisor, .implementer, .producer)
-        let page = try Page(request: request)
-        return try await db.withConnection { connection in
-            _ = try await Producers.scope(of: producerID, for: principal, on: connection, logger: db.logger)
-            let rows = try await connection.query(
-                """
-                SELECT e.id, \(unescaped: Self.enrollmentJSON)::text FROM enrollments e
-                WHERE e.producer_id = \(producerID) AND e.id > \(page.after ?? 0)
-                ORDER BY e.id LIMIT \(page.limit + 1)
-                """, logger: db.logger
-            ).collect()
-            return try page.body(rows: rows)
-        }
+        return try await Producers.page(
+            of: producerID, json: Self.enrollmentJSON, from: "enrollments e", alias: "e", request: request,
+            principal: principal, db: db)
     }
 
     // MARK: counselling
@@ -700,18 +691,9 @@ public struct Training: Sendable {
 
     func listSessions(producerID: Int64, request: Request, principal: Principal) async throws -> String {
         try principal.require(.admin, .supervisor, .implementer, .producer)
-        let page = try Page(request: request)
-        return try await db.withConnection { connection in
-            _ = try await Producers.scope(of: producerID, for: principal, on: connection, logger: db.logger)
-            let rows = try await connection.query(
-                """
-                SELECT s.id, \(unescaped: Self.sessionJSON)::text FROM counseling_sessions s
-                WHERE s.producer_id = \(producerID) AND s.id > \(page.after ?? 0)
-                ORDER BY s.id LIMIT \(page.limit + 1)
-                """, logger: db.logger
-            ).collect()
-            return try page.body(rows: rows)
-        }
+        return try await Producers.page(
+            of: producerID, json: Self.sessionJSON, from: "counseling_sessions s", alias: "s", request: request,
+            principal: principal, db: db)
     }
 
     public func addRoutes(to routes: inout Routes) {
