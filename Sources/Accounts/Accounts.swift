@@ -306,7 +306,3 @@ public struct Accounts: Sendable {
         try await db.json("SELECT \(unescaped: Self.json)::text FROM accounts a WHERE a.id = \(id)", notFound: "Account \(id)")
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

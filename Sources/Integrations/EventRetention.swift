@@ -39,18 +39,11 @@ public struct EventRetention: Service {
     }
 
     public func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                let pruned = try await prune()
-                if pruned > 0 { db.logger.info("old events deleted", metadata: ["events": "\(pruned)"]) }
-            } catch {
-                db.logger.warning("event retention failed", metadata: ["error": "\(String(reflecting: error))"])
-            }
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            } catch {
-                return
-            }
+        // Prunes at start-up, then every interval.
+        await Periodic.run(every: interval, waitFirst: false, logger: db.logger, failure: "event retention failed") {
+            let pruned = try await prune()
+            if pruned > 0 { db.logger.info("old events deleted", metadata: ["events": "\(pruned)"]) }
+            return false
         }
     }
 }

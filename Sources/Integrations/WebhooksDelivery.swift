@@ -273,24 +273,9 @@ public struct WebhookWorker: Service {
     }
 
     public func run() async throws {
-        let logger = deliverer.db.logger
-        var full = false
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            // Waits first: an instance that starts and stops at once (a test, a one-off command)
-            // never polls; a full batch means more are due, so no wait then.
-            if !full {
-                do {
-                    try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-                } catch {
-                    return  // shutting down
-                }
-            }
-            do {
-                full = try await deliverer.deliverDue() >= deliverer.settings.batch
-            } catch {
-                full = false
-                logger.warning("webhook delivery round failed", metadata: ["error": "\(String(reflecting: error))"])
-            }
+        // A full batch means more are due: the next round starts at once.
+        await Periodic.run(every: interval, logger: deliverer.db.logger, failure: "webhook delivery round failed") {
+            try await deliverer.deliverDue() >= deliverer.settings.batch
         }
     }
 }

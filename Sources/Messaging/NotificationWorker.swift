@@ -259,13 +259,6 @@ public struct NotificationDispatcher: Sendable {
     }
 }
 
-extension Duration {
-    var seconds: TimeInterval {
-        let (s, atto) = components
-        return TimeInterval(s) + TimeInterval(atto) / 1e18
-    }
-}
-
 /// Runs `NotificationDispatcher` every `interval` on each instance.
 public struct NotificationWorker: Service {
     let dispatcher: NotificationDispatcher
@@ -278,27 +271,18 @@ public struct NotificationWorker: Service {
 
     public func run() async throws {
         let logger = dispatcher.db.logger
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            } catch {
-                return  // shutting down
+        await Periodic.run(every: interval, logger: logger, failure: "notification round failed") {
+            let round = try await dispatcher.run()
+            if round != NotificationDispatcher.Round() {
+                logger.info(
+                    "notifications",
+                    metadata: [
+                        "orders_expiring": "\(round.ordersExpiring)",
+                        "certificates_expiring": "\(round.certificatesExpiring)",
+                        "sms_sent": "\(round.sent)", "sms_failed": "\(round.failed)", "sms_waiting": "\(round.waiting)",
+                    ])
             }
-            do {
-                let round = try await dispatcher.run()
-                if round != NotificationDispatcher.Round() {
-                    logger.info(
-                        "notifications",
-                        metadata: [
-                            "orders_expiring": "\(round.ordersExpiring)",
-                            "certificates_expiring": "\(round.certificatesExpiring)",
-                            "sms_sent": "\(round.sent)", "sms_failed": "\(round.failed)", "sms_waiting": "\(round.waiting)",
-                        ])
-                }
-            } catch {
-                // The next round retries.
-                logger.warning("notification round failed", metadata: ["error": "\(String(reflecting: error))"])
-            }
+            return false
         }
     }
 }

@@ -796,21 +796,12 @@ public struct OrderSweeper: Service {
 
     public func run() async throws {
         let logger = orders.db.logger
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            } catch {
-                return  // shutting down
+        await Periodic.run(every: interval, logger: logger, failure: "order sweep failed") {
+            let (expired, confirmed) = try await orders.sweep()
+            if expired + confirmed > 0 {
+                logger.info("order deadlines applied", metadata: ["expired": "\(expired)", "auto_confirmed": "\(confirmed)"])
             }
-            do {
-                let (expired, confirmed) = try await orders.sweep()
-                if expired + confirmed > 0 {
-                    logger.info("order deadlines applied", metadata: ["expired": "\(expired)", "auto_confirmed": "\(confirmed)"])
-                }
-            } catch {
-                // The next round retries; a database that is down is reported by the requests too.
-                logger.warning("order sweep failed", metadata: ["error": "\(String(reflecting: error))"])
-            }
+            return false
         }
     }
 }
