@@ -38,19 +38,7 @@ public struct Dashboard: Sendable {
 
     public func addRoutes(to routes: inout Routes) {
         routes.get("/dashboard/exports") { _, _ in
-            Response(
-                status: .ok,
-                headers: [
-                    .contentType: "text/html; charset=utf-8",
-                    // Everything is inline and same-origin; nothing may load from elsewhere.
-                    .contentSecurityPolicy:
-                        """
-                    default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src\
-                     'self' data:
-                    """,
-                    .cacheControl: "no-store",
-                ],
-                body: .init(byteBuffer: ByteBuffer(string: try await page())))
+            OfflinePage.response(try await page())
         }
     }
 
