@@ -92,14 +92,17 @@ public struct Accounts: Sendable {
     /// Returns the account JSON.
     public static func insert(
         on connection: PostgresConnection, logger: Logger, role: Role, login: String, passwordHash: String,
-        provinceCode: String?, provinceCodes: [String]? = nil, producerID: Int64?, partnerID: Int64?, actor: Principal?,
-        actorRole: String? = nil, auditProvince: String? = nil
+        provinceCode: String?, provinceCodes: [String]? = nil, producerID: Int64?, partnerID: Int64?,
+        companyRole: CompanyRole? = nil, actor: Principal?, actorRole: String? = nil, auditProvince: String? = nil
     ) async throws -> (id: Int64, json: String) {
+        // A partner account created without a company role is its company's owner (the admin's first account).
+        let companyRole = role == .partner ? (companyRole ?? .owner).rawValue : nil
         let rows = try await connection.query(
             """
-            INSERT INTO accounts AS a (login, password_hash, role, province_code, province_codes, producer_id, partner_id)
+            INSERT INTO accounts AS a (login, password_hash, role, province_code, province_codes, producer_id, partner_id,
+              company_role)
             VALUES (\(login), \(passwordHash), \(role.rawValue), \(provinceCode), \(provinceCodes), \(producerID),
-              \(partnerID))
+              \(partnerID), \(companyRole))
             RETURNING a.id, \(unescaped: json)::text
             """, logger: logger
         ).collect()

@@ -7,6 +7,16 @@ public enum Role: String, Sendable, Codable, CaseIterable {
     case exportOfficer = "export_officer"
 }
 
+/// A partner account's part in its company: the owner manages the company's accounts, API keys
+/// and webhooks and may buy; a buyer posts demands, sends invitations, accepts quotes and places
+/// orders; a viewer only reads what the company may see.
+public enum CompanyRole: String, Sendable, Codable, CaseIterable {
+    case owner, buyer, viewer
+
+    /// Owners and buyers commit the company (demands, orders, quotes, shipments).
+    public var mayBuy: Bool { self != .viewer }
+}
+
 /// Who is calling: resolved from the bearer token by `AuthMiddleware`.
 public struct Principal: Sendable, Equatable {
     public var accountID: Int64
@@ -18,12 +28,14 @@ public struct Principal: Sendable, Equatable {
     public var provinceCodes: [String]
     public var producerID: Int64?
     public var partnerID: Int64?
+    /// A partner account's role in its company (nil for every other role).
+    public var companyRole: CompanyRole?
     /// Set when the caller signed with an API key (`bzk_…`): the key, held to its scopes.
     public var apiKey: APIKeyGrant? = nil
 
     public init(
         accountID: Int64, login: String, role: Role, provinceCode: String?, provinceCodes: [String]? = nil,
-        producerID: Int64?, partnerID: Int64?
+        producerID: Int64?, partnerID: Int64?, companyRole: CompanyRole? = nil
     ) {
         self.accountID = accountID
         self.login = login
@@ -32,12 +44,33 @@ public struct Principal: Sendable, Equatable {
         self.provinceCodes = provinceCodes ?? provinceCode.map { [$0] } ?? []
         self.producerID = producerID
         self.partnerID = partnerID
+        self.companyRole = role == .partner ? companyRole ?? .viewer : nil
     }
 
     public func require(_ roles: Role...) throws {
         guard roles.contains(role) else {
             throw APIError.forbidden("This operation is not available to the \(role.rawValue) role.")
         }
+    }
+
+    /// Partner accounts that only read (viewers) get 403 `company_role`; every other caller passes
+    /// (whether its role may act at all is the route's own `require`).
+    public func requireBuyer() throws {
+        guard role == .partner, let companyRole, !companyRole.mayBuy else { return }
+        throw APIError(
+            .forbidden, code: "company_role", title: "Not allowed for this company role",
+            detail: "A viewer of a partner company reads only; buying needs the buyer or owner role.",
+            extra: ["company_role": companyRole.rawValue])
+    }
+
+    /// Managing a company (its accounts, API keys, webhooks) is for its owners: other partner
+    /// accounts get 403 `company_role`; callers of other roles pass.
+    public func requireCompanyOwner() throws {
+        guard role == .partner, let companyRole, companyRole != .owner else { return }
+        throw APIError(
+            .forbidden, code: "company_role", title: "Not allowed for this company role",
+            detail: "Only an owner of the partner company manages its accounts, API keys and webhooks.",
+            extra: ["company_role": companyRole.rawValue])
     }
 
     /// This caller's reach over `kind` (see `Access`): the Swift check and the SQL condition.
@@ -121,7 +154,7 @@ public enum Tokens {
     enum TokenLookup: StatementSQL {
         static let sql = """
             SELECT a.id, a.login, a.role, coalesce(a.province_code, p.province_code), a.province_codes, a.producer_id,
-              a.partner_id
+              a.partner_id, a.company_role
             FROM access_tokens t
             JOIN accounts a ON a.id = t.account_id
             LEFT JOIN producers p ON p.id = a.producer_id
@@ -135,12 +168,12 @@ public enum Tokens {
         guard token.count <= 128 else { return nil }
         let rows = try await db.prepared(Prepared<TokenLookup>(token))
         guard let row = rows.first else { return nil }
-        let (id, login, role, province, provinces, producer, partner) = try row.decode(
-            (Int64, String, String, String?, [String]?, Int64?, Int64?).self)
+        let (id, login, role, province, provinces, producer, partner, companyRole) = try row.decode(
+            (Int64, String, String, String?, [String]?, Int64?, Int64?, String?).self)
         guard let role = Role(rawValue: role) else { return nil }
         return Principal(
             accountID: id, login: login, role: role, provinceCode: province, provinceCodes: provinces, producerID: producer,
-            partnerID: partner)
+            partnerID: partner, companyRole: companyRole.flatMap(CompanyRole.init(rawValue:)))
     }
 }
 

@@ -58,6 +58,7 @@ public enum Localization {
         "completion_rules_unmet": "شرایط پایان دوره برآورده نشده است",
         "concurrent_update": "به‌روزرسانی هم‌زمان",
         "course_has_no_assessment": "دوره آزمون پایانی ندارد",
+        "company_role": "برای این نقش در شرکت مجاز نیست",
         "csv_rows_invalid": "فایل CSV ردیف‌های نامعتبر دارد",
         "database_unavailable": "سرویس موقتاً در دسترس نیست",
         "declaration_changed": "اظهارنامه تغییر کرده است",
@@ -274,6 +275,14 @@ public enum Localization {
         ),
         ("The text message could not be sent; retry in a minute.", "پیامک فرستاده نشد؛ یک دقیقهٔ دیگر دوباره تلاش کنید."),
         ("This operation is not available to the {role} role.", "این کار برای نقش {role} در دسترس نیست."),
+        (
+            "A viewer of a partner company reads only; buying needs the buyer or owner role.",
+            "بیننده در شرکت طرف قرارداد فقط می‌خواند؛ خرید نقش خریدار یا مالک می‌خواهد."
+        ),
+        (
+            "Only an owner of the partner company manages its accounts, API keys and webhooks.",
+            "فقط مالک شرکت طرف قرارداد حساب‌ها، کلیدهای API و وب‌هوک‌های آن را مدیریت می‌کند."
+        ),
         ("You cannot disable or enable your own account.", "حساب خودتان را نمی‌توانید غیرفعال یا فعال کنید."),
         (
             "must be 3 to 64 characters of latin letters, digits and . _ - @",

@@ -49,7 +49,7 @@ public struct APIKeys: APIKeyAuthority {
     /// Every request signed with a key runs this: prepared once per connection.
     enum KeyLookup: StatementSQL {
         static let sql = """
-            SELECT k.id, k.scopes, a.id, a.login, a.partner_id,
+            SELECT k.id, k.scopes, a.id, a.login, a.partner_id, a.company_role,
               k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute'
                 OR k.last_used_address IS DISTINCT FROM $2
             FROM api_keys k
@@ -64,10 +64,11 @@ public struct APIKeys: APIKeyAuthority {
         guard key.count <= 128 else { return nil }
         let rows = try await db.prepared(Prepared<KeyLookup>(key, address))
         guard let row = rows.first else { return nil }
-        let (keyID, scopes, accountID, login, partnerID, stale) = try row.decode(
-            (Int64, [String], Int64, String, Int64, Bool).self)
+        let (keyID, scopes, accountID, login, partnerID, companyRole, stale) = try row.decode(
+            (Int64, [String], Int64, String, Int64, String?, Bool).self)
         var principal = Principal(
-            accountID: accountID, login: login, role: .partner, provinceCode: nil, producerID: nil, partnerID: partnerID)
+            accountID: accountID, login: login, role: .partner, provinceCode: nil, producerID: nil, partnerID: partnerID,
+            companyRole: companyRole.flatMap(CompanyRole.init(rawValue:)))
         principal.apiKey = APIKeyGrant(id: keyID, scopes: scopes)
         if stale { try await noteUse(of: keyID, from: address, by: principal) }
         return principal
