@@ -61,7 +61,7 @@ let package = Package(
         ),
         .target(name: "Onboarding", dependencies: ["BazaarcheCore", "Accounts", "Messaging"], swiftSettings: swiftSettings),
         .target(name: "Catalog", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
-        .target(name: "Orders", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
+        .target(name: "Orders", dependencies: ["BazaarcheCore", "Catalog"], swiftSettings: swiftSettings),
         .target(name: "Partners", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),
         .target(name: "Matching", dependencies: ["BazaarcheCore", "Catalog", "Orders"], swiftSettings: swiftSettings),
         .target(name: "Exports", dependencies: ["BazaarcheCore"], swiftSettings: swiftSettings),

@@ -4,3 +4,22 @@
 ALTER TABLE accounts ADD COLUMN company_role text CHECK (company_role IN ('owner', 'buyer', 'viewer'));
 UPDATE accounts SET company_role = 'owner' WHERE role = 'partner';
 ALTER TABLE accounts ADD CONSTRAINT accounts_company_role_partner_check CHECK ((role = 'partner') = (company_role IS NOT NULL));
+
+-- An order belongs to the buying company, not only to the account that placed it: every account
+-- of the company sees it (by role). Backfilled from the placing account's company. Partner
+-- accounts from before companies existed (decision 16) may have none: their orders keep a NULL
+-- company and stay reachable by that account alone until an admin binds it to a company.
+ALTER TABLE orders ADD COLUMN partner_id bigint REFERENCES partners(id);
+UPDATE orders o SET partner_id = a.partner_id FROM accounts a WHERE a.id = o.partner_account_id;
+CREATE INDEX orders_company_idx ON orders (partner_id, id);
+
+-- Placement names the company itself; any other insert (imports, data loads) gets the placing
+-- account's company, so the two never disagree.
+CREATE FUNCTION orders_company() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.partner_id IS NULL THEN
+    SELECT a.partner_id INTO NEW.partner_id FROM accounts a WHERE a.id = NEW.partner_account_id;
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER orders_company BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION orders_company();

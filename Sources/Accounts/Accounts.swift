@@ -53,7 +53,8 @@ public struct Accounts: Sendable {
     public static let json = """
         json_build_object('id', a.id, 'login', a.login, 'role', a.role, 'province_code', a.province_code,
           'province_codes', a.province_codes,
-          'producer_id', a.producer_id, 'partner_id', a.partner_id, 'disabled', a.disabled, 'disabled_at',
+          'producer_id', a.producer_id, 'partner_id', a.partner_id, 'company_role', a.company_role,
+          'disabled', a.disabled, 'disabled_at',
             api_time(a.disabled_at),
           'password_changed_at', api_time(a.password_changed_at), 'created_at', api_time(a.created_at))
         """
@@ -118,7 +119,7 @@ public struct Accounts: Sendable {
     /// `actor` nil means the operator's command line (audited as "system").
     public func create(
         role: Role, login: String, password: String, provinceCode: String?, provinceCodes: [String]? = nil,
-        partnerID: Int64? = nil, actor: Principal?
+        partnerID: Int64? = nil, companyRole: CompanyRole? = nil, actor: Principal?
     ) async throws -> String {
         var v = Validator()
         Self.validateLogin(login, into: &v)
@@ -142,6 +143,7 @@ public struct Accounts: Sendable {
             v.add("partner_id", "is required: a partner account belongs to a partner company")
         }
         if role != .partner && partnerID != nil { v.add("partner_id", "is only for partner accounts") }
+        if role != .partner && companyRole != nil { v.add("company_role", "is only for partner accounts") }
         try v.throwIfInvalid()
         if role == .implementer {
             let known = try await db.rows("SELECT count(*)::int FROM provinces WHERE code = ANY(\(provinces))")[0]
@@ -153,7 +155,7 @@ public struct Accounts: Sendable {
             try await Self.insert(
                 on: connection, logger: db.logger, role: role, login: login, passwordHash: hash,
                 provinceCode: provinceCode, provinceCodes: role == .implementer ? provinces : nil, producerID: nil,
-                partnerID: partnerID, actor: actor,
+                partnerID: partnerID, companyRole: companyRole, actor: actor,
                 actorRole: actor == nil ? "system" : nil
             ).json
         }

@@ -23,10 +23,12 @@ struct AccountRequest: Decodable {
     var provinceCode: String?
     var provinceCodes: [String]?
     var partnerId: Int64?
+    var companyRole: CompanyRole?
 }
 
 extension Accounts {
     public func addRoutes(to routes: inout Routes) {
+        addCompanyRoutes(to: &routes)
         routes.post("/v1/auth/tokens") { request, context in
             let body = try await JSONBody.decode(TokenRequest.self, from: request, context: context)
             let wrong = APIError(
@@ -79,7 +81,7 @@ extension Accounts {
             let body = try await JSONBody.decode(AccountRequest.self, from: request, context: context)
             let json = try await create(
                 role: body.role, login: body.login, password: body.password, provinceCode: body.provinceCode,
-                provinceCodes: body.provinceCodes, partnerID: body.partnerId, actor: principal)
+                provinceCodes: body.provinceCodes, partnerID: body.partnerId, companyRole: body.companyRole, actor: principal)
             return JSONResponse.raw(json, status: .created)
         }
         routes.get("/v1/accounts/{id}") { _, context in

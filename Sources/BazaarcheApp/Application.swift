@@ -62,6 +62,10 @@ public func buildApplication(
         app.addServices(
             OrderSweeper(orders: Orders(db: db, settings: config.orderSettings), every: .seconds(config.orderSweepSeconds)))
     }
+    if config.quoteSweepSeconds > 0 {
+        let quotes = Quotes(db: db, orders: Orders(db: db, settings: config.orderSettings))
+        app.addServices(QuoteSweeper(quotes: quotes, every: .seconds(config.quoteSweepSeconds)))
+    }
     if config.eventRetentionDays > 0 { app.addServices(EventRetention(db: db, days: config.eventRetentionDays)) }
     if config.webhookPollSeconds > 0 {
         let deliverer = WebhookDeliverer(db: db, settings: config.webhookSettings)
@@ -165,6 +169,7 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database,
     ProgrammePage(db: db).addRoutes(to: &routes)
     Brands(db: db).addRoutes(to: &routes)
     Products(db: db).addRoutes(to: &routes)
+    ProductImport(db: db).addRoutes(to: &routes)
     Quality(db: db).addRoutes(to: &routes)
     Search(db: readDB).addRoutes(to: &routes)
     let orders = Orders(db: db, settings: config.orderSettings)
@@ -172,6 +177,7 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database,
     Partners(db: db).addRoutes(to: &routes)
     Demands(db: db).addRoutes(to: &routes)
     Invitations(db: db, orders: orders).addRoutes(to: &routes)
+    Quotes(db: db, orders: orders).addRoutes(to: &routes)
     Shipments(db: db).addRoutes(to: &routes)
     Figures(db: readDB).addRoutes(to: &routes)
     Dashboard(db: db).addRoutes(to: &routes)

@@ -162,10 +162,17 @@ struct AccountsCommand: AsyncParsableCommand {
         )
         var province: [String] = []
         @Option(help: "Partner company id; required for partner accounts.") var partner: Int64?
+        @Option(help: "A partner account's role in its company: owner (default), buyer or viewer.") var companyRole: String?
 
         func run() async throws {
             guard let role = Role(rawValue: role) else {
                 throw ValidationError("--role must be one of: \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            let companyRole = try companyRole.map {
+                guard let value = CompanyRole(rawValue: $0) else {
+                    throw ValidationError("--company-role must be one of: owner, buyer, viewer")
+                }
+                return value
             }
             let password: String
             if let given = ProcessInfo.processInfo.environment["BAZAARCHE_PASSWORD"], !given.isEmpty {
@@ -183,7 +190,8 @@ struct AccountsCommand: AsyncParsableCommand {
                 do {
                     return try await env.accounts(db).create(
                         role: role, login: login, password: password, provinceCode: role == .implementer ? nil : province.first,
-                        provinceCodes: role == .implementer ? province : nil, partnerID: partner, actor: nil)
+                        provinceCodes: role == .implementer ? province : nil, partnerID: partner, companyRole: companyRole,
+                        actor: nil)
                 } catch let error as APIError {
                     throw ValidationError(error.detail ?? error.title)
                 }

@@ -26,6 +26,8 @@ public struct AppConfig: Sendable {
     public var orderConfirmDays: Int = 14
     /// How often each instance applies those deadlines; 0 turns its sweeper off.
     public var orderSweepSeconds: Int = 30
+    /// How often each instance expires quotes past valid_until and announces those about to lapse; 0: off.
+    public var quoteSweepSeconds: Int = 60
     /// Events (`GET /v1/events`, webhook deliveries) are kept this many days; 0 keeps them forever.
     public var eventRetentionDays: Int = 30
     /// Multiplies every anonymous per-address budget (`AnonymousLimits`); 0 turns them off.
@@ -102,6 +104,7 @@ public struct AppConfig: Sendable {
         int("BAZAARCHE_ORDER_ACCEPT_HOURS", 1...(90 * 24)) { config.orderAcceptHours = $0 }
         int("BAZAARCHE_ORDER_CONFIRM_DAYS", 1...365) { config.orderConfirmDays = $0 }
         int("BAZAARCHE_ORDER_SWEEP_SECONDS", 0...3600) { config.orderSweepSeconds = $0 }
+        int("BAZAARCHE_QUOTE_SWEEP_SECONDS", 0...3600) { config.quoteSweepSeconds = $0 }
         int("BAZAARCHE_EVENT_RETENTION_DAYS", 0...3650) { config.eventRetentionDays = $0 }
         int("BAZAARCHE_PASSWORD_HASH_CONCURRENCY", 1...64) { config.hashConcurrency = $0 }
         int("BAZAARCHE_READINESS_TIMEOUT_SECONDS", 1...60) { config.readinessTimeoutSeconds = $0 }

@@ -41,6 +41,20 @@ public enum DemoData {
         (10, "فرش دستباف تبریز", "carpets.hand_woven_carpet", "piece", 450_000_000, 2),
     ]
 
+    /// Wholesale terms of some demo products (issue 16): volume tiers (JSON as the API takes it),
+    /// pack multiple (also the minimum order), lead time in days, suggested retail price.
+    static let wholesaleTerms: [String: (tiers: String, increment: Int, leadTime: Int, retail: Int64)] = [
+        "کیک یزدی خانگی": (
+            #"[{"min_quantity":10,"unit_price_rials":1100000},{"min_quantity":30,"unit_price_rials":1000000}]"#, 1, 3, 1_500_000
+        ),
+        "صابون دست‌ساز گلاب": (
+            #"[{"min_quantity":48,"unit_price_rials":420000},{"min_quantity":96,"unit_price_rials":390000}]"#, 12, 5, 600_000
+        ),
+        "گلاب دو آتشه کاشان": (
+            #"[{"min_quantity":24,"unit_price_rials":1020000},{"min_quantity":60,"unit_price_rials":950000}]"#, 6, 2, 1_400_000
+        ),
+    ]
+
     static let staff: [(login: String, role: Role, province: String?)] = [
         ("admin", .admin, nil),
         ("supervisor.markazi", .supervisor, "IR-00"),
@@ -49,8 +63,13 @@ public enum DemoData {
         ("implementer.demo", .implementer, nil),
         ("officer", .exportOfficer, nil),
         ("partner.demo", .partner, nil),
+        ("buyer.demo", .partner, nil),
+        ("viewer.demo", .partner, nil),
         ("exporter.demo", .partner, nil),
     ]
+
+    /// The demo company's accounts by role: partner.demo owns it, buyer.demo buys, viewer.demo only reads.
+    static let companyRoles: [String: CompanyRole] = ["buyer.demo": .buyer, "viewer.demo": .viewer]
 
     /// The demo implementer works in every province the demo producers live in.
     static let implementerProvinces = ["IR-00", "IR-03", "IR-07", "IR-10", "IR-23"]
@@ -88,6 +107,7 @@ public enum DemoData {
             try await insertProducer(p, index: index, passwordHash: hash, admin: admin, on: connection, logger: logger)
         }
         try await insertShipments(exporter: exporter, recordedBy: exporterAccount, on: connection, logger: logger)
+        try await insertDemandWithQuotes(partner: partner, on: connection, logger: logger)
         try await insertLoanReferrals(on: connection, logger: logger)
         // The Markazi directorate inspected its first producer's workshop; the follow-up is open.
         try await connection.query(
@@ -179,7 +199,8 @@ public enum DemoData {
             let (id, _) = try await Accounts.insert(
                 on: connection, logger: logger, role: member.role, login: member.login, passwordHash: hash,
                 provinceCode: member.province, provinceCodes: member.role == .implementer ? implementerProvinces : nil,
-                producerID: nil, partnerID: member.role == .partner ? company : nil, actor: nil, actorRole: "system")
+                producerID: nil, partnerID: member.role == .partner ? company : nil,
+                companyRole: companyRoles[member.login], actor: nil, actorRole: "system")
             if member.login == "exporter.demo" { exporterAccount = id }
         }
         return exporterAccount
@@ -294,8 +315,49 @@ public enum DemoData {
                 VALUES (\(id), \(p.province), \(item.title), \(item.category), \(item.unit), \(item.price),
                         \(item.stock), \(item.stock * 4), 1, 'listed', now())
                 """, logger: logger)
+            if let terms = wholesaleTerms[item.title] {
+                try await connection.query(
+                    """
+                    UPDATE products SET price_tiers = \(terms.tiers)::jsonb, order_increment = \(terms.increment),
+                      min_order_qty = \(terms.increment), lead_time_days = \(terms.leadTime),
+                      suggested_retail_price_rials = \(terms.retail)
+                    WHERE producer_id = \(id) AND title_fa = \(item.title)
+                    """, logger: logger)
+            }
         }
         if p.status == "verified" { try await insertTraining(of: id, admin: admin, on: connection, logger: logger) }
+    }
+
+    /// An open demand of the demo company for jars of preserves, with two open quotes from the
+    /// producer of the pickles and the jam (docs/matching.md, "Quotes").
+    static func insertDemandWithQuotes(partner: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        let demand = try await connection.query(
+            """
+            INSERT INTO demands (partner_id, account_id, category_code, keywords, quantity, unit, max_unit_price_rials, needed_by)
+            SELECT \(partner), a.id, 'food', 'ترشی مربا', 40, 'jar', 1500000, tehran_today() + 30
+            FROM accounts a WHERE a.login = 'partner.demo'
+            RETURNING id
+            """, logger: logger
+        ).collect()[0].decode(Int64.self)
+        for (title, quantity, price, lead, note) in [
+            ("ترشی لیته", 20, Int64(900_000), 5, "شیشهٔ ۶۵۰ گرمی، برچسب فارسی"),
+            ("مربای بالنگ", 20, Int64(1_350_000), 7, "بدون نگهدارنده"),
+        ] {
+            try await connection.query(
+                """
+                WITH q AS (
+                  INSERT INTO quotes (demand_id, partner_id, producer_id, product_id, unit_price_rials, quantity, lead_time_days,
+                    valid_until, note)
+                  SELECT \(demand), \(partner), p.producer_id, p.id, \(price), \(quantity), \(lead),
+                    now() + interval '14 days', \(note)
+                  FROM products p WHERE p.title_fa = \(title)
+                  RETURNING *)
+                INSERT INTO quote_versions (quote_id, version, unit_price_rials, quantity, lead_time_days, valid_until, note,
+                  created_by)
+                SELECT q.id, 1, q.unit_price_rials, q.quantity, q.lead_time_days, q.valid_until, q.note, a.id
+                FROM q JOIN accounts a ON a.producer_id = q.producer_id
+                """, logger: logger)
+        }
     }
 
     /// The statuses a new (applied) producer passes through to reach `status`.
@@ -406,7 +468,10 @@ public enum DemoData {
     /// The staff logins, then the first three producers' (their mobile numbers).
     static func logins(_ db: Database) async throws -> [(String, String)] {
         var logins: [(String, String)] = []
-        for member in staff { logins.append((member.login, member.role.rawValue)) }
+        for member in staff {
+            let companyRole = companyRoles[member.login].map { " (\($0.rawValue))" } ?? ""
+            logins.append((member.login, member.role.rawValue + companyRole))
+        }
         let producerLogins = try await db.rows(
             """
             SELECT a.login FROM accounts a JOIN producers p ON p.id = a.producer_id

@@ -29,9 +29,10 @@ public enum Access {
     /// What says whose an object is. A kind has some of these, in the columns `Kind.column` names.
     public enum Fact: String, CaseIterable, Sendable {
         case province, producer
-        /// The partner company: of a demand or invitation, or the one that recorded a shipment.
+        /// The partner company: of a demand, invitation or order (the buying company), or the one
+        /// that recorded a shipment.
         case partner
-        /// The buyer's account (orders).
+        /// The account that placed an order (reaches it only when that account has no company).
         case buyer
         /// Seen by everyone: a listed product of a verified producer (`searchable`).
         case isPublic
@@ -97,7 +98,9 @@ public enum Access {
             }
         case (.see, .partner):
             switch kind {
-            case .order: return .equals(.buyer, .int(p.accountID))
+            // Every account of the company sees its orders; a partner account from before companies
+            // existed (no company) still sees the ones it placed itself.
+            case .order: return p.partnerID == nil ? .equals(.buyer, .int(p.accountID)) : myCompany
             case .shipment, .demand, .invitation, .partner, .event: return myCompany
             case .producer, .product, .provinceRecord: return .never
             }
@@ -261,7 +264,7 @@ extension Access.Kind {
         case (.product, .isPublic): return "searchable"
         case (.order, .buyer): return "partner_account_id"
         case (.shipment, .partner): return "recorded_by_partner_id"
-        case (.demand, .partner), (.invitation, .partner): return "partner_id"
+        case (.demand, .partner), (.invitation, .partner), (.order, .partner): return "partner_id"
         case (.demand, .isOpen): return "status = 'open'"
         default: return nil
         }

@@ -21,6 +21,14 @@ public enum EventType: String, APIEnum {
     case invitationAccepted = "invitation.accepted"
     case invitationDeclined = "invitation.declined"
     case invitationWithdrawn = "invitation.withdrawn"
+    /// A producer quoted on a demand, or revised its quote (docs/matching.md, "Quotes").
+    case quoteReceived = "quote.received"
+    case quoteAccepted = "quote.accepted"
+    case quoteDeclined = "quote.declined"
+    case quoteWithdrawn = "quote.withdrawn"
+    /// An open quote nearing its valid_until (once per quote, by the quote sweep).
+    case quoteExpiring = "quote.expiring"
+    case quoteExpired = "quote.expired"
     case certificateGranted = "certificate.granted"
     case certificateRejected = "certificate.rejected"
     case certificateRevoked = "certificate.revoked"

@@ -60,13 +60,18 @@ public enum Localization {
         "course_has_no_assessment": "دوره آزمون پایانی ندارد",
         "company_role": "برای این نقش در شرکت مجاز نیست",
         "csv_rows_invalid": "فایل CSV ردیف‌های نامعتبر دارد",
+        "export_too_large": "ردیف‌ها برای یک فایل بیش از اندازه است",
         "database_unavailable": "سرویس موقتاً در دسترس نیست",
         "declaration_changed": "اظهارنامه تغییر کرده است",
         "demand_not_open": "درخواست تأمین باز نیست",
+        "demand_quantity_covered": "مقدار درخواست تأمین پوشش داده شده است",
         "draft_exists": "پیش‌نویس از پیش وجود دارد",
         "endpoint_disabled": "نشانی وب‌هوک غیرفعال است",
         "forbidden": "برای این حساب مجاز نیست",
         "four_eyes": "تصمیم با کس دیگری است",
+        "quote_exists": "پیشنهاد قیمت باز از پیش وجود دارد",
+        "quote_expired": "اعتبار پیشنهاد قیمت تمام شده است",
+        "quote_revised": "پیشنهاد قیمت اصلاح شده است",
         "idempotency_in_progress": "درخواستی با همین کلید در جریان است",
         "idempotency_key_invalid": "Idempotency-Key نامعتبر است",
         "idempotency_key_required": "Idempotency-Key لازم است",
@@ -78,6 +83,7 @@ public enum Localization {
         "invalid_character": "نشانی نویسهٔ نامعتبر دارد",
         "invalid_credentials": "نام کاربری یا گذرواژه نادرست است",
         "invalid_transition": "این تغییر وضعیت مجاز نیست",
+        "last_owner": "شرکت بی‌مالک می‌ماند",
         "malformed_json": "بدنهٔ درخواست JSON درستی نیست",
         "method_not_allowed": "این روش HTTP مجاز نیست",
         "module_in_use": "پودمان به کار رفته است",
@@ -168,11 +174,14 @@ public enum Localization {
         ("Demand {id}", "درخواست تأمین {id}"),
         ("Enrollment {id}", "ثبت‌نام {id}"),
         ("Export shipment {id}", "محمولهٔ صادراتی {id}"),
+        ("HS code {code}", "کد HS {code}"),
         ("Inspection {id}", "بازرسی {id}"),
         ("Invitation {id}", "دعوت {id}"),
+        ("Quote {id}", "پیشنهاد قیمت {id}"),
         ("Loan referral {id}", "ارجاع وام {id}"),
         ("Module {m} of course {c}", "پودمان {m} از دورهٔ {c}"),
         ("Order {id}", "سفارش {id}"),
+        ("Partner {id}", "شرکت شریک {id}"),
         ("Packaging of product {id}", "بسته‌بندی محصول {id}"),
         ("Product {id}", "محصول {id}"),
         ("Producer {id}", "تولیدکنندهٔ {id}"),
@@ -184,7 +193,7 @@ public enum Localization {
         ("The OpenAPI document", "سند OpenAPI"),
         ("assessment", "ارزیابی"), ("certificate", "گواهی"), ("demand", "درخواست تأمین"),
         ("enrollment", "ثبت‌نام"), ("export shipment", "محمولهٔ صادراتی"), ("inspection", "بازرسی"),
-        ("invitation", "دعوت"), ("loan referral", "ارجاع وام"), ("order", "سفارش"),
+        ("invitation", "دعوت"), ("quote", "پیشنهاد قیمت"), ("loan referral", "ارجاع وام"), ("order", "سفارش"),
         ("packaging declaration", "اظهارنامهٔ بسته‌بندی"), ("producer", "تولیدکننده"), ("product", "محصول"),
         ("province study", "مطالعهٔ استانی"), ("account", "حساب"), ("API key", "کلید API"),
         ("a string", "یک رشته"), ("an integer", "یک عدد صحیح"), ("a number", "یک عدد"),
@@ -284,6 +293,11 @@ public enum Localization {
             "فقط مالک شرکت طرف قرارداد حساب‌ها، کلیدهای API و وب‌هوک‌های آن را مدیریت می‌کند."
         ),
         ("You cannot disable or enable your own account.", "حساب خودتان را نمی‌توانید غیرفعال یا فعال کنید."),
+        (
+            "A partner company keeps at least one enabled owner; make another account an owner first.",
+            "شرکت طرف قرارداد دست‌کم یک مالک فعال نگه می‌دارد؛ نخست حساب دیگری را مالک کنید."
+        ),
+        ("give company_role, disabled or both", "company_role یا disabled یا هر دو را بدهید"),
         (
             "must be 3 to 64 characters of latin letters, digits and . _ - @",
             "باید 3 تا 64 نویسه از حروف لاتین، رقم‌ها و . _ - @ باشد"
@@ -490,6 +504,17 @@ public enum Localization {
             "must be in the product's HS chapter {ch} (the product's hs_code is {code})",
             "باید در فصل HS محصول، {ch}، باشد (hs_code محصول {code} است)"
         ),
+        (
+            "must be in the HS chapter of a product on the order (chapters {list})",
+            "باید در فصل HS یکی از محصولات سفارش باشد (فصل‌های {list})"
+        ),
+        ("is not on order {id}", "در سفارش {id} نیست"),
+        (
+            "is required with quantity (one of: kg, number, pair, m2, litre)",
+            "همراه با quantity الزامی است (یکی از kg، number، pair، m2، litre)"
+        ),
+        ("is required with quantity_unit", "همراه با quantity_unit الزامی است"),
+        ("must be a whole number of pieces or pairs", "باید شمار درستی از عدد یا جفت باشد"),
         ("is not a category of the taxonomy (see /v1/categories)", "دسته‌ای از رده‌بندی نیست (/v1/categories را ببینید)"),
         ("is not an active customs office (see /v1/customs-offices)", "گمرک فعالی نیست (/v1/customs-offices را ببینید)"),
         ("A customs office with this {field} already exists.", "گمرکی با همین {field} از پیش وجود دارد."),
@@ -497,6 +522,14 @@ public enum Localization {
             "must be one of province, hs_chapter, destination, category",
             "باید یکی از province، hs_chapter، destination یا category باشد"
         ),
+        ("must name at most {n} dimensions", "باید حداکثر {n} بُعد را نام ببرد"),
+        ("must be a whole number from {a} to {b}", "باید عددی صحیح از {a} تا {b} باشد"),
+        ("must be an HS code prefix of 2, 4 or 6 digits", "باید پیشوند کد HS با 2، 4 یا 6 رقم باشد"),
+        (
+            "must be a date (YYYY-MM-DD), a Solar Hijri month (1405-07) or quarter (1405-Q2)",
+            "باید تاریخ (YYYY-MM-DD)، ماه خورشیدی (1405-07) یا فصل خورشیدی (1405-Q2) باشد"
+        ),
+        ("needs a base period from 1950 on", "دورهٔ پایه باید از 1950 به بعد باشد"),
         ("must be one of: json, csv", "باید یکی از json یا csv باشد"),
         ("must be one of: pending, approved, sent_back, withdrawn", "باید یکی از pending، approved، sent_back یا withdrawn باشد"),
         ("must be the registration's tracking code: {a} to {b} digits", "باید کد رهگیری ثبت‌نام باشد: {a} تا {b} رقم"),
@@ -682,6 +715,22 @@ public enum Localization {
         ("appears twice in the study", "دو بار در مطالعه آمده است"),
         ("has {a} cells; the header has {b}", "{a} خانه دارد؛ سرآیند {b} خانه دارد"),
 
+        // Spreadsheets: product import and order export.
+        ("is not a column of a product import ({list*})", "ستونی از ورود محصولات نیست ({list})"),
+        (
+            "a quoted cell is not closed; the file was not read past this row",
+            "خانهٔ داخل گیومه بسته نشده است؛ فایل پس از این ردیف خوانده نشد"
+        ),
+        ("a file has at most {n} products", "هر فایل حداکثر {n} محصول دارد"),
+        (
+            "must be min_quantity:unit_price_rials pairs separated by ; (e.g. 10:95000;50:90000)",
+            "باید جفت‌های min_quantity:unit_price_rials جداشده با ; باشد (مانند 10:95000;50:90000)"
+        ),
+        (
+            "More than {n} orders match; narrow created_from and created_to and export in parts.",
+            "بیش از {n} سفارش با این شرط‌ها جور است؛ created_from و created_to را تنگ‌تر کنید و در چند بخش بگیرید."
+        ),
+
         // Inspections.
         ("This inspection has no follow-up to close.", "این بازرسی پیگیری‌ای برای بستن ندارد."),
         ("is not a {kind} of your province", "{kind} استان شما نیست"),
@@ -728,6 +777,55 @@ public enum Localization {
             "محصول {p} دیگر شرایط درخواست تأمین {d} را ندارد (عرضه، گواهی‌ها، بسته‌بندی)."
         ),
         ("is not a product of producer {id}", "محصولی از تولیدکنندهٔ {id} نیست"),
+
+        // Quotes.
+        ("Quotes are sent by producers.", "پیشنهاد قیمت را تولیدکنندگان می‌فرستند."),
+        ("Quotes are revised by the quoting producer.", "پیشنهاد قیمت را تولیدکنندهٔ فرستنده‌اش اصلاح می‌کند."),
+        ("Quotes are withdrawn by the quoting producer.", "پیشنهاد قیمت را تولیدکنندهٔ فرستنده‌اش پس می‌گیرد."),
+        (
+            "is not a listed product of yours that meets this demand's requirements (category, unit, packaging, certificates)",
+            "محصول عرضه‌شدهٔ شما که شرایط این درخواست تأمین (دسته، واحد، بسته‌بندی، گواهی‌ها) را داشته باشد نیست"
+        ),
+        ("must be a multiple of the product's order increment {n}", "باید مضربی از گام سفارش محصول، {n}، باشد"),
+        ("must not exceed the demand's quantity {n}", "نباید از مقدار درخواست تأمین، {n}، بیشتر شود"),
+        (
+            "must not exceed what the product can supply by the demand's needed_by ({n}: stock plus monthly capacity)",
+            "نباید از آنچه محصول تا needed_by درخواست تأمین می‌تواند تأمین کند ({n}: موجودی به‌اضافهٔ ظرفیت ماهانه) بیشتر شود"
+        ),
+        (
+            "is required: the product's price for this quantity ({p}) exceeds the demand's max_unit_price_rials ({m})",
+            "الزامی است: قیمت محصول برای این مقدار ({p}) از max_unit_price_rials درخواست تأمین ({m}) بیشتر است"
+        ),
+        (
+            "must let the goods arrive by the demand's needed_by ({n} days from today)",
+            "باید کالا تا needed_by درخواست تأمین برسد ({n} روز از امروز)"
+        ),
+        ("must not be after the demand's needed_by", "نباید پس از needed_by درخواست تأمین باشد"),
+        (
+            "You already have an open quote for this product on this demand; revise it (POST /v1/quotes/{id}/revisions).",
+            "برای این محصول در این درخواست تأمین پیشنهاد قیمت باز دارید؛ آن را اصلاح کنید (POST /v1/quotes/{id}/revisions)."
+        ),
+        (
+            "The quote passed its valid_until and can no longer be answered.",
+            "اعتبار پیشنهاد قیمت (valid_until) گذشته است و دیگر نمی‌توان به آن پاسخ داد."
+        ),
+        (
+            "The quote was revised since version {a}; review version {b} and accept again.",
+            "پیشنهاد قیمت پس از نسخهٔ {a} اصلاح شده است؛ نسخهٔ {b} را بررسی کنید و دوباره بپذیرید."
+        ),
+        (
+            "Demand {id} is {status}; quotes are accepted on open demands.",
+            "درخواست تأمین {id} در وضعیت {status} است؛ پیشنهاد قیمت فقط برای درخواست‌های باز پذیرفته می‌شود."
+        ),
+        ("must not exceed the quoted quantity {n}", "نباید از مقدار پیشنهادشده، {n}، بیشتر شود"),
+        (
+            "Demand {id}'s quantity ({n}) is already covered by accepted quotes.",
+            "مقدار درخواست تأمین {id} ({n}) با پیشنهادهای پذیرفته‌شده پوشش داده شده است."
+        ),
+        (
+            "Only {n} of demand {id}'s quantity remain uncovered; accept a smaller quantity.",
+            "فقط {n} از مقدار درخواست تأمین {id} بی‌پوشش مانده است؛ مقدار کمتری بپذیرید."
+        ),
         (
             "is not a product of producer {id} that matches this demand (see its matches)",
             "محصولی از تولیدکنندهٔ {id} که با این درخواست تأمین جور باشد نیست (جورشده‌هایش را ببینید)"
@@ -742,6 +840,33 @@ public enum Localization {
         ("is not a producer whose products can be ordered", "تولیدکننده‌ای نیست که بتوان از محصولاتش سفارش داد"),
         ("appears twice; put the whole quantity on one line", "دو بار آمده است؛ همهٔ مقدار را در یک سطر بگذارید"),
         ("is below the minimum order quantity {n}", "از حداقل مقدار سفارش، {n}، کمتر است"),
+        ("must be a multiple of the order increment {n}", "باید مضربی از گام سفارش، {n}، باشد"),
+        (
+            "must be a multiple of the order increment {n} (for example {a} or {b})",
+            "باید مضربی از گام سفارش، {n}، باشد (برای نمونه {a} یا {b})"
+        ),
+        // Wholesale terms of products.
+        ("must have at most {n} tiers", "باید حداکثر {n} پله داشته باشد"),
+        ("must be above min_order_qty ({n})", "باید بیشتر از min_order_qty ({n}) باشد"),
+        ("must be above the previous tier's min_quantity ({n})", "باید بیشتر از min_quantity پلهٔ قبلی ({n}) باشد"),
+        ("must be a multiple of order_increment ({n})", "باید مضربی از order_increment ({n}) باشد"),
+        ("must be below price_rials ({n})", "باید کمتر از price_rials ({n}) باشد"),
+        ("must be below the previous tier's unit_price_rials ({n})", "باید کمتر از unit_price_rials پلهٔ قبلی ({n}) باشد"),
+        ("must not be below price_rials ({n})", "نباید کمتر از price_rials ({n}) باشد"),
+        ("must be 0 to 365 days", "باید از 0 تا 365 روز باشد"),
+        ("must be at most 1000000000", "باید حداکثر 1000000000 باشد"),
+        (
+            "must be above the first price tier's unit_price_rials ({n}) (or change price_tiers in the same request)",
+            "باید بیشتر از unit_price_rials نخستین پلهٔ قیمت ({n}) باشد (یا price_tiers را در همین درخواست تغییر دهید)"
+        ),
+        (
+            "must be below the first price tier's min_quantity ({n}) (or change price_tiers in the same request)",
+            "باید کمتر از min_quantity نخستین پلهٔ قیمت ({n}) باشد (یا price_tiers را در همین درخواست تغییر دهید)"
+        ),
+        (
+            "must divide every price tier's min_quantity (or change price_tiers in the same request)",
+            "min_quantity همهٔ پله‌های قیمت باید بر آن بخش‌پذیر باشد (یا price_tiers را در همین درخواست تغییر دهید)"
+        ),
         ("only {n} available", "فقط {n} موجود است"),
         ("the order total is too large", "جمع سفارش بیش از اندازه بزرگ است"),
         ("Product {id} has {n} available; {q} were ordered.", "محصول {id} فقط {n} موجودی دارد؛ {q} سفارش داده شد."),

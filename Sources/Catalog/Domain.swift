@@ -128,3 +128,79 @@ public enum WebURL {
         return true
     }
 }
+
+/// One volume price break: from `minQuantity` units on, each unit costs `unitPriceRials`.
+public struct PriceTier: Codable, Sendable, Equatable, Hashable {
+    public var minQuantity: Int
+    public var unitPriceRials: Int64
+
+    public init(minQuantity: Int, unitPriceRials: Int64) {
+        self.minQuantity = minQuantity
+        self.unitPriceRials = unitPriceRials
+    }
+}
+
+/// Wholesale volume pricing. The SQL twin of `unitPrice` is `tier_unit_price` and of `problems`
+/// is `price_tiers_valid` (sql/0024_wholesale_terms.sql); tests compare them.
+public enum PriceTiers {
+    public static let maxTiers = 10
+
+    /// The unit price for `quantity`: the tier with the highest `minQuantity` not above it, else `base`.
+    public static func unitPrice(base: Int64, tiers: [PriceTier], quantity: Int) -> Int64 {
+        tiers.filter { $0.minQuantity <= quantity }.max { $0.minQuantity < $1.minQuantity }?.unitPriceRials ?? base
+    }
+
+    /// The stored form (jsonb), with the API's field names.
+    public static func jsonText(_ tiers: [PriceTier]) -> String {
+        "["
+            + tiers.map { "{\"min_quantity\":\($0.minQuantity),\"unit_price_rials\":\($0.unitPriceRials)}" }
+            .joined(separator: ",") + "]"
+    }
+
+    /// Tiers from their stored form.
+    public static func decode(_ json: String) throws -> [PriceTier] {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode([PriceTier].self, from: Data(json.utf8))
+    }
+
+    /// The tier that applies to `quantity`, if any.
+    public static func tier(for quantity: Int, in tiers: [PriceTier]) -> PriceTier? {
+        tiers.filter { $0.minQuantity <= quantity }.max { $0.minQuantity < $1.minQuantity }
+    }
+
+    /// Field errors (field suffix relative to `price_tiers`, message) of tiers against a product's
+    /// base price, order increment and minimum order; empty when they are well formed.
+    public static func problems(_ tiers: [PriceTier], base: Int64, increment: Int, minOrder: Int) -> [(
+        field: String, message: String
+    )] {
+        var out: [(String, String)] = []
+        if tiers.count > maxTiers { out.append(("price_tiers", "must have at most \(maxTiers) tiers")) }
+        var lastQuantity = minOrder
+        var lastPrice = base
+        for (i, tier) in tiers.enumerated() {
+            let at = "price_tiers[\(i)]"
+            if tier.minQuantity <= lastQuantity {
+                out.append(
+                    i == 0
+                        ? ("\(at).min_quantity", "must be above min_order_qty (\(minOrder))")
+                        : ("\(at).min_quantity", "must be above the previous tier's min_quantity (\(lastQuantity))"))
+            } else if tier.minQuantity > 1_000_000_000 {
+                out.append(("\(at).min_quantity", "must be at most 1000000000"))
+            } else if increment > 0 && tier.minQuantity % increment != 0 {
+                out.append(("\(at).min_quantity", "must be a multiple of order_increment (\(increment))"))
+            }
+            if tier.unitPriceRials <= 0 {
+                out.append(("\(at).unit_price_rials", "must be a whole number of rials above 0"))
+            } else if tier.unitPriceRials >= lastPrice {
+                out.append(
+                    i == 0
+                        ? ("\(at).unit_price_rials", "must be below price_rials (\(base))")
+                        : ("\(at).unit_price_rials", "must be below the previous tier's unit_price_rials (\(lastPrice))"))
+            }
+            lastQuantity = max(lastQuantity, tier.minQuantity)
+            lastPrice = min(lastPrice, tier.unitPriceRials)
+        }
+        return out
+    }
+}

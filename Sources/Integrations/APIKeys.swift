@@ -192,6 +192,8 @@ public struct APIKeys: APIKeyAuthority {
         guard principal.apiKey == nil, let partnerID = principal.partnerID else {
             throw APIError.forbidden("API keys are managed by a partner account's own sign-in, not with a key.")
         }
+        // Keys act for the whole company: only its owners see or manage them.
+        try principal.requireCompanyOwner()
         return (principal, partnerID)
     }
 

@@ -53,6 +53,8 @@ public struct WebhookEndpoints: Sendable {
             guard let company = principal.partnerID else {
                 throw APIError.forbidden("This account belongs to no partner company.")
             }
+            // Endpoints receive the whole company's events and hold its signing secret: owners only.
+            try principal.requireCompanyOwner()
             return "w.partner_id = \(company)"
         default: throw APIError.forbidden("Webhook endpoints are for partner companies and admins.")
         }

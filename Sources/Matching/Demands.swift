@@ -40,6 +40,7 @@ public struct Demands: Sendable {
     }
 
     func create(_ body: DemandRequest, by principal: Principal) async throws -> (Int64, String) {
+        try principal.requireBuyer()
         guard principal.role == .partner, let partner = principal.partnerID else {
             throw APIError.forbidden("Demands are posted by partner accounts.")
         }
@@ -107,6 +108,7 @@ public struct Demands: Sendable {
 
     func transition(_ id: Int64, to target: DemandStatus, reason: String?, by principal: Principal) async throws -> String {
         try principal.require(.admin, .partner)
+        try principal.requireBuyer()
         var v = Validator()
         let reason = v.optionalText(reason, "reason", max: 1000)
         if target == .open { v.add("to", "a demand cannot be reopened; post a new one") }
@@ -130,6 +132,7 @@ public struct Demands: Sendable {
                 on: connection, logger: db.logger, actor: principal, entityType: "demand", entityID: id, provinceCode: nil,
                 action: "demand.status_changed", from: status, to: target.rawValue, reason: reason)
             try await Invitations.withdrawPending(demand: id, by: principal, on: connection, logger: db.logger)
+            try await Quotes.expireOpen(demand: id, by: principal, db: db, on: connection)
             return json
         }
     }

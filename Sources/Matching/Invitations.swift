@@ -70,6 +70,7 @@ public struct Invitations: Sendable {
     func visibility(_ principal: Principal) -> SQL { principal.access(.invitation).condition(alias: "i") }
 
     func create(demand id: Int64, _ body: InvitationRequest, by principal: Principal) async throws -> (Int64, String) {
+        try principal.requireBuyer()
         guard principal.role == .partner, let partner = principal.partnerID else {
             throw APIError.forbidden("Invitations are sent by the demand's partner.")
         }

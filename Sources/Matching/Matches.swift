@@ -69,8 +69,20 @@ struct Matches: Sendable {
         var breakdown: ScoreBreakdown
     }
 
-    /// Scoring SQL for every candidate of `demand` (wrapped as `base`), every value bound.
-    static func scoredCandidates(_ demand: Demand) -> SQL {
+    /// What is scored. Matches score listed products at the tier price for the demand's quantity
+    /// (`tier_unit_price`, sql/0024) and what they can supply by needed_by; a demand's quotes are
+    /// scored by the same parts, with the quoted price and quantity instead (docs/matching.md).
+    enum Offers {
+        case listed
+        /// The quotes of demand `id` (every status; `meets_requirements` says whether the
+        /// product still passes the hard filters, which quotes are not filtered by).
+        case quotes(demand: Int64)
+    }
+
+    /// Scoring SQL for every candidate of `demand` (wrapped as `base`), every value bound. Columns:
+    /// product id, producer id, supply, the seven parts, unit_price; quotes add quote_id and
+    /// meets_requirements.
+    static func scoredCandidates(_ demand: Demand, offers: Offers = .listed) -> SQL {
         let words = MatchKeywords.words(demand.keywords)
         let found: [SQL] = words.map { "(strpos(p.search_text, \($0)) > 0)::int" }
         let keywordShare: SQL = words.isEmpty ? "1.0" : "(\(found.joined(separator: " + ")))::float8 / \(literal: words.count)"
@@ -79,7 +91,6 @@ struct Matches: Sendable {
         let extras: [SQL] = extraKinds.map { "(coalesce(p.cert_expiry ->> \($0), '') >= \(today))::int" }
         let extraCount: SQL = extraKinds.isEmpty ? "0" : extras.joined(separator: " + ")
         let days = SQL.bind(demand.days)
-        let supply: SQL = "(p.stock + (p.monthly_capacity::bigint * \(days)) / 30)"
         let w = demand.weights
         let province: SQL =
             demand.preferred.isEmpty
@@ -93,9 +104,36 @@ struct Matches: Sendable {
               THEN \(w.provincePriority) ELSE 0 END
             """
             : "0"
+        let filters = hardFilters(
+            categories: "\(demand.categories)", unit: "\(demand.unit)", minPackaging: "\(demand.minPackaging)",
+            required: "\(demand.required)", today: today)
+        let supply: SQL
+        let price: SQL
+        let from: SQL
+        let extra: SQL
+        let condition: SQL
+        switch offers {
+        case .listed:
+            supply = "(p.stock + (p.monthly_capacity::bigint * \(days)) / 30)"
+            // tier_unit_price unpacks the tiers per call (~9 µs); most products have none.
+            let quantity = SQL.bind(demand.quantity)
+            price = """
+                (CASE WHEN p.price_tiers = '[]' THEN p.price_rials
+                  ELSE tier_unit_price(p.price_rials, p.price_tiers, \(quantity)::int) END)
+                """
+            from = "products p"
+            extra = ""
+            condition = filters
+        case .quotes(let id):
+            supply = "q.quantity::bigint"
+            price = "q.unit_price_rials"
+            from = "quotes q JOIN products p ON p.id = q.product_id"
+            extra = ", q.id AS quote_id, (\(filters)) AS meets_requirements"
+            condition = "q.demand_id = \(id)"
+        }
         return """
             SELECT p.id, p.producer_id, \(supply) AS supply,
-              \(w.price) * greatest(0, 1 - p.price_rials::float8 / \(demand.maxPrice)) AS price,
+              \(w.price) * greatest(0, 1 - (\(price))::float8 / \(demand.maxPrice)) AS price,
               \(w.capacity) * least(1, \(supply)::float8 / \(demand.quantity)) AS capacity,
               \(province)::float8 AS province,
               \(w.deliveryRecord)
@@ -105,11 +143,10 @@ struct Matches: Sendable {
                 * least(1, (CASE WHEN p.cert_expiry = '{}' THEN 0 ELSE \(extraCount) END)::float8
                            / \(Double(MatchWeights.extraCertificatesForFull))) AS certificates,
               \(w.keywords) * \(keywordShare) AS keywords,
-              (\(priority))::float8 AS province_priority
-            FROM products p LEFT JOIN producer_order_stats s ON s.producer_id = p.producer_id
-            WHERE \(hardFilters(
-                categories: "\(demand.categories)", unit: "\(demand.unit)", minPackaging: "\(demand.minPackaging)",
-                required: "\(demand.required)", today: today))
+              (\(priority))::float8 AS province_priority,
+              \(price) AS unit_price\(extra)
+            FROM \(from) LEFT JOIN producer_order_stats s ON s.producer_id = p.producer_id
+            WHERE \(condition)
             """
     }
 
@@ -173,7 +210,7 @@ struct Matches: Sendable {
               UNION ALL
               (SELECT false, * FROM base WHERE (SELECT best FROM a) < \(demand.quantity)
                ORDER BY supply DESC, id LIMIT \(literal: poolCandidates)))
-        SELECT a.n, a.best, a.total, t.by_score, t.id, t.producer_id, p.title_fa, p.province_code, p.price_rials, p.stock,
+        SELECT a.n, a.best, a.total, t.by_score, t.id, t.producer_id, p.title_fa, p.province_code, t.unit_price, p.stock,
           p.monthly_capacity, p.min_order_qty, t.supply, t.price, t.capacity, t.province, t.delivery_record,
           t.certificates, t.keywords, t.province_priority
         FROM a LEFT JOIN t ON true LEFT JOIN products p ON p.id = t.id

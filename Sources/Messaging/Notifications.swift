@@ -11,6 +11,9 @@ public enum NotificationKind: String, APIEnum {
     case orderExpiring = "order_expiring"
     case certificateDecision = "certificate_decision"
     case certificateExpiring = "certificate_expiring"
+    /// The demand's company accepted or declined the producer's quote.
+    case quoteAnswered = "quote_answered"
+    case quoteExpiring = "quote_expiring"
 }
 
 /// Settings of producer notifications (docs/configuration.md).
@@ -425,6 +428,22 @@ public enum NotificationText {
             if let until = day(data["expires_on"]) { text += " در \(until)" } else { text += " به‌زودی" }
             text += " منقضی می‌شود. لطفاً پیش از آن برای تمدید اقدام کنید."
             return Message(title: "گواهی شما به‌زودی منقضی می‌شود", text: text)
+        case .quoteAnswered:
+            if eventType == "quote.accepted" {
+                var text = "پیشنهاد قیمت شماره \(number) پذیرفته شد"
+                if let order = (data["order_id"] as? NSNumber)?.int64Value {
+                    text += " و سفارش شماره \(persian(String(order))) ثبت شد"
+                }
+                return Message(title: "پیشنهاد قیمت شما پذیرفته شد", text: text + ". لطفاً سفارش را بررسی کنید و بپذیرید.")
+            }
+            var text = "پیشنهاد قیمت شماره \(number) رد شد"
+            if let reason = data["decline_reason"] as? String { text += ". دلیل: \(reason)" }
+            return Message(title: "پیشنهاد قیمت شما رد شد", text: text + ".")
+        case .quoteExpiring:
+            var text = "پیشنهاد قیمت شماره \(number)"
+            if let deadline = moment(data["valid_until"]) { text += " تا \(deadline)" }
+            text += " معتبر است. اگر شرایط تغییر کرده، آن را اصلاح یا تمدید کنید."
+            return Message(title: "اعتبار پیشنهاد قیمت شما رو به پایان است", text: text)
         }
     }
 

@@ -392,18 +392,11 @@ extension Programme {
         /// UTF-8 with a byte-order mark so Excel reads Persian right; CRLF lines; a last row of totals.
         func csv(persian: Bool) -> String {
             func heading(_ key: String) -> String { persian ? Programme.persianHeadings[key] ?? key : key }
-            func field(_ value: String) -> String {
-                guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
-                return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-            }
-            func line(_ fields: [String]) -> String { fields.map(field).joined(separator: ",") + "\r\n" }
             let keys = totals.cells.map(\.0)
-            var out = "\u{FEFF}" + line([heading("province_code"), heading("province")] + keys.map(heading))
-            for row in rows {
-                out += line([row.code, persian ? row.nameFa : row.nameEn] + row.figures.cells.map(\.1.csv))
-            }
-            out += line(["", heading("total")] + totals.cells.map(\.1.csv))
-            return out
+            let lines = rows.map { [$0.code, persian ? $0.nameFa : $0.nameEn] + $0.figures.cells.map(\.1.csv) }
+            return CSV.document(
+                header: [heading("province_code"), heading("province")] + keys.map(heading),
+                rows: lines + [["", heading("total")] + totals.cells.map(\.1.csv)])
         }
     }
 
@@ -541,25 +534,13 @@ extension Programme {
             } else {
                 period = ProgrammePeriod(year: SolarHijri.year(of: Date()), quarter: nil)
             }
-            let format = q.get("format").map { String($0) }
-            guard format == nil || format == "json" || format == "csv" else {
-                throw APIError.validation(field: "format", "must be one of: json, csv")
-            }
-            let accept = request.headers[.accept]?.lowercased() ?? ""
-            let csv = format == "csv" || (format == nil && accept.contains("text/csv") && !accept.contains("application/json"))
+            let csv = try CSV.requested(request)
             let report = try await programmeReport(
                 period: period, province: q.get("province_code").map { String($0) }, principal: principal)
             guard csv else { return JSONResponse.raw(report.json()) }
-            let language = request.headers[.acceptLanguage]?.lowercased() ?? ""
-            let persian = language.split(separator: ",").first?.trimmingCharacters(in: .whitespaces).hasPrefix("fa") ?? false
-            return Response(
-                status: .ok,
-                headers: [
-                    .contentType: "text/csv; charset=utf-8",
-                    .contentDisposition: "attachment; filename=\"programme-\(period.label).csv\"",
-                    .contentLanguage: persian ? "fa" : "en",
-                ],
-                body: .init(byteBuffer: ByteBuffer(string: report.csv(persian: persian))))
+            let persian = CSV.persian(request)
+            return CSV.response(
+                report.csv(persian: persian), filename: "programme-\(period.label).csv", language: persian ? "fa" : "en")
         }
     }
 }

@@ -25,10 +25,6 @@ struct StudyRowsRequest: Decodable {
     var rows: [StudyRowInput]
 }
 
-struct StudyImportRequest: Decodable {
-    var csv: String
-}
-
 public enum StudyStatus: String, APIEnum { case draft, approved }
 
 /// One row of a study, checked (the activity's existence is the database's say, checked later).
@@ -56,63 +52,10 @@ enum StudyCSV {
     static let optional = ["priority", "notes"]
     static let maxRows = 500
 
-    /// RFC 4180 records: commas, double quotes ("" inside quotes), CRLF or LF; a leading UTF-8
-    /// byte order mark (Excel writes one) is dropped. Blank lines are kept as empty records so
-    /// record numbers match the spreadsheet's row numbers.
-    static func records(_ text: String) -> (records: [[String]], unterminated: Bool) {
-        var records: [[String]] = []
-        var record: [String] = []
-        var field = ""
-        var quoted = false
-        var wasQuoted = false
-        var scalars = Array(text.unicodeScalars)
-        if scalars.first == "\u{FEFF}" { scalars.removeFirst() }
-        var i = 0
-        while i < scalars.count {
-            let c = scalars[i]
-            if quoted {
-                if c == "\"" {
-                    if i + 1 < scalars.count && scalars[i + 1] == "\"" {
-                        field.unicodeScalars.append("\"")
-                        i += 1
-                    } else {
-                        quoted = false
-                    }
-                } else {
-                    field.unicodeScalars.append(c)
-                }
-            } else if c == "\"" && field.isEmpty && !wasQuoted {
-                quoted = true
-                wasQuoted = true
-            } else if c == "," {
-                record.append(field)
-                field = ""
-                wasQuoted = false
-            } else if c == "\n" || c == "\r" {
-                if c == "\r" && i + 1 < scalars.count && scalars[i + 1] == "\n" { i += 1 }
-                record.append(field)
-                records.append(record)
-                record = []
-                field = ""
-                wasQuoted = false
-            } else {
-                field.unicodeScalars.append(c)
-            }
-            i += 1
-        }
-        if !field.isEmpty || !record.isEmpty || wasQuoted {
-            record.append(field)
-            records.append(record)
-        }
-        return (records, quoted)
-    }
-
     /// A whole number from a cell: Persian/Arabic-Indic digits, spaces and thousands separators
-    /// (`,` `٬`) accepted.
+    /// (`,` `٬`) accepted; no sign (a study's figures are never negative).
     static func integer(_ cell: String) -> Int64? {
-        let text = Digits.ascii(cell).filter { !" ,\u{066C}\u{00A0}\u{202F}".contains($0) }
-        guard !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        return Int64(text)
+        cell.contains(where: { $0 == "-" || $0 == "\u{2212}" }) ? nil : CSV.integer(cell)
     }
 
     static func boolean(_ cell: String) -> Bool? {
@@ -128,7 +71,8 @@ enum StudyCSV {
     static func parse(_ text: String) -> (
         rows: [(row: Int, value: StudyRow)], codes: [(row: Int, code: String)], errors: [RowError]
     ) {
-        let (records, unterminated) = records(text)
+        let parsed = CSV.parse(text)
+        let records = parsed.records.map(\.cells)
         var errors: [RowError] = []
         guard let header = records.first, !header.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) else {
             return ([], [], [RowError(row: 1, field: "header", message: "the CSV is empty; the first row names the columns")])
@@ -146,8 +90,8 @@ enum StudyCSV {
         for (i, name) in names.enumerated() where names.firstIndex(of: name) != i && !name.isEmpty {
             errors.append(RowError(row: 1, field: name, message: "appears twice in the header"))
         }
-        if unterminated {
-            errors.append(RowError(row: records.count, field: "csv", message: "a quoted cell is not closed"))
+        if let row = parsed.unclosedQuoteRow {
+            errors.append(RowError(row: row, field: "csv", message: "a quoted cell is not closed"))
         }
         guard errors.isEmpty else { return ([], [], errors) }
         var rows: [(row: Int, value: StudyRow)] = []
@@ -633,42 +577,14 @@ public struct Studies: Sendable {
             let principal = try context.require(.admin, .implementer)
             let id = try context.id(what: "Province study")
             let body = try await JSONBody.decode(StudyRowsRequest.self, from: request, context: context)
-            var dryRun = false
-            if let text = request.uri.queryParameters.get("dry_run") {
-                guard let value = Bool(String(text)) else {
-                    throw APIError.validation(field: "dry_run", "must be true or false")
-                }
-                dryRun = value
-            }
+            let dryRun = try CSV.dryRun(request)
             return JSONResponse.raw(try await putRows(id, body, dryRun: dryRun, by: principal))
         }
         routes.post("/v1/province-studies/{id}/rows/import") { request, context in
             let principal = try context.require(.admin, .implementer)
             let id = try context.id(what: "Province study")
-            var dryRun = false
-            if let text = request.uri.queryParameters.get("dry_run") {
-                guard let value = Bool(String(text)) else {
-                    throw APIError.validation(field: "dry_run", "must be true or false")
-                }
-                dryRun = value
-            }
-            let csv: String
-            if let type = request.headers[.contentType], type.lowercased().hasPrefix("text/csv") {
-                let buffer: ByteBuffer
-                do {
-                    buffer = try await request.body.collect(upTo: context.maxUploadSize)
-                } catch {
-                    throw APIError(
-                        .contentTooLarge, code: "body_too_large", title: "Request body too large",
-                        detail: "The body exceeds \(context.maxUploadSize) bytes.")
-                }
-                guard let text = String(bytes: buffer.readableBytesView, encoding: .utf8) else {
-                    throw APIError.validation(field: "csv", "must be UTF-8 text")
-                }
-                csv = text
-            } else {
-                csv = try await JSONBody.decode(StudyImportRequest.self, from: request, context: context).csv
-            }
+            let dryRun = try CSV.dryRun(request)
+            let csv = try await CSV.upload(request, context: context)
             return JSONResponse.raw(try await importCSV(id, csv: csv, dryRun: dryRun, by: principal))
         }
         routes.post("/v1/province-studies/{id}/transitions") { request, context in

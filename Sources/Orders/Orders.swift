@@ -1,4 +1,5 @@
 import BazaarcheCore
+import Catalog
 import Foundation
 import ServiceLifecycle
 
@@ -134,12 +135,23 @@ package struct PlacedOrder: Sendable {
 private struct LockedProduct {
     var producer: Int64
     var searchable: Bool
-    /// The listed price, or the price agreed in an invitation.
-    var price: Int64
+    /// The listed (base) price.
+    var listPrice: Int64
+    /// The price agreed in an invitation or quote, which overrides list and tier prices.
+    var agreedPrice: Int64?
+    var tiers: [PriceTier]
+    var increment: Int
     var stock: Int
     var minOrder: Int
     var title: String
     var unit: String
+
+    /// The unit price charged for `quantity` and where it came from (order_lines.price_source).
+    func charge(for quantity: Int) -> (price: Int64, source: String) {
+        if let agreedPrice { return (agreedPrice, "agreed") }
+        let price = PriceTiers.unitPrice(base: listPrice, tiers: tiers, quantity: quantity)
+        return (price, price == listPrice ? "list" : "tier")
+    }
 }
 
 /// B2B orders: placement with stock reservation, safe retries, and the fulfilment lifecycle.
@@ -163,6 +175,7 @@ public struct Orders: Sendable {
           'rejection_reason_code', o.rejection_reason_code, 'rejection_confirmed_at', api_time(o.rejection_confirmed_at),
           'lines', (SELECT json_agg(json_build_object('line_no', l.line_no, 'product_id', l.product_id, 'title_fa', l.title_fa,
                        'unit', l.unit, 'quantity', l.quantity, 'unit_price_rials', l.unit_price_rials,
+                       'list_price_rials', l.list_price_rials, 'price_source', l.price_source,
                        'line_total_rials', l.line_total_rials) ORDER BY l.line_no)
                     FROM order_lines l WHERE l.order_id = o.id),
           'created_at', api_time(o.created_at), 'updated_at', api_time(o.updated_at))
@@ -182,8 +195,8 @@ public struct Orders: Sendable {
     /// seen by its province's staff, its producer and the buyer's company.
     package static func eventSource(_ ids: [Int64]) -> SQL {
         """
-        SELECT o.id, \(unescaped: detailJSON), o.province_code, o.producer_id, a.partner_id
-        FROM orders o JOIN accounts a ON a.id = o.partner_account_id WHERE o.id = ANY(\(ids))
+        SELECT o.id, \(unescaped: detailJSON), o.province_code, o.producer_id, o.partner_id
+        FROM orders o WHERE o.id = ANY(\(ids))
         """
     }
 
@@ -258,22 +271,26 @@ public struct Orders: Sendable {
         return producerProvince
     }
 
-    /// Locks the ordered products (in id order) and reads them, at the agreed price where there is one.
+    /// Locks the ordered products (in id order) and reads them with their wholesale terms and the
+    /// agreed price where there is one; the line's price is worked out here (`LockedProduct.charge`).
     private func lockProducts(
         _ ids: [Int64], agreedPrices: [Int64: Int64], on connection: PostgresConnection
     ) async throws -> [Int64: LockedProduct] {
         var products: [Int64: LockedProduct] = [:]
         for row in try await connection.run(Prepared<Placement.LockProducts>(ids), logger: db.logger) {
-            let (id, producer, searchable, price, stock, minOrder, title, unit) =
-                try row.decode((Int64, Int64, Bool, Int64, Int, Int, String, String).self)
+            let (id, producer, searchable, price, stock, minOrder, title, unit, tiers, increment) =
+                try row.decode((Int64, Int64, Bool, Int64, Int, Int, String, String, String, Int).self)
             products[id] = LockedProduct(
-                producer: producer, searchable: searchable, price: agreedPrices[id] ?? price, stock: stock, minOrder: minOrder,
-                title: title, unit: unit)
+                producer: producer, searchable: searchable, listPrice: price, agreedPrice: agreedPrices[id],
+                tiers: try PriceTiers.decode(tiers), increment: increment, stock: stock, minOrder: minOrder, title: title,
+                unit: unit)
         }
         return products
     }
 
-    /// Every line names a listed product of the order's producer, at least its minimum order quantity.
+    /// Every line names a listed product of the order's producer, at least its minimum order quantity
+    /// and a multiple of its order increment (pack size). A line at an agreed price is exempt from
+    /// the increment: the producer accepted that exact quantity (docs/decisions.md).
     private static func checkLines(_ body: OrderRequest, _ products: [Int64: LockedProduct]) throws {
         var v = Validator()
         for (i, line) in body.lines.enumerated() {
@@ -282,6 +299,14 @@ public struct Orders: Sendable {
                 continue
             }
             v.check(line.quantity >= p.minOrder, "lines[\(i)].quantity", "is below the minimum order quantity \(p.minOrder)")
+            if p.agreedPrice == nil && line.quantity % p.increment != 0 {
+                let below = line.quantity / p.increment * p.increment
+                v.add(
+                    "lines[\(i)].quantity",
+                    below > 0
+                        ? "must be a multiple of the order increment \(p.increment) (for example \(below) or \(below + p.increment))"
+                        : "must be a multiple of the order increment \(p.increment)")
+            }
         }
         try v.throwIfInvalid()
     }
@@ -307,7 +332,8 @@ public struct Orders: Sendable {
     private static func total(_ body: OrderRequest, _ products: [Int64: LockedProduct]) throws -> Int64 {
         var total: Int64 = 0
         for line in body.lines {
-            let (product, overflow) = products[line.productId]!.price.multipliedReportingOverflow(by: Int64(line.quantity))
+            let price = products[line.productId]!.charge(for: line.quantity).price
+            let (product, overflow) = price.multipliedReportingOverflow(by: Int64(line.quantity))
             let (sum, overflow2) = total.addingReportingOverflow(product)
             if overflow || overflow2 { throw APIError.validation(field: "lines", "the order total is too large") }
             total = sum
@@ -334,9 +360,12 @@ public struct Orders: Sendable {
     ) async throws {
         let titles = body.lines.map { products[$0.productId]!.title }
         let units = body.lines.map { products[$0.productId]!.unit }
-        let prices = body.lines.map { products[$0.productId]!.price }
+        let charges = body.lines.map { products[$0.productId]!.charge(for: $0.quantity) }
+        let lists = body.lines.map { products[$0.productId]!.listPrice }
         _ = try await connection.run(
-            Prepared<Placement.InsertLines>(order, ids, titles, units, body.lines.map(\.quantity), prices), logger: db.logger)
+            Prepared<Placement.InsertLines>(
+                order, ids, titles, units, body.lines.map(\.quantity), charges.map(\.price), lists, charges.map(\.source)),
+            logger: db.logger)
     }
 
     /// The statements of order placement, in the order it runs them.
@@ -350,7 +379,8 @@ public struct Orders: Sendable {
         /// Locked in id order, as every path that takes several product locks does (no deadlocks).
         enum LockProducts: StatementSQL {
             static let sql = """
-                SELECT id, producer_id, searchable, price_rials, stock, min_order_qty, title_fa, unit
+                SELECT id, producer_id, searchable, price_rials, stock, min_order_qty, title_fa, unit, price_tiers::text,
+                  order_increment
                 FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE
                 """
         }
@@ -364,18 +394,19 @@ public struct Orders: Sendable {
         enum InsertOrder: StatementSQL {
             static let sql = """
                 INSERT INTO orders (partner_account_id, producer_id, province_code, total_rials, delivery_province_code,
-                  delivery_city, delivery_address, delivery_recipient, delivery_phone, note, expires_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(hours => $11::int))
+                  delivery_city, delivery_address, delivery_recipient, delivery_phone, note, expires_at, partner_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(hours => $11::int),
+                  (SELECT partner_id FROM accounts WHERE id = $1))
                 RETURNING id
                 """
         }
         enum InsertLines: StatementSQL {
             static let sql = """
                 INSERT INTO order_lines (order_id, line_no, product_id, title_fa, unit, quantity, unit_price_rials, \
-                line_total_rials)
-                SELECT $1, l.n, l.id, l.title, l.unit, l.quantity, l.price, l.quantity * l.price
-                FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) WITH ORDINALITY
-                  AS l(id, title, unit, quantity, price, n)
+                line_total_rials, list_price_rials, price_source)
+                SELECT $1, l.n, l.id, l.title, l.unit, l.quantity, l.price, l.quantity * l.price, l.list, l.source
+                FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[])
+                  WITH ORDINALITY AS l(id, title, unit, quantity, price, list, source, n)
                 """
         }
         enum InsertEvent: StatementSQL {
@@ -391,10 +422,13 @@ public struct Orders: Sendable {
 
     // MARK: lifecycle
 
-    /// Who reaches an order is `Access`'s rule for `.order` (the buyer's account, its producer, its
+    /// Who reaches an order is `Access`'s rule for `.order` (the buying company, its producer, its
     /// province's supervisor, admins); reads and locks put it in the WHERE clause, this checks the row again.
-    func visible(_ order: (partner: Int64, producer: Int64, province: String), to principal: Principal) -> Bool {
-        principal.access(.order).allows(Access.Owner(province: order.province, producer: order.producer, buyer: order.partner))
+    func visible(
+        _ order: (partner: Int64, company: Int64?, producer: Int64, province: String), to principal: Principal
+    ) -> Bool {
+        principal.access(.order).allows(
+            Access.Owner(province: order.province, producer: order.producer, partner: order.company, buyer: order.partner))
     }
 
     private enum Moved: Sendable {
@@ -461,15 +495,15 @@ public struct Orders: Sendable {
         _ id: Int64, to target: OrderStatus, ifMatch: String?, by principal: Principal, on connection: PostgresConnection
     ) async throws -> (province: String, status: String, overdue: Bool) {
         let locked: SQL = """
-            SELECT o.partner_account_id, o.producer_id, o.province_code, o.status, o.version,
+            SELECT o.partner_account_id, o.partner_id, o.producer_id, o.province_code, o.status, o.version,
               o.status = 'placed' AND o.expires_at <= now()
             FROM orders o WHERE o.id = \(id) AND \(principal.access(.order).condition(alias: "o")) FOR UPDATE
             """
         let rows = try await connection.query(locked.query, logger: db.logger).collect()
         guard let row = rows.first else { throw APIError.notFound("Order \(id)") }
-        let (partner, producer, province, status, version, overdue) = try row.decode(
-            (Int64, Int64, String, String, Int, Bool).self)
-        guard visible((partner, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
+        let (partner, company, producer, province, status, version, overdue) = try row.decode(
+            (Int64, Int64?, Int64, String, String, Int, Bool).self)
+        guard visible((partner, company, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
         guard target.allowed(for: principal.role, from: OrderStatus(rawValue: status)!) else {
             if OrderStatus.staffRoles.contains(principal.role) {
                 throw APIError.forbidden(
@@ -524,6 +558,7 @@ public struct Orders: Sendable {
     /// the producer's own word. Confirming again changes nothing.
     func confirmRejection(_ id: Int64, reason: String?, by principal: Principal) async throws -> (String, Int) {
         try principal.require(.partner, .supervisor, .admin)
+        try principal.requireBuyer()
         var v = Validator()
         let reason = v.optionalText(reason, "reason", max: 1000)
         if OrderStatus.staffRoles.contains(principal.role) && reason == nil {
@@ -533,15 +568,15 @@ public struct Orders: Sendable {
         return try await db.transaction { connection in
             let logger = db.logger
             let locked: SQL = """
-                SELECT o.partner_account_id, o.producer_id, o.province_code, o.status, o.rejection_reason_code,
+                SELECT o.partner_account_id, o.partner_id, o.producer_id, o.province_code, o.status, o.rejection_reason_code,
                   o.rejection_confirmed_at IS NOT NULL
                 FROM orders o WHERE o.id = \(id) AND \(principal.access(.order).condition(alias: "o")) FOR UPDATE
                 """
             let rows = try await connection.query(locked.query, logger: logger).collect()
             guard let row = rows.first else { throw APIError.notFound("Order \(id)") }
-            let (partner, producer, province, status, code, confirmed) = try row.decode(
-                (Int64, Int64, String, String, String?, Bool).self)
-            guard visible((partner, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
+            let (partner, company, producer, province, status, code, confirmed) = try row.decode(
+                (Int64, Int64?, Int64, String, String, String?, Bool).self)
+            guard visible((partner, company, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
             guard status == OrderStatus.rejected.rawValue, let code, OrderRejectionReason(rawValue: code)?.isBuyerSide == true
             else {
                 throw APIError.conflict(
@@ -689,13 +724,15 @@ public struct Orders: Sendable {
 
     func get(_ id: Int64, by principal: Principal) async throws -> (String, Int) {
         let query: SQL = """
-            SELECT o.partner_account_id, o.producer_id, o.province_code, \(unescaped: Self.detailJSON)::text, o.version
+            SELECT o.partner_account_id, o.partner_id, o.producer_id, o.province_code, \(unescaped: Self.detailJSON)::text,
+              o.version
             FROM orders o WHERE o.id = \(id) AND \(principal.access(.order).condition(alias: "o"))
             """
         let rows = try await db.rows(query.query)
         guard let row = rows.first else { throw APIError.notFound("Order \(id)") }
-        let (partner, producer, province, json, version) = try row.decode((Int64, Int64, String, String, Int).self)
-        guard visible((partner, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
+        let (partner, company, producer, province, json, version) = try row.decode(
+            (Int64, Int64?, Int64, String, String, Int).self)
+        guard visible((partner, company, producer, province), to: principal) else { throw APIError.notFound("Order \(id)") }
         return (json, version)
     }
 
@@ -743,6 +780,7 @@ public struct Orders: Sendable {
     public func addRoutes(to routes: inout Routes) {
         routes.post("/v1/orders") { request, context in
             let principal = try context.require(.partner)
+            try principal.requireBuyer()
             return try await Idempotency.post(
                 request, context: context, db: db, by: principal, operation: "POST /v1/orders", decoding: OrderRequest.self,
                 validate: Self.validate
@@ -755,7 +793,9 @@ public struct Orders: Sendable {
             }
         }
         routes.get("/v1/orders") { request, context in
-            JSONResponse.raw(try await list(request: request, principal: try context.requirePrincipal()))
+            let principal = try context.requirePrincipal()
+            if try CSV.requested(request) { return try await exportCSV(request: request, principal: principal) }
+            return JSONResponse.raw(try await list(request: request, principal: principal))
         }
         routes.get("/v1/orders/{id}") { _, context in
             let principal = try context.requirePrincipal()
@@ -764,6 +804,7 @@ public struct Orders: Sendable {
         }
         routes.post("/v1/orders/{id}/transitions") { request, context in
             let principal = try context.require(.producer, .partner, .supervisor, .admin)
+            try principal.requireBuyer()
             let id = try context.id(what: "Order")
             let body = try await JSONBody.decode(OrderTransitionRequest.self, from: request, context: context)
             let (json, version) = try await transition(id, body, ifMatch: request.headers[.ifMatch], by: principal)

@@ -8,11 +8,11 @@ import Testing
 @Suite struct AccessRulesTests {
     static func principal(
         _ role: Role, account: Int64 = 1, province: String? = nil, provinces: [String]? = nil, producer: Int64? = nil,
-        partner: Int64? = nil
+        partner: Int64? = nil, companyRole: CompanyRole? = nil
     ) -> Principal {
         Principal(
             accountID: account, login: "t\(account)", role: role, provinceCode: province, provinceCodes: provinces,
-            producerID: producer, partnerID: partner)
+            producerID: producer, partnerID: partner, companyRole: companyRole)
     }
 
     /// Every role, plus the odd ones: anonymous, a producer account without a producer, a partner without a company.
@@ -27,6 +27,7 @@ import Testing
         ("partner account 8 without company", principal(.partner, account: 8)),
         ("implementer IR-23 and IR-10", principal(.implementer, account: 9, provinces: ["IR-23", "IR-10"])),
         ("implementer IR-10", principal(.implementer, account: 10, provinces: ["IR-10"])),
+        ("viewer account 11 of company 3", principal(.partner, account: 11, partner: 3, companyRole: .viewer)),
     ]
 
     /// Owners covering every combination of the facts' sample values.
@@ -106,12 +107,18 @@ import Testing
             Access.rule(for: Self.callers[who].1, on: kind, to: action).allows(owner)
         }
         let (anonymous, admin, supervisor, officer, producer, noProducer, partner, noCompany) = (0, 1, 2, 3, 4, 5, 6, 7)
-        let tehranOrder = Access.Owner(province: "IR-23", producer: 43, buyer: 7)
+        let tehranOrder = Access.Owner(province: "IR-23", producer: 43, partner: 3, buyer: 7)
         #expect(reaches(admin, .order, tehranOrder))
         #expect(reaches(supervisor, .order, tehranOrder))
-        #expect(!reaches(supervisor, .order, Access.Owner(province: "IR-10", producer: 43, buyer: 7)))
-        #expect(reaches(partner, .order, tehranOrder))  // its buyer account
-        #expect(!reaches(partner, .order, Access.Owner(province: "IR-23", producer: 43, buyer: 8)))
+        #expect(!reaches(supervisor, .order, Access.Owner(province: "IR-10", producer: 43, partner: 3, buyer: 7)))
+        #expect(reaches(partner, .order, tehranOrder))  // its own company's order
+        // An order another account of the company placed: every account of the company sees it, viewers too.
+        let colleagues = Access.Owner(province: "IR-23", producer: 43, partner: 3, buyer: 11)
+        #expect(reaches(partner, .order, colleagues) && reaches(10, .order, colleagues))
+        #expect(!reaches(partner, .order, Access.Owner(province: "IR-23", producer: 43, partner: 4, buyer: 8)))
+        // A partner account from before companies existed reaches the orders it placed, nothing else.
+        #expect(reaches(noCompany, .order, Access.Owner(province: "IR-23", producer: 43, buyer: 8)))
+        #expect(!reaches(noCompany, .order, Access.Owner(province: "IR-23", producer: 43, partner: 3, buyer: 7)))
         #expect(!reaches(producer, .order, tehranOrder))
         #expect(reaches(producer, .order, Access.Owner(province: "IR-10", producer: 42)))
         #expect(!reaches(officer, .order, tehranOrder) && !reaches(anonymous, .order, tehranOrder))
@@ -153,7 +160,8 @@ import Testing
         let producer = Self.callers[4].1!
         let partner = Self.callers[6].1!
         #expect(sql(supervisor.access(.order), "o") == ("o.province_code = $1", ["'IR-23'"]))
-        #expect(sql(partner.access(.order), "o") == ("o.partner_account_id = $1", ["7"]))
+        #expect(sql(partner.access(.order), "o") == ("o.partner_id = $1", ["3"]))
+        #expect(sql(Self.callers[7].1!.access(.order), "o") == ("o.partner_account_id = $1", ["8"]))
         #expect(sql(producer.access(.product), "p") == ("(p.searchable OR p.producer_id = $1)", ["42"]))
         #expect(sql(Access.rule(for: nil, on: .product), "p") == ("p.searchable", []))
         #expect(

@@ -28,6 +28,7 @@ extension API {
     }
 
     /// Places an order of a fresh product of `producer` and has it delivered; returns the order id.
+    @discardableResult
     func deliveredOrder(_ producer: (id: Int64, token: String), partner: String) async throws -> Int64 {
         let product = try await self.product(producer, stock: 5)
         return try await orderThrough(

@@ -2,7 +2,7 @@ import BazaarcheCore
 import Foundation
 import Testing
 
-/// Two producers, two partner companies, two exporters and two supervisors and two implementers of different provinces:
+/// Two producers, two partner companies (an owner and a viewer each), two exporters and two supervisors and two implementers of different provinces:
 /// every operation that names an object is tried by each of them on the other tenant's objects,
 /// with a valid body, and must be refused with 403 or 404 — and change nothing. (One exception by
 /// design: a producer may read an open demand it could supply.)
@@ -14,6 +14,8 @@ import Testing
         var brand: Int64
         var certificate: Int64
         var partner: String
+        /// A viewer account of the same company as `partner`.
+        var viewer: String
         var exporter: String
         var supervisor: String
         var implementer: String
@@ -45,7 +47,8 @@ import Testing
                 #"{"kind":"halal","number":"H-\#(n)","issuer":"x","issued_on":"2025-01-01","expires_on":"2099-01-01"}"#,
                 token: producer.token
             ).int("id"))
-        let partner = try await api.token(.partner)
+        let (partner, company) = try await api.partnerToken(role: .owner)
+        let viewer = try await api.partnerToken(company: company, role: .viewer).token
         let demand = try await api.demand(partner, #""category_code":"food","quantity":5,"max_unit_price_rials":1000000"#)
         let order = try #require(try await api.order(partner, producer: producer.id, lines: [(product, 1)]).int("id"))
         let invitation = try #require(
@@ -73,7 +76,7 @@ import Testing
             ).int("id"))
         return Tenant(
             producer: producer, producerAccount: producerAccount, product: product, brand: brand, certificate: certificate,
-            partner: partner, exporter: exporter,
+            partner: partner, viewer: viewer, exporter: exporter,
             supervisor: supervisor, implementer: implementer, proposal: proposal, inspection: inspection, demand: demand,
             order: order, invitation: invitation, shipment: shipment)
     }
@@ -140,7 +143,8 @@ import Testing
             var leaks: [String] = []
             for (mine, theirs) in [(a, b), (b, a)] {
                 let actors = [
-                    ("producer", mine.producer.token), ("partner", mine.partner), ("exporter", mine.exporter),
+                    ("producer", mine.producer.token), ("partner", mine.partner), ("viewer", mine.viewer),
+                    ("exporter", mine.exporter),
                     ("supervisor", mine.supervisor), ("implementer", mine.implementer),
                 ]
                 for (who, token) in actors {
@@ -155,7 +159,7 @@ import Testing
                     }
                 }
             }
-            #expect(tried == 2 * (5 * operations(on: a).count - 1))
+            #expect(tried == 2 * (6 * operations(on: a).count - 1))
             #expect(leaks.isEmpty, "\(leaks.joined(separator: "\n"))")
             // Nothing changed: the products (price, status, stock) and every status are as they were.
             let after = try await api.db.rows(
@@ -193,7 +197,9 @@ import Testing
                     ("/v1/orders", theirs.order), ("/v1/demands", theirs.demand), ("/v1/invitations", theirs.invitation),
                     ("/v1/export-shipments", theirs.shipment),
                 ] {
-                    for token in [mine.producer.token, mine.partner, mine.exporter, mine.supervisor, mine.implementer]
+                    for token in [
+                        mine.producer.token, mine.partner, mine.viewer, mine.exporter, mine.supervisor, mine.implementer,
+                    ]
                     where !(path == "/v1/demands" && token == mine.producer.token) {
                         let reply = try await api.get(path, token: token)
                         let ids = reply.items.compactMap { ($0["id"] as? NSNumber)?.int64Value }

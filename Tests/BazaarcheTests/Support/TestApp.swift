@@ -95,6 +95,17 @@ struct API: Sendable {
         return try await login(name)
     }
 
+    /// A partner account with `role` in `company` (a new company when nil), signed in.
+    func partnerToken(company: Int64? = nil, role: CompanyRole) async throws -> (token: String, partnerID: Int64) {
+        let name = "partner.\(role.rawValue).\(Fixtures.next())"
+        var partner = company ?? 0
+        if company == nil { partner = try await partnerCompany() }
+        _ = try await accounts.create(
+            role: .partner, login: name, password: API.password, provinceCode: nil, partnerID: partner, companyRole: role,
+            actor: nil)
+        return (try await login(name), partner)
+    }
+
     /// A partner company with a fresh valid legal national ID, inserted directly.
     func partnerCompany(kind: String = "lead_firm") async throws -> Int64 {
         let legalID = Fixtures.legalID(Fixtures.next())
@@ -224,6 +235,7 @@ func withApp(
     // that need one drive it directly (WebhookTests, NotificationTests, EventRetentionTests).
     config.webhookPollSeconds = 0
     config.notificationPollSeconds = 0
+    config.quoteSweepSeconds = 0
     config.eventRetentionDays = 0
     configure(&config)
     let health = PoolHealth()
