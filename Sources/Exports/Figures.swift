@@ -2,7 +2,9 @@ import BazaarcheCore
 import Foundation
 
 /// GET /v1/export-figures: non-oil (or all) export figures by Solar Hijri or Gregorian period,
-/// grouped by up to four dimensions, from rollups kept in each shipment's transaction.
+/// grouped by up to four dimensions (HS at 2, 4 or 6 digits among them), filtered, optionally
+/// compared with an earlier period and folded to the top N; from rollups kept in each shipment's
+/// transaction. JSON, CSV or XLSX.
 public struct Figures: Sendable {
     let db: Database
 
@@ -15,153 +17,250 @@ public struct Figures: Sendable {
         var period: ReportPeriod
         var groupBy: [ReportDimension]
         var scope: ReportScope
-        var province: String?
+        /// Filters: nil reads all.
+        var provinces: [String]? = nil
+        var hs: [String]? = nil
+        var destinations: [String]? = nil
+        var categories: [String]? = nil
+        var offices: [String]? = nil
+        var compare: ReportComparison? = nil
+        var top: Int? = nil
+
+        var jalali: Bool { calendar == .jalali }
+        var base: (from: CalendarDate, to: CalendarDate)? { compare?.base(from: from, to: to, jalali: jalali) }
+    }
+
+    struct Key: Hashable {
+        var code: String?
+        var nameFa: String?
+        var nameEn: String?
     }
 
     struct Row {
-        var period: String
-        var keys: [ReportDimension: (code: String?, nameFa: String?, nameEn: String?)]
+        var period: Int
+        var keys: [Key]
         var shipments: Int64
-        /// Sums as exact decimal text: cents as digits, kilograms with three decimals.
+        /// Sums as exact decimal text: cents as digits, kilograms and quantities with three decimals.
         var cents: String
         var weight: String
+        var quantity: String?
+        var unit: String?
+        var previousCents: String? = nil
+        var share: Decimal? = nil
+        var codes: [String?] { keys.map(\.code) }
+    }
+
+    static let maxDimensions = 4
+    /// The code of the row `top` folds the rest into.
+    static let otherCode = "other"
+    static let maxTop = 1000
+
+    // MARK: parsing
+
+    static func list(_ q: Parameters, _ name: String) -> [String]? {
+        guard let raw = q.get(name) else { return nil }
+        let items = Digits.ascii(String(raw)).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+            !$0.isEmpty
+        }
+        return items.isEmpty ? nil : Array(Set(items)).sorted()
     }
 
     static func parse(_ request: Request, principal: Principal) throws -> Query {
         try principal.require(.admin, .exportOfficer, .supervisor)
         let q = request.uri.queryParameters
         var v = Validator()
-        let calendar = try ReportCalendar.query(q.get("calendar"), field: "calendar") ?? .jalali
-        let period = try ReportPeriod.query(q.get("period"), field: "period") ?? .month
-        let scope = try ReportScope.query(q.get("scope"), field: "scope") ?? .nonOil
+        let calendar = try ReportCalendar.query(q.get("calendar").map { String($0) }, field: "calendar") ?? .jalali
+        let period = try ReportPeriod.query(q.get("period").map { String($0) }, field: "period") ?? .month
+        let scope = try ReportScope.query(q.get("scope").map { String($0) }, field: "scope") ?? .nonOil
+        let compare = try ReportComparison.query(q.get("compare").map { String($0) }, field: "compare")
         var groupBy: [ReportDimension] = []
         let groups = (q.get("group_by").map { String($0) } ?? "").split(separator: ",").map { String($0) }
+        let names = ReportDimension.allCases.map(\.rawValue).joined(separator: ", ")
         for (i, name) in groups.enumerated() {
             let trimmed = name.trimmingCharacters(in: .whitespaces)
             guard let dim = ReportDimension(rawValue: trimmed) else {
-                v.add("group_by[\(i)]", "must be one of province, hs_chapter, destination, category")
+                v.add("group_by[\(i)]", "must be one of: \(names)")
                 continue
             }
-            if !groupBy.contains(dim) { groupBy.append(dim) }
+            // hs_chapter and hs2 are one dimension.
+            if !groupBy.contains(where: { $0 == dim || ($0.hsLevel == 2 && dim.hsLevel == 2) }) { groupBy.append(dim) }
         }
+        v.check(groupBy.count <= maxDimensions, "group_by", "must name at most \(maxDimensions) dimensions")
+        var top: Int?
+        if let raw = q.get("top") {
+            if let n = Int(Digits.ascii(String(raw))), (1...maxTop).contains(n) {
+                top = n
+            } else {
+                v.add("top", "must be a whole number from 1 to \(maxTop)")
+            }
+        }
+        let hs = list(q, "hs")
+        for (i, prefix) in (hs ?? []).enumerated()
+        where ![2, 4, 6].contains(prefix.count) || !prefix.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            v.add("hs[\(i)]", "must be an HS code prefix of 2, 4 or 6 digits")
+        }
+        let destinations = list(q, "destination")?.map { $0.uppercased() }
+        for (i, code) in (destinations ?? []).enumerated()
+        where code.count != 2 || !code.allSatisfy({ $0.isASCII && $0.isLetter }) {
+            v.add("destination[\(i)]", "must be an ISO 3166-1 alpha-2 code")
+        }
+
         let today = SolarHijri.today()
-        let to = q.get("to").flatMap { CalendarDate(String($0)) } ?? today
-        if q.get("to") != nil && CalendarDate(String(q.get("to")!)) == nil { v.add("to", "must be a date (YYYY-MM-DD)") }
+        var to = today
+        if let text = q.get("to") {
+            if let date = ReportDate.parse(String(text), .to) {
+                to = date
+            } else {
+                v.add("to", "must be a date (YYYY-MM-DD), a Solar Hijri month (1405-07) or quarter (1405-Q2)")
+            }
+        }
         var from = CalendarDate(String(format: "%04d-01-01", to.year))!
         if let text = q.get("from") {
-            if let date = CalendarDate(String(text)) { from = date } else { v.add("from", "must be a date (YYYY-MM-DD)") }
+            if let date = ReportDate.parse(String(text), .from) {
+                from = date
+            } else {
+                v.add("from", "must be a date (YYYY-MM-DD), a Solar Hijri month (1405-07) or quarter (1405-Q2)")
+            }
         } else if calendar == .jalali {
             // Default: from 1 Farvardin of the Solar Hijri year `to` falls in.
-            let j = SolarHijri.fromGregorian(year: to.year, month: to.month, day: to.day)
-            let start = SolarHijri.gregorianInTehran.dateComponents(
-                [.year, .month, .day], from: SolarHijri.yearBounds(j.year).start)
-            from = CalendarDate(String(format: "%04d-%02d-%02d", start.year!, start.month!, start.day!))!
+            from = ReportMonths.start(jalali: true, ReportMonths.key(jalali: true, to) / 100 * 100 + 1)
         }
         v.check(from <= to, "from", "must not be after to")
         v.check(from.year >= 1950 && to.year <= 2100, "from", "must be a date from 1950 to 2100")
-        var province = q.get("province_code").map { String($0) }
+        var provinces = list(q, "province_code")
         if let own = try principal.access(.provinceRecord).provinceFilter() {
             let list = own.joined(separator: ", ")
-            if let province, !own.contains(province) {
+            if let asked = provinces, !asked.allSatisfy(own.contains) {
                 throw APIError.forbidden("This account reads the figures of its own provinces only (\(list)).")
             }
-            if province == nil {
-                guard own.count == 1 else {
-                    throw APIError.validation(field: "province_code", "name one of your provinces (\(list))")
-                }
-                province = own[0]
-            }
+            if provinces == nil { provinces = own.sorted() }
         }
         try v.throwIfInvalid()
-        return Query(from: from, to: to, calendar: calendar, period: period, groupBy: groupBy, scope: scope, province: province)
-    }
-
-    /// The rows of the figures: the sources (`f`) summed per period and grouping (`g`), then named.
-    static func query(_ q: Query) -> SQL {
-        """
-        WITH f AS (\(sources(q).joined(separator: "\nUNION ALL\n"))),
-        g AS (SELECT \(periodKey(q.period)) AS period, province_code, hs_chapter, destination, category_code,
-                sum(shipments)::bigint AS shipments, sum(fob_cents) AS fob_cents, sum(net_weight_kg) AS net_weight_kg
-              FROM f AS f(month, province_code, hs_chapter, destination, category_code, shipments, fob_cents, net_weight_kg)
-              GROUP BY 1, 2, 3, 4, 5 HAVING sum(shipments) > 0)
-        \(named)
-        """
-    }
-
-    /// The selects whose rows `f` unions: per month, the four dimensions ('' where not grouped by)
-    /// and the sums. Whole months come from the rollups; days of partial months at either edge (or
-    /// groupings of three or more dimensions) from the shipments themselves.
-    static func sources(_ q: Query) -> [SQL] {
-        var needed = Set(q.groupBy)
-        if q.province != nil { needed.insert(.province) }
-        let oil: SQL = q.scope == .nonOil ? " AND NOT is_oil" : ""
-        // One fragment for both selects, so the province is bound once.
-        let province: SQL = q.province.map { " AND province_code = \($0)" } ?? ""
-        let rawSelect = shipments(q, filters: oil + province)
-        // Without rollups for the grouping (or a whole month in the range), everything from the shipments.
-        let jalali = q.calendar == .jalali
-        let (lo, hi) = wholeMonths(q)
-        guard ReportDimension.rolledUp(needed) && lo <= hi else {
-            return ["\(rawSelect) AND export_date BETWEEN \(q.from.description)::date AND \(q.to.description)::date"]
+        if let base = compare?.base(from: from, to: to, jalali: calendar == .jalali), base.from.year < 1950 {
+            throw APIError.validation(field: "compare", "needs a base period from 1950 on")
         }
-        let mask = needed.reduce(0) { $0 | $1.bit }
+        return Query(
+            from: from, to: to, calendar: calendar, period: period, groupBy: groupBy, scope: scope, provinces: provinces, hs: hs,
+            destinations: destinations, categories: list(q, "category_code"), offices: list(q, "customs_office"),
+            compare: compare, top: top)
+    }
+
+    // MARK: SQL
+
+    /// The finest HS level the grouping or the `hs` filter needs.
+    static func hsLevel(_ q: Query) -> Int? {
+        (q.groupBy.compactMap(\.hsLevel) + (q.hs ?? []).map(\.count)).max()
+    }
+
+    /// The non-HS dimensions the rollup must hold: grouped by or filtered on.
+    static func needed(_ q: Query) -> Set<ReportDimension> {
+        var needed = Set(q.groupBy.filter { $0.hsLevel == nil })
+        if q.provinces != nil { needed.insert(.province) }
+        if q.destinations != nil { needed.insert(.destination) }
+        if q.categories != nil { needed.insert(.category) }
+        if q.offices != nil { needed.insert(.customsOffice) }
+        return needed
+    }
+
+    /// The rows of the figures for [from, to]: the sources (`f`) summed per period and grouping
+    /// (`g`), then named.
+    static func query(_ q: Query, from: CalendarDate? = nil, to: CalendarDate? = nil) -> SQL {
+        let range = (from ?? q.from, to ?? q.to)
+        let columns = q.groupBy.indices.map { "c\($0)" }
+        let list = columns.map { ", \($0)" }.joined()
+        let unitsAgree = "min(quantity_unit) = max(quantity_unit) AND min(quantity_unit) <> ''"
+        return """
+            WITH f AS (\(sources(q, range).joined(separator: "\nUNION ALL\n"))),
+            g AS (SELECT \(unescaped: periodKey(q.period)) AS period\(unescaped: list),
+                    sum(shipments)::bigint AS shipments, sum(fob_cents) AS fob_cents, sum(net_weight_kg) AS net_weight_kg,
+                    CASE WHEN \(unescaped: unitsAgree) THEN sum(quantity) END AS quantity,
+                    CASE WHEN \(unescaped: unitsAgree) THEN min(quantity_unit) END AS quantity_unit
+                  FROM f AS f(month\(unescaped: list), shipments, fob_cents, net_weight_kg, quantity_unit, quantity)
+                  GROUP BY 1\(unescaped: list) HAVING sum(shipments) > 0)
+            \(named(q))
+            """
+    }
+
+    /// The selects whose rows `f` unions: per month, one column per grouped dimension and the sums.
+    /// Whole months come from the rollups; days of partial months at either edge (or groupings the
+    /// rollups do not hold) from the shipments themselves.
+    static func sources(_ q: Query, _ range: (from: CalendarDate, to: CalendarDate)) -> [SQL] {
+        let oil: SQL = q.scope == .nonOil ? " AND NOT is_oil" : ""
+        let rawSelect = shipments(q, filters: oil + filters(q, raw: true))
+        let level = hsLevel(q)
+        let needed = needed(q)
+        let (lo, hi) = wholeMonths(q, range)
+        guard ReportDimension.rolledUp(needed, hsLevel: level) && lo <= hi else {
+            return ["\(rawSelect) AND export_date BETWEEN \(range.from.description)::date AND \(range.to.description)::date"]
+        }
+        let mask = needed.reduce(0) { $0 | $1.bit } | (level.map(ReportDimension.hsBit) ?? 0)
         var parts: [SQL] = [
             """
-            SELECT month, \(dimensions(q, raw: false)), shipments, fob_cents, net_weight_kg
+            SELECT month\(dimensions(q, raw: false)), shipments, fob_cents, net_weight_kg, quantity_unit, quantity
             FROM export_rollups
-            WHERE calendar = \(q.calendar.rawValue) AND dims = \(mask) AND month BETWEEN \(lo) AND \(hi)\(oil)\(province)
+            WHERE calendar = \(q.calendar.rawValue) AND dims = \(mask) AND month BETWEEN \(lo) AND \(hi)\(oil)\(filters(q, raw: false))
             """
         ]
-        let beforeLo = ReportMonths.start(jalali: jalali, lo).adding(days: -1)
-        let afterHi = ReportMonths.start(jalali: jalali, ReportMonths.next(hi))
-        if q.from <= beforeLo {
-            parts.append("\(rawSelect) AND export_date BETWEEN \(q.from.description)::date AND \(beforeLo.description)::date")
+        let beforeLo = ReportMonths.start(jalali: q.jalali, lo).adding(days: -1)
+        let afterHi = ReportMonths.start(jalali: q.jalali, ReportMonths.next(hi))
+        if range.from <= beforeLo {
+            parts.append("\(rawSelect) AND export_date BETWEEN \(range.from.description)::date AND \(beforeLo.description)::date")
         }
-        if afterHi <= q.to {
-            parts.append("\(rawSelect) AND export_date BETWEEN \(afterHi.description)::date AND \(q.to.description)::date")
+        if afterHi <= range.to {
+            parts.append("\(rawSelect) AND export_date BETWEEN \(afterHi.description)::date AND \(range.to.description)::date")
         }
         return parts
     }
 
     /// The first and last month wholly inside the range (`lo > hi` when there is none).
-    static func wholeMonths(_ q: Query) -> (lo: Int, hi: Int) {
-        let jalali = q.calendar == .jalali
-        let first = ReportMonths.key(jalali: jalali, q.from)
-        let last = ReportMonths.key(jalali: jalali, q.to)
-        let lo = ReportMonths.start(jalali: jalali, first) == q.from ? first : ReportMonths.next(first)
+    static func wholeMonths(_ q: Query, _ range: (from: CalendarDate, to: CalendarDate)) -> (lo: Int, hi: Int) {
+        let jalali = q.jalali
+        let first = ReportMonths.key(jalali: jalali, range.from)
+        let last = ReportMonths.key(jalali: jalali, range.to)
+        let lo = ReportMonths.start(jalali: jalali, first) == range.from ? first : ReportMonths.next(first)
         let hi =
-            ReportMonths.start(jalali: jalali, ReportMonths.next(last)) == q.to.adding(days: 1)
+            ReportMonths.start(jalali: jalali, ReportMonths.next(last)) == range.to.adding(days: 1)
             ? last : ReportMonths.previous(last)
         return (lo, hi)
     }
 
-    /// The shipments counted in figures, as rows shaped like the rollups'; the caller adds the dates.
+    /// The filters, on the rollups' columns or the shipments'.
+    static func filters(_ q: Query, raw: Bool) -> SQL {
+        var sql: SQL = ""
+        if let p = q.provinces { sql += " AND province_code = ANY(\(p))" }
+        if let h = q.hs { sql += " AND hs_code LIKE ANY(\(h.map { $0 + "%" }))" }
+        if let d = q.destinations { sql += raw ? " AND destination_country::text = ANY(\(d))" : " AND destination = ANY(\(d))" }
+        if let c = q.categories { sql += raw ? " AND category_code = ANY(\(c))" : " AND category_code = ANY(\(c))" }
+        if let o = q.offices { sql += raw ? " AND customs_office_code = ANY(\(o))" : " AND customs_office = ANY(\(o))" }
+        return sql
+    }
+
+    /// The counted shipments as rows shaped like the rollups'; the caller adds the dates.
     static func shipments(_ q: Query, filters: SQL) -> SQL {
-        let monthColumn: SQL = q.calendar == .jalali ? "jalali_month" : "gregorian_month"
+        let monthColumn: SQL = q.jalali ? "jalali_month" : "gregorian_month"
         return """
-            SELECT \(monthColumn) AS month, \(dimensions(q, raw: true)),
-              1::bigint AS shipments, fob_cents, net_weight_kg
+            SELECT \(monthColumn) AS month\(dimensions(q, raw: true)),
+              1::bigint AS shipments, fob_cents, net_weight_kg, coalesce(quantity_unit, '') AS quantity_unit,
+              coalesce(quantity, 0) AS quantity
             FROM export_shipments WHERE status IN ('cleared', 'shipped')\(filters)
             """
     }
 
-    /// The four dimension columns in a fixed order, '' for those not grouped by; `raw` for the
-    /// shipments' columns, else the rollups'.
+    /// One column per grouped dimension (each preceded by ", "); `raw` for the shipments' columns.
     static func dimensions(_ q: Query, raw: Bool) -> SQL {
-        let all: [ReportDimension] = [.province, .hsChapter, .destination, .category]
-        return all.map { d -> SQL in
-            guard q.groupBy.contains(d) else { return "''" }
+        q.groupBy.map { d -> SQL in
+            if let level = d.hsLevel { return ", substr(hs_code, 1, \(literal: level))" }
             switch d {
-            case .province: return "province_code"
-            case .hsChapter: return raw ? "lpad(hs_chapter::text, 2, '0')" : "hs_chapter"
-            case .destination: return raw ? "destination_country::text" : "destination"
-            case .category: return raw ? "coalesce(category_code, '')" : "category_code"
+            case .province: return ", province_code"
+            case .destination: return raw ? ", destination_country::text" : ", destination"
+            case .category: return raw ? ", coalesce(category_code, '')" : ", category_code"
+            default: return raw ? ", customs_office_code" : ", customs_office"
             }
-        }.joined(separator: ", ")
+        }.joined()
     }
 
     /// The period of a month key (yyyymm): itself, its quarter (yyyy × 10 + q) or its year.
-    static func periodKey(_ period: ReportPeriod) -> SQL {
+    static func periodKey(_ period: ReportPeriod) -> String {
         switch period {
         case .month: "month"
         case .quarter: "(month / 100) * 10 + (month % 100 - 1) / 3 + 1"
@@ -169,60 +268,239 @@ public struct Figures: Sendable {
         }
     }
 
-    /// The grouped rows `g` with the names of their codes, in report order.
-    static let named: SQL = """
-        SELECT g.period, nullif(g.province_code, ''), p.name_fa, p.name_en, nullif(g.hs_chapter, ''), h.title_en,
-          nullif(g.destination, ''), c.name_fa, c.name_en, nullif(g.category_code, ''), k.name_fa, k.name_en,
-          g.shipments, g.fob_cents::text, round(g.net_weight_kg, 3)::text
-        FROM g
-        LEFT JOIN provinces p ON p.code = g.province_code
-        LEFT JOIN hs_chapters h ON lpad(h.chapter::text, 2, '0') = g.hs_chapter
-        LEFT JOIN countries c ON c.alpha2 = g.destination
-        LEFT JOIN categories k ON k.code = g.category_code
-        ORDER BY 1, 2, 5, 7, 10
-        """
+    /// The table that names a dimension's codes, its key column and its Persian and English names.
+    static func names(_ d: ReportDimension) -> (table: String, key: String, fa: String, en: String) {
+        if d.hsLevel != nil { return ("hs_codes", "code", "title_fa", "title_en") }
+        switch d {
+        case .province: return ("provinces", "code", "name_fa", "name_en")
+        case .destination: return ("countries", "alpha2", "name_fa", "name_en")
+        case .category: return ("categories", "code", "name_fa", "name_en")
+        default: return ("customs_offices", "code", "name_fa", "name_en")
+        }
+    }
 
-    func rows(_ q: Query) async throws -> [Row] {
+    /// The grouped rows `g` with the names of their codes, in report order.
+    static func named(_ q: Query) -> SQL {
+        var select = "SELECT g.period"
+        var joins = ""
+        for (i, d) in q.groupBy.enumerated() {
+            let n = names(d)
+            select += ", nullif(g.c\(i), ''), j\(i).\(n.fa), j\(i).\(n.en)"
+            joins += "\nLEFT JOIN \(n.table) j\(i) ON j\(i).\(n.key) = g.c\(i)"
+        }
+        select +=
+            ", g.shipments, g.fob_cents::text, round(g.net_weight_kg, 3)::text, round(g.quantity, 3)::text, g.quantity_unit\nFROM g"
+        let order = (["1"] + q.groupBy.indices.map { "g.c\($0)" }).joined(separator: ", ")
+        return SQL(stringLiteral: select + joins + "\nORDER BY " + order)
+    }
+
+    func rows(_ q: Query, from: CalendarDate? = nil, to: CalendarDate? = nil) async throws -> [Row] {
         var result: [Row] = []
-        for row in try await db.rows(Self.query(q).query) {
-            let r = try row.decode(
-                (
-                    Int, String?, String?, String?, String?, String?, String?, String?, String?, String?, String?, String?, Int64,
-                    String,
-                    String
-                ).self)
-            var keys: [ReportDimension: (code: String?, nameFa: String?, nameEn: String?)] = [:]
-            keys[.province] = (r.1, r.2, r.3)
-            keys[.hsChapter] = (r.4, nil, r.5)
-            keys[.destination] = (r.6, r.7, r.8)
-            keys[.category] = (r.9, r.10, r.11)
+        let n = q.groupBy.count
+        for row in try await db.rows(Self.query(q, from: from, to: to).query) {
+            let r = row.makeRandomAccess()
+            var keys: [Key] = []
+            for i in 0..<n {
+                keys.append(
+                    Key(
+                        code: try r[1 + i * 3].decode(String?.self), nameFa: try r[2 + i * 3].decode(String?.self),
+                        nameEn: try r[3 + i * 3].decode(String?.self)))
+            }
+            let s = 1 + n * 3
             result.append(
                 Row(
-                    period: ReportPeriods.label(key: r.0, period: q.period), keys: keys, shipments: r.12, cents: r.13,
-                    weight: r.14))
+                    period: try r[0].decode(Int.self), keys: keys, shipments: try r[s].decode(Int64.self),
+                    cents: try r[s + 1].decode(String.self), weight: try r[s + 2].decode(String.self),
+                    quantity: try r[s + 3].decode(String?.self), unit: try r[s + 4].decode(String?.self)))
         }
         return result
     }
 
-    // MARK: output
+    // MARK: comparison, top N, shares
 
-    /// Column names per dimension, shared by JSON and CSV so the two always agree.
-    static func columns(_ d: ReportDimension) -> [String] {
-        switch d {
-        case .province: ["province_code", "province_name_fa", "province_name_en"]
-        case .hsChapter: ["hs_chapter", "hs_chapter_title_en"]
-        case .destination: ["destination_country", "destination_name_fa", "destination_name_en"]
-        case .category: ["category_code", "category_name_fa", "category_name_en"]
+    /// Adds the base period's value to each row (`previousCents`): the k-th period of the range is
+    /// compared with the k-th of the base range. A row whose keys had no shipments in a base period
+    /// that had some gets "0"; a base period with no shipments at all leaves it nil (missing). Rows
+    /// only in the base period appear with zero current sums.
+    static func compare(_ q: Query, current: [Row], base: [Row], baseRange: (from: CalendarDate, to: CalendarDate)) -> [Row] {
+        let keys = ReportPeriods.keys(from: q.from, to: q.to, jalali: q.jalali, q.period)
+        let baseKeys = ReportPeriods.keys(from: baseRange.from, to: baseRange.to, jalali: q.jalali, q.period)
+        var toCurrent: [Int: Int] = [:]
+        for (k, b) in zip(keys, baseKeys) { toCurrent[b] = k }
+        struct ID: Hashable {
+            var period: Int
+            var codes: [String?]
+        }
+        var baseRows: [ID: Row] = [:]
+        var periodsWithBase = Set<Int>()
+        for row in base {
+            guard let period = toCurrent[row.period] else { continue }
+            baseRows[ID(period: period, codes: row.codes)] = row
+            periodsWithBase.insert(period)
+        }
+        var out: [Row] = []
+        var seen = Set<ID>()
+        for var row in current {
+            let id = ID(period: row.period, codes: row.codes)
+            seen.insert(id)
+            row.previousCents = baseRows[id]?.cents ?? (periodsWithBase.contains(row.period) ? "0" : nil)
+            out.append(row)
+        }
+        for (id, b) in baseRows where !seen.contains(id) {
+            out.append(
+                Row(
+                    period: id.period, keys: b.keys, shipments: 0, cents: "0", weight: "0.000", quantity: nil, unit: nil,
+                    previousCents: b.cents))
+        }
+        return out.sorted { a, b in
+            a.period != b.period ? a.period < b.period : a.codes.lexicographicallyPrecedes(b.codes) { ($0 ?? "") < ($1 ?? "") }
         }
     }
 
-    static func values(_ d: ReportDimension, _ row: Row) -> [String?] {
-        let k = row.keys[d]!
-        return d == .hsChapter ? [k.code, k.nameEn] : [k.code, k.nameFa, k.nameEn]
+    /// Whether a digit string is the larger number.
+    static func greater(_ a: String, _ b: String) -> Bool { a.count != b.count ? a.count > b.count : a > b }
+
+    /// Keeps the `n` key combinations of largest value over the whole range and folds the rest, per
+    /// period, into one row whose codes are `other`; then orders each period by value.
+    static func top(_ n: Int, _ rows: [Row], dimensions: Int) -> [Row] {
+        guard dimensions > 0 else { return rows }
+        var value: [[String?]: String] = [:]
+        for row in rows { value[row.codes] = ExactSum.add(value[row.codes] ?? "0", row.cents) }
+        let ranked = value.sorted { a, b in
+            a.value != b.value ? greater(a.value, b.value) : a.key.lexicographicallyPrecedes(b.key) { ($0 ?? "") < ($1 ?? "") }
+        }
+        let kept = Set(ranked.prefix(n).map(\.key))
+        var out: [Row] = []
+        var other: [Int: Row] = [:]
+        var units: [Int: Set<String?>] = [:]
+        var otherPeriods: [Int] = []
+        for row in rows {
+            if kept.contains(row.codes) {
+                out.append(row)
+                continue
+            }
+            let key = Key(code: otherCode, nameFa: "سایر", nameEn: "Other")
+            var o =
+                other[row.period]
+                ?? Row(
+                    period: row.period, keys: Array(repeating: key, count: dimensions), shipments: 0, cents: "0", weight: "0.000",
+                    quantity: "0.000", unit: nil, previousCents: nil)
+            if other[row.period] == nil { otherPeriods.append(row.period) }
+            o.shipments += row.shipments
+            o.cents = ExactSum.add(o.cents, row.cents)
+            o.weight = kilograms(grams: ExactSum.add(grams(o.weight), grams(row.weight)))
+            if row.shipments > 0 {
+                units[row.period, default: []].insert(row.quantity == nil ? nil : row.unit)
+                o.quantity = kilograms(grams: ExactSum.add(grams(o.quantity ?? "0"), grams(row.quantity ?? "0")))
+            }
+            if let p = row.previousCents { o.previousCents = ExactSum.add(o.previousCents ?? "0", p) }
+            other[row.period] = o
+        }
+        for period in otherPeriods {
+            var o = other[period]!
+            let u = units[period] ?? []
+            if u.count == 1, let only = u.first, let unit = only {
+                o.unit = unit
+            } else {
+                (o.quantity, o.unit) = (nil, nil)
+            }
+            out.append(o)
+        }
+        // Each period: largest first, `other` last.
+        return out.enumerated().sorted { x, y in
+            let (a, b) = (x.element, y.element)
+            if a.period != b.period { return a.period < b.period }
+            let (ao, bo) = (
+                a.keys.first?.code == otherCode && !kept.contains(a.codes),
+                b.keys.first?.code == otherCode && !kept.contains(b.codes)
+            )
+            if ao != bo { return bo }
+            if a.cents != b.cents { return greater(a.cents, b.cents) }
+            return x.offset < y.offset
+        }.map(\.element)
     }
 
-    /// Weights arrive as numeric text with three decimals; totals are summed in grams, exactly,
-    /// as digit strings (no Int64 to overflow).
+    /// Each row's share of its period's total value, in percent with two decimals.
+    static func shares(_ rows: [Row]) -> [Row] {
+        var totals: [Int: String] = [:]
+        for row in rows { totals[row.period] = ExactSum.add(totals[row.period] ?? "0", row.cents) }
+        return rows.map { row in
+            var row = row
+            if let total = totals[row.period], total != "0", let t = Decimal(string: total), let c = Decimal(string: row.cents) {
+                row.share = rounded(c * 100 / t)
+            }
+            return row
+        }
+    }
+
+    static func rounded(_ value: Decimal) -> Decimal {
+        var input = value
+        var result = Decimal()
+        NSDecimalRound(&result, &input, 2, .plain)
+        return result
+    }
+
+    /// Growth from the base value to the current one in percent (two decimals); nil when the base
+    /// is missing or zero.
+    static func growth(current: String, previous: String?) -> Decimal? {
+        guard let previous, previous != "0", let p = Decimal(string: previous), let c = Decimal(string: current) else {
+            return nil
+        }
+        return rounded((c - p) * 100 / p)
+    }
+
+    /// The figures as asked: the rows, compared, folded and with shares.
+    func figures(_ q: Query) async throws -> [Row] {
+        var rows = try await rows(q)
+        if let base = q.base {
+            rows = Self.compare(q, current: rows, base: try await self.rows(q, from: base.from, to: base.to), baseRange: base)
+        }
+        if let n = q.top { rows = Self.top(n, rows, dimensions: q.groupBy.count) }
+        return Self.shares(rows)
+    }
+
+    // MARK: output
+
+    /// Column names per dimension, shared by JSON, CSV and XLSX so they always agree.
+    static func columns(_ d: ReportDimension) -> [String] {
+        switch d {
+        case .province: ["province_code", "province_name_fa", "province_name_en"]
+        case .hsChapter: ["hs_chapter", "hs_chapter_name_fa", "hs_chapter_name_en", "hs_chapter_title_en"]
+        case .hs2, .hs4, .hs6: [d.rawValue, "\(d.rawValue)_name_fa", "\(d.rawValue)_name_en"]
+        case .destination: ["destination_country", "destination_name_fa", "destination_name_en"]
+        case .category: ["category_code", "category_name_fa", "category_name_en"]
+        case .customsOffice: ["customs_office_code", "customs_office_name_fa", "customs_office_name_en"]
+        }
+    }
+
+    static func values(_ d: ReportDimension, _ k: Key) -> [String?] {
+        d == .hsChapter ? [k.code, k.nameFa, k.nameEn, k.nameEn] : [k.code, k.nameFa, k.nameEn]
+    }
+
+    /// Persian column headings for CSV and XLSX (`Accept-Language: fa`).
+    static func persian(_ column: String) -> String {
+        let dimensions: [(String, String)] = [
+            ("province_code", "استان"), ("hs_chapter", "فصل HS"), ("hs2", "فصل HS"), ("hs4", "سرفصل HS"), ("hs6", "زیرسرفصل HS"),
+            ("destination_country", "کشور مقصد"), ("destination", "کشور مقصد"), ("category_code", "گروه کالا"),
+            ("category", "گروه کالا"), ("customs_office_code", "گمرک"), ("customs_office", "گمرک"), ("province", "استان"),
+        ]
+        let fixed: [String: String] = [
+            "period": "دوره", "shipment_count": "تعداد محموله", "fob_value_usd": "ارزش فوب (دلار)",
+            "net_weight_kg": "وزن خالص (کیلوگرم)", "quantity": "مقدار", "quantity_unit": "واحد مقدار",
+            "share_percent": "سهم (درصد)",
+            "previous_fob_usd": "ارزش فوب دوره پایه (دلار)", "growth_percent": "رشد (درصد)",
+        ]
+        if let f = fixed[column] { return f }
+        for (prefix, label) in dimensions {
+            if column == prefix { return "کد " + label }
+            if column == prefix + "_name_fa" { return label + " (فارسی)" }
+            if column == prefix + "_name_en" || column == prefix + "_title_en" { return label + " (انگلیسی)" }
+        }
+        return column
+    }
+
+    /// Weights and quantities arrive as numeric text with three decimals; totals are summed in
+    /// thousandths, exactly, as digit strings (no Int64 to overflow).
     static func grams(_ text: String) -> String {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         let fraction = parts.count > 1 ? String(parts[1].prefix(3)).padding(toLength: 3, withPad: "0", startingAt: 0) : "000"
@@ -234,15 +512,73 @@ public struct Figures: Sendable {
         return "\(padded.dropLast(3)).\(padded.suffix(3))"
     }
 
-    static func totals(_ rows: [Row]) -> (shipments: Int64, cents: String, weight: String) {
-        (
-            rows.reduce(0) { $0 + $1.shipments }, rows.reduce("0") { ExactSum.add($0, $1.cents) },
-            kilograms(grams: rows.reduce("0") { ExactSum.add($0, grams($1.weight)) })
-        )
+    struct Totals {
+        var shipments: Int64
+        var cents: String
+        var weight: String
+        var quantity: String?
+        var unit: String?
+        var previousCents: String?
     }
 
-    /// The figures as JSON (`JSONResponse.encode`; keys sorted). Weights are JSON numbers written
-    /// from their exact decimal text (`Decimal`, never a binary floating point).
+    static func totals(_ rows: [Row], compare: Bool) -> Totals {
+        let counted = rows.filter { $0.shipments > 0 }
+        let units = Set(counted.map { $0.quantity == nil ? nil : $0.unit })
+        let unit = units.count == 1 ? units.first! : nil
+        let previous = rows.compactMap(\.previousCents)
+        return Totals(
+            shipments: rows.reduce(0) { $0 + $1.shipments }, cents: rows.reduce("0") { ExactSum.add($0, $1.cents) },
+            weight: kilograms(grams: rows.reduce("0") { ExactSum.add($0, grams($1.weight)) }),
+            quantity: unit == nil ? nil : kilograms(grams: counted.reduce("0") { ExactSum.add($0, grams($1.quantity ?? "0")) }),
+            unit: unit, previousCents: compare && !previous.isEmpty ? previous.reduce("0", ExactSum.add) : nil)
+    }
+
+    /// The sum columns after the dimensions, in order.
+    static func sumColumns(_ q: Query) -> [String] {
+        ["shipment_count", "fob_value_usd", "net_weight_kg", "quantity", "quantity_unit", "share_percent"]
+            + (q.compare == nil ? [] : ["previous_fob_usd", "growth_percent"])
+    }
+
+    /// A row as cells (text, or numbers as their exact decimal text), for CSV and XLSX.
+    static func cells(_ q: Query, _ row: Row) -> [Cell] {
+        var out: [Cell] = [.text(ReportPeriods.label(key: row.period, period: q.period))]
+        for (d, k) in zip(q.groupBy, row.keys) { out += values(d, k).map { .text($0 ?? "") } }
+        out += [
+            .number(String(row.shipments)), .number(USD.string(centsDigits: row.cents)), .number(row.weight),
+            row.quantity.map(Cell.number) ?? .text(""), .text(row.unit ?? ""), row.share.map { .number("\($0)") } ?? .text(""),
+        ]
+        if q.compare != nil {
+            out += [
+                row.previousCents.map { .number(USD.string(centsDigits: $0)) } ?? .text(""),
+                growth(current: row.cents, previous: row.previousCents).map { .number("\($0)") } ?? .text(""),
+            ]
+        }
+        return out
+    }
+
+    static func totalCells(_ q: Query, _ rows: [Row], persian: Bool) -> [Cell] {
+        let t = totals(rows, compare: q.compare != nil)
+        var out: [Cell] = [.text(persian ? "جمع" : "total")] + q.groupBy.flatMap { columns($0).map { _ in Cell.text("") } }
+        out += [
+            .number(String(t.shipments)), .number(USD.string(centsDigits: t.cents)), .number(t.weight),
+            t.quantity.map(Cell.number) ?? .text(""), .text(t.unit ?? ""), .number(t.cents == "0" ? "0" : "100"),
+        ]
+        if q.compare != nil {
+            out += [
+                t.previousCents.map { .number(USD.string(centsDigits: $0)) } ?? .text(""),
+                growth(current: t.cents, previous: t.previousCents).map { .number("\($0)") } ?? .text(""),
+            ]
+        }
+        return out
+    }
+
+    static func header(_ q: Query, persian: Bool) -> [String] {
+        let names = ["period"] + q.groupBy.flatMap(columns) + sumColumns(q)
+        return persian ? names.map(Self.persian) : names
+    }
+
+    /// The figures as JSON (`JSONResponse.encode`; keys sorted). Weights and quantities are JSON
+    /// numbers written from their exact decimal text (`Decimal`, never a binary floating point).
     struct Document: Encodable {
         let query: Query
         let rows: [Row]
@@ -254,69 +590,125 @@ public struct Figures: Sendable {
             try c.encode(query.scope.rawValue, forKey: JSONKey("scope"))
             try c.encode("\(query.from)", forKey: JSONKey("from"))
             try c.encode("\(query.to)", forKey: JSONKey("to"))
-            try c.encode(query.province, forKey: JSONKey("province_code"))
+            try c.encode(query.provinces?.joined(separator: ","), forKey: JSONKey("province_code"))
+            try c.encode(query.hs, forKey: JSONKey("hs"))
+            try c.encode(query.destinations, forKey: JSONKey("destination"))
+            try c.encode(query.categories, forKey: JSONKey("category_code"))
+            try c.encode(query.offices, forKey: JSONKey("customs_office"))
             try c.encode(query.groupBy.map(\.rawValue), forKey: JSONKey("group_by"))
+            try c.encode(query.compare?.rawValue, forKey: JSONKey("compare"))
+            try c.encode(query.base.map { "\($0.from)" }, forKey: JSONKey("compare_from"))
+            try c.encode(query.base.map { "\($0.to)" }, forKey: JSONKey("compare_to"))
+            try c.encode(query.top, forKey: JSONKey("top"))
             var list = c.nestedUnkeyedContainer(forKey: JSONKey("rows"))
             for row in rows {
                 var r = list.nestedContainer(keyedBy: JSONKey.self)
-                try r.encode(row.period, forKey: JSONKey("period"))
-                for d in query.groupBy {
-                    for (name, value) in zip(columns(d), values(d, row)) { try r.encode(value, forKey: JSONKey(name)) }
+                try r.encode(ReportPeriods.label(key: row.period, period: query.period), forKey: JSONKey("period"))
+                for (d, k) in zip(query.groupBy, row.keys) {
+                    for (name, value) in zip(columns(d), values(d, k)) { try r.encode(value, forKey: JSONKey(name)) }
                 }
-                try Figures.encodeSums(into: &r, shipments: row.shipments, cents: row.cents, weight: row.weight)
+                try Figures.encodeSums(
+                    into: &r, shipments: row.shipments, cents: row.cents, weight: row.weight, quantity: row.quantity,
+                    unit: row.unit)
+                try r.encode(row.share, forKey: JSONKey("share_percent"))
+                if query.compare != nil {
+                    try r.encode(row.previousCents.map { USD.string(centsDigits: $0) }, forKey: JSONKey("previous_fob_usd"))
+                    try r.encode(growth(current: row.cents, previous: row.previousCents), forKey: JSONKey("growth_percent"))
+                }
             }
-            let t = totals(rows)
+            let t = totals(rows, compare: query.compare != nil)
             var totals = c.nestedContainer(keyedBy: JSONKey.self, forKey: JSONKey("totals"))
-            try Figures.encodeSums(into: &totals, shipments: t.shipments, cents: t.cents, weight: t.weight)
+            try Figures.encodeSums(
+                into: &totals, shipments: t.shipments, cents: t.cents, weight: t.weight, quantity: t.quantity, unit: t.unit)
+            if query.compare != nil {
+                try totals.encode(t.previousCents.map { USD.string(centsDigits: $0) }, forKey: JSONKey("previous_fob_usd"))
+                try totals.encode(growth(current: t.cents, previous: t.previousCents), forKey: JSONKey("growth_percent"))
+            }
         }
     }
 
+    static func decimal(_ text: String, _ c: KeyedEncodingContainer<JSONKey>) throws -> Decimal {
+        guard let value = Decimal(string: text) else {
+            throw EncodingError.invalidValue(text, .init(codingPath: c.codingPath, debugDescription: "not a decimal"))
+        }
+        return value
+    }
+
     static func encodeSums(
-        into c: inout KeyedEncodingContainer<JSONKey>, shipments: Int64, cents: String, weight: String
+        into c: inout KeyedEncodingContainer<JSONKey>, shipments: Int64, cents: String, weight: String, quantity: String?,
+        unit: String?
     ) throws {
         try c.encode(shipments, forKey: JSONKey("shipment_count"))
         try c.encode(USD.string(centsDigits: cents), forKey: JSONKey("fob_value_usd"))
-        guard let kilograms = Decimal(string: weight) else {
-            throw EncodingError.invalidValue(weight, .init(codingPath: c.codingPath, debugDescription: "not a decimal"))
-        }
-        try c.encode(kilograms, forKey: JSONKey("net_weight_kg"))
+        try c.encode(try decimal(weight, c), forKey: JSONKey("net_weight_kg"))
+        try c.encode(try quantity.map { try decimal($0, c) }, forKey: JSONKey("quantity"))
+        try c.encode(quantity == nil ? nil : unit, forKey: JSONKey("quantity_unit"))
     }
 
     static func json(_ q: Query, _ rows: [Row]) throws -> String {
         try JSONResponse.encode(Document(query: q, rows: rows))
     }
 
-    /// The same rows as CSV (UTF-8 with a header line), and a last row "total".
-    static func csv(_ q: Query, _ rows: [Row]) -> String {
-        var out = CSV.line(["period"] + q.groupBy.flatMap(columns) + ["shipment_count", "fob_value_usd", "net_weight_kg"])
-        for row in rows {
-            out += CSV.line(
-                [row.period] + q.groupBy.flatMap { values($0, row).map { $0 ?? "" } }
-                    + [String(row.shipments), USD.string(centsDigits: row.cents), row.weight])
+    /// The same rows as CSV (UTF-8 with a byte order mark, CRLF, numbers unformatted), and a last
+    /// row "total" ("جمع" with Persian headings).
+    static func csv(_ q: Query, _ rows: [Row], persian: Bool = false) -> String {
+        CSV.document(
+            header: header(q, persian: persian),
+            rows: (rows.map { cells(q, $0) } + [totalCells(q, rows, persian: persian)]).map { $0.map(\.text) })
+    }
+
+    enum Format: String { case json, csv, xlsx }
+
+    static let xlsxType = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+    /// `format=json|csv|xlsx`, else the Accept header (text/csv or the XLSX type without JSON).
+    static func format(_ request: Request) throws -> Format {
+        if let raw = request.uri.queryParameters.get("format") {
+            guard let f = Format(rawValue: String(raw)) else {
+                throw APIError.validation(field: "format", "must be one of: json, csv, xlsx")
+            }
+            return f
         }
-        let t = totals(rows)
-        out += CSV.line(
-            ["total"] + q.groupBy.flatMap { columns($0).map { _ in "" } } + [
-                String(t.shipments), USD.string(centsDigits: t.cents), t.weight,
-            ])
-        return out
+        let accept = request.headers[.accept]?.lowercased() ?? ""
+        if accept.contains("application/json") { return .json }
+        if accept.contains("text/csv") { return .csv }
+        if accept.contains(xlsxType) { return .xlsx }
+        return .json
     }
 
     public func addRoutes(to routes: inout Routes) {
         routes.get("/v1/export-figures") { request, context in
             let q = try Self.parse(request, principal: try context.requirePrincipal())
-            let rows = try await rows(q)
-            let accept = request.headers[.accept]?.lowercased() ?? ""
-            if accept.contains("text/csv") && !accept.contains("application/json") {
+            let format = try Self.format(request)
+            let rows = try await figures(q)
+            let persian = CSV.persian(request)
+            let name = "export-figures-\(q.from)-\(q.to)"
+            switch format {
+            case .json: return JSONResponse.raw(try Self.json(q, rows))
+            case .csv:
+                return CSV.response(Self.csv(q, rows, persian: persian), filename: name + ".csv", language: persian ? "fa" : nil)
+            case .xlsx:
+                let sheet = XLSX.Sheet(
+                    name: persian ? "آمار صادرات" : "Export figures", rightToLeft: persian,
+                    header: Self.header(q, persian: persian),
+                    rows: rows.map { Self.cells(q, $0) } + [Self.totalCells(q, rows, persian: persian)])
                 return Response(
                     status: .ok,
-                    headers: [
-                        .contentType: "text/csv; charset=utf-8",
-                        .contentDisposition: "attachment; filename=\"export-figures-\(q.from)-\(q.to).csv\"",
-                    ],
-                    body: .init(byteBuffer: ByteBuffer(string: Self.csv(q, rows))))
+                    headers: [.contentType: Self.xlsxType, .contentDisposition: "attachment; filename=\"\(name).xlsx\""],
+                    body: .init(byteBuffer: ByteBuffer(bytes: try XLSX.workbook(sheet))))
             }
-            return JSONResponse.raw(try Self.json(q, rows))
+        }
+    }
+}
+
+/// A spreadsheet cell: text, or a number written from its exact decimal text.
+enum Cell {
+    case text(String)
+    case number(String)
+
+    var text: String {
+        switch self {
+        case .text(let t), .number(let t): t
         }
     }
 }

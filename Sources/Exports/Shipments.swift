@@ -12,6 +12,10 @@ struct ShipmentRequest: Codable {
     var netWeightKg: Double
     var exportDate: CalendarDate
     var customsOfficeCode: String
+    /// Quantity in the supplementary unit, both or neither (absent ones stay out of the
+    /// idempotency fingerprint, so older requests replay unchanged).
+    var quantity: Double?
+    var quantityUnit: String?
 }
 
 /// A correction of a declared shipment: any of the declared facts (the producer, order and
@@ -24,6 +28,8 @@ struct ShipmentPatch: Decodable {
     var netWeightKg: Double?
     var exportDate: CalendarDate?
     var customsOfficeCode: String?
+    var quantity: Double?
+    var quantityUnit: String?
 }
 
 struct OilPrefixesRequest: Decodable {
@@ -51,7 +57,8 @@ public struct Shipments: Sendable {
             '0'),
           'destination_country', s.destination_country, 'customs_declaration_no', s.customs_declaration_no,
           'fob_value_usd', (s.fob_cents / 100)::text || '.' || lpad((s.fob_cents % 100)::text, 2, '0'),
-          'net_weight_kg', s.net_weight_kg, 'export_date', s.export_date, 'customs_office_code', s.customs_office_code,
+          'net_weight_kg', s.net_weight_kg, 'quantity', s.quantity, 'quantity_unit', s.quantity_unit,
+          'export_date', s.export_date, 'customs_office_code', s.customs_office_code,
           'customs_office_name_fa', (SELECT o.name_fa FROM customs_offices o WHERE o.code = s.customs_office_code),
           'status', s.status, 'province_code', s.province_code, 'category_code', s.category_code, 'is_oil', s.is_oil,
           'producer_confirmed_at', api_time(s.producer_confirmed_at), 'verified_by', s.verified_by, 'verified_at',
@@ -64,6 +71,30 @@ public struct Shipments: Sendable {
     /// Who sees a shipment (alias `s`), `Access`'s rule: staff by scope, the producer its own, the
     /// recording partner company its own. Every read and every lock of a shipment puts it in the WHERE clause.
     static func visibility(_ principal: Principal) -> SQL { principal.access(.shipment).condition(alias: "s") }
+
+    /// Supplementary units (WCO): kilograms, pieces, pairs, square metres, litres.
+    static let quantityUnits = ["kg", "number", "pair", "m2", "litre"]
+
+    /// A quantity and its unit, both or neither: pieces and pairs are counted in whole numbers.
+    /// Returns the quantity as exact decimal text for the numeric column.
+    static func validateQuantity(_ body: inout ShipmentRequest, into v: inout Validator) -> String? {
+        body.quantityUnit = body.quantityUnit.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard let quantity = body.quantity, let unit = body.quantityUnit else {
+            if body.quantity != nil { v.add("quantity_unit", "is required with quantity (one of: kg, number, pair, m2, litre)") }
+            if body.quantityUnit != nil { v.add("quantity", "is required with quantity_unit") }
+            return nil
+        }
+        v.check(Self.quantityUnits.contains(unit), "quantity_unit", "must be one of: kg, number, pair, m2, litre")
+        let thousandths = (quantity * 1000).rounded()
+        guard quantity > 0 && quantity <= 1_000_000_000 && abs(quantity * 1000 - thousandths) < 1e-6 else {
+            v.add("quantity", "must be above 0 with at most three decimals")
+            return nil
+        }
+        if unit == "number" || unit == "pair" {
+            v.check(quantity == quantity.rounded(), "quantity", "must be a whole number of pieces or pairs")
+        }
+        return String(format: "%.3f", thousandths / 1000)
+    }
 
     static func validate(_ body: ShipmentRequest) throws -> (ShipmentRequest, cents: Int64, weight: String) {
         var v = Validator()
@@ -89,6 +120,7 @@ public struct Shipments: Sendable {
         v.check(
             body.exportDate.year >= 2000 && body.exportDate <= today, "export_date",
             "must be a date from 2000 up to today in Tehran (\(today)); a shipment is recorded after it left")
+        _ = validateQuantity(&body, into: &v)
         try v.throwIfInvalid()
         body.fobValueUsd = USD.string(cents: cents!)  // "10.5" and "10.50" are the same request
         return (body, cents!, String(format: "%.3f", grams / 1000))
@@ -113,9 +145,12 @@ public struct Shipments: Sendable {
               (SELECT producer_id FROM products WHERE id = \(body.productId)),
               (SELECT hs_code FROM products WHERE id = \(body.productId)),
               (SELECT active FROM customs_offices WHERE code = \(body.customsOfficeCode)),
-              (SELECT max_shipment_fob_cents FROM export_settings)
+              (SELECT max_shipment_fob_cents FROM export_settings),
+              (SELECT bool_or(l.product_id = \(body.productId)) FROM order_lines l WHERE l.order_id = \(body.orderId)),
+              (SELECT string_agg(DISTINCT left(p.hs_code, 2), ',' ORDER BY left(p.hs_code, 2)) FROM order_lines l
+               JOIN products p ON p.id = l.product_id WHERE l.order_id = \(body.orderId) AND p.hs_code IS NOT NULL)
             """, logger: logger
-        ).collect()[0].decode((String?, Bool, Bool, Int64?, String?, Int64?, String?, Bool?, Int64).self)
+        ).collect()[0].decode((String?, Bool, Bool, Int64?, String?, Int64?, String?, Bool?, Int64, Bool?, String?).self)
         refs.check(checks.0 == "verified" || checks.0 == "suspended", "producer_id", "is not a verified producer")
         refs.check(checks.1, "hs_code", "must start with an HS2022 subheading (six digits; see the HS nomenclature)")
         refs.check(checks.2, "destination_country", "is not an ISO 3166-1 country (see /v1/countries)")
@@ -140,6 +175,17 @@ public struct Shipments: Sendable {
                 "hs_code",
                 "must be in the product's HS chapter \(productCode.prefix(2)) (the product's hs_code is \(productCode))")
         }
+        // With an order linked, the product shipped is one the order bought; without a product,
+        // the code must be in the chapter of one of the order's products (those that have a code).
+        if body.orderId != nil && checks.3 == body.producerId {
+            if body.productId != nil && checks.5 == body.producerId {
+                refs.check(checks.9 == true, "product_id", "is not on order \(body.orderId ?? 0)")
+            } else if body.productId == nil, let chapters = checks.10,
+                !chapters.split(separator: ",").contains(Substring(body.hsCode.prefix(2)))
+            {
+                refs.add("hs_code", "must be in the HS chapter of a product on the order (chapters \(chapters))")
+            }
+        }
         try refs.throwIfInvalid()
         return body.orderId != nil && checks.4.map(Self.acceptedOrderStatuses.contains) == true
     }
@@ -147,6 +193,8 @@ public struct Shipments: Sendable {
     /// Order statuses that mean the producer accepted the order (sql/0011_packaging_orders.sql):
     /// only such an order stands for the producer's confirmation. A placed order is the buyer's
     /// word alone, and an expired, cancelled or rejected one was never the producer's.
+    static func quantityText(_ quantity: Double?) -> String? { quantity.map { String(format: "%.3f", $0) } }
+
     static let acceptedOrderStatuses: Set<String> = ["accepted", "packed", "shipped", "delivered", "disputed"]
 
     static func etag(_ version: Int) -> String { EntityTag.of(version) }
@@ -186,11 +234,12 @@ public struct Shipments: Sendable {
             """
             INSERT INTO export_shipments AS s (producer_id, order_id, product_id, recorded_by, recorded_by_partner_id, hs_code,
               destination_country, customs_declaration_no, fob_cents, net_weight_kg, export_date, customs_office_code,
-              producer_confirmed_at)
+              producer_confirmed_at, quantity, quantity_unit)
             VALUES (\(body.producerId), \(body.orderId), \(body.productId), \(principal.accountID), \(exporter), \(body.hsCode),
               \(body.destinationCountry), \(body.customsDeclarationNo), \(cents), \(weight)::numeric,
                 \(body.exportDate.description)::date,
-              \(body.customsOfficeCode), CASE WHEN \(confirmed) THEN now() END)
+              \(body.customsOfficeCode), CASE WHEN \(confirmed) THEN now() END, \(Self.quantityText(body.quantity))::numeric,
+              \(body.quantityUnit))
             RETURNING s.id, \(unescaped: Self.json)::text, s.province_code, s.version
             """, logger: logger
         ).collect()[0].decode((Int64, String, String, Int).self)
@@ -357,9 +406,13 @@ public struct Shipments: Sendable {
                     code: "not_correctable", "Export shipment \(id) is \(r.0); only declared shipments are corrected.",
                     extra: ["current_status": r.0])
             }
+            let (oldQuantity, oldUnit) = try await connection.query(
+                "SELECT quantity::float8, quantity_unit FROM export_shipments WHERE id = \(id)", logger: logger
+            ).collect()[0].decode((Double?, String?).self)
             let current = ShipmentRequest(
                 producerId: r.1, orderId: r.4, productId: r.5, hsCode: r.6, destinationCountry: r.7, customsDeclarationNo: r.8,
-                fobValueUsd: r.9, netWeightKg: r.10, exportDate: CalendarDate(r.11)!, customsOfficeCode: r.12)
+                fobValueUsd: r.9, netWeightKg: r.10, exportDate: CalendarDate(r.11)!, customsOfficeCode: r.12,
+                quantity: oldQuantity, quantityUnit: oldUnit)
             var merged = current
             if let x = patch.hsCode { merged.hsCode = x }
             if let x = patch.destinationCountry { merged.destinationCountry = x }
@@ -368,18 +421,22 @@ public struct Shipments: Sendable {
             if let x = patch.netWeightKg { merged.netWeightKg = x }
             if let x = patch.exportDate { merged.exportDate = x }
             if let x = patch.customsOfficeCode { merged.customsOfficeCode = x }
+            if let x = patch.quantity { merged.quantity = x }
+            if let x = patch.quantityUnit { merged.quantityUnit = x }
             let (body, cents, weight) = try Self.validate(merged)
             let linked = try await Self.checkData(body, cents: cents, exporter: r.2, on: connection, logger: logger)
             let unchanged =
                 body.hsCode == r.6 && body.destinationCountry == r.7 && body.customsDeclarationNo == r.8
                 && cents == USD.cents(r.9) && weight == String(format: "%.3f", r.10) && body.exportDate.description == r.11
-                && body.customsOfficeCode == r.12
+                && body.customsOfficeCode == r.12 && Self.quantityText(body.quantity) == Self.quantityText(oldQuantity)
+                && body.quantityUnit == oldUnit
             let keepConfirmation = r.2 == nil || linked || unchanged
             let result = try await connection.query(
                 """
                 UPDATE export_shipments s SET hs_code = \(body.hsCode), destination_country = \(body.destinationCountry),
                   customs_declaration_no = \(body.customsDeclarationNo), fob_cents = \(cents), net_weight_kg = \(weight)::numeric,
                   export_date = \(body.exportDate.description)::date, customs_office_code = \(body.customsOfficeCode),
+                  quantity = \(Self.quantityText(body.quantity))::numeric, quantity_unit = \(body.quantityUnit),
                   producer_confirmed_at = CASE WHEN \(keepConfirmation) THEN producer_confirmed_at END, updated_at = now()
                 WHERE s.id = \(id)
                 RETURNING \(unescaped: Self.json)::text, s.version
@@ -441,6 +498,7 @@ public struct Shipments: Sendable {
     public func addRoutes(to routes: inout Routes) {
         routes.post("/v1/export-shipments") { request, context in
             let principal = try context.require(.partner, .producer)
+            try principal.requireBuyer()
             // The fingerprint is the normalised request, not the derived cents and weight.
             return try await Idempotency.post(
                 request, context: context, db: db, by: principal, operation: "POST /v1/export-shipments",
@@ -463,6 +521,7 @@ public struct Shipments: Sendable {
         }
         routes.patch("/v1/export-shipments/{id}") { request, context in
             let principal = try context.require(.partner, .producer)
+            try principal.requireBuyer()
             let id = try context.id(what: "Export shipment")
             let patch = try await JSONBody.decode(ShipmentPatch.self, from: request, context: context)
             let (json, version) = try await correct(id, patch, ifMatch: request.headers[.ifMatch], by: principal)
@@ -470,6 +529,7 @@ public struct Shipments: Sendable {
         }
         routes.post("/v1/export-shipments/{id}/confirmation") { _, context in
             let principal = try context.requirePrincipal()
+            try principal.requireBuyer()
             let (json, version) = try await confirm(try context.id(what: "Export shipment"), by: principal)
             return JSONResponse.raw(json, headers: [.eTag: Self.etag(version)])
         }
@@ -488,6 +548,7 @@ public struct Shipments: Sendable {
         addOfficeRoutes(to: &routes)
         routes.post("/v1/export-shipments/{id}/transitions") { request, context in
             let principal = try context.requirePrincipal()
+            try principal.requireBuyer()
             let id = try context.id(what: "Export shipment")
             let body = try await JSONBody.decode(StatusChange<ShipmentStatus>.self, from: request, context: context)
             let (json, version) = try await transition(

@@ -139,26 +139,28 @@ import Testing
         // 1 Farvardin 1404 to 9 Tir 1404: three whole months from the rollups, Tir's days from shipments.
         let q = Figures.Query(
             from: CalendarDate("2025-03-21")!, to: CalendarDate("2025-06-30")!, calendar: .jalali, period: .quarter,
-            groupBy: [.hsChapter], scope: .nonOil, province: "23")
+            groupBy: [.hsChapter], scope: .nonOil, provinces: ["23"])
         Self.expectSQL(
             Figures.query(q),
             """
-            WITH f AS (SELECT month, '', hs_chapter, '', '', shipments, fob_cents, net_weight_kg
+            WITH f AS (SELECT month, substr(hs_code, 1, 2), shipments, fob_cents, net_weight_kg, quantity_unit, quantity
                 FROM export_rollups
-                WHERE calendar = $1 AND dims = $2 AND month BETWEEN $3 AND $4 AND NOT is_oil AND province_code = $5
+                WHERE calendar = $1 AND dims = $2 AND month BETWEEN $3 AND $4 AND NOT is_oil AND province_code = ANY($5)
               UNION ALL
-              SELECT jalali_month AS month, '', lpad(hs_chapter::text, 2, '0'), '', '', 1::bigint AS shipments, fob_cents,
-              net_weight_kg
-                FROM export_shipments WHERE status IN ('cleared', 'shipped') AND NOT is_oil AND province_code = $5
-                AND export_date BETWEEN $6::date AND $7::date),
-            g AS (SELECT (month / 100) * 10 + (month % 100 - 1) / 3 + 1 AS period, province_code, hs_chapter, destination,
-            category_code,
-                    sum(shipments)::bigint AS shipments, sum(fob_cents) AS fob_cents, sum(net_weight_kg) AS net_weight_kg
-                  FROM f AS f(month, province_code, hs_chapter, destination, category_code, shipments, fob_cents, net_weight_kg)
-                  GROUP BY 1, 2, 3, 4, 5 HAVING sum(shipments) > 0)
-            \(Figures.named.render().sql)
+              SELECT jalali_month AS month, substr(hs_code, 1, 2), 1::bigint AS shipments, fob_cents, net_weight_kg,
+                coalesce(quantity_unit, '') AS quantity_unit, coalesce(quantity, 0) AS quantity
+                FROM export_shipments WHERE status IN ('cleared', 'shipped') AND NOT is_oil AND province_code = ANY($6)
+                AND export_date BETWEEN $7::date AND $8::date),
+            g AS (SELECT (month / 100) * 10 + (month % 100 - 1) / 3 + 1 AS period, c0,
+                    sum(shipments)::bigint AS shipments, sum(fob_cents) AS fob_cents, sum(net_weight_kg) AS net_weight_kg,
+                    CASE WHEN min(quantity_unit) = max(quantity_unit) AND min(quantity_unit) <> '' THEN sum(quantity) END AS quantity,
+                    CASE WHEN min(quantity_unit) = max(quantity_unit) AND min(quantity_unit) <> '' THEN min(quantity_unit) END
+                      AS quantity_unit
+                  FROM f AS f(month, c0, shipments, fob_cents, net_weight_kg, quantity_unit, quantity)
+                  GROUP BY 1, c0 HAVING sum(shipments) > 0)
+            \(Figures.named(q).render().sql)
             """,
-            ["'jalali'", "3", "140401", "140403", "'23'", "'2025-06-22'", "'2025-06-30'"])
+            ["'jalali'", "3", "140401", "140403", "[\"23\"]", "[\"23\"]", "'2025-06-22'", "'2025-06-30'"])
     }
 
     // MARK: matching
@@ -172,34 +174,37 @@ import Testing
             Matches.rankQuery(demand, limit: 30),
             """
             WITH base AS MATERIALIZED (SELECT p.id, p.producer_id, \(supply) AS supply,
-              $2 * greatest(0, 1 - p.price_rials::float8 / $3) AS price,
-              $4 * least(1, \(supply)::float8 / $5) AS capacity,
-              CASE WHEN p.province_code = ANY($6) THEN $7 ELSE 0 END::float8 AS province,
-              $8 * coalesce(s.delivered::float8 / nullif(s.delivered + s.failed, 0), $9) AS delivery_record,
-              $10 * least(1, (CASE WHEN p.cert_expiry = '{}' THEN 0 ELSE
-                  (coalesce(p.cert_expiry ->> $11, '') >= $12)::int + (coalesce(p.cert_expiry ->> $13, '') >= $12)::int
-                  + (coalesce(p.cert_expiry ->> $14, '') >= $12)::int + (coalesce(p.cert_expiry ->> $15, '') >= $12)::int
-                  + (coalesce(p.cert_expiry ->> $16, '') >= $12)::int END)::float8 / $17) AS certificates,
-              $18 * ((strpos(p.search_text, $19) > 0)::int + (strpos(p.search_text, $20) > 0)::int)::float8 / 2 AS keywords,
-              (0)::float8 AS province_priority
+              $2 * greatest(0, 1 - ((CASE WHEN p.price_tiers = '[]' THEN p.price_rials
+                ELSE tier_unit_price(p.price_rials, p.price_tiers, $3::int) END))::float8 / $4) AS price,
+              $5 * least(1, \(supply)::float8 / $6) AS capacity,
+              CASE WHEN p.province_code = ANY($7) THEN $8 ELSE 0 END::float8 AS province,
+              $9 * coalesce(s.delivered::float8 / nullif(s.delivered + s.failed, 0), $10) AS delivery_record,
+              $11 * least(1, (CASE WHEN p.cert_expiry = '{}' THEN 0 ELSE
+                  (coalesce(p.cert_expiry ->> $12, '') >= $13)::int + (coalesce(p.cert_expiry ->> $14, '') >= $13)::int
+                  + (coalesce(p.cert_expiry ->> $15, '') >= $13)::int + (coalesce(p.cert_expiry ->> $16, '') >= $13)::int
+                  + (coalesce(p.cert_expiry ->> $17, '') >= $13)::int END)::float8 / $18) AS certificates,
+              $19 * ((strpos(p.search_text, $20) > 0)::int + (strpos(p.search_text, $21) > 0)::int)::float8 / 2 AS keywords,
+              (0)::float8 AS province_priority,
+              (CASE WHEN p.price_tiers = '[]' THEN p.price_rials
+                ELSE tier_unit_price(p.price_rials, p.price_tiers, $3::int) END) AS unit_price
             FROM products p LEFT JOIN producer_order_stats s ON s.producer_id = p.producer_id
-            WHERE p.searchable AND p.unit = $21 AND p.packaging_level >= $22
-              AND p.category_code = ANY($23)
-              AND NOT EXISTS (SELECT 1 FROM unnest($24::text[]) k WHERE coalesce(p.cert_expiry ->> k, '') < $12)),
+            WHERE p.searchable AND p.unit = $22 AND p.packaging_level >= $23
+              AND p.category_code = ANY($24)
+              AND NOT EXISTS (SELECT 1 FROM unnest($25::text[]) k WHERE coalesce(p.cert_expiry ->> k, '') < $13)),
             a AS (SELECT count(*)::int AS n, coalesce(max(supply), 0)::bigint AS best, coalesce(sum(supply), 0)::bigint AS total
             FROM base),
             t AS ((SELECT true AS by_score, * FROM base
                    ORDER BY price + capacity + province + delivery_record + certificates + keywords + province_priority DESC,
                      id LIMIT 30)
                   UNION ALL
-                  (SELECT false, * FROM base WHERE (SELECT best FROM a) < $25 ORDER BY supply DESC, id LIMIT 1000))
-            SELECT a.n, a.best, a.total, t.by_score, t.id, t.producer_id, p.title_fa, p.province_code, p.price_rials, p.stock,
+                  (SELECT false, * FROM base WHERE (SELECT best FROM a) < $26 ORDER BY supply DESC, id LIMIT 1000))
+            SELECT a.n, a.best, a.total, t.by_score, t.id, t.producer_id, p.title_fa, p.province_code, t.unit_price, p.stock,
               p.monthly_capacity, p.min_order_qty, t.supply, t.price, t.capacity, t.province, t.delivery_record,
               t.certificates, t.keywords, t.province_priority
             FROM a LEFT JOIN t ON true LEFT JOIN products p ON p.id = t.id
             """,
             [
-                "30", "0.25", "2000000", "0.25", "500", "[\"23\"]", "0.1", "0.15", "0.5", "0.1",
+                "30", "0.25", "500", "2000000", "0.25", "500", "[\"23\"]", "0.1", "0.15", "0.5", "0.1",
                 "'inso'", "'2025-07-23'", "'health_license'", "'iso22000'", "'handicraft_seal'", "'other'", "2.0",
                 "0.15", "'honey'", "'comb'", "'kg'", "1", "[\"food.honey\"]", "[\"halal\", \"organic\"]", "500",
             ])
@@ -211,9 +216,9 @@ import Testing
         let r = Matches.scoredCandidates(preferring).render()
         #expect(
             Self.folded(r.sql).contains(
-                "(CASE WHEN (p.province_code || '|' || p.category_code) = ANY($21) THEN $22 ELSE 0 END)::float8 AS province_priority"
+                "(CASE WHEN (p.province_code || '|' || p.category_code) = ANY($22) THEN $23 ELSE 0 END)::float8 AS province_priority"
             ))
-        #expect(Array(r.values[20...21]) == ["[\"IR-00|food.honey\"]", "0.1"])
+        #expect(Array(r.values[21...22]) == ["[\"IR-00|food.honey\"]", "0.1"])
         #expect(r.values[1] == "0.225")
         // The demand's own columns, for joins on a demand row: no values at all.
         #expect(!Matches.hardFilters().contains("$"))

@@ -1,0 +1,301 @@
+import BazaarcheCore
+import Foundation
+import Testing
+
+@testable import Exports
+
+/// Figures as trade statisticians ask for them (issue 17): HS levels, filters, Solar Hijri periods,
+/// comparison with a base period, top N with shares, and files. Expected totals are computed here
+/// from the shipments each test records, never taken from the service.
+@Suite struct TradeStatisticsTests {
+    struct Shipment {
+        var province: String
+        var hs: String
+        var country: String
+        var cents: Int
+        var date: String
+    }
+
+    /// Records and clears every shipment (one exporter, one producer per province).
+    func record(_ api: API, _ list: [Shipment]) async throws {
+        let exporter = try await api.exporterToken()
+        let officer = try await api.token(.exportOfficer)
+        var producers: [String: Int64] = [:]
+        for s in list {
+            if producers[s.province] == nil {
+                producers[s.province] = try await api.producer(province: s.province, status: .verified).id
+            }
+            try await api.shipment(
+                exporter, producer: producers[s.province]!, hs: s.hs, to: s.country, fob: USD.string(cents: Int64(s.cents)),
+                on: s.date, officer: officer)
+        }
+    }
+
+    /// Sums of cents per key, as dollars, over the shipments that pass `filter`.
+    func expected(_ list: [Shipment], where filter: (Shipment) -> Bool = { _ in true }, key: (Shipment) -> String) -> [String:
+        String]
+    {
+        var sums: [String: Int] = [:]
+        for s in list where filter(s) { sums[key(s), default: 0] += s.cents }
+        return sums.mapValues { USD.string(cents: Int64($0)) }
+    }
+
+    /// The rows as key → fob_value_usd, the key joining the given columns with " ".
+    func actual(_ figures: [String: Any], _ columns: [String]) -> [String: String] {
+        var out: [String: String] = [:]
+        for row in figures["rows"] as? [[String: Any]] ?? [] {
+            let key = columns.map { row[$0] as? String ?? "-" }.joined(separator: " ")
+            #expect(out[key] == nil, "one row per key: \(key)")
+            out[key] = row["fob_value_usd"] as? String
+        }
+        return out
+    }
+
+    static let set: [Shipment] = [
+        Shipment(province: "IR-23", hs: "080251", country: "DE", cents: 10_000, date: "2026-05-10"),
+        Shipment(province: "IR-23", hs: "080252", country: "IQ", cents: 20_050, date: "2026-05-11"),
+        Shipment(province: "IR-10", hs: "091020", country: "IQ", cents: 30_000, date: "2026-06-12"),
+        Shipment(province: "IR-10", hs: "570110", country: "DE", cents: 40_001, date: "2026-07-13"),
+        Shipment(province: "IR-10", hs: "080251", country: "IQ", cents: 5_000, date: "2026-08-01"),
+        Shipment(province: "IR-23", hs: "200799", country: "AE", cents: 7_777, date: "2026-03-25"),
+    ]
+
+    @Test func hsLevelsAndFiltersAddUpToTheShipments() async throws {
+        try await withApp { api in
+            try await record(api, Self.set)
+            let officer = try await api.token(.exportOfficer)
+            let year = "from=1405-01&to=1405-12&period=year"  // whole months: read from the rollups
+            let hs4 = try await api.figures(year + "&group_by=hs4", token: officer)
+            #expect(actual(hs4, ["hs4"]) == expected(Self.set) { String($0.hs.prefix(4)) })
+            let pistachio = try #require((hs4["rows"] as? [[String: Any]])?.first { $0["hs4"] as? String == "0802" })
+            #expect((pistachio["hs4_name_en"] as? String)?.hasPrefix("Nuts") == true)
+            #expect(pistachio["shipment_count"] as? Int == 3)
+            let hs6 = try await api.figures(year + "&group_by=hs6,destination", token: officer)
+            #expect(actual(hs6, ["hs6", "destination_country"]) == expected(Self.set) { "\($0.hs) \($0.country)" })
+            let iraq = try #require((hs6["rows"] as? [[String: Any]])?.first { $0["destination_country"] as? String == "IQ" })
+            #expect(iraq["destination_name_fa"] as? String == "عراق")
+            // hs2 and its older name hs_chapter agree.
+            let hs2 = try await api.figures(year + "&group_by=hs2", token: officer)
+            #expect(actual(hs2, ["hs2"]) == expected(Self.set) { String($0.hs.prefix(2)) })
+            #expect(
+                actual(try await api.figures(year + "&group_by=hs_chapter", token: officer), ["hs_chapter"])
+                    == actual(hs2, ["hs2"]))
+            // Prefix filters (two lengths at once), grouped by province.
+            let nuts = try await api.figures(year + "&group_by=province&hs=0802,57", token: officer)
+            #expect(
+                actual(nuts, ["province_code"])
+                    == expected(Self.set, where: { $0.hs.hasPrefix("0802") || $0.hs.hasPrefix("57") }) { $0.province })
+            // Destination filter with the HS grouping; a partial range (edge days read from shipments).
+            let partial = "from=2026-05-11&to=2026-08-01&period=year"
+            let toIraq = try await api.figures(partial + "&group_by=hs4&destination=IQ", token: officer)
+            #expect(
+                actual(toIraq, ["hs4"])
+                    == expected(Self.set, where: { $0.country == "IQ" && $0.date >= "2026-05-11" && $0.date <= "2026-08-01" }) {
+                        String($0.hs.prefix(4))
+                    })
+            // Three dimensions and three filters (read from the shipments): the same sums.
+            let wide = try await api.figures(
+                year + "&group_by=province,hs6,destination&destination=IQ,DE&province_code=IR-10,IR-23&hs=08", token: officer)
+            #expect(
+                actual(wide, ["province_code", "hs6", "destination_country"])
+                    == expected(Self.set, where: { $0.hs.hasPrefix("08") && $0.country != "AE" }) {
+                        "\($0.province) \($0.hs) \($0.country)"
+                    })
+            // By customs office: every fixture shipment goes through Bazargan.
+            let offices = try await api.figures(year + "&group_by=customs_office", token: officer)
+            #expect(actual(offices, ["customs_office_code"]) == ["bazargan": USD.string(cents: 112_828)])
+            #expect((offices["rows"] as? [[String: Any]])?.first?["customs_office_name_fa"] as? String == "گمرک بازرگان")
+            // Not a quantity without one recorded: null, with its unit.
+            let row = try #require((hs4["rows"] as? [[String: Any]])?.first)
+            #expect(row["quantity"] is NSNull && row["quantity_unit"] is NSNull)
+        }
+    }
+
+    @Test func quantitiesAreSummedWhereTheGroupSharesAUnit() async throws {
+        try await withApp { api in
+            let exporter = try await api.exporterToken()
+            let officer = try await api.token(.exportOfficer)
+            let maker = try await api.producer(province: "IR-23", status: .verified)
+            // (hs, quantity, unit): two carpets in m², saffron in kg, one shipment of pistachios
+            // without a quantity.
+            let list: [(String, String?, String?)] = [
+                ("570110", "12.5", "m2"), ("570110", "3.25", "m2"), ("091020", "2.000", "kg"), ("080251", nil, nil),
+            ]
+            for (hs, quantity, unit) in list {
+                let id = try await api.shipment(exporter, producer: maker.id, hs: hs, on: "2026-10-01", status: "declared")
+                if let quantity, let unit {
+                    _ = try await api.db.rows(
+                        "UPDATE export_shipments SET quantity = \(quantity)::numeric, quantity_unit = \(unit) WHERE id = \(id)")
+                }
+                _ = try await api.db.rows("UPDATE export_shipments SET producer_confirmed_at = now() WHERE id = \(id)")
+                #expect(try await api.clear(id, token: officer).status == .ok)
+            }
+            for range in ["from=1405-07&to=1405-07", "from=2026-09-30&to=2026-10-02"] {  // rollups, then shipments
+                let f = try await api.figures(range + "&period=year&group_by=hs4", token: officer)
+                let rows = try #require(f["rows"] as? [[String: Any]])
+                let by = Dictionary(uniqueKeysWithValues: rows.map { ($0["hs4"] as? String ?? "", $0) })
+                #expect((by["5701"]?["quantity"] as? NSNumber)?.decimalValue == Decimal(string: "15.75"))
+                #expect(by["5701"]?["quantity_unit"] as? String == "m2")
+                #expect((by["0910"]?["quantity"] as? NSNumber)?.decimalValue == 2)
+                #expect(by["0802"]?["quantity"] is NSNull)
+                // The total mixes units: no quantity.
+                #expect((f["totals"] as? [String: Any])?["quantity"] is NSNull)
+            }
+        }
+    }
+
+    @Test func solarHijriMonthsAndQuartersAtTheirBoundaries() async throws {
+        try await withApp { api in
+            let list = [
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 100, date: "2026-09-22"),  // 31 Shahrivar 1405
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 200, date: "2026-09-23"),  // 1 Mehr 1405
+                // 30 Esfand 1403 (a leap year)
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 400, date: "2025-03-20"),
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 800, date: "2026-03-20"),  // 29 Esfand 1404
+            ]
+            try await record(api, list)
+            let officer = try await api.token(.exportOfficer)
+            func total(_ query: String) async throws -> (String, String, String) {
+                let f = try await api.figures(query + "&period=year", token: officer)
+                return (
+                    f["from"] as? String ?? "?", f["to"] as? String ?? "?",
+                    (f["totals"] as? [String: Any])?["fob_value_usd"] as? String ?? "?"
+                )
+            }
+            #expect(try await total("from=1405-06&to=1405-06") == ("2026-08-23", "2026-09-22", "1.00"))
+            #expect(try await total("from=1405-Q2&to=1405-Q2") == ("2026-06-22", "2026-09-22", "1.00"))
+            #expect(try await total("from=1405-07&to=1405-07") == ("2026-09-23", "2026-10-22", "2.00"))
+            #expect(try await total("from=1405-Q3&to=1405-Q3") == ("2026-09-23", "2026-12-21", "2.00"))
+            // Persian digits, a month as `from` and a quarter as `to`.
+            #expect(try await total("from=۱۴۰۵-۰۶&to=۱۴۰۵-Q3") == ("2026-08-23", "2026-12-21", "3.00"))
+            // Esfand of the leap year 1403 has its 30th day; Esfand 1404 ends on the 29th.
+            #expect(try await total("from=1403-12&to=1403-12") == ("2025-02-19", "2025-03-20", "4.00"))
+            #expect(try await total("from=1403-Q4&to=1403-Q4").2 == "4.00")
+            #expect(try await total("from=1404-12&to=1404-12") == ("2026-02-20", "2026-03-20", "8.00"))
+            // A Solar Hijri day.
+            #expect(try await total("from=1403-12-30&to=1403-12-30") == ("2025-03-20", "2025-03-20", "4.00"))
+            // Months as period labels: the two sides of Shahrivar/Mehr.
+            let months = try await api.figures("from=1405-Q2&to=1405-Q3", token: officer)
+            #expect(summary(months) == ["1405-06 1 1.00", "1405-07 1 2.00"])
+        }
+    }
+
+    @Test func growthAgainstThePreviousYearWithZeroAndMissingBases() async throws {
+        try await withApp { api in
+            let list = [
+                // Farvardin 1405 against Farvardin 1404.
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 15_000, date: "2026-04-01"),
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 10_000, date: "2025-04-01"),
+                Shipment(province: "IR-23", hs: "570110", country: "IQ", cents: 8_000, date: "2026-04-02"),  // no base: zero
+                Shipment(province: "IR-23", hs: "570110", country: "AE", cents: 6_000, date: "2025-04-03"),  // base only
+                // Farvardin 1402, with nothing at all in Farvardin 1401: the base is missing.
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 1_000, date: "2023-03-25"),
+            ]
+            try await record(api, list)
+            let officer = try await api.token(.exportOfficer)
+            let f = try await api.figures("from=1405-01&to=1405-01&group_by=destination&compare=previous_year", token: officer)
+            #expect(f["compare_from"] as? String == "2025-03-21")
+            #expect(f["compare_to"] as? String == "2025-04-20")
+            let rows = try #require(f["rows"] as? [[String: Any]])
+            let by = Dictionary(uniqueKeysWithValues: rows.map { ($0["destination_country"] as? String ?? "", $0) })
+            #expect(by.count == 3)
+            #expect(by["DE"]?["previous_fob_usd"] as? String == "100.00")
+            #expect((by["DE"]?["growth_percent"] as? NSNumber)?.decimalValue == 50)
+            #expect(by["IQ"]?["previous_fob_usd"] as? String == "0.00")
+            #expect(by["IQ"]?["growth_percent"] is NSNull)
+            #expect(by["AE"]?["fob_value_usd"] as? String == "0.00")
+            #expect(by["AE"]?["shipment_count"] as? Int == 0)
+            #expect(by["AE"]?["previous_fob_usd"] as? String == "60.00")
+            #expect((by["AE"]?["growth_percent"] as? NSNumber)?.decimalValue == -100)
+            let totals = try #require(f["totals"] as? [String: Any])
+            #expect(totals["fob_value_usd"] as? String == "230.00")
+            #expect(totals["previous_fob_usd"] as? String == "160.00")
+            #expect((totals["growth_percent"] as? NSNumber)?.decimalValue == Decimal(string: "43.75"))
+            let old = try await api.figures("from=1402-01&to=1402-01&group_by=destination&compare=previous_year", token: officer)
+            let row = try #require((old["rows"] as? [[String: Any]])?.first)
+            #expect(row["fob_value_usd"] as? String == "10.00")
+            #expect(row["previous_fob_usd"] is NSNull)
+            #expect(row["growth_percent"] is NSNull)
+            // The previous period of Ordibehesht 1405 is Farvardin 1405 (whole months).
+            let next = try await api.figures("from=1405-02&to=1405-02&compare=previous_period", token: officer)
+            #expect(next["compare_from"] as? String == "2026-03-21")
+            #expect(next["compare_to"] as? String == "2026-04-20")
+            // Without compare, no comparison fields.
+            let plain = try await api.figures("from=1405-01&to=1405-01&group_by=destination", token: officer)
+            #expect((plain["rows"] as? [[String: Any]])?.first?["previous_fob_usd"] == nil)
+        }
+    }
+
+    @Test func topFoldsTheRestIntoOtherAndSharesAddUp() async throws {
+        try await withApp { api in
+            let values = [("DE", 50_000), ("IQ", 30_000), ("AE", 10_000), ("TR", 7_000), ("CN", 3_001)]
+            try await record(
+                api, values.map { Shipment(province: "IR-23", hs: "570110", country: $0.0, cents: $0.1, date: "2026-10-05") })
+            let officer = try await api.token(.exportOfficer)
+            let f = try await api.figures("from=1405-07&to=1405-07&period=year&group_by=destination&top=2", token: officer)
+            let rows = try #require(f["rows"] as? [[String: Any]])
+            #expect(rows.map { $0["destination_country"] as? String ?? "?" } == ["DE", "IQ", "other"])
+            #expect(rows[2]["fob_value_usd"] as? String == USD.string(cents: 20_001))
+            #expect(rows[2]["shipment_count"] as? Int == 3)
+            #expect(rows[2]["destination_name_en"] as? String == "Other")
+            let shares = rows.compactMap { ($0["share_percent"] as? NSNumber)?.decimalValue }
+            #expect(shares.count == 3)
+            #expect(abs(NSDecimalNumber(decimal: shares.reduce(0, +) - 100).doubleValue) <= 0.02)
+            #expect(shares == [50, 30, 20])  // 500.00, 300.00 and 200.01 of 1000.01, rounded to two decimals
+            #expect((f["totals"] as? [String: Any])?["fob_value_usd"] as? String == "1000.01")
+        }
+    }
+
+    @Test func filesOpenInSpreadsheetsWithPersianHeaders() async throws {
+        try await withApp { api in
+            try await record(api, Array(Self.set.prefix(3)))
+            let officer = try await api.token(.exportOfficer)
+            let query = "/v1/export-figures?from=1405-01&to=1405-12&period=year&group_by=hs4"
+            let fa = try await api.call(.get, query + "&format=csv", token: officer, headers: [.acceptLanguage: "fa-IR,fa;q=0.9"])
+            #expect(fa.status == .ok)
+            #expect(fa.headers[.contentType] == "text/csv; charset=utf-8")
+            #expect(fa.text.unicodeScalars.first == "\u{FEFF}")
+            #expect(fa.text.contains("\r\n"))
+            let lines = parseCSV(String(fa.text.unicodeScalars.dropFirst()))
+            #expect(Array(lines[0].prefix(4)) == ["دوره", "کد سرفصل HS", "سرفصل HS (فارسی)", "سرفصل HS (انگلیسی)"])
+            #expect(lines[0].contains("ارزش فوب (دلار)"))
+            #expect(lines.last?.first == "جمع")
+            // Numbers unformatted: the total is plain digits with a point.
+            #expect(lines.last?.contains("600.50") == true)
+            let en = try await api.call(.get, query, token: officer, headers: [.accept: "text/csv"])
+            #expect(parseCSV(String(en.text.unicodeScalars.dropFirst())).first?.prefix(2) == ["period", "hs4"])
+            let xlsx = try await api.call(.get, query + "&format=xlsx", token: officer)
+            #expect(xlsx.status == .ok)
+            #expect(xlsx.headers[.contentType] == Figures.xlsxType)
+            #expect(xlsx.text.hasPrefix("PK"))
+        }
+    }
+
+    @Test func badInputsAre422NamingTheField() async throws {
+        try await withApp { api in
+            let officer = try await api.token(.exportOfficer)
+            let cases: [(String, [String])] = [
+                ("from=1405-13", ["from"]), ("to=1405-Q5", ["to"]), ("from=1405-00", ["from"]), ("from=1403-12-31", ["from"]),
+                ("hs=12a", ["hs[0]"]), ("hs=123", ["hs[0]"]), ("top=0", ["top"]), ("top=x", ["top"]),
+                ("compare=tomorrow", ["compare"]), ("destination=IRN", ["destination[0]"]), ("format=pdf", ["format"]),
+                ("group_by=hs8", ["group_by[0]"]), ("group_by=hs2,hs4,hs6,province,destination", ["group_by"]),
+            ]
+            for (query, fields) in cases {
+                let reply = try await api.get("/v1/export-figures?" + query, token: officer)
+                #expect(reply.status == .unprocessableContent, "\(query)")
+                #expect(reply.fields == fields, "\(query)")
+            }
+        }
+    }
+
+    @Test func supervisorsFilterWithinTheirProvinces() async throws {
+        try await withApp { api in
+            try await record(api, Self.set)
+            let tehran = try await api.token(.supervisor, province: "IR-23")
+            let own = try await api.figures("from=1405-01&to=1405-12&period=year&group_by=hs4", token: tehran)
+            #expect(actual(own, ["hs4"]) == expected(Self.set, where: { $0.province == "IR-23" }) { String($0.hs.prefix(4)) })
+            #expect(
+                try await api.get("/v1/export-figures?province_code=IR-23,IR-10", token: tehran).status == .forbidden)
+        }
+    }
+}
