@@ -230,7 +230,7 @@ enum Dataset {
             ),
             ("triggers on", "ALTER TABLE export_shipments ENABLE TRIGGER USER"),
             ("rebuild export rollups", "SELECT export_rollups_rebuild()"),
-            ("analyze", "ANALYZE export_shipments, export_rollups"),
+            ("analyze", "ANALYZE export_shipments, export_rollups, export_figure_rollups"),
         ]
     }
 

@@ -135,6 +135,16 @@ public enum ReportDate {
         }
     }
 
+    /// The calendar an input is written in: true for Solar Hijri (a day, month or quarter of years
+    /// 1329–1479), false for a Gregorian month or quarter, nil for a Gregorian day (which names no
+    /// month of its own). `previous_period` judges "whole months" in this calendar.
+    public static func writtenInSolarHijri(_ raw: String) -> Bool? {
+        let text = Digits.ascii(raw).trimmingCharacters(in: .whitespaces)
+        guard text.count >= 4, let year = Int(text.prefix(4)) else { return nil }
+        if (1329...1479).contains(year) { return true }
+        return text.count == 7 ? false : nil
+    }
+
     /// Days from `a` to `b` (b - a).
     public static func days(_ a: CalendarDate, _ b: CalendarDate) -> Int {
         let cal = SolarHijri.gregorianInTehran
@@ -169,8 +179,9 @@ public enum ReportComparison: String, APIEnum {
     case previousPeriod = "previous_period"
     case previousYear = "previous_year"
 
-    /// The base range of [from, to]. A range of whole months (in the calendar) is compared with as
-    /// many whole months just before it; any other range with as many days just before it.
+    /// The base range of [from, to]. A range of whole months (in the calendar the input was written
+    /// in) is compared with as many whole months just before it; any other range with as many days
+    /// just before it.
     public func base(from: CalendarDate, to: CalendarDate, jalali: Bool) -> (from: CalendarDate, to: CalendarDate) {
         switch self {
         case .previousYear:
@@ -211,6 +222,26 @@ public enum ReportPeriods {
         case .month: month
         case .quarter: (month / 100) * 10 + (month % 100 - 1) / 3 + 1
         case .year: month / 100
+        }
+    }
+
+    /// Whether [from, to] is made of whole periods of the calendar (no period cut at either edge).
+    public static func whole(from: CalendarDate, to: CalendarDate, jalali: Bool, _ period: ReportPeriod) -> Bool {
+        let first = ReportMonths.key(jalali: jalali, from)
+        let after = ReportMonths.key(jalali: jalali, to.adding(days: 1))
+        return ReportMonths.start(jalali: jalali, first) == from
+            && ReportMonths.start(jalali: jalali, after) == to.adding(days: 1)
+            && key(month: first, period) != key(month: ReportMonths.previous(first), period)
+            && key(month: after, period) != key(month: ReportMonths.previous(after), period)
+    }
+
+    /// The key `years` later (earlier when negative): a month key moves by 100 a year, a quarter's
+    /// by 10, a year's by 1.
+    public static func shifted(key: Int, years: Int, _ period: ReportPeriod) -> Int {
+        switch period {
+        case .month: key + 100 * years
+        case .quarter: key + 10 * years
+        case .year: key + years
         }
     }
 

@@ -25,9 +25,34 @@ public struct Figures: Sendable {
         var offices: [String]? = nil
         var compare: ReportComparison? = nil
         var top: Int? = nil
+        /// The calendar `from`/`to` were written in (whole months of the base are judged in it).
+        var inputJalali: Bool? = nil
+        /// Today in Tehran: `to` is capped at it, and a period that holds it is still running.
+        var today: CalendarDate = SolarHijri.today()
+        /// One bucket for the whole range (its label is `from/to`): the comparison when the range
+        /// and its base are not made of whole periods that pair up.
+        var wholeRange = false
 
         var jalali: Bool { calendar == .jalali }
-        var base: (from: CalendarDate, to: CalendarDate)? { compare?.base(from: from, to: to, jalali: jalali) }
+        var base: (from: CalendarDate, to: CalendarDate)? { compare?.base(from: from, to: to, jalali: inputJalali ?? jalali) }
+        /// The range still grows: it reaches today.
+        var partial: Bool { to >= today }
+
+        /// Whether a period (a key of `period`) is still running.
+        func isPartial(_ key: Int) -> Bool {
+            partial && (wholeRange || key == ReportPeriods.key(month: ReportMonths.key(jalali: jalali, today), period))
+        }
+
+        /// A period's label; the one bucket of a whole range is `from/to` in the calendar.
+        func label(_ key: Int) -> String {
+            guard wholeRange else { return ReportPeriods.label(key: key, period: period) }
+            func day(_ d: CalendarDate) -> String {
+                guard jalali else { return d.description }
+                let j = SolarHijri.fromGregorian(year: d.year, month: d.month, day: d.day)
+                return String(format: "%04d-%02d-%02d", j.year, j.month, j.day)
+            }
+            return day(from) + "/" + day(to)
+        }
     }
 
     struct Key: Hashable {
@@ -94,7 +119,8 @@ public struct Figures: Sendable {
                 v.add("top", "must be a whole number from 1 to \(maxTop)")
             }
         }
-        let hs = list(q, "hs")
+        // Dotted codes as tariff books write them (0802.51) are the same digits.
+        let hs = list(q, "hs")?.map { $0.replacingOccurrences(of: ".", with: "") }
         for (i, prefix) in (hs ?? []).enumerated()
         where ![2, 4, 6].contains(prefix.count) || !prefix.allSatisfy({ $0.isASCII && $0.isNumber }) {
             v.add("hs[\(i)]", "must be an HS code prefix of 2, 4 or 6 digits")
@@ -109,7 +135,9 @@ public struct Figures: Sendable {
         var to = today
         if let text = q.get("to") {
             if let date = ReportDate.parse(String(text), .to) {
-                to = date
+                // Figures end today: a month or quarter still running is counted up to today
+                // (echoed as `to`), and its base is the same partial stretch.
+                to = min(date, today)
             } else {
                 v.add("to", "must be a date (YYYY-MM-DD), a Solar Hijri month (1405-07) or quarter (1405-Q2)")
             }
@@ -125,7 +153,11 @@ public struct Figures: Sendable {
             // Default: from 1 Farvardin of the Solar Hijri year `to` falls in.
             from = ReportMonths.start(jalali: true, ReportMonths.key(jalali: true, to) / 100 * 100 + 1)
         }
-        v.check(from <= to, "from", "must not be after to")
+        if from > today {
+            v.add("from", "must not be in the future")
+        } else {
+            v.check(from <= to, "from", "must not be after to")
+        }
         v.check(from.year >= 1950 && to.year <= 2100, "from", "must be a date from 1950 to 2100")
         var provinces = list(q, "province_code")
         if let own = try principal.access(.provinceRecord).provinceFilter() {
@@ -136,13 +168,16 @@ public struct Figures: Sendable {
             if provinces == nil { provinces = own.sorted() }
         }
         try v.throwIfInvalid()
-        if let base = compare?.base(from: from, to: to, jalali: calendar == .jalali), base.from.year < 1950 {
+        // Whole months are judged in the calendar the input was written in (the first that says).
+        let inputJalali = [q.get("from"), q.get("to")].compactMap { $0.flatMap { ReportDate.writtenInSolarHijri(String($0)) } }
+            .first
+        if let base = compare?.base(from: from, to: to, jalali: inputJalali ?? (calendar == .jalali)), base.from.year < 1950 {
             throw APIError.validation(field: "compare", "needs a base period from 1950 on")
         }
         return Query(
             from: from, to: to, calendar: calendar, period: period, groupBy: groupBy, scope: scope, provinces: provinces, hs: hs,
             destinations: destinations, categories: list(q, "category_code"), offices: list(q, "customs_office"),
-            compare: compare, top: top)
+            compare: compare, top: top, inputJalali: inputJalali, today: today)
     }
 
     // MARK: SQL
@@ -171,7 +206,7 @@ public struct Figures: Sendable {
         let unitsAgree = "min(quantity_unit) = max(quantity_unit) AND min(quantity_unit) <> ''"
         return """
             WITH f AS (\(sources(q, range).joined(separator: "\nUNION ALL\n"))),
-            g AS (SELECT \(unescaped: periodKey(q.period)) AS period\(unescaped: list),
+            g AS (SELECT \(unescaped: q.wholeRange ? "0" : periodKey(q.period)) AS period\(unescaped: list),
                     sum(shipments)::bigint AS shipments, sum(fob_cents) AS fob_cents, sum(net_weight_kg) AS net_weight_kg,
                     CASE WHEN \(unescaped: unitsAgree) THEN sum(quantity) END AS quantity,
                     CASE WHEN \(unescaped: unitsAgree) THEN min(quantity_unit) END AS quantity_unit
@@ -197,7 +232,7 @@ public struct Figures: Sendable {
         var parts: [SQL] = [
             """
             SELECT month\(dimensions(q, raw: false)), shipments, fob_cents, net_weight_kg, quantity_unit, quantity
-            FROM export_rollups
+            FROM export_figure_rollups
             WHERE calendar = \(q.calendar.rawValue) AND dims = \(mask) AND month BETWEEN \(lo) AND \(hi)\(oil)\(filters(q, raw: false))
             """
         ]
@@ -318,15 +353,33 @@ public struct Figures: Sendable {
 
     // MARK: comparison, top N, shares
 
-    /// Adds the base period's value to each row (`previousCents`): the k-th period of the range is
-    /// compared with the k-th of the base range. A row whose keys had no shipments in a base period
-    /// that had some gets "0"; a base period with no shipments at all leaves it nil (missing). Rows
-    /// only in the base period appear with zero current sums.
-    static func compare(_ q: Query, current: [Row], base: [Row], baseRange: (from: CalendarDate, to: CalendarDate)) -> [Row] {
+    /// Which current period each base period is compared with, or nil when they do not pair up
+    /// (then the whole range is one bucket). `previous_period` pairs by position, and only when
+    /// the range and its base are both whole periods of the calendar, as many of each;
+    /// `previous_year` pairs a period with the one a year later, when every base period has one.
+    /// Either way every base row finds its period: the totals' base is all of compare_from…compare_to.
+    static func pairing(_ q: Query, base: (from: CalendarDate, to: CalendarDate)) -> [Int: Int]? {
         let keys = ReportPeriods.keys(from: q.from, to: q.to, jalali: q.jalali, q.period)
-        let baseKeys = ReportPeriods.keys(from: baseRange.from, to: baseRange.to, jalali: q.jalali, q.period)
-        var toCurrent: [Int: Int] = [:]
-        for (k, b) in zip(keys, baseKeys) { toCurrent[b] = k }
+        let baseKeys = ReportPeriods.keys(from: base.from, to: base.to, jalali: q.jalali, q.period)
+        switch q.compare {
+        case .previousPeriod?:
+            guard keys.count == baseKeys.count, ReportPeriods.whole(from: q.from, to: q.to, jalali: q.jalali, q.period),
+                ReportPeriods.whole(from: base.from, to: base.to, jalali: q.jalali, q.period)
+            else { return nil }
+            return Dictionary(uniqueKeysWithValues: zip(baseKeys, keys))
+        case .previousYear?:
+            let current = Set(keys)
+            let pairs = baseKeys.map { ($0, ReportPeriods.shifted(key: $0, years: 1, q.period)) }
+            return pairs.allSatisfy { current.contains($0.1) } ? Dictionary(uniqueKeysWithValues: pairs) : nil
+        case nil: return nil
+        }
+    }
+
+    /// Adds the base value to each row (`previousCents`), the base periods paired as `pairing`
+    /// says (a whole-range bucket is key 0 on both sides). A row whose keys had no shipments in a
+    /// base period that had some gets "0"; a base period with no shipments at all leaves it nil
+    /// (missing). Rows only in the base appear with zero current sums.
+    static func compare(_ q: Query, current: [Row], base: [Row], pairs: [Int: Int]) -> [Row] {
         struct ID: Hashable {
             var period: Int
             var codes: [String?]
@@ -334,7 +387,7 @@ public struct Figures: Sendable {
         var baseRows: [ID: Row] = [:]
         var periodsWithBase = Set<Int>()
         for row in base {
-            guard let period = toCurrent[row.period] else { continue }
+            let period = pairs[row.period] ?? row.period
             baseRows[ID(period: period, codes: row.codes)] = row
             periodsWithBase.insert(period)
         }
@@ -449,14 +502,20 @@ public struct Figures: Sendable {
         return rounded((c - p) * 100 / p)
     }
 
-    /// The figures as asked: the rows, compared, folded and with shares.
-    func figures(_ q: Query) async throws -> [Row] {
+    /// The figures as asked: the rows, compared, folded and with shares; and the query as
+    /// answered (one bucket for the whole range when the periods do not pair with the base's).
+    func figures(_ asked: Query) async throws -> (Query, [Row]) {
+        var q = asked
+        var pairs: [Int: Int] = [:]
+        if let base = q.base {
+            if let p = Self.pairing(q, base: base) { pairs = p } else { q.wholeRange = true }
+        }
         var rows = try await rows(q)
         if let base = q.base {
-            rows = Self.compare(q, current: rows, base: try await self.rows(q, from: base.from, to: base.to), baseRange: base)
+            rows = Self.compare(q, current: rows, base: try await self.rows(q, from: base.from, to: base.to), pairs: pairs)
         }
         if let n = q.top { rows = Self.top(n, rows, dimensions: q.groupBy.count) }
-        return Self.shares(rows)
+        return (q, Self.shares(rows))
     }
 
     // MARK: output
@@ -494,7 +553,9 @@ public struct Figures: Sendable {
         for (prefix, label) in dimensions {
             if column == prefix { return "کد " + label }
             if column == prefix + "_name_fa" { return label + " (فارسی)" }
-            if column == prefix + "_name_en" || column == prefix + "_title_en" { return label + " (انگلیسی)" }
+            if column == prefix + "_name_en" { return label + " (انگلیسی)" }
+            // hs_chapter's older duplicate of its English name.
+            if column == prefix + "_title_en" { return "عنوان انگلیسی " + label }
         }
         return column
     }
@@ -541,8 +602,12 @@ public struct Figures: Sendable {
 
     /// A row as cells (text, or numbers as their exact decimal text), for CSV and XLSX.
     static func cells(_ q: Query, _ row: Row) -> [Cell] {
-        var out: [Cell] = [.text(ReportPeriods.label(key: row.period, period: q.period))]
-        for (d, k) in zip(q.groupBy, row.keys) { out += values(d, k).map { .text($0 ?? "") } }
+        var out: [Cell] = [.code(q.label(row.period))]
+        for (d, k) in zip(q.groupBy, row.keys) {
+            let v = values(d, k)
+            // HS codes keep their leading zeros (0802) as text.
+            out += v.enumerated().map { i, value in i == 0 && d.hsLevel != nil ? .code(value ?? "") : .text(value ?? "") }
+        }
         out += [
             .number(String(row.shipments)), .number(USD.string(centsDigits: row.cents)), .number(row.weight),
             row.quantity.map(Cell.number) ?? .text(""), .text(row.unit ?? ""), row.share.map { .number("\($0)") } ?? .text(""),
@@ -600,10 +665,12 @@ public struct Figures: Sendable {
             try c.encode(query.base.map { "\($0.from)" }, forKey: JSONKey("compare_from"))
             try c.encode(query.base.map { "\($0.to)" }, forKey: JSONKey("compare_to"))
             try c.encode(query.top, forKey: JSONKey("top"))
+            try c.encode(query.partial, forKey: JSONKey("partial"))
             var list = c.nestedUnkeyedContainer(forKey: JSONKey("rows"))
             for row in rows {
                 var r = list.nestedContainer(keyedBy: JSONKey.self)
-                try r.encode(ReportPeriods.label(key: row.period, period: query.period), forKey: JSONKey("period"))
+                try r.encode(query.label(row.period), forKey: JSONKey("period"))
+                try r.encode(query.isPartial(row.period), forKey: JSONKey("partial"))
                 for (d, k) in zip(query.groupBy, row.keys) {
                     for (name, value) in zip(columns(d), values(d, k)) { try r.encode(value, forKey: JSONKey(name)) }
                 }
@@ -652,9 +719,11 @@ public struct Figures: Sendable {
     /// The same rows as CSV (UTF-8 with a byte order mark, CRLF, numbers unformatted), and a last
     /// row "total" ("جمع" with Persian headings).
     static func csv(_ q: Query, _ rows: [Row], persian: Bool = false) -> String {
-        CSV.document(
-            header: header(q, persian: persian),
-            rows: (rows.map { cells(q, $0) } + [totalCells(q, rows, persian: persian)]).map { $0.map(\.text) })
+        var out = CSV.byteOrderMark + CSV.line(header(q, persian: persian))
+        for row in rows.map({ cells(q, $0) }) + [totalCells(q, rows, persian: persian)] {
+            out += row.map(\.csvField).joined(separator: ",") + "\r\n"
+        }
+        return out
     }
 
     enum Format: String { case json, csv, xlsx }
@@ -678,9 +747,9 @@ public struct Figures: Sendable {
 
     public func addRoutes(to routes: inout Routes) {
         routes.get("/v1/export-figures") { request, context in
-            let q = try Self.parse(request, principal: try context.requirePrincipal())
+            let asked = try Self.parse(request, principal: try context.requirePrincipal())
             let format = try Self.format(request)
-            let rows = try await figures(q)
+            let (q, rows) = try await figures(asked)
             let persian = CSV.persian(request)
             let name = "export-figures-\(q.from)-\(q.to)"
             switch format {
@@ -701,14 +770,29 @@ public struct Figures: Sendable {
     }
 }
 
-/// A spreadsheet cell: text, or a number written from its exact decimal text.
+/// A spreadsheet cell: text, a number written from its exact decimal text, or a code the server
+/// generated (an HS code, a period label) that must stay text.
 enum Cell {
     case text(String)
     case number(String)
+    case code(String)
 
     var text: String {
         switch self {
-        case .text(let t), .number(let t): t
+        case .text(let t), .number(let t), .code(let t): t
         }
+    }
+
+    /// Whether a code may be written as the formula `="…"`: only digits, Q, dashes and a slash
+    /// (an HS code, `1405-07`, `2026-Q4`, `1405-02-02/1405-02-31`), never user text.
+    static func isCode(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 47 || $0 == 81 }
+    }
+
+    /// The CSV field. Excel drops an HS code's leading zeros (0802 → 802) and reads 2026-10 as a
+    /// date; `="0802"` keeps either as text. Everything else goes through the formula guard.
+    var csvField: String {
+        if case .code(let t) = self, Self.isCode(t) { return "\"=\"\"\(t)\"\"\"" }
+        return CSV.field(text)
     }
 }

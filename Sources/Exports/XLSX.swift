@@ -21,6 +21,8 @@ enum XLSX {
             case "\"": out += "&quot;"
             // XML 1.0 forbids most control characters.
             case _ where scalar.value < 0x20 && scalar != "\t" && scalar != "\n" && scalar != "\r": continue
+            // Nor are U+FFFE and U+FFFF characters at all.
+            case "\u{FFFE}", "\u{FFFF}": continue
             default: out.unicodeScalars.append(scalar)
             }
         }
@@ -53,8 +55,9 @@ enum XLSX {
                 let ref = "\(column(c))\(r + 1)"
                 switch cell {
                 case .number(let n): xml += "<c r=\"\(ref)\"><v>\(escape(n))</v></c>"
-                case .text(let t) where t.isEmpty: continue
-                case .text(let t):
+                case .text(let t) where t.isEmpty, .code(let t) where t.isEmpty: continue
+                // Codes are inline strings, so 0802 keeps its zero.
+                case .text(let t), .code(let t):
                     xml += "<c r=\"\(ref)\" t=\"inlineStr\"><is><t xml:space=\"preserve\">\(escape(t))</t></is></c>"
                 }
             }

@@ -63,6 +63,58 @@ import Testing
         #expect("\(year.from) \(year.to)" == "2024-01-01 2024-12-31")
     }
 
+    @Test func theCalendarAnInputIsWrittenIn() {
+        #expect(ReportDate.writtenInSolarHijri("1405-02") == true)
+        #expect(ReportDate.writtenInSolarHijri("۱۴۰۵-Q2") == true)
+        #expect(ReportDate.writtenInSolarHijri("1405-02-31") == true)
+        #expect(ReportDate.writtenInSolarHijri("2026-10") == false)
+        #expect(ReportDate.writtenInSolarHijri("2026-Q4") == false)
+        // A Gregorian day names no month of its own.
+        #expect(ReportDate.writtenInSolarHijri("2026-10-22") == nil)
+    }
+
+    @Test func periodsPairWithTheBaseOnlyWhenWholeAndAsMany() {
+        let d = { (s: String) in CalendarDate(s)! }
+        func query(_ from: String, _ to: String, _ period: ReportPeriod, _ compare: ReportComparison, jalali: Bool = true)
+            -> Figures.Query
+        {
+            Figures.Query(
+                from: d(from), to: d(to), calendar: jalali ? .jalali : .gregorian, period: period, groupBy: [], scope: .nonOil,
+                compare: compare, inputJalali: true, today: d("2030-01-01"))
+        }
+        // Tir..Shahrivar 1405 by month against Farvardin..Khordad: position by position.
+        let q = query("2026-06-22", "2026-09-22", .month, .previousPeriod)
+        #expect(Figures.pairing(q, base: q.base!) == [140501: 140504, 140502: 140505, 140503: 140506])
+        // 2 to 31 Ordibehesht: its base (3 Farvardin to 1 Ordibehesht) is no whole months: one bucket.
+        let days = query("2026-04-22", "2026-05-21", .month, .previousPeriod)
+        #expect("\(days.base!.from) \(days.base!.to)" == "2026-03-23 2026-04-21")
+        #expect(Figures.pairing(days, base: days.base!) == nil)
+        // Ordibehesht..Tir by quarter: whole months, not whole quarters: one bucket.
+        let quarters = query("2026-04-21", "2026-07-22", .quarter, .previousPeriod)
+        #expect(Figures.pairing(quarters, base: quarters.base!) == nil)
+        // Farvardin 1405 written in Solar Hijri, periods in Gregorian months: Esfand 1404 is the base,
+        // and the Gregorian months (March, April) cut both: one bucket.
+        let gregorian = query("2026-03-21", "2026-04-20", .month, .previousPeriod, jalali: false)
+        #expect("\(gregorian.base!.from) \(gregorian.base!.to)" == "2026-02-20 2026-03-20")
+        #expect(Figures.pairing(gregorian, base: gregorian.base!) == nil)
+        // A year earlier pairs a period with the same one a year later, even partial ones.
+        let year = query("2026-04-05", "2026-05-10", .month, .previousYear)
+        #expect(Figures.pairing(year, base: year.base!) == [140401: 140501, 140402: 140502])
+    }
+
+    @Test func codesStayTextInSpreadsheetsAndUserTextIsGuarded() {
+        #expect(Cell.code("0802").csvField == "\"=\"\"0802\"\"\"")
+        #expect(Cell.code("2026-10").csvField == "\"=\"\"2026-10\"\"\"")
+        #expect(Cell.code("1405-02-02/1405-02-31").csvField.hasPrefix("\"=\"\""))
+        // Anything but a server-made code goes through the formula guard, even as a code.
+        #expect(Cell.code("=HYPERLINK(1)").csvField == "'=HYPERLINK(1)")
+        #expect(Cell.code("other").csvField == "other")
+        #expect(Cell.text("=1+1").csvField == "'=1+1")
+        #expect(Cell.text("0802").csvField == "0802")
+        // XML 1.0 has no U+FFFE, U+FFFF or most control characters.
+        #expect(XLSX.escape("a\u{FFFE}b\u{FFFF}c\u{1}d") == "abcd")
+    }
+
     @Test func growthAndShares() {
         #expect(Figures.growth(current: "15000", previous: "10000") == 50)
         #expect(Figures.growth(current: "0", previous: "6000") == -100)

@@ -144,7 +144,7 @@ import Testing
             Figures.query(q),
             """
             WITH f AS (SELECT month, substr(hs_code, 1, 2), shipments, fob_cents, net_weight_kg, quantity_unit, quantity
-                FROM export_rollups
+                FROM export_figure_rollups
                 WHERE calendar = $1 AND dims = $2 AND month BETWEEN $3 AND $4 AND NOT is_oil AND province_code = ANY($5)
               UNION ALL
               SELECT jalali_month AS month, substr(hs_code, 1, 2), 1::bigint AS shipments, fob_cents, net_weight_kg,

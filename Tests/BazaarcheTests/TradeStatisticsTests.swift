@@ -1,5 +1,6 @@
 import BazaarcheCore
 import Foundation
+import PostgresNIO
 import Testing
 
 @testable import Exports
@@ -165,9 +166,11 @@ import Testing
             #expect(try await total("from=1405-06&to=1405-06") == ("2026-08-23", "2026-09-22", "1.00"))
             #expect(try await total("from=1405-Q2&to=1405-Q2") == ("2026-06-22", "2026-09-22", "1.00"))
             #expect(try await total("from=1405-07&to=1405-07") == ("2026-09-23", "2026-10-22", "2.00"))
-            #expect(try await total("from=1405-Q3&to=1405-Q3") == ("2026-09-23", "2026-12-21", "2.00"))
+            // Azar 1405 ends on 2026-12-21; until then `to` stops at today.
+            let q3End = min(CalendarDate("2026-12-21")!, SolarHijri.today()).description
+            #expect(try await total("from=1405-Q3&to=1405-Q3") == ("2026-09-23", q3End, "2.00"))
             // Persian digits, a month as `from` and a quarter as `to`.
-            #expect(try await total("from=۱۴۰۵-۰۶&to=۱۴۰۵-Q3") == ("2026-08-23", "2026-12-21", "3.00"))
+            #expect(try await total("from=۱۴۰۵-۰۶&to=۱۴۰۵-Q3") == ("2026-08-23", q3End, "3.00"))
             // Esfand of the leap year 1403 has its 30th day; Esfand 1404 ends on the 29th.
             #expect(try await total("from=1403-12&to=1403-12") == ("2025-02-19", "2025-03-20", "4.00"))
             #expect(try await total("from=1403-Q4&to=1403-Q4").2 == "4.00")
@@ -258,6 +261,9 @@ import Testing
             #expect(fa.text.contains("\r\n"))
             let lines = parseCSV(String(fa.text.unicodeScalars.dropFirst()))
             #expect(Array(lines[0].prefix(4)) == ["دوره", "کد سرفصل HS", "سرفصل HS (فارسی)", "سرفصل HS (انگلیسی)"])
+            // Excel keeps 0802 (not 802) and 1405 as text: the cells are ="…" formulas.
+            #expect(lines[1].prefix(2) == ["=\"1405\"", "=\"0802\""])
+            #expect(fa.text.contains("\"=\"\"0802\"\"\","))
             #expect(lines[0].contains("ارزش فوب (دلار)"))
             #expect(lines.last?.first == "جمع")
             // Numbers unformatted: the total is plain digits with a point.
@@ -269,6 +275,206 @@ import Testing
             #expect(xlsx.headers[.contentType] == Figures.xlsxType)
             #expect(xlsx.text.hasPrefix("PK"))
         }
+    }
+
+    /// Independent sum of cents, as dollars, of the shipments dated in [from, to] (Gregorian text).
+    func sum(_ list: [Shipment], _ from: String, _ to: String, where filter: (Shipment) -> Bool = { _ in true }) -> String {
+        USD.string(cents: Int64(list.filter { $0.date >= from && $0.date <= to && filter($0) }.reduce(0) { $0 + $1.cents }))
+    }
+
+    @Test func previousPeriodOverASpanOfDaysComparesTheWholeRange() async throws {
+        try await withApp { api in
+            let list = [
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 1_000, date: "2026-03-22"),  // 2 Farvardin: outside
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 2_000, date: "2026-03-23"),  // 3 Farvardin: base
+                Shipment(province: "IR-23", hs: "570110", country: "IQ", cents: 4_000, date: "2026-04-21"),  // 1 Ordibehesht: base
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 8_000, date: "2026-04-22"),  // 2 Ordibehesht
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 16_000, date: "2026-05-21"),  // 31 Ordibehesht
+            ]
+            try await record(api, list)
+            let officer = try await api.token(.exportOfficer)
+            let f = try await api.figures(
+                "from=1405-02-02&to=1405-02-31&group_by=destination&compare=previous_period", token: officer)
+            #expect(f["compare_from"] as? String == "2026-03-23")
+            #expect(f["compare_to"] as? String == "2026-04-21")
+            let totals = try #require(f["totals"] as? [String: Any])
+            // The base total is every shipment of compare_from…compare_to, 1 Ordibehesht included.
+            #expect(totals["previous_fob_usd"] as? String == sum(list, "2026-03-23", "2026-04-21"))
+            #expect(totals["previous_fob_usd"] as? String == "60.00")
+            #expect(totals["fob_value_usd"] as? String == "240.00")
+            // One bucket for the whole range, each destination against its own base.
+            let rows = try #require(f["rows"] as? [[String: Any]])
+            #expect(rows.map { $0["period"] as? String ?? "?" } == ["1405-02-02/1405-02-31", "1405-02-02/1405-02-31"])
+            let by = Dictionary(uniqueKeysWithValues: rows.map { ($0["destination_country"] as? String ?? "", $0) })
+            #expect(by["DE"]?["previous_fob_usd"] as? String == "20.00")
+            #expect(by["IQ"]?["previous_fob_usd"] as? String == "40.00")
+            #expect(by["IQ"]?["fob_value_usd"] as? String == "0.00")
+            #expect(rows.allSatisfy { $0["partial"] as? Bool == false })
+        }
+    }
+
+    @Test func solarHijriMonthsAreComparedAsMonthsInGregorianPeriodsToo() async throws {
+        try await withApp { api in
+            let list = [
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 1_000, date: "2026-02-19"),  // 30 Bahman 1404
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 2_000, date: "2026-02-20"),  // 1 Esfand 1404
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 4_000, date: "2026-03-20"),  // 29 Esfand 1404
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 8_000, date: "2026-03-25"),  // Farvardin 1405
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 16_000, date: "2026-04-20"),  // 31 Farvardin
+            ]
+            try await record(api, list)
+            let officer = try await api.token(.exportOfficer)
+            let f = try await api.figures("from=1405-01&to=1405-01&calendar=gregorian&compare=previous_period", token: officer)
+            // The month before Farvardin 1405 is Esfand 1404, not 31 days.
+            #expect(f["compare_from"] as? String == "2026-02-20")
+            #expect(f["compare_to"] as? String == "2026-03-20")
+            let totals = try #require(f["totals"] as? [String: Any])
+            #expect(totals["previous_fob_usd"] as? String == sum(list, "2026-02-20", "2026-03-20"))
+            #expect(totals["fob_value_usd"] as? String == "240.00")
+            let rows = try #require(f["rows"] as? [[String: Any]])
+            #expect(rows.count == 1)
+            #expect(rows.first?["period"] as? String == "2026-03-21/2026-04-20")
+            #expect(rows.first?["previous_fob_usd"] as? String == "60.00")
+            // Whole Solar Hijri months by month in their own calendar pair month by month.
+            let monthly = try await api.figures("from=1405-01&to=1405-01&compare=previous_period", token: officer)
+            #expect((monthly["rows"] as? [[String: Any]])?.map { $0["period"] as? String ?? "?" } == ["1405-01"])
+        }
+    }
+
+    @Test func topTogetherWithCompareKeepsEveryBaseShipment() async throws {
+        try await withApp { api in
+            let list = [
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 50_000, date: "2026-10-05"),
+                Shipment(province: "IR-23", hs: "570110", country: "IQ", cents: 30_000, date: "2026-10-06"),
+                Shipment(province: "IR-23", hs: "570110", country: "AE", cents: 10_000, date: "2026-10-07"),
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 20_000, date: "2025-10-05"),
+                Shipment(province: "IR-23", hs: "570110", country: "TR", cents: 7_000, date: "2025-10-06"),  // base only
+                Shipment(province: "IR-23", hs: "570110", country: "AE", cents: 3_000, date: "2025-10-07"),
+            ]
+            try await record(api, list)
+            let officer = try await api.token(.exportOfficer)
+            let f = try await api.figures(
+                "from=1405-07&to=1405-07&group_by=destination&top=1&compare=previous_year", token: officer)
+            let rows = try #require(f["rows"] as? [[String: Any]])
+            #expect(rows.map { $0["destination_country"] as? String ?? "?" } == ["DE", "other"])
+            #expect(rows[0]["previous_fob_usd"] as? String == "200.00")
+            // IQ (no base), AE and TR (base only) fold into other, with their base.
+            #expect(rows[1]["fob_value_usd"] as? String == "400.00")
+            #expect(rows[1]["previous_fob_usd"] as? String == "100.00")
+            let totals = try #require(f["totals"] as? [String: Any])
+            #expect(totals["previous_fob_usd"] as? String == sum(list, "2025-09-23", "2025-10-22"))
+            #expect(totals["previous_fob_usd"] as? String == "300.00")
+        }
+    }
+
+    @Test func aRangeEndingInTheFutureStopsTodayAndIsPartial() async throws {
+        try await withApp { api in
+            let today = SolarHijri.today()
+            let yearAgo = ReportDate.yearEarlier(today, jalali: true)
+            let list = [
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 5_000, date: today.description),
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 2_000, date: yearAgo.description),
+                // The day after a year ago: not in the base (the same partial stretch, not the whole month).
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 1_000, date: yearAgo.adding(days: 1).description),
+            ]
+            try await record(api, list)
+            let officer = try await api.token(.exportOfficer)
+            let month = ReportMonths.key(jalali: true, today)
+            let label = String(format: "%04d-%02d", month / 100, month % 100)
+            let f = try await api.figures("from=\(label)&to=1479-12&compare=previous_year", token: officer)
+            #expect(f["to"] as? String == today.description)
+            #expect(f["compare_to"] as? String == yearAgo.description)
+            #expect(f["partial"] as? Bool == true)
+            let rows = try #require(f["rows"] as? [[String: Any]])
+            #expect(rows.map { $0["period"] as? String ?? "?" } == [label])
+            #expect(rows.first?["partial"] as? Bool == true)
+            #expect(rows.first?["previous_fob_usd"] as? String == "20.00")
+            #expect((f["totals"] as? [String: Any])?["previous_fob_usd"] as? String == "20.00")
+            // A past month is not partial; a `from` after today is refused.
+            let past = try await api.figures("from=1404-01&to=1404-01", token: officer)
+            #expect(past["partial"] as? Bool == false)
+            let future = try await api.get("/v1/export-figures?from=1479-01&to=1479-12", token: officer)
+            #expect(future.status == .unprocessableContent)
+            #expect(future.fields == ["from"])
+        }
+    }
+
+    @Test func dottedHSCodesFilterAsTheirDigits() async throws {
+        try await withApp { api in
+            try await record(api, Self.set)
+            let officer = try await api.token(.exportOfficer)
+            let dotted = try await api.figures("from=1405-01&to=1405-12&period=year&group_by=hs6&hs=0802.51", token: officer)
+            #expect(dotted["hs"] as? [String] == ["080251"])
+            #expect(actual(dotted, ["hs6"]) == expected(Self.set, where: { $0.hs == "080251" }) { $0.hs })
+        }
+    }
+
+    /// A database of 0026 with counted shipments, migrated: the new rollups equal a fresh
+    /// aggregation, the old ones (which the previous release reads) are still there and maintained.
+    @Test func upgradeFrom0026KeepsTheOldRollupsAndFillsTheNew() async throws {
+        try await withUpgrade(
+            from: "0027",
+            seed: { client in
+                try await seedProducer(client)
+                try await client.query(
+                    "INSERT INTO accounts (login, password_hash, role, producer_id) VALUES ('maker', '!', 'producer', 1)")
+                try await client.query(
+                    "INSERT INTO accounts (login, password_hash, role) VALUES ('officer', '!', 'export_officer')")
+                let rows: [(String, String, Int64, String, String?, String?)] = [
+                    ("080251", "IQ", 10_000, "2026-05-10", "1250.5", "kg"), ("080252", "DE", 20_050, "2026-05-11", nil, nil),
+                    ("570110", "DE", 40_001, "2026-07-13", "3", "m2"), ("091020", "AE", 7_777, "2025-03-20", "2", "kg"),
+                ]
+                for (n, row) in rows.enumerated() {
+                    try await client.query(
+                        """
+                        INSERT INTO export_shipments (producer_id, recorded_by, hs_code, destination_country, customs_declaration_no,
+                          fob_cents, net_weight_kg, export_date, customs_office_code, status, producer_confirmed_at, quantity,
+                          quantity_unit)
+                        VALUES (1, 1, \(row.0), \(row.1), \("U-\(n)"), \(row.2), 10, \(row.3)::date, 'bazargan', 'declared', now(),
+                          \(row.4)::numeric, \(row.5))
+                        """)
+                }
+                try await client.query(
+                    "UPDATE export_shipments SET status = 'cleared', verified_by = 2, verified_at = now() WHERE id <> 2")
+            },
+            check: { client in
+                func differences(_ table: String, _ fresh: String) async throws -> Int {
+                    try await client.query(
+                        PostgresQuery(
+                            unsafeSQL: """
+                                SELECT ((SELECT count(*) FROM (SELECT * FROM \(table) WHERE shipments <> 0 EXCEPT SELECT * FROM \(fresh)()) a)
+                                  + (SELECT count(*) FROM (SELECT * FROM \(fresh)() EXCEPT SELECT * FROM \(table)) b))::int
+                                """)
+                    ).collect()[0].decode(Int.self)
+                }
+                func total(_ sql: String) async throws -> String {
+                    try await client.query(PostgresQuery(unsafeSQL: sql)).collect()[0].decode(String.self)
+                }
+                #expect(try await differences("export_figure_rollups", "export_figure_rollups_fresh") == 0)
+                #expect(try await differences("export_rollups", "export_rollups_fresh") == 0)
+                // The three counted shipments, at hs4 in the new table and by HS chapter in the old.
+                #expect(
+                    try await total(
+                        "SELECT sum(fob_cents)::text FROM export_figure_rollups WHERE calendar = 'jalali' AND dims = 32"
+                    ) == "57778")
+                #expect(
+                    try await total(
+                        "SELECT sum(fob_cents)::text FROM export_rollups WHERE calendar = 'jalali' AND dims = 2 AND hs_chapter <> ''"
+                    ) == "57778")
+                // Clearing after the upgrade keeps both tables (both releases' figures) right.
+                try await client.query(
+                    "UPDATE export_shipments SET status = 'cleared', verified_by = 2, verified_at = now() WHERE id = 2")
+                #expect(try await differences("export_figure_rollups", "export_figure_rollups_fresh") == 0)
+                #expect(try await differences("export_rollups", "export_rollups_fresh") == 0)
+                #expect(
+                    try await total(
+                        "SELECT sum(quantity)::text FROM export_figure_rollups WHERE calendar = 'gregorian' AND dims = 0")
+                        == "1255.500")
+                // The oil-prefix rebuild both releases call rebuilds both tables.
+                try await client.query("DELETE FROM export_figure_rollups")
+                try await client.query("SELECT export_rollups_rebuild()")
+                #expect(try await differences("export_figure_rollups", "export_figure_rollups_fresh") == 0)
+            })
     }
 
     @Test func badInputsAre422NamingTheField() async throws {
