@@ -246,7 +246,7 @@ public struct Accounts: Sendable {
             }
             let json = try await connection.query(
                 """
-                UPDATE accounts a SET disabled = \(disabled),
+                UPDATE accounts a SET disabled = \(disabled), platform_disabled = \(disabled),
                   disabled_at = CASE WHEN \(disabled) THEN coalesce(a.disabled_at, now()) ELSE NULL END
                 WHERE a.id = \(accountID) RETURNING \(unescaped: Self.json)::text
                 """, logger: db.logger

@@ -105,14 +105,21 @@ extension Accounts {
             }
             let rows = try await connection.query(
                 """
-                SELECT company_role, disabled FROM accounts
+                SELECT company_role, disabled, platform_disabled FROM accounts
                 WHERE id = \(id) AND partner_id = \(company) AND role = 'partner' FOR UPDATE
                 """, logger: logger
             ).collect()
             guard let row = rows.first else { throw APIError.notFound("Account \(id)") }
-            let (currentRole, currentlyDisabled) = try row.decode((String, Bool).self)
+            let (currentRole, currentlyDisabled, platformDisabled) = try row.decode((String, Bool, Bool).self)
             let role = patch.companyRole?.rawValue ?? currentRole
             let disabled = patch.disabled ?? currentlyDisabled
+            // The platform's disable (an admin's) is undone only by the platform.
+            if platformDisabled && !disabled && principal.role != .admin {
+                throw APIError.conflict(
+                    code: "disabled_by_platform",
+                    "This account was disabled by the platform's administrators; only they can enable it again.",
+                    extra: ["account_id": String(id)])
+            }
             if disabled != currentlyDisabled && id == principal.accountID {
                 throw APIError.conflict(code: "own_account", "You cannot disable or enable your own account.")
             }
@@ -137,6 +144,7 @@ extension Accounts {
             let json = try await connection.query(
                 """
                 UPDATE accounts a SET company_role = \(role), disabled = \(disabled),
+                  platform_disabled = \(disabled && (platformDisabled || principal.role == .admin)),
                   disabled_at = CASE WHEN \(disabled) THEN coalesce(a.disabled_at, now()) ELSE NULL END
                 WHERE a.id = \(id) RETURNING \(unescaped: Self.json)::text
                 """, logger: logger

@@ -71,7 +71,6 @@ public enum Localization {
         "four_eyes": "تصمیم با کس دیگری است",
         "quote_exists": "پیشنهاد قیمت باز از پیش وجود دارد",
         "quote_expired": "اعتبار پیشنهاد قیمت تمام شده است",
-        "quote_revised": "پیشنهاد قیمت اصلاح شده است",
         "idempotency_in_progress": "درخواستی با همین کلید در جریان است",
         "idempotency_key_invalid": "Idempotency-Key نامعتبر است",
         "idempotency_key_required": "Idempotency-Key لازم است",
@@ -84,6 +83,7 @@ public enum Localization {
         "invalid_credentials": "نام کاربری یا گذرواژه نادرست است",
         "invalid_transition": "این تغییر وضعیت مجاز نیست",
         "last_owner": "شرکت بی‌مالک می‌ماند",
+        "disabled_by_platform": "حساب را مدیران سامانه غیرفعال کرده‌اند",
         "malformed_json": "بدنهٔ درخواست JSON درستی نیست",
         "method_not_allowed": "این روش HTTP مجاز نیست",
         "module_in_use": "پودمان به کار رفته است",
@@ -297,6 +297,10 @@ public enum Localization {
             "A partner company keeps at least one enabled owner; make another account an owner first.",
             "شرکت طرف قرارداد دست‌کم یک مالک فعال نگه می‌دارد؛ نخست حساب دیگری را مالک کنید."
         ),
+        (
+            "This account was disabled by the platform's administrators; only they can enable it again.",
+            "این حساب را مدیران سامانه غیرفعال کرده‌اند؛ فقط آنان می‌توانند دوباره فعالش کنند."
+        ),
         ("give company_role, disabled or both", "company_role یا disabled یا هر دو را بدهید"),
         (
             "must be 3 to 64 characters of latin letters, digits and . _ - @",
@@ -423,6 +427,10 @@ public enum Localization {
         ("at most {n} materials of up to {m} characters", "حداکثر {n} ماده، هر کدام تا {m} نویسه"),
         ("is not a valid cursor", "cursor معتبری نیست"),
         ("is not a cursor of this search", "cursor همین جست‌وجو نیست"),
+        (
+            "cannot be combined with q: a search answers its best matches on one page",
+            "با q نمی‌آید: جست‌وجو بهترین نتیجه‌ها را در یک صفحه می‌دهد"
+        ),
         ("give at least {n} letters of a name", "دست‌کم {n} حرف از نام را بدهید"),
         ("give at least {n} digits of a national ID or mobile", "دست‌کم {n} رقم از کد ملی یا شمارهٔ همراه را بدهید"),
         ("must be a date (YYYY-MM-DD)", "باید تاریخی به شکل YYYY-MM-DD باشد"),
@@ -727,6 +735,11 @@ public enum Localization {
             "باید جفت‌های min_quantity:unit_price_rials جداشده با ; باشد (مانند 10:95000;50:90000)"
         ),
         (
+            "More than {n} quotes match; narrow status or demand_id and export in parts.",
+            "بیش از {n} پیشنهاد قیمت با این شرط‌ها جور است؛ status یا demand_id را تنگ‌تر کنید و در چند بخش بگیرید."
+        ),
+        ("must not contain control characters", "نباید نویسهٔ کنترلی داشته باشد"),
+        (
             "More than {n} orders match; narrow created_from and created_to and export in parts.",
             "بیش از {n} سفارش با این شرط‌ها جور است؛ created_from و created_to را تنگ‌تر کنید و در چند بخش بگیرید."
         ),
@@ -789,8 +802,8 @@ public enum Localization {
         ("must be a multiple of the product's order increment {n}", "باید مضربی از گام سفارش محصول، {n}، باشد"),
         ("must not exceed the demand's quantity {n}", "نباید از مقدار درخواست تأمین، {n}، بیشتر شود"),
         (
-            "must not exceed what the product can supply by the demand's needed_by ({n}: stock plus monthly capacity)",
-            "نباید از آنچه محصول تا needed_by درخواست تأمین می‌تواند تأمین کند ({n}: موجودی به‌اضافهٔ ظرفیت ماهانه) بیشتر شود"
+            "must not exceed the product's stock ({n}): accepting places an order that reserves it now",
+            "نباید از موجودی محصول ({n}) بیشتر شود: پذیرفتن، سفارشی ثبت می‌کند که همین حالا آن را رزرو می‌کند"
         ),
         (
             "is required: the product's price for this quantity ({p}) exceeds the demand's max_unit_price_rials ({m})",
@@ -810,8 +823,8 @@ public enum Localization {
             "اعتبار پیشنهاد قیمت (valid_until) گذشته است و دیگر نمی‌توان به آن پاسخ داد."
         ),
         (
-            "The quote was revised since version {a}; review version {b} and accept again.",
-            "پیشنهاد قیمت پس از نسخهٔ {a} اصلاح شده است؛ نسخهٔ {b} را بررسی کنید و دوباره بپذیرید."
+            "Send If-Match with the ETag of the quote as you read it (GET /v1/quotes/{{id}}: its version in quotes, e.g. \"2\"); `*` names no version.",
+            "If-Match را با ETag پیشنهاد قیمت، همان‌گونه که آن را خواندید، بفرستید (GET /v1/quotes/{{id}}: نسخهٔ آن در گیومه، مانند \"2\")؛ `*` هیچ نسخه‌ای را نام نمی‌برد."
         ),
         (
             "Demand {id} is {status}; quotes are accepted on open demands.",
@@ -819,8 +832,8 @@ public enum Localization {
         ),
         ("must not exceed the quoted quantity {n}", "نباید از مقدار پیشنهادشده، {n}، بیشتر شود"),
         (
-            "Demand {id}'s quantity ({n}) is already covered by accepted quotes.",
-            "مقدار درخواست تأمین {id} ({n}) با پیشنهادهای پذیرفته‌شده پوشش داده شده است."
+            "Demand {id}'s quantity ({n}) is already covered by its orders.",
+            "مقدار درخواست تأمین {id} ({n}) با سفارش‌های آن پوشش داده شده است."
         ),
         (
             "Only {n} of demand {id}'s quantity remain uncovered; accept a smaller quantity.",

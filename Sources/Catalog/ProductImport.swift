@@ -93,7 +93,17 @@ public struct ProductImport: Sendable {
     /// One row read from its cells: the request (placeholders where a cell was bad) and the cells' errors.
     static func request(_ cells: [Column: String], row: Int) -> (ProductRequest, [RowError]) {
         var errors: [RowError] = []
+        // A control character (a NUL above all, which PostgreSQL text cannot hold) is the cell's
+        // error, found before any lookup; the cell then reads as empty. Tabs and line breaks stay.
+        var cells = cells
+        for column in Column.allCases {
+            guard let value = cells[column], value.unicodeScalars.contains(where: Self.isControl) else { continue }
+            errors.append(RowError(row: row, field: column.rawValue, message: "must not contain control characters"))
+            cells[column] = nil
+        }
+        let unreadable = Set(errors.map(\.field))
         func text(_ column: Column) -> String? {
+            guard !unreadable.contains(column.rawValue) else { return nil }
             guard let value = cells[column]?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty else {
                 if Column.required.contains(column) {
                     errors.append(RowError(row: row, field: column.rawValue, message: "is required"))
@@ -140,6 +150,10 @@ public struct ProductImport: Sendable {
     }
 
     /// `10:95000;50:90000` (or with ؛, Persian digits, thousands separators): nil when malformed.
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.properties.generalCategory == .control && !["\t", "\n", "\r"].contains(scalar)
+    }
+
     static func tiers(_ cell: String) -> [PriceTier]? {
         var out: [PriceTier] = []
         for part in cell.split(whereSeparator: { $0 == ";" || $0 == "\u{061B}" }) {

@@ -5,11 +5,11 @@ import Foundation
 /// reaches accounts, passwords, tokens or key management.
 public enum APIKeyScope: String, APIEnum {
     /// Search and read products, brands, certificates and packaging; read the company's demands,
-    /// their matches and its invitations.
+    /// their matches, its invitations and the quotes on its demands.
     case supplyRead = "supply:read"
-    /// Post and close the company's demands and invite producers.
+    /// Post and close the company's demands, invite producers and decline quotes.
     case demands
-    /// Place, read and move orders, as the account that created the key.
+    /// Place, read and move orders, and accept quotes (which places one), as the account that created the key.
     case orders
     /// Record, correct, confirm and read the company's export shipments.
     case shipments
@@ -145,6 +145,12 @@ public struct APIKeys: APIKeyAuthority {
             return read ? .scope(.supplyRead) : .denied
         case "demands", "invitations":
             return read ? .scope(.supplyRead) : .scope(.demands)
+        case "quotes":
+            // Accepting places an order, so it is the orders scope's; declining answers the
+            // demand, as inviting does. Revising and withdrawing are producers' (keys are partners').
+            if read { return .scope(.supplyRead) }
+            return s.count == 4 && s[3] == "accept"
+                ? .scope(.orders) : s.count == 4 && s[3] == "decline" ? .scope(.demands) : .denied
         case "orders":
             return .scope(.orders)
         case "export-shipments":

@@ -25,12 +25,11 @@ struct QuoteRevisionRequest: Decodable {
     var note: String?
 }
 
-/// Accepting a quote places an order: where to deliver, optionally less than quoted (a pool's
-/// last member) and the version seen (a revision in between is then a 409, not a surprise).
+/// Accepting a quote places an order: where to deliver and optionally less than quoted (a pool's
+/// last member). The version the buyer saw comes as `If-Match` (the quote's ETag).
 struct QuoteAcceptRequest: Decodable {
     var delivery: DeliveryRequest
     var quantity: Int?
-    var version: Int?
     var note: String?
 }
 
@@ -38,7 +37,8 @@ struct QuoteAcceptRequest: Decodable {
 struct QuoteAcceptance: Encodable, Sendable {
     var quoteId: Int64
     var quantity: Int?
-    var version: Int?
+    /// The entity tags `If-Match` named (never empty, never `*`).
+    var ifMatch: [String]
     var order: OrderRequest
 }
 
@@ -72,6 +72,21 @@ public struct Quotes: Sendable {
 
     /// An open quote past valid_until reads as expired everywhere, before the sweep comes by.
     static let status = "CASE WHEN q.status = 'open' AND q.valid_until <= now() THEN 'expired' ELSE q.status END"
+
+    /// Units of the demand `demand` (an SQL expression) covered by orders still alive: those of
+    /// accepted quotes and of accepted invitations. A rejected, cancelled or expired order, or one
+    /// whose dispute was upheld, gives its units back; a disputed one still holds them.
+    static func covered(_ demand: String) -> String {
+        """
+        (SELECT coalesce(sum(c.quantity), 0)::int FROM (
+           SELECT cq.accepted_quantity AS quantity, cq.order_id FROM quotes cq
+           WHERE cq.demand_id = \(demand) AND cq.status = 'accepted'
+           UNION ALL
+           SELECT ci.quantity, ci.order_id FROM invitations ci WHERE ci.demand_id = \(demand) AND ci.status = 'accepted'
+         ) c JOIN orders co ON co.id = c.order_id
+         WHERE co.status NOT IN ('rejected', 'cancelled', 'expired', 'dispute_upheld'))
+        """
+    }
 
     static let json = """
         json_build_object('id', q.id, 'demand_id', q.demand_id, 'partner_id', q.partner_id, 'producer_id', q.producer_id,
@@ -144,7 +159,7 @@ public struct Quotes: Sendable {
         let rows = try await connection.query(
             """
             SELECT p.min_order_qty, p.order_increment, tier_unit_price(p.price_rials, p.price_tiers, \(terms.quantity)::int),
-              p.lead_time_days, p.stock::bigint + (p.monthly_capacity::bigint * greatest(d.needed_by - tehran_today(), 0)) / 30,
+              p.lead_time_days, p.stock::bigint,
               d.quantity, d.max_unit_price_rials, greatest(d.needed_by - tehran_today(), 0),
               ((d.needed_by + 1)::timestamp AT TIME ZONE 'Asia/Tehran'), now()
             FROM demands d JOIN products p ON \(unescaped: Matches.hardFilters())
@@ -170,7 +185,7 @@ public struct Quotes: Sendable {
         v.check(t.quantity <= wanted, "quantity", "must not exceed the demand's quantity \(wanted)")
         v.check(
             Int64(t.quantity) <= supply, "quantity",
-            "must not exceed what the product can supply by the demand's needed_by (\(supply): stock plus monthly capacity)")
+            "must not exceed the product's stock (\(supply)): accepting places an order that reserves it now")
         if terms.price == nil && t.price! > maxPrice {
             v.add(
                 "unit_price_rials",
@@ -385,18 +400,17 @@ public struct Quotes: Sendable {
         let row = try await connection.query(
             """
             SELECT q.version, q.producer_id, q.product_id, q.quantity, q.unit_price_rials, d.status, d.quantity,
-              (SELECT coalesce(sum(o.accepted_quantity), 0)::int FROM quotes o WHERE o.demand_id = d.id AND o.status = 'accepted'),
+              \(unescaped: Self.covered("d.id")),
               p.min_order_qty, p.order_increment
             FROM quotes q JOIN demands d ON d.id = q.demand_id JOIN products p ON p.id = q.product_id WHERE q.id = \(id)
             """, logger: logger
         ).collect()[0]
         let (version, producer, product, quoted, price, demandStatus, wanted, covered, minOrder, increment) =
             try row.decode((Int, Int64, Int64, Int, Int64, String, Int, Int, Int, Int).self)
-        if let seen = a.version, seen != version {
-            throw APIError.conflict(
-                code: "quote_revised", "The quote was revised since version \(seen); review version \(version) and accept again.",
-                extra: ["current_version": String(version)])
-        }
+        // The terms accepted are the terms read: a revision in between is a 412, never an acceptance.
+        try EntityTag.check(
+            a.ifMatch.joined(separator: ", "), version: version, entity: "quote",
+            extra: ["current_version": String(version)])
         guard demandStatus == DemandStatus.open.rawValue else {
             throw APIError(
                 .conflict, code: "demand_not_open", title: "Demand not open",
@@ -416,7 +430,7 @@ public struct Quotes: Sendable {
             throw APIError.conflict(
                 code: "demand_quantity_covered",
                 remaining <= 0
-                    ? "Demand \(locked.demand)'s quantity (\(wanted)) is already covered by accepted quotes."
+                    ? "Demand \(locked.demand)'s quantity (\(wanted)) is already covered by its orders."
                     : "Only \(remaining) of demand \(locked.demand)'s quantity remain uncovered; accept a smaller quantity.",
                 extra: ["remaining_quantity": String(max(remaining, 0))])
         }
@@ -551,11 +565,28 @@ public struct Quotes: Sendable {
 
     // MARK: reads
 
-    func get(_ id: Int64, principal: Principal) async throws -> String {
+    /// The quote and its version (the ETag `If-Match` names to accept it).
+    func get(_ id: Int64, principal: Principal) async throws -> (String, Int) {
         try principal.require(.admin, .partner, .producer)
         let query: SQL =
-            "SELECT \(unescaped: Self.detailJSON)::text FROM quotes q WHERE q.id = \(id) AND \(visibility(principal))"
-        return try await db.json(query.query, notFound: "Quote \(id)")
+            "SELECT \(unescaped: Self.detailJSON)::text, q.version FROM quotes q WHERE q.id = \(id) AND \(visibility(principal))"
+        guard let row = try await db.rows(query.query).first else { throw APIError.notFound("Quote \(id)") }
+        return try row.decode((String, Int).self)
+    }
+
+    /// Accepting names the version read: `If-Match` with the quote's ETag (`"3"`, the `version`
+    /// of GET /v1/quotes/{id} or of the comparison). Without it, or with only `*`, 428.
+    static func requireIfMatch(_ request: Request) throws -> [String] {
+        let tags = (request.headers[.ifMatch] ?? "").split(separator: ",").map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }.filter { !$0.isEmpty && $0 != "*" }
+        guard !tags.isEmpty else {
+            throw APIError(
+                .preconditionRequired, code: "if_match_required", title: "If-Match is required to accept a quote",
+                detail: "Send If-Match with the ETag of the quote as you read it (GET /v1/quotes/{id}: its version in quotes, "
+                    + "e.g. \"2\"); `*` names no version.")
+        }
+        return tags
     }
 
     func filters(_ request: Request, principal: Principal) throws -> [SQL?] {
@@ -573,9 +604,15 @@ public struct Quotes: Sendable {
         if try CSV.requested(request) {
             let query: SQL = """
                 SELECT \(unescaped: Self.json)::text FROM quotes q WHERE \(conditions.compactMap { $0 }.joined(separator: " AND "))
-                ORDER BY q.id LIMIT \(literal: Self.csvLimit)
+                ORDER BY q.id LIMIT \(literal: Self.csvLimit + 1)
                 """
             let rows = try await db.rows(query.query).map { try $0.decode(String.self) }
+            // Never a silently cut file (decision 93).
+            guard rows.count <= Self.csvLimit else {
+                throw APIError(
+                    .unprocessableContent, code: "export_too_large", title: "Too many rows for one file",
+                    detail: "More than \(Self.csvLimit) quotes match; narrow status or demand_id and export in parts.")
+            }
             return Self.csv(rows.map { (Self.object($0), nil) }, request: request, filename: "quotes.csv")
         }
         let page = try Page(request: request)
@@ -632,9 +669,7 @@ public struct Quotes: Sendable {
         if wantsCSV {
             return Self.csv(quotes.map { ($0.json, $0.breakdown.score) }, request: request, filename: "demand-\(id)-quotes.csv")
         }
-        let covered = try await db.rows(
-            "SELECT coalesce(sum(accepted_quantity), 0)::int FROM quotes WHERE demand_id = \(id) AND status = 'accepted'"
-        )[0].decode(Int.self)
+        let covered = try await db.rows("SELECT \(unescaped: Self.covered(String(id)))")[0].decode(Int.self)
         let remaining = max(0, demand.quantity - covered)
         var pool: PoolJSON? = nil
         let open = (status == nil || status == .open ? quotes : try await compared(demand, id: id, status: .open))
@@ -761,7 +796,8 @@ public struct Quotes: Sendable {
             try await list(request: request, principal: try context.requirePrincipal())
         }
         routes.get("/v1/quotes/{id}") { _, context in
-            JSONResponse.raw(try await get(try context.id(what: "Quote"), principal: try context.requirePrincipal()))
+            let (json, version) = try await get(try context.id(what: "Quote"), principal: try context.requirePrincipal())
+            return JSONResponse.raw(json, headers: [.eTag: EntityTag.of(version)])
         }
         routes.post("/v1/quotes/{id}/revisions") { request, context in
             let principal = try context.require(.producer)
@@ -788,7 +824,8 @@ public struct Quotes: Sendable {
                     let order = try Orders.validate(
                         OrderRequest(
                             producerId: 0, lines: [.init(productId: 0, quantity: 1)], delivery: body.delivery, note: body.note))
-                    return QuoteAcceptance(quoteId: id, quantity: body.quantity, version: body.version, order: order)
+                    return QuoteAcceptance(
+                        quoteId: id, quantity: body.quantity, ifMatch: try Self.requireIfMatch(request), order: order)
                 }
             ) { acceptance, connection in
                 try await accept(acceptance, by: principal, on: connection)

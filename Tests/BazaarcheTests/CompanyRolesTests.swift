@@ -1,6 +1,7 @@
 import BazaarcheCore
 import Foundation
 import Logging
+import Orders
 import PostgresNIO
 import Testing
 
@@ -333,5 +334,120 @@ import Testing
                 let (sameCompany, role) = try rows[0].decode((Bool?, String?).self)
                 #expect(sameCompany == true && role == "owner")
             })
+    }
+
+    /// Partner accounts from before companies existed have no company (the NOT VALID check of
+    /// decision 16): the upgrade must not trip over them, and they keep buying as before.
+    @Test func upgradeKeepsCompanylessPartnerAccountsBuying() async throws {
+        try await withUpgrade(
+            from: "0023",
+            seed: { client in
+                let logger = Logger(label: "seed")
+                // Such rows predate the check; recreate that past by lifting it for the insert.
+                try await client.query("ALTER TABLE accounts DROP CONSTRAINT accounts_partner_id_check", logger: logger)
+                try await client.query(
+                    """
+                    INSERT INTO accounts (login, password_hash, role, disabled)
+                    VALUES ('legacy.buyer', 'x', 'partner', false), ('legacy.gone', 'x', 'partner', true)
+                    """, logger: logger)
+                try await client.query(
+                    """
+                    ALTER TABLE accounts ADD CONSTRAINT accounts_partner_id_check
+                      CHECK ((role = 'partner') = (partner_id IS NOT NULL)) NOT VALID
+                    """, logger: logger)
+            },
+            check: { client in
+                let logger = Logger(label: "check")
+                let rows = try await client.query(
+                    "SELECT login, company_role, platform_disabled FROM accounts WHERE login LIKE 'legacy.%' ORDER BY login",
+                    logger: logger
+                ).collect()
+                let accounts = try rows.map { try $0.decode((String, String?, Bool).self) }
+                #expect(accounts.map(\.0) == ["legacy.buyer", "legacy.gone"])
+                #expect(accounts.map(\.1) == ["owner", "owner"])
+                // Disabled before companies existed means disabled by the platform.
+                #expect(accounts.map(\.2) == [false, true])
+                // The check still holds for new rows.
+                await #expect(throws: (any Error).self) {
+                    try await client.query(
+                        "INSERT INTO accounts (login, password_hash, role) VALUES ('new.partner', 'x', 'partner')",
+                        logger: logger)
+                }
+                // The account signs in as a buyer of the orders it places, and places one.
+                let db = Database(client: client, logger: logger)
+                let token = "bz_legacy-\(UUID().uuidString)"
+                try await client.query(
+                    """
+                    INSERT INTO access_tokens (token_hash, account_id, expires_at)
+                    SELECT sha256(convert_to(\(token), 'UTF8')), id, now() + interval '1 hour' FROM accounts
+                    WHERE login = 'legacy.buyer'
+                    """, logger: logger)
+                let principal = try #require(try await Tokens.principal(for: token, db: db))
+                #expect(principal.partnerID == nil && principal.companyRole == .owner)
+                #expect(throws: Never.self) { try principal.requireBuyer() }
+                let product = try await client.query(
+                    """
+                    WITH p AS (
+                      INSERT INTO producers (national_id, first_name, last_name, mobile, province_code, city, skills, status)
+                      VALUES ('0013542419', 'سارا', 'امینی', '09351234567', 'IR-00', 'اراک', '{}', 'verified') RETURNING id)
+                    INSERT INTO products (producer_id, province_code, title_fa, category_code, unit, price_rials, stock, status)
+                    SELECT id, 'IR-00', 'کیک', 'food.confectionery', 'piece', 100000, 10, 'listed' FROM p
+                    RETURNING id, producer_id
+                    """, logger: logger
+                ).collect()[0].decode((Int64, Int64).self)
+                let decoder = JSONDecoder()
+                decoder.keyDecodingStrategy = .convertFromSnakeCase
+                let body = try decoder.decode(
+                    OrderRequest.self,
+                    from: Data(
+                        #"{"producer_id":\#(product.1),"lines":[{"product_id":\#(product.0),"quantity":2}],"delivery":\#(Self.delivery)}"#
+                            .utf8))
+                let placed = try await db.transaction { connection in
+                    try await Orders(db: db).place(try Orders.validate(body), by: principal, on: connection)
+                }
+                let order = try await client.query(
+                    "SELECT partner_account_id = \(principal.accountID), partner_id IS NULL FROM orders WHERE id = \(placed.id)",
+                    logger: logger
+                ).collect()[0].decode((Bool, Bool).self)
+                #expect(order == (true, true))
+            })
+    }
+
+    @Test func anOwnerCannotUndoThePlatformsDisable() async throws {
+        try await withApp { api in
+            let owner = try await api.partnerToken(role: .owner)
+            let company = owner.partnerID
+            let login = "buyer.\(Fixtures.next())"
+            let created = try await api.must(
+                .post, "/v1/partners/\(company)/accounts",
+                json: #"{"login":"\#(login)","password":"password-123","company_role":"buyer"}"#, token: owner.token,
+                status: .created)
+            let account = try #require(created.int("id"))
+            let admin = try await api.token(.admin)
+            let disabled = try await api.post("/v1/accounts/\(account)/disable", #"{"reason":"fraud report"}"#, token: admin)
+            #expect(disabled.status == .ok, "\(disabled.text)")
+            let enable = try await api.call(
+                .patch, "/v1/partners/\(company)/accounts/\(account)", json: #"{"disabled":false}"#, token: owner.token)
+            #expect(enable.status == .conflict)
+            #expect(enable.code == "disabled_by_platform")
+            #expect(
+                try await api.get("/v1/partners/\(company)/accounts/\(account)", token: owner.token).json["disabled"] as? Bool
+                    == true)
+            let signIn = try await api.post("/v1/auth/tokens", #"{"login":"\#(login)","password":"password-123"}"#)
+            #expect(signIn.status == .unauthorized)
+            // The owner may still change its role; the disable stays.
+            let role = try await api.call(
+                .patch, "/v1/partners/\(company)/accounts/\(account)", json: #"{"company_role":"viewer"}"#, token: owner.token)
+            #expect(role.status == .ok && role.json["disabled"] as? Bool == true, "\(role.text)")
+            // Once the admin enables it, the company's own disable and enable work as before.
+            #expect(try await api.post("/v1/accounts/\(account)/enable", "{}", token: admin).status == .ok)
+            let own = try await api.call(
+                .patch, "/v1/partners/\(company)/accounts/\(account)", json: #"{"disabled":true,"reason":"on leave"}"#,
+                token: owner.token)
+            #expect(own.status == .ok)
+            let back = try await api.call(
+                .patch, "/v1/partners/\(company)/accounts/\(account)", json: #"{"disabled":false}"#, token: owner.token)
+            #expect(back.status == .ok && back.json["disabled"] as? Bool == false, "\(back.text)")
+        }
     }
 }

@@ -217,4 +217,23 @@ private func rowFields(_ reply: Reply) -> [String] {
             #expect(entity == "producer" && entityID == producer.id)
         }
     }
+
+    @Test func aControlCharacterIsTheCellsErrorNotTheFiles() async throws {
+        try await withApp(configure: Self.megabyte) { api in
+            let producer = try await api.producer(status: .verified)
+            let before = try await api.productCount(of: producer.id)
+            let file = Self.file(replacing: [
+                5: "کیک 5,,food.bak\u{0}ery,piece,95000,25,,,,,,,",  // a NUL in a reference cell
+                6: "کیک\u{7} 6,,food.bakery,piece,95000,25,,,,,,,",  // a bell in the title
+                7: "کیک 7,,food.bakery,piece,95000,25,,,190\u{0}590,,,,",  // a NUL in the HS code
+            ])
+            let dry = try await api.importProducts(producer.id, file, dryRun: true, token: producer.token)
+            #expect(dry.status == .ok, "\(dry.text.prefix(500))")
+            #expect(dry.json["row_count"] as? Int == 500)
+            #expect(rowFields(dry) == ["5:category_code", "6:title_fa", "7:hs_code"])
+            let messages = (dry.json["errors"] as? [[String: Any]] ?? []).map { $0["message"] as? String ?? "" }
+            #expect(messages.allSatisfy { $0 == "must not contain control characters" })
+            #expect(try await api.productCount(of: producer.id) == before)
+        }
+    }
 }

@@ -1,8 +1,11 @@
 import BazaarcheCore
 import Foundation
+import Hummingbird
 import Matching
 import Orders
 import Testing
+
+@testable import Integrations
 
 extension API {
     static let quoteDelivery = """
@@ -25,13 +28,21 @@ extension API {
         return try #require(reply.int("id"), sourceLocation: sourceLocation)
     }
 
+    /// Accepts `quote` naming `ifMatch`; nil names the quote's current version (as a buyer who
+    /// just read it), "" sends no If-Match.
     func acceptQuote(
-        _ quote: Int64, token: String, extra: String = "", key: String = UUID().uuidString,
+        _ quote: Int64, token: String, extra: String = "", key: String = UUID().uuidString, ifMatch: String? = nil,
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> Reply {
-        try await call(
+        var headers: HTTPFields = [.idempotencyKey: key]
+        var tag = ifMatch ?? ""
+        if ifMatch == nil {
+            tag = "\"\(try await count("SELECT coalesce((SELECT version FROM quotes WHERE id = \(quote)), 1)"))\""
+        }
+        if !tag.isEmpty { headers[.ifMatch] = tag }
+        return try await call(
             .post, "/v1/quotes/\(quote)/accept", json: "{\(API.quoteDelivery)\(extra)}", token: token,
-            headers: [.idempotencyKey: key], sourceLocation: sourceLocation)
+            headers: headers, sourceLocation: sourceLocation)
     }
 
     func count(_ sql: String) async throws -> Int {
@@ -264,8 +275,10 @@ private func number(_ value: Any?) -> Double? { (value as? NSNumber)?.doubleValu
             let versions = try #require(revised.json["versions"] as? [[String: Any]])
             #expect(versions.compactMap { number($0["unit_price_rials"]) } == [1_400_000, 1_300_000])
             // Accepting the version one saw, after a revision, is refused.
-            let stale = try await api.acceptQuote(quote, token: partner, extra: #","version":1"#)
-            #expect(stale.code == "quote_revised")
+            let stale = try await api.acceptQuote(quote, token: partner, ifMatch: #""1""#)
+            #expect(stale.status == .preconditionFailed)
+            #expect(stale.code == "stale_version")
+            #expect(stale.string("current_etag") == #""2""#)
             #expect(try await api.count("SELECT count(*) FROM orders") == 0)
             // Another producer cannot revise or withdraw it.
             let rival = try await api.producer(status: .verified)
@@ -426,5 +439,132 @@ private func number(_ value: Any?) -> Double? { (value as? NSNumber)?.doubleValu
             #expect(number(match["unit_price_rials"]) == 1_000_000)
             #expect(number((match["breakdown"] as? [String: Any])?["price"]) == 0.125)
         }
+    }
+
+    @Test func acceptingNamesTheVersionReadWithIfMatch() async throws {
+        try await withApp { api in
+            let partner = try await api.token(.partner)
+            let demand = try await api.demand(partner, Self.demandFields)
+            let seller = try await api.producer(status: .verified)
+            let product = try await api.product(seller, stock: 100, capacity: 100)
+            let quote = try await api.quoteID(demand, seller.token, #""product_id":\#(product),"quantity":20"#)
+            let read = try await api.get("/v1/quotes/\(quote)", token: partner)
+            #expect(read.headers[.eTag] == #""1""#)
+            // No If-Match, or one naming no version: 428, nothing placed.
+            let missing = try await api.acceptQuote(quote, token: partner, ifMatch: "")
+            #expect(missing.status == .preconditionRequired)
+            #expect(missing.code == "if_match_required")
+            #expect(try await api.acceptQuote(quote, token: partner, ifMatch: "*").status == .preconditionRequired)
+            // Revised after the buyer read it: the old ETag is stale.
+            #expect(
+                try await api.post("/v1/quotes/\(quote)/revisions", #"{"unit_price_rials":1900000}"#, token: seller.token)
+                    .status == .ok)
+            let stale = try await api.acceptQuote(quote, token: partner, ifMatch: read.headers[.eTag])
+            #expect(stale.status == .preconditionFailed)
+            #expect(try await api.count("SELECT count(*) FROM orders") == 0)
+            #expect(try await api.stock(product) == 100)
+            #expect(try await api.get("/v1/quotes/\(quote)", token: partner).string("status") == "open")
+            let current = try await api.get("/v1/quotes/\(quote)", token: partner).headers[.eTag]
+            #expect(current == #""2""#)
+            let accepted = try await api.acceptQuote(quote, token: partner, ifMatch: current)
+            #expect(accepted.status == .ok, "\(accepted.text)")
+            #expect(try await api.stock(product) == 80)
+        }
+    }
+
+    @Test func aRejectedOrderGivesItsQuantityBackToTheDemand() async throws {
+        try await withApp { api in
+            let partner = try await api.token(.partner)
+            let demand = try await api.demand(partner, Self.demandFields)
+            // An accepted invitation covers part of the demand.
+            let invited = try await api.producer(status: .verified)
+            let cake = try await api.product(invited, price: 1_500_000, stock: 100)
+            let invitation = try await api.post(
+                "/v1/demands/\(demand)/invitations",
+                #"{"producer_id":\#(invited.id),"product_id":\#(cake),"quantity":30,"unit_price_rials":1200000,\#(API.quoteDelivery)}"#,
+                token: partner)
+            #expect(invitation.status == .created, "\(invitation.text)")
+            let invitationID = try #require(invitation.int("id"))
+            #expect(try await api.post("/v1/invitations/\(invitationID)/accept", "{}", token: invited.token).status == .ok)
+            #expect(try await api.quotes(of: demand, token: partner)["remaining_quantity"] as? Int == 70)
+
+            let a = try await api.producer(status: .verified)
+            let productA = try await api.product(a, stock: 100, capacity: 0)
+            let b = try await api.producer(status: .verified)
+            let productB = try await api.product(b, stock: 100, capacity: 0)
+            let quoteA = try await api.quoteID(demand, a.token, #""product_id":\#(productA),"quantity":70"#)
+            let quoteB = try await api.quoteID(demand, b.token, #""product_id":\#(productB),"quantity":70"#)
+            let accepted = try await api.acceptQuote(quoteA, token: partner)
+            #expect(accepted.status == .ok, "\(accepted.text)")
+            let order = try #require((accepted.json["order"] as? [String: Any])?["id"] as? NSNumber).int64Value
+            #expect(try await api.acceptQuote(quoteB, token: partner).code == "demand_quantity_covered")
+            #expect(try await api.quotes(of: demand, token: partner)["remaining_quantity"] as? Int == 0)
+
+            // The producer rejects the order: its 70 are uncovered again and another quote fits.
+            let rejected = try await api.moveOrder(
+                order, #"{"to":"rejected","reason_code":"out_of_stock","reason":"مواد اولیه نرسید"}"#, token: a.token)
+            #expect(rejected.status == .ok, "\(rejected.text)")
+            let after = try await api.quotes(of: demand, token: partner)
+            #expect(after["remaining_quantity"] as? Int == 70)
+            #expect(after["accepted_quantity"] as? Int == 30)
+            let second = try await api.acceptQuote(quoteB, token: partner)
+            #expect(second.status == .ok, "\(second.text)")
+            #expect(try await api.stock(productB) == 30)
+            #expect(try await api.quotes(of: demand, token: partner)["remaining_quantity"] as? Int == 0)
+        }
+    }
+
+    @Test func aQuoteOffersOnlyStockThatAcceptanceCanReserve() async throws {
+        try await withApp { api in
+            let partner = try await api.token(.partner)
+            let demand = try await api.demand(partner, Self.demandFields)
+            let seller = try await api.producer(status: .verified)
+            // 50 in stock and 300 a month: capacity is not yet something a quote can promise.
+            let product = try await api.product(seller, stock: 50, capacity: 300)
+            let over = try await api.quote(demand, seller.token, #""product_id":\#(product),"quantity":80"#)
+            #expect(over.status == .unprocessableContent)
+            #expect(over.fields == ["quantity"])
+            let quote = try await api.quoteID(demand, seller.token, #""product_id":\#(product),"quantity":50"#)
+            // Stock sold elsewhere since: acceptance is a 409 and changes nothing.
+            try await api.db.client.query("UPDATE products SET stock = 10 WHERE id = \(product)")
+            let short = try await api.acceptQuote(quote, token: partner)
+            #expect(short.status == .conflict)
+            #expect(short.code == "insufficient_stock")
+            #expect(try await api.count("SELECT count(*) FROM orders") == 0)
+            #expect(try await api.stock(product) == 10)
+            #expect(try await api.get("/v1/quotes/\(quote)", token: partner).string("status") == "open")
+        }
+    }
+
+    @Test func theQuotesCSVRefusesRatherThanTruncates() async throws {
+        try await withApp { api in
+            let partner = try await api.token(.partner)
+            let demand = try await api.demand(partner, Self.demandFields)
+            let seller = try await api.producer(status: .verified)
+            let product = try await api.product(seller, stock: 100)
+            _ = try await api.quoteID(demand, seller.token, #""product_id":\#(product),"quantity":10"#)
+            try await api.db.client.query(
+                """
+                INSERT INTO quotes (demand_id, partner_id, producer_id, product_id, unit_price_rials, quantity, valid_until,
+                  status, decline_reason)
+                SELECT demand_id, partner_id, producer_id, product_id, unit_price_rials, quantity, valid_until, 'declined', 'x'
+                FROM quotes, generate_series(1, 10000)
+                """)
+            let csv = try await api.call(.get, "/v1/quotes?format=csv", token: partner)
+            #expect(csv.status == .unprocessableContent)
+            #expect(csv.code == "export_too_large")
+            let narrower = try await api.call(.get, "/v1/quotes?format=csv&status=open", token: partner)
+            #expect(narrower.status == .ok)
+            #expect(narrower.text.split(separator: "\r\n").count == 2)
+        }
+    }
+
+    @Test func apiKeysAnswerQuotesUnderTheirScopes() {
+        #expect(APIKeys.requirement(method: .get, route: "/v1/quotes") == .scope(.supplyRead))
+        #expect(APIKeys.requirement(method: .get, route: "/v1/quotes/{id}") == .scope(.supplyRead))
+        #expect(APIKeys.requirement(method: .get, route: "/v1/demands/{id}/quotes") == .scope(.supplyRead))
+        #expect(APIKeys.requirement(method: .post, route: "/v1/quotes/{id}/accept") == .scope(.orders))
+        #expect(APIKeys.requirement(method: .post, route: "/v1/quotes/{id}/decline") == .scope(.demands))
+        #expect(APIKeys.requirement(method: .post, route: "/v1/quotes/{id}/withdraw") == .denied)
     }
 }
