@@ -34,6 +34,12 @@ public struct Dashboard: Sendable {
         let chapters = try await db.rows(
             "SELECT code, coalesce(title_fa, title_en) FROM hs_codes WHERE level = 2 ORDER BY code"
         ).map { try $0.decode((String, String).self) }
+        // Persian titles of chapters and headings, for a code that has none of its own (the
+        // page shows the nearest ancestor's, marked as such, never a wrong exact title).
+        let titles =
+            try await db.text(
+                "SELECT coalesce(json_object_agg(code, title_fa ORDER BY code), '{}')::text FROM hs_codes WHERE level IN (2, 4) AND title_fa IS NOT NULL"
+            ) ?? "{}"
         let hsOptions = chapters.map { "<option value=\"\(Self.escape($0.0))\" label=\"\(Self.escape($0.0 + " — " + $0.1))\">" }
             .joined()
         // The default range: the last twelve Solar Hijri months, ending with today's (Tehran).
@@ -51,6 +57,8 @@ public struct Dashboard: Sendable {
             .replacingOccurrences(of: "{{PROVINCES}}", with: Self.options(provinces))
             .replacingOccurrences(of: "{{COUNTRIES}}", with: Self.options(countries))
             .replacingOccurrences(of: "{{CHAPTERS}}", with: hsOptions)
+            // Inside <script type="application/json">: only "</" could end it early.
+            .replacingOccurrences(of: "{{HS_TITLES}}", with: titles.replacingOccurrences(of: "<", with: "\\u003c"))
     }
 
     public func addRoutes(to routes: inout Routes) {
@@ -92,6 +100,7 @@ public struct Dashboard: Sendable {
           .legend span { display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 8px; vertical-align: middle; }
           svg { direction: ltr; }  /* anchors in SVG coordinates, not the page's RTL */
           svg text { font-family: inherit; font-size: 11px; fill: var(--muted); }
+          svg text.partial { fill: #1f7a5c; }
           #signin { max-width: 420px; margin: 80px auto; background: #fff; border: 1px solid var(--line); border-radius: 8px;\#
          padding: 24px; }
           input, select, button { font: inherit; padding: 5px 8px; }
@@ -114,21 +123,22 @@ public struct Dashboard: Sendable {
               <button id="signout" type="button">خروج</button></div>
             <form id="filters">
               <fieldset><legend>بازه (هجری شمسی)</legend>
-                <label>بر حسب <select id="grain"><option value="month">ماه</option><option value="quarter">فصل</option></select></label>
+                <label>بر حسب <select id="grain"><option value="month">ماه</option><option value="quarter">سه‌ماهه</option></select></label>
                 <label>از سال <select id="from-year">{{YEARS}}</select></label>
-                <label>ماه/فصل <select id="from-part"></select></label>
+                <label>ماه/سه‌ماهه <select id="from-part"></select></label>
                 <label>تا سال <select id="to-year">{{YEARS}}</select></label>
-                <label>ماه/فصل <select id="to-part"></select></label>
+                <label>ماه/سه‌ماهه <select id="to-part"></select></label>
               </fieldset>
               <label>استان <select id="province"><option value="">همه استان‌ها</option>{{PROVINCES}}</select></label>
               <label>کد تعرفه (HS) <input id="hs" list="hs-chapters" inputmode="numeric" autocomplete="off"\#
          placeholder="مثلاً ۵۷ یا ۰۹۱۰"></label>
               <datalist id="hs-chapters">{{CHAPTERS}}</datalist>
+              <script type="application/json" id="hs-titles">{{HS_TITLES}}</script>
               <label>کشور مقصد <select id="destination"><option value="">همه کشورها</option>{{COUNTRIES}}</select></label>
               <button type="submit">نمایش</button>
             </form>
             <p class="muted" style="margin:8px 0 0">از <span id="range-from"></span> تا <span id="range-to"></span>؛ فقط\#
-         اظهارنامه‌های ترخیص‌شده و ارسال‌شده (تأییدشده به‌دست کارشناس صادرات)</p>
+         اظهارنامه‌های ترخیص‌شده و ارسال‌شده (تأییدشده به‌دست کارشناس صادرات)<span id="partial-note"></span></p>
           </header>
           <main>
             <section class="wide">
@@ -162,8 +172,18 @@ public struct Dashboard: Sendable {
         const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"\#
          })[c]);
         const cents = (v) => Math.round(Number(v) * 100);
-        const CHAPTERS = new Map([...document.querySelectorAll("#hs-chapters option")].map((o) => [o.value,\#
-         o.label.split(" — ").slice(1).join(" — ")]));
+        // Persian titles of chapters and headings (server-rendered); one Persian term per HS level.
+        const TITLES = JSON.parse($("hs-titles").textContent || "{}");
+        const LEVEL = { 2: "فصل", 4: "سرفصل", 6: "زیرسرفصل" };
+        // A code's Persian title, or its nearest ancestor's marked as such («…(از سرفصل ۵۷۰۱)»).
+        function titleFa(code, own) {
+          if (own) return own;
+          for (const n of [4, 2]) {
+            const up = code.length > n ? TITLES[code.slice(0, n)] : null;
+            if (up) return `${up} (از ${LEVEL[n]} ${faDigits(code.slice(0, n))})`;
+          }
+          return null;
+        }
 
         // Periods as people say them: 1405-07 is Mehr 1405, 1405-Q2 the summer of 1405.
         const label = (p) => {
@@ -249,12 +269,14 @@ public struct Dashboard: Sendable {
 
         // Right to left: the value axis on the right, the oldest period next to it; each period's
         // bar beside the same period a year before (when the API gives it).
-        function chart(labels, current, previous) {
+        function chart(labels, current, previous, partial) {
           const values = labels.map((p) => current.get(p) || 0);
           const before = labels.map((p) => previous ? previous.get(p) || 0 : 0);
           const max = Math.max(1, ...values, ...before);
           const W = 1100, H = 260, top = 20, left = 10, axis = 90, bw = (W - axis - left) / labels.length;
-          let svg = `<svg viewBox="0 0 ${W} ${H + 40}" width="100%" xmlns="http://www.w3.org/2000/svg">`;
+          let svg = `<svg viewBox="0 0 ${W} ${H + 40}" width="100%" xmlns="http://www.w3.org/2000/svg"><defs><pattern id="partial"\#
+         width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#8fc4b0"/>\#
+         <line x1="0" y1="0" x2="0" y2="6" stroke="#1f7a5c" stroke-width="3"/></pattern></defs>`;
           for (let i = 0; i <= 4; i++) {
             const y = top + (H - top) * (1 - i / 4);
             svg += `<line x1="${left}" x2="${W - axis + 6}" y1="${y}" y2="${y}" stroke="#dde3ea"/><text x="${W - 4}" y="${y +\#
@@ -265,9 +287,13 @@ public struct Dashboard: Sendable {
             const x = W - axis - (i + 1) * bw + 5, h = (H - top) * values[i] / max, hp = (H - top) * before[i] / max;
             if (previous) svg += `<rect x="${x + half}" y="${H - hp}" width="${half}" height="${hp}" fill="#b8c4cf"\#
          data-previous-period="${p}" data-cents="${before[i]}"><title>${label(p)}، سال قبل: ${usd.format(before[i] / 100)} $</title></rect>`;
-            svg += `<rect x="${x}" y="${H - h}" width="${previous ? half : bw - 10}" height="${h}" fill="#1f7a5c" data-period="${p}"\#
-         data-cents="${values[i]}"><title>${label(p)}: ${usd.format(values[i] / 100)} $</title></rect>`;
+            // A period still running is drawn hatched and labelled «ناتمام»: its figure will grow.
+            const open = partial.has(p);
+            svg += `<rect x="${x}" y="${H - h}" width="${previous ? half : bw - 10}" height="${h}" fill="${open ? "url(#partial)" : "#1f7a5c"}"\#
+         data-period="${p}" data-cents="${values[i]}"${open ? ' data-partial="true"' : ""}><title>${label(p)}${open ? " (ناتمام)" : ""}:\#
+         ${usd.format(values[i] / 100)} $</title></rect>`;
             if (labels.length <= 24 || i % 2 === 0) svg += `<text x="${x + (bw - 10) / 2}" y="${H + 18}" text-anchor="middle">${label(p)}</text>`;
+            if (open) svg += `<text x="${x + (bw - 10) / 2}" y="${H + 34}" text-anchor="middle" class="partial">ناتمام</text>`;
           });
           $("chart").innerHTML = svg + "</svg>";
         }
@@ -296,7 +322,14 @@ public struct Dashboard: Sendable {
                 .catch((e) => { if (e.status !== 422) throw e; return figures(base, { period: "year", group_by: "hs_chapter" }).then((b) => [b, "hs_chapter"]); })]);
             const current = new Map(byPeriod.rows.map((r) => [r.period, cents(r.fob_value_usd)]));
             const previous = compared ? new Map(byPeriod.rows.map((r) => [r.period, cents(r.previous_fob_usd || 0)])) : null;
-            chart(periods(from, to, grain), current, previous);
+            // Periods still running (the API says which; an older server says nothing: none marked).
+            // A range that reaches today ends in a running period even when it has no row yet.
+            const partial = new Set(byPeriod.rows.filter((r) => r.partial === true).map((r) => r.period));
+            if (byPeriod.partial === true) partial.add(to);
+            chart(periods(from, to, grain), current, previous, partial);
+            $("partial-note").textContent = byPeriod.partial === true
+              ? `؛ ${[...partial].map(label).join("، ") || "پایان بازه"} هنوز تمام نشده و ارقامش ناتمام است (تا امروز)` : "";
+            $("app").dataset.partial = [...partial].join(",");
             if (!compared) $("compare-note").textContent = "(مقایسه با سال قبل در این نسخهٔ سرور در دسترس نیست)";
             const t = byPeriod.totals;
             $("total-fob").textContent = usd.format(Number(t.fob_value_usd)); $("total-fob").dataset.value = t.fob_value_usd;
@@ -308,10 +341,10 @@ public struct Dashboard: Sendable {
             table("destinations", topGroups(byDestination.rows, "destination_country", (r) => r.destination_name_fa ||\#
          r.destination_name_en || r.destination_country));
             const [codes, key] = byCode;
-            $("hs-heading").textContent = { hs2: "فصل‌های تعرفه (HS)", hs4: "شماره‌های تعرفه (HS، چهاررقمی)", hs6: "زیرشماره‌های تعرفه (HS، شش‌رقمی)",\#
-         hs_chapter: "فصل‌های تعرفه (HS)" }[key];
-            table("codes", topGroups(codes.rows, key, (r) => faDigits(r[key]) + " — " + (r[key + "_name_fa"] ||\#
-         (key === "hs2" || key === "hs_chapter" ? CHAPTERS.get(r[key]) : null) || r[key + "_name_en"] || r.hs_chapter_title_en || "")));
+            $("hs-heading").textContent = { hs2: "فصل‌ها (HS، دورقمی)", hs4: "سرفصل‌ها (HS، چهاررقمی)", hs6: "زیرسرفصل‌ها (HS، شش‌رقمی)",\#
+         hs_chapter: "فصل‌ها (HS، دورقمی)" }[key];
+            table("codes", topGroups(codes.rows, key, (r) => faDigits(r[key]) + " — " + (titleFa(String(r[key] ?? ""), r[key + "_name_fa"] ||\#
+         TITLES[r[key]]) || r[key + "_name_en"] || r.hs_chapter_title_en || "")));
             document.body.dataset.state = "ready";
           } catch (e) {
             if (e.message !== "unauthorized") { $("error").textContent = "خطا: " + e.message; document.body.dataset.state = "error"; }

@@ -54,9 +54,23 @@ public struct ReferenceData: Sendable {
         }
         routes.get("/v1/hs-codes") { request, _ in
             let page = try Page(request: request)
-            let json = try await page.read(
-                "SELECT \(unescaped: Self.hsKey), \(unescaped: Self.hsJSON)::text FROM hs_codes h", key: Self.hsKey,
-                where: try Self.hsConditions(request), from: db)
+            let filter = try HSFilter(request)
+            let json: String
+            if let search = filter.search {
+                // A search answers its best matches on one page (no cursor): ranking and keyset
+                // paging do not mix, and nobody reads past the first few dozen matches.
+                if search.isEmpty {
+                    json = JSONResponse.page(items: [String](), nextCursor: nil)
+                } else {
+                    let sql = Self.search(search, filters: filter.conditions, limit: min(page.limit, Self.searchLimit))
+                    let rows = try await db.rows(sql.query).map { try $0.decode(String.self) }
+                    json = JSONResponse.page(items: rows, nextCursor: nil)
+                }
+            } else {
+                json = try await page.read(
+                    "SELECT \(unescaped: Self.hsKey), \(unescaped: Self.hsJSON)::text FROM hs_codes h", key: Self.hsKey,
+                    where: filter.conditions, from: db)
+            }
             return JSONResponse.raw(json, headers: [.cacheControl: "public, max-age=3600"])
         }
         routes.get("/v1/hs-codes/{code}") { _, context in
@@ -96,36 +110,97 @@ public struct ReferenceData: Sendable {
         }
     }
 
-    /// `q` (each word must match: a number is a code prefix, anything else a word of the English
-    /// or Persian title, folded like catalogue search), `level` and `parent`.
-    static func hsConditions(_ request: Request) throws -> [SQL?] {
-        let q = request.uri.queryParameters
-        var v = Validator()
-        var conditions: [SQL?] = []
-        if let raw = q.get("q") {
-            let text = String(raw)
-            v.check(text.count <= 200, "q", "must be at most 200 characters")
-            for word in Digits.ascii(text).split(whereSeparator: { $0.isWhitespace }).prefix(10).map(String.init) {
-                let code = digits(word)
-                if !code.isEmpty && code.allSatisfy({ $0.isASCII && $0.isNumber }) {
-                    conditions.append("starts_with(h.code, \(String(code.prefix(6))))")
-                } else {
-                    conditions.append("strpos(h.search_key, fa_compact(\(word))) > 0")
+    /// The most rows a search (`q`) answers.
+    static let searchLimit = 50
+
+    /// What `q` asks for: code prefixes (numbers) and title words (everything else).
+    struct HSSearch: Sendable {
+        var codes: [String] = []
+        var words: [String] = []
+        var isEmpty: Bool { codes.isEmpty && words.isEmpty }
+    }
+
+    /// `q`, `level` and `parent`: the conditions of both browsing and searching, and the search.
+    struct HSFilter: Sendable {
+        var conditions: [SQL] = []
+        var search: HSSearch? = nil
+
+        init(_ request: Request) throws {
+            let q = request.uri.queryParameters
+            var v = Validator()
+            if let raw = q.get("q") {
+                let text = String(raw)
+                v.check(text.count <= 200, "q", "must be at most 200 characters")
+                v.check(
+                    !text.unicodeScalars.contains("\u{0}"), "q",
+                    "contains a NUL character (\\u0000), which text fields cannot hold")
+                v.check(
+                    q.get("cursor") == nil, "cursor", "cannot be combined with q: a search answers its best matches on one page")
+                var search = HSSearch()
+                for word in Digits.ascii(text).split(whereSeparator: { $0.isWhitespace }).prefix(10).map(String.init) {
+                    let code = digits(word)
+                    if !code.isEmpty && code.allSatisfy({ $0.isASCII && $0.isNumber }) {
+                        search.codes.append(String(code.prefix(6)))
+                    } else if word.contains(where: { $0.isLetter || $0.isNumber }) {
+                        search.words.append(word)
+                    }
                 }
+                for code in search.codes { conditions.append("starts_with(h.code, \(code))") }
+                self.search = search
             }
+            if let raw = q.get("level") {
+                let level = String(raw)
+                let ok = ["2", "4", "6"].contains(level)
+                v.check(ok, "level", "must be one of: 2, 4, 6")
+                if ok { conditions.append("h.level = \(Int(level)!)") }
+            }
+            if let parent = q.get("parent").map({ digits(String($0)) }) {
+                let ok = (2...6).contains(parent.count) && parent.allSatisfy { $0.isASCII && $0.isNumber }
+                v.check(ok, "parent", "must be 2 to 6 digits")
+                if ok { conditions.append("h.parent = \(parent)") }
+            }
+            try v.throwIfInvalid()
         }
-        if let raw = q.get("level") {
-            let level = String(raw)
-            let ok = ["2", "4", "6"].contains(level)
-            v.check(ok, "level", "must be one of: 2, 4, 6")
-            if ok { conditions.append("h.level = \(Int(level)!)") }
-        }
-        if let parent = q.get("parent").map({ digits(String($0)) }) {
-            let ok = (2...6).contains(parent.count) && parent.allSatisfy { $0.isASCII && $0.isNumber }
-            v.check(ok, "parent", "must be 2 to 6 digits")
-            if ok { conditions.append("h.parent = \(parent)") }
-        }
-        try v.throwIfInvalid()
-        return conditions
+    }
+
+    /// A ranked search. Words are folded by `hs_words` (sql/0026) exactly as the titles' `search_text`,
+    /// so each is letters and digits only and safe inside LIKE and regular-expression patterns.
+    /// Every word must begin a word of a title (or the words run together must: «کف پوش» finds
+    /// «کفپوش»). Best first: the code itself, a title that is the query, titles with each word whole
+    /// (an English -s/-es or Persian ها/های plural counts), then the rest; within each, chapters,
+    /// then headings, then subheadings, titles that start with the query, tree order. When nothing
+    /// matches, titles with a word close to each word of the query (trigrams, `strict_word_similarity`
+    /// of at least 0.4: a typo or a missing letter, «زعفرن» for «زعفران»).
+    static func search(_ s: HSSearch, filters: [SQL], limit: Int) -> SQL {
+        let text = s.words.joined(separator: " ")
+        let hasText = !s.words.isEmpty
+        let base: SQL = filters.isEmpty ? "true" : filters.joined(separator: " AND ")
+        return """
+            WITH w AS (SELECT t, string_to_array(t, ' ') AS words FROM (SELECT hs_words(\(text)) AS t) q),
+            m AS (
+              SELECT k, j, row_number() OVER (ORDER BY tier, CASE WHEN \(hasText) THEN lvl ELSE 0 END, later, k) AS n FROM (
+                SELECT \(unescaped: hsKey) AS k, \(unescaped: hsJSON)::text AS j, h.level AS lvl,
+                  CASE WHEN h.code = ANY(\(s.codes)) THEN 0
+                       WHEN NOT \(hasText) THEN 3
+                       WHEN hs_words(h.title_en) = w.t OR hs_words(coalesce(h.title_fa, '')) = w.t THEN 1
+                       WHEN NOT EXISTS (SELECT 1 FROM unnest(w.words) x
+                                        WHERE (' ' || h.search_text || ' ') !~ (' ' || x || '(s|es|ها|های)? ')) THEN 2
+                       ELSE 3 END AS tier,
+                  (\(hasText) AND NOT (hs_words(h.title_en) LIKE w.t || '%' OR hs_words(coalesce(h.title_fa, '')) LIKE w.t || '%')) AS later
+                FROM hs_codes h, w
+                WHERE \(base) AND (NOT \(hasText) OR (w.t <> '' AND (
+                  NOT EXISTS (SELECT 1 FROM unnest(w.words) x WHERE (' ' || h.search_text) NOT LIKE '% ' || x || '%')
+                  OR (' ' || h.search_text) LIKE '% ' || replace(w.t, ' ', '') || '%')))
+              ) ranked ORDER BY n LIMIT \(literal: limit)),
+            f AS (
+              SELECT k, j, row_number() OVER (ORDER BY s DESC, lvl, k) AS n FROM (
+                SELECT \(unescaped: hsKey) AS k, \(unescaped: hsJSON)::text AS j, h.level AS lvl,
+                  (SELECT sum(strict_word_similarity(x, h.search_text)) FROM unnest(w.words) x) AS s
+                FROM hs_codes h, w
+                WHERE NOT EXISTS (SELECT 1 FROM m) AND \(hasText) AND length(replace(w.t, ' ', '')) >= 4 AND \(base)
+                  AND NOT EXISTS (SELECT 1 FROM unnest(w.words) x WHERE strict_word_similarity(x, h.search_text) < 0.4)
+              ) close ORDER BY n LIMIT \(literal: limit))
+            SELECT j FROM (SELECT n, j FROM m UNION ALL SELECT n, j FROM f) hits ORDER BY n
+            """
     }
 }

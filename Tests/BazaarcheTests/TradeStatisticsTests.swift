@@ -148,11 +148,14 @@ import Testing
     @Test func solarHijriMonthsAndQuartersAtTheirBoundaries() async throws {
         try await withApp { api in
             let list = [
-                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 100, date: "2026-09-22"),  // 31 Shahrivar 1405
-                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 200, date: "2026-09-23"),  // 1 Mehr 1405
+                // 31 Shahrivar 1405
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 100, date: "2026-09-22"),
+                // 1 Mehr 1405
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 200, date: "2026-09-23"),
                 // 30 Esfand 1403 (a leap year)
                 Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 400, date: "2025-03-20"),
-                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 800, date: "2026-03-20"),  // 29 Esfand 1404
+                // 29 Esfand 1404
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 800, date: "2026-03-20"),
             ]
             try await record(api, list)
             let officer = try await api.token(.exportOfficer)
@@ -189,8 +192,10 @@ import Testing
                 // Farvardin 1405 against Farvardin 1404.
                 Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 15_000, date: "2026-04-01"),
                 Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 10_000, date: "2025-04-01"),
-                Shipment(province: "IR-23", hs: "570110", country: "IQ", cents: 8_000, date: "2026-04-02"),  // no base: zero
-                Shipment(province: "IR-23", hs: "570110", country: "AE", cents: 6_000, date: "2025-04-03"),  // base only
+                // no base: zero
+                Shipment(province: "IR-23", hs: "570110", country: "IQ", cents: 8_000, date: "2026-04-02"),
+                // base only
+                Shipment(province: "IR-23", hs: "570110", country: "AE", cents: 6_000, date: "2025-04-03"),
                 // Farvardin 1402, with nothing at all in Farvardin 1401: the base is missing.
                 Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 1_000, date: "2023-03-25"),
             ]
@@ -285,11 +290,16 @@ import Testing
     @Test func previousPeriodOverASpanOfDaysComparesTheWholeRange() async throws {
         try await withApp { api in
             let list = [
-                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 1_000, date: "2026-03-22"),  // 2 Farvardin: outside
-                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 2_000, date: "2026-03-23"),  // 3 Farvardin: base
-                Shipment(province: "IR-23", hs: "570110", country: "IQ", cents: 4_000, date: "2026-04-21"),  // 1 Ordibehesht: base
-                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 8_000, date: "2026-04-22"),  // 2 Ordibehesht
-                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 16_000, date: "2026-05-21"),  // 31 Ordibehesht
+                // 2 Farvardin: outside
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 1_000, date: "2026-03-22"),
+                // 3 Farvardin: base
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 2_000, date: "2026-03-23"),
+                // 1 Ordibehesht: base
+                Shipment(province: "IR-23", hs: "570110", country: "IQ", cents: 4_000, date: "2026-04-21"),
+                // 2 Ordibehesht
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 8_000, date: "2026-04-22"),
+                // 31 Ordibehesht
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 16_000, date: "2026-05-21"),
             ]
             try await record(api, list)
             let officer = try await api.token(.exportOfficer)
@@ -316,11 +326,16 @@ import Testing
     @Test func solarHijriMonthsAreComparedAsMonthsInGregorianPeriodsToo() async throws {
         try await withApp { api in
             let list = [
-                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 1_000, date: "2026-02-19"),  // 30 Bahman 1404
-                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 2_000, date: "2026-02-20"),  // 1 Esfand 1404
-                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 4_000, date: "2026-03-20"),  // 29 Esfand 1404
-                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 8_000, date: "2026-03-25"),  // Farvardin 1405
-                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 16_000, date: "2026-04-20"),  // 31 Farvardin
+                // 30 Bahman 1404
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 1_000, date: "2026-02-19"),
+                // 1 Esfand 1404
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 2_000, date: "2026-02-20"),
+                // 29 Esfand 1404
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 4_000, date: "2026-03-20"),
+                // Farvardin 1405
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 8_000, date: "2026-03-25"),
+                // 31 Farvardin
+                Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 16_000, date: "2026-04-20"),
             ]
             try await record(api, list)
             let officer = try await api.token(.exportOfficer)
@@ -348,7 +363,8 @@ import Testing
                 Shipment(province: "IR-23", hs: "570110", country: "IQ", cents: 30_000, date: "2026-10-06"),
                 Shipment(province: "IR-23", hs: "570110", country: "AE", cents: 10_000, date: "2026-10-07"),
                 Shipment(province: "IR-23", hs: "570110", country: "DE", cents: 20_000, date: "2025-10-05"),
-                Shipment(province: "IR-23", hs: "570110", country: "TR", cents: 7_000, date: "2025-10-06"),  // base only
+                // base only
+                Shipment(province: "IR-23", hs: "570110", country: "TR", cents: 7_000, date: "2025-10-06"),
                 Shipment(province: "IR-23", hs: "570110", country: "AE", cents: 3_000, date: "2025-10-07"),
             ]
             try await record(api, list)
