@@ -21,24 +21,8 @@ extension Orders {
 
     func exportCSV(request: Request, principal: Principal) async throws -> Response {
         try principal.require(.admin, .supervisor, .producer, .partner)
-        let q = request.uri.queryParameters
-        let status = try OrderStatus.query(q.get("status"), field: "status")
-        var producer: Int64? = nil
-        if let text = q.get("producer_id") {
-            guard let value = Int64(text), value > 0 else {
-                throw APIError.validation(field: "producer_id", "must be a positive integer")
-            }
-            producer = value
-        }
-        let from = try q.get("created_from").map { try Self.parseInstant(String($0), field: "created_from", endOfDay: false) }
-        let to = try q.get("created_to").map { try Self.parseInstant(String($0), field: "created_to", endOfDay: true) }
         let picked: SQL = """
-            SELECT o.id FROM orders o
-            WHERE \(principal.access(.order).condition(alias: "o"))
-              AND (\(status?.rawValue)::text IS NULL OR o.status = \(status?.rawValue))
-              AND (\(producer)::bigint IS NULL OR o.producer_id = \(producer))
-              AND (\(from)::timestamptz IS NULL OR o.created_at >= \(from))
-              AND (\(to)::timestamptz IS NULL OR o.created_at < \(to))
+            SELECT o.id FROM orders o WHERE \(try Self.filters(request, principal: principal))
             ORDER BY o.id LIMIT \(Self.exportCap + 1)
             """
         let ids = try await db.rows(picked.query).map { try $0.decode(Int64.self) }

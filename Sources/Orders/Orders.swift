@@ -750,9 +750,9 @@ public struct Orders: Sendable {
         throw APIError.validation(field: field, "must be a date (YYYY-MM-DD) or an ISO 8601 date-time")
     }
 
-    func list(request: Request, principal: Principal) async throws -> String {
-        try principal.require(.admin, .supervisor, .producer, .partner)
-        let page = try Page(request: request)
+    /// The orders a list or an export reads (alias `o`): the caller's reach and the query's filters
+    /// (`status`, `producer_id`, `created_from`/`created_to` as Tehran calendar days or instants).
+    static func filters(_ request: Request, principal: Principal) throws -> SQL {
         let q = request.uri.queryParameters
         let status = try OrderStatus.query(q.get("status"), field: "status")
         var producer: Int64? = nil
@@ -765,13 +765,21 @@ public struct Orders: Sendable {
         // Dates are Tehran calendar days; created_to includes its whole day.
         let from = try q.get("created_from").map { try Self.parseInstant(String($0), field: "created_from", endOfDay: false) }
         let to = try q.get("created_to").map { try Self.parseInstant(String($0), field: "created_to", endOfDay: true) }
-        let query: SQL = """
-            SELECT o.id, \(unescaped: Self.json)::text FROM orders o
-            WHERE \(principal.access(.order).condition(alias: "o")) AND o.id > \(page.after ?? 0)
+        return """
+            \(principal.access(.order).condition(alias: "o"))
               AND (\(status?.rawValue)::text IS NULL OR o.status = \(status?.rawValue))
               AND (\(producer)::bigint IS NULL OR o.producer_id = \(producer))
               AND (\(from)::timestamptz IS NULL OR o.created_at >= \(from))
               AND (\(to)::timestamptz IS NULL OR o.created_at < \(to))
+            """
+    }
+
+    func list(request: Request, principal: Principal) async throws -> String {
+        try principal.require(.admin, .supervisor, .producer, .partner)
+        let page = try Page(request: request)
+        let query: SQL = """
+            SELECT o.id, \(unescaped: Self.json)::text FROM orders o
+            WHERE \(try Self.filters(request, principal: principal)) AND o.id > \(page.after ?? 0)
             ORDER BY o.id LIMIT \(page.limit + 1)
             """
         return try page.body(rows: try await db.rows(query.query))
