@@ -90,8 +90,8 @@ enum Dataset {
             (
                 "\(kind) account",
                 """
-                INSERT INTO accounts (login, password_hash, role, partner_id)
-                SELECT '\(login)', '!', 'partner', id FROM partners WHERE legal_national_id = '\(legalID)'
+                INSERT INTO accounts (login, password_hash, role, partner_id, company_role)
+                SELECT '\(login)', '!', 'partner', id, 'owner' FROM partners WHERE legal_national_id = '\(legalID)'
                 ON CONFLICT DO NOTHING
                 """
             ),
