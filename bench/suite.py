@@ -22,7 +22,7 @@ BASE = f"http://127.0.0.1:{PORT}"
 RUNS = int(os.environ.get("RUNS", "3"))
 DURATION = os.environ.get("DURATION", "15s")
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "64"))
-SCENARIOS = os.environ.get("SCENARIOS", "healthz,search,product,matching,figures,orders,orders_hot").split(",")
+SCENARIOS = os.environ.get("SCENARIOS", "healthz,search,product,matching,figures,figures_writes,orders,orders_hot").split(",")
 SOCKET = os.environ["BENCH_SOCKET"]
 LOG = os.environ["BENCH_PG_LOG"]
 PID = int(os.environ["BENCH_SERVER_PID"])
@@ -61,15 +61,43 @@ def peak_rss_mb():
     return 0.0
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+POSTMASTER_PID_FILE = SOCKET[: -len("-socket")] + "/postmaster.pid"
+
+
+def cpu_seconds():
+    """CPU seconds used so far by the server and by the benchmark cluster (its postmaster, the
+    backends it has reaped, and the live ones), from /proc."""
+    def ticks(pid, reaped):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15 if reaped else 13])
+    with open(POSTMASTER_PID_FILE) as f:
+        postmaster = int(f.readline())
+    database = ticks(postmaster, True)
+    with open(f"/proc/{postmaster}/task/{postmaster}/children") as f:
+        for child in f.read().split():
+            try:
+                database += ticks(int(child), False)
+            except FileNotFoundError:
+                pass  # exited since: its time is in the postmaster's reaped total from now on
+    return ticks(PID, False) / TICK, database / TICK
+
+
 def wrk(script, env):
     threads = 2 if CONNECTIONS > 1 else 1
+    before = cpu_seconds()
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency", "-s", script, BASE],
         check=True, capture_output=True, text=True, env=dict(os.environ, **env)).stdout
+    after = cpu_seconds()
     line = next(l for l in out.splitlines() if l.startswith("BENCH"))
     fields = dict(kv.split("=") for kv in line.split()[1:])
+    requests = max(1, int(fields["requests"]))
     return {"rps": float(fields["rps"]), "p50": float(fields["p50_ms"]), "p99": float(fields["p99_ms"]),
-            "errors": int(fields.get("errors", 0)) + int(fields.get("non2xx", 0))}
+            "errors": int(fields.get("errors", 0)) + int(fields.get("non2xx", 0)),
+            "service_cpu_ms": round(1000 * (after[0] - before[0]) / requests, 3),
+            "db_cpu_ms": round(1000 * (after[1] - before[1]) / requests, 3)}
 
 
 def wait_idle():
@@ -159,6 +187,15 @@ def main():
               "WHERE searchable AND min_order_qty = 1 ORDER BY id LIMIT 5) p")
     sql("UPDATE products SET stock = 100000000 WHERE id IN (SELECT id FROM products WHERE searchable AND min_order_qty = 1 ORDER BY id LIMIT 10000)")
 
+    # Figures while shipments are recorded and cleared (each clearance changes the rollups).
+    exporter_partner = sql("SELECT id FROM partners WHERE legal_national_id = '14007655406'")
+    exporter = token("bench.exporter", "partner", exporter_partner)
+    writes_env = {"BENCH_TOKEN": exporter, "BENCH_CLEAR_TOKEN": officer,
+                  "BENCH_PRODUCER": sql("SELECT id FROM producers WHERE status = 'verified' ORDER BY id LIMIT 1"),
+                  "BENCH_DECLARED": sql("SELECT string_agg(id || ':' || version, ',') FROM (SELECT id, version "
+                                        "FROM export_shipments WHERE status = 'declared' AND producer_confirmed_at IS NOT NULL "
+                                        f"AND recorded_by_partner_id = {exporter_partner} ORDER BY random() LIMIT 5000) s")}
+
     search_paths = [l.split('"')[1] for l in open("bench/search.lua", encoding="utf-8") if l.strip().startswith('"/v1/products')]
     scenarios = {
         "healthz": ("bench/path.lua", {"BENCH_PATHS": "/healthz"}, None),
@@ -168,6 +205,7 @@ def main():
                      lambda: http("GET", f"/v1/demands/{demands[0]}/matches", buyer)),
         "figures": ("bench/figures.lua", {"BENCH_TOKEN": officer},
                     lambda: http("GET", "/v1/export-figures?from=2025-03-21&to=2026-03-20&calendar=jalali&period=year&group_by=province,hs_chapter", officer)),
+        "figures_writes": ("bench/figures.lua", {"BENCH_TOKEN": officer}, None),
         "orders": ("bench/orders.lua", {"BENCH_TOKEN": buyer, "BENCH_PRODUCT_LIST": spread}, "tpcb"),
         "orders_hot": ("bench/orders.lua", {"BENCH_TOKEN": buyer, "BENCH_PRODUCT_LIST": hot}, "tpcb"),
     }
@@ -177,10 +215,19 @@ def main():
         subprocess.run(["wrk", "-t1", "-c4", "-d3s", "-s", script, BASE], env=dict(os.environ, **env), capture_output=True)
         runs = []
         for r in range(RUNS):
+            writer = None
+            if name == "figures_writes":
+                writer = subprocess.Popen(["wrk", "-t1", "-c4", f"-d{DURATION}", "-s", "bench/shipments.lua", BASE],
+                                          env=dict(os.environ, **writes_env), stdout=subprocess.PIPE, text=True)
             runs.append(wrk(script, env))
+            if writer:
+                line = next(l for l in writer.communicate()[0].splitlines() if l.startswith("BENCH"))
+                runs[-1]["writes_rps"] = float(dict(kv.split("=") for kv in line.split()[1:])["rps"])
             print(f"{name} run={r + 1} " + " ".join(f"{k}={v}" for k, v in runs[-1].items()), file=sys.stderr, flush=True)
-        result = {k: statistics.median(run[k] for run in runs) for k in ("rps", "p50", "p99")}
+        result = {k: statistics.median(run[k] for run in runs) for k in ("rps", "p50", "p99", "service_cpu_ms", "db_cpu_ms")}
         result["errors"] = sum(run["errors"] for run in runs)
+        if name == "figures_writes":
+            result["writes_rps"] = statistics.median(run["writes_rps"] for run in runs)
         wait_idle()
         if ceiling == "tpcb":
             result["db"] = statistics.median(tpcb(CONNECTIONS) for _ in range(RUNS))
@@ -201,12 +248,19 @@ def main():
         json.dump({"date": stamp, "commit": commit, "connections": CONNECTIONS, "duration": DURATION, "runs": RUNS,
                    "results": results}, f, ensure_ascii=False, indent=2)
     print(f"\n{stamp}, commit {commit}, {os.cpu_count()} cores, {CONNECTIONS} connections, {DURATION} x {RUNS} runs (medians)\n")
-    print("| scenario | requests/s | p50 ms | p99 ms | errors | database ceiling (tps) | ratio | peak RSS MB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| scenario | requests/s | p50 ms | p99 ms | errors | service CPU ms/req | PostgreSQL CPU ms/req "
+          "| database ceiling (tps) | ratio | peak RSS MB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, r in results.items():
         db = f"{r['db']:.0f} ({r['db_what']})" if "db" in r else "—"
         ratio = f"{100 * r['rps'] / r['db']:.0f}%" if "db" in r else "—"
-        print(f"| {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} | {db} | {ratio} | {r['rss_mb']} |")
+        print(f"| {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} | {r['service_cpu_ms']:.3f} "
+              f"| {r['db_cpu_ms']:.3f} | {db} | {ratio} | {r['rss_mb']} |")
+    if "product" in results:
+        for name in ("figures", "figures_writes"):
+            if name in results:
+                extra = f" (shipments recorded and cleared meanwhile: {results[name]['writes_rps']:.0f}/s)" if name == "figures_writes" else ""
+                print(f"\n{name}: {100 * results[name]['rps'] / results['product']['rps']:.0f}% of product by id's requests/s{extra}")
 
 
 if __name__ == "__main__":

@@ -104,31 +104,13 @@ public struct Database: Sendable {
                 outcome.resume(.failure(error))
             }
         }
-        let watchdog = Task {
-            let clock = ContinuousClock()
-            let start = clock.now
-            var closedSince: ContinuousClock.Instant?
-            while true {
-                try await Task.sleep(for: .milliseconds(100))
-                if let connection = leased.connection {
-                    // A query on a connection that closes under it normally fails at once; this
-                    // is the backstop for when it does not.
-                    if connection.isClosed {
-                        let since = closedSince ?? clock.now
-                        closedSince = since
-                        if clock.now - since >= .milliseconds(300) { break }
-                    }
-                } else if clock.now - start >= Self.leaseTimeout
-                    && (usage.connectFailedSinceLastLease || clock.now - start >= Self.leaseLimit)
-                    && leased.abandonIfWaiting()
-                {
-                    break
-                }
-            }
+        // One process-wide watchdog checks every call in flight each 100 ms; a sleeping task per
+        // call cost about a tenth of the server's CPU in timers (docs/performance.md).
+        let watch = Watchdog.shared.watch(leased: leased, usage: usage) {
             outcome.resume(.failure(LeaseTimeout()))
             work.cancel()
         }
-        defer { watchdog.cancel() }
+        defer { Watchdog.shared.forget(watch) }
         do {
             return try await withTaskCancellationHandler {
                 try await outcome.value()
@@ -204,6 +186,82 @@ final class LeasedConnection: Sendable {
 }
 
 struct LeaseTimeout: Error {}
+
+/// Gives up on database calls that will never finish: a request still waiting for a connection
+/// after `Database.leaseTimeout` while the pool's latest news is a failed connection attempt (or
+/// after `leaseLimit` in any case), and a call whose connection has been closed for 300 ms without
+/// its query failing. One loop for the whole process, running only while calls are in flight.
+final class Watchdog: Sendable {
+    static let shared = Watchdog()
+
+    private struct Call {
+        let start: ContinuousClock.Instant
+        var closedSince: ContinuousClock.Instant?
+        let leased: LeasedConnection
+        let usage: PoolHealth
+        let giveUp: @Sendable () -> Void
+    }
+    private struct State {
+        var next: UInt64 = 0
+        var calls: [UInt64: Call] = [:]
+        var running = false
+    }
+    private let state = Mutex(State())
+
+    func watch(leased: LeasedConnection, usage: PoolHealth, giveUp: @escaping @Sendable () -> Void) -> UInt64 {
+        let call = Call(start: .now, leased: leased, usage: usage, giveUp: giveUp)
+        let (id, start) = state.withLock { state in
+            state.next += 1
+            state.calls[state.next] = call
+            defer { state.running = true }
+            return (state.next, !state.running)
+        }
+        if start { Task { await self.loop() } }
+        return id
+    }
+
+    func forget(_ id: UInt64) {
+        _ = state.withLock { $0.calls.removeValue(forKey: id) }
+    }
+
+    private func loop() async {
+        while true {
+            try? await Task.sleep(for: .milliseconds(100))
+            let now = ContinuousClock.now
+            let (abandoned, idle): ([@Sendable () -> Void], Bool) = state.withLock { state in
+                var abandoned: [@Sendable () -> Void] = []
+                for id in Array(state.calls.keys) {
+                    guard var call = state.calls[id] else { continue }
+                    if Self.hopeless(&call, now: now) {
+                        state.calls[id] = nil
+                        abandoned.append(call.giveUp)
+                    } else {
+                        state.calls[id] = call
+                    }
+                }
+                if state.calls.isEmpty { state.running = false }
+                return (abandoned, state.calls.isEmpty)
+            }
+            for giveUp in abandoned { giveUp() }
+            if idle { return }
+        }
+    }
+
+    /// Whether to give up on `call` now; notes when its connection was first seen closed.
+    private static func hopeless(_ call: inout Call, now: ContinuousClock.Instant) -> Bool {
+        if let connection = call.leased.connection {
+            // A query on a connection that closes under it normally fails at once; this is the
+            // backstop for when it does not.
+            guard connection.isClosed else { return false }
+            let since = call.closedSince ?? now
+            call.closedSince = since
+            return now - since >= .milliseconds(300)
+        }
+        return now - call.start >= Database.leaseTimeout
+            && (call.usage.connectFailedSinceLastLease || now - call.start >= Database.leaseLimit)
+            && call.leased.abandonIfWaiting()
+    }
+}
 
 /// A result delivered once, by whichever of the work and its watchdog gets there first.
 final class OneShot<T: Sendable>: Sendable {
