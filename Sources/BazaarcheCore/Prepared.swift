@@ -69,3 +69,78 @@ extension PostgresConnection {
         return rows
     }
 }
+
+/// Named prepared statements for SQL assembled at run time (a search's optional filters): each
+/// distinct SQL text, a "shape", gets its own name, so PostgreSQL parses and analyses it once per
+/// pooled connection and may keep its plan. The text must depend only on which clauses are
+/// present, never on values: values are bound (`SQL` does that), or every request is a new shape.
+///
+/// At most `limit` shapes per process get a name (the first ones seen); any other runs unnamed,
+/// as before, so a caller cannot grow every connection's statement cache without bound. Every run
+/// of one text must bind the same types: PostgresNIO prepares with the first run's types.
+public final class PreparedShapes: Sendable {
+    public let prefix: String
+    public let limit: Int
+    private let names = Mutex<[String: String]>([:])
+
+    public init(prefix: String, limit: Int) {
+        self.prefix = prefix
+        self.limit = limit
+    }
+
+    /// The statement name of `sql`, or nil once `limit` other shapes have taken a name. Names are
+    /// numbered in order of first sight: unlike a hash, two texts can never share one.
+    public func name(of sql: String) -> String? {
+        names.withLock { names in
+            if let name = names[sql] { return name }
+            guard names.count < limit else { return nil }
+            let name = "\(prefix)_\(names.count + 1)"
+            names[sql] = name
+            return name
+        }
+    }
+
+    /// How many shapes have a name (for tests).
+    public var count: Int { names.withLock { $0.count } }
+}
+
+/// A prepared statement whose name and text are bound for the duration of one `execute`.
+/// PostgresNIO reads a statement's static `name` and `sql` in `execute` (before it writes to the
+/// channel, and again for the error it throws), always inside the task-local scope set around it.
+struct ShapeStatement: PostgresPreparedStatement {
+    typealias Row = PostgresRow
+    struct Shape: Sendable {
+        let name: String
+        let sql: String
+    }
+    @TaskLocal static var current: Shape?
+    static var name: String { current!.name }
+    static var sql: String { current!.sql }
+    let bindings: PostgresBindings
+
+    func makeBindings() throws -> PostgresBindings { bindings }
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}
+
+extension PostgresConnection {
+    /// Runs `query` as a named prepared statement of its shape (see `PreparedShapes`), or
+    /// unnamed once `shapes` is full, and collects its rows.
+    public func run(_ query: SQL, shapes: PreparedShapes, logger: Logger) async throws -> [PostgresRow] {
+        let rendered = query.render()
+        guard let name = shapes.name(of: rendered.sql) else {
+            return try await self.query(PostgresQuery(unsafeSQL: rendered.sql, binds: rendered.binds), logger: logger).collect()
+        }
+        return try await ShapeStatement.$current.withValue(.init(name: name, sql: rendered.sql)) {
+            var rows: [PostgresRow] = []
+            for try await row in try await execute(ShapeStatement(bindings: rendered.binds), logger: logger) { rows.append(row) }
+            return rows
+        }
+    }
+}
+
+extension Database {
+    /// `rows(query.query)` as a named prepared statement of the query's shape (see `PreparedShapes`).
+    public func rows(_ query: SQL, shapes: PreparedShapes) async throws -> [PostgresRow] {
+        try await withConnection { try await $0.run(query, shapes: shapes, logger: logger) }
+    }
+}

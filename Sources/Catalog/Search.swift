@@ -141,7 +141,8 @@ public struct Search: Sendable {
     static func build(_ query: SearchQuery, principal: Principal?) -> SQL {
         let common = conditions(query, principal: principal)
         let filters = { (extra: [SQL]) in (common + extra).joined(separator: " AND ") }
-        let limit = query.limit + 1
+        // Bound, not literal: the SQL text (its prepared shape) must not change with the page size.
+        let limit = SQL.bind(query.limit + 1)
         guard let text = query.text else { return browse(query, filters: filters, limit: limit) }
         return find(text, query, filters: filters, limit: limit)
     }
@@ -185,19 +186,19 @@ public struct Search: Sendable {
     }
 
     /// No text: the filters alone, newest or cheapest first.
-    static func browse(_ query: SearchQuery, filters: ([SQL]) -> SQL, limit: Int) -> SQL {
+    static func browse(_ query: SearchQuery, filters: ([SQL]) -> SQL, limit: SQL) -> SQL {
         let (after, order) = keyset(query)
         let condition = filters(after)
         return """
             WITH hits AS (SELECT p.id, 0 AS tier FROM products p WHERE \(condition.isEmpty ? "true" : condition)
-                          ORDER BY \(order) LIMIT \(literal: limit))
+                          ORDER BY \(order) LIMIT \(limit))
             SELECT p.id, p.price_rials, hits.tier, \(unescaped: Products.json)::text
             FROM hits JOIN products p ON p.id = hits.id ORDER BY \(order)
             """
     }
 
     /// Text: ranked by how well titles match, or any match in newest or price order.
-    static func find(_ text: String, _ query: SearchQuery, filters: ([SQL]) -> SQL, limit: Int) -> SQL {
+    static func find(_ text: String, _ query: SearchQuery, filters: ([SQL]) -> SQL, limit: SQL) -> SQL {
         let t = SQL.bind(text)
         let like = SQL.bind("%" + Self.escapeLike(text.replacingOccurrences(of: " ", with: "")) + "%")
         let prefix = SQL.bind(Self.escapeLike(text) + "%")
@@ -219,7 +220,7 @@ public struct Search: Sendable {
         let (after, order) = keyset(query)
         return """
             WITH hits AS (SELECT p.id, 0 AS tier FROM products p WHERE \(filters([match] + after)) \
-            ORDER BY \(order) LIMIT \(literal: limit))
+            ORDER BY \(order) LIMIT \(limit))
             SELECT p.id, p.price_rials, hits.tier, \(unescaped: Products.json)::text
             FROM hits JOIN products p ON p.id = hits.id ORDER BY \(order)
             """
@@ -228,7 +229,7 @@ public struct Search: Sendable {
     /// Each tier newest first; the outer LIMIT stops once the page is full, so a common word never
     /// ranks all of its matches. The cursor is (tier, id).
     static func ranked(
-        _ tiers: [(tier: Int, match: SQL)], _ query: SearchQuery, filters: ([SQL]) -> SQL, limit: Int
+        _ tiers: [(tier: Int, match: SQL)], _ query: SearchQuery, filters: ([SQL]) -> SQL, limit: SQL
     ) -> SQL {
         var branches: [SQL] = []
         for (tier, match) in tiers {
@@ -239,17 +240,24 @@ public struct Search: Sendable {
             }
             branches.append(
                 "(SELECT p.id, \(literal: tier) AS tier FROM products p WHERE \(filters(extra)) "
-                    + "ORDER BY p.id DESC LIMIT \(literal: limit))")
+                    + "ORDER BY p.id DESC LIMIT \(limit))")
         }
         return """
-            WITH hits AS (\(branches.joined(separator: " UNION ALL ")) LIMIT \(literal: limit))
+            WITH hits AS (\(branches.joined(separator: " UNION ALL ")) LIMIT \(limit))
             SELECT p.id, p.price_rials, hits.tier, \(unescaped: Products.json)::text
             FROM hits JOIN products p ON p.id = hits.id ORDER BY hits.tier DESC, p.id DESC
             """
     }
 
+    /// One prepared statement per filter shape (which filters, sort, cursor tier and reader rule
+    /// are present; values are bound). Text shapes keep custom plans (PostgreSQL still plans them
+    /// per call, but skips parsing); filter-only ones may go generic. A shape costs PostgreSQL up
+    /// to ~270 kB per connection (the four-tier one, measured), so 32 of them stay under ~9 MB;
+    /// beyond the cap a rare shape runs unnamed, as before.
+    static let shapes = PreparedShapes(prefix: "search", limit: 32)
+
     func run(_ query: SearchQuery, principal: Principal?) async throws -> String {
-        let rows = try await db.rows(Self.build(query, principal: principal).query)
+        let rows = try await db.rows(Self.build(query, principal: principal), shapes: Self.shapes)
         let decoded = try rows.map { try $0.decode((Int64, Int64, Int, String).self) }
         let page = decoded.prefix(query.limit)
         var next: String? = nil

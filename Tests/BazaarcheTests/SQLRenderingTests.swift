@@ -77,19 +77,19 @@ import Testing
             WITH hits AS (SELECT p.id, 0 AS tier FROM products p
               WHERE p.searchable AND p.category_code = ANY(ARRAY(SELECT code FROM categories WHERE code = $1 OR code LIKE $2))
                 AND p.province_code = $3 AND p.price_rials <= $4
-              ORDER BY p.id DESC LIMIT 21)
+              ORDER BY p.id DESC LIMIT $5)
             SELECT p.id, p.price_rials, hits.tier, \(Products.json)::text
             FROM hits JOIN products p ON p.id = hits.id ORDER BY p.id DESC
             """,
-            ["'03'", "'03.%'", "'11'", "500000"])
+            ["'03'", "'03.%'", "'11'", "500000", "21"])
         let everything = try SearchQuery(request: Self.request("/v1/products"))
         Self.expectSQL(
             Search.build(everything, principal: Self.principal(.admin)),
             """
-            WITH hits AS (SELECT p.id, 0 AS tier FROM products p WHERE true ORDER BY p.id DESC LIMIT 21)
+            WITH hits AS (SELECT p.id, 0 AS tier FROM products p WHERE true ORDER BY p.id DESC LIMIT $1)
             SELECT p.id, p.price_rials, hits.tier, \(Products.json)::text
             FROM hits JOIN products p ON p.id = hits.id ORDER BY p.id DESC
-            """, [])
+            """, ["21"])
     }
 
     @Test func searchByRelevanceUnionsFourTiersSharingTheirValues() throws {
@@ -98,19 +98,19 @@ import Testing
         let branch = { (tier: Int, match: String) in
             """
             (SELECT p.id, \(tier) AS tier FROM products p WHERE (p.searchable OR p.producer_id = $1) AND p.status = $2 AND\
-             \(match) ORDER BY p.id DESC LIMIT 6)
+             \(match) ORDER BY p.id DESC LIMIT $4)
             """
         }
         Self.expectSQL(
             Search.build(query, principal: Self.principal(.producer, province: "23", producer: 42)),
             """
-            WITH hits AS (\(branch(3, "p.title_norm = $3")) UNION ALL \(branch(2, "p.title_norm LIKE $4 AND p.title_norm <> $3"))
-              UNION ALL \(branch(1, "p.search_compact LIKE $5 AND p.title_norm NOT LIKE $4"))
-              UNION ALL \(branch(0, "$3 <% p.search_text AND p.search_compact NOT LIKE $5")) LIMIT 6)
+            WITH hits AS (\(branch(3, "p.title_norm = $3")) UNION ALL \(branch(2, "p.title_norm LIKE $5 AND p.title_norm <> $3"))
+              UNION ALL \(branch(1, "p.search_compact LIKE $6 AND p.title_norm NOT LIKE $5"))
+              UNION ALL \(branch(0, "$3 <% p.search_text AND p.search_compact NOT LIKE $6")) LIMIT $4)
             SELECT p.id, p.price_rials, hits.tier, \(Products.json)::text
             FROM hits JOIN products p ON p.id = hits.id ORDER BY hits.tier DESC, p.id DESC
             """,
-            ["42", "'listed'", "'honey comb'", "'honey comb%'", "'%honeycomb%'"])
+            ["42", "'listed'", "'honey comb'", "6", "'honey comb%'", "'%honeycomb%'"])
     }
 
     @Test func searchByPriceAfterACursorKeepsTheKeysetBound() throws {
@@ -126,11 +126,11 @@ import Testing
             WITH hits AS (SELECT p.id, 0 AS tier FROM products p
               WHERE (p.searchable OR p.province_code = $1) AND p.packaging_level >= $2 AND p.search_compact LIKE $3
                 AND (p.price_rials, p.id) > ($4, $5)
-              ORDER BY p.price_rials, p.id LIMIT 21)
+              ORDER BY p.price_rials, p.id LIMIT $6)
             SELECT p.id, p.price_rials, hits.tier, \(Products.json)::text
             FROM hits JOIN products p ON p.id = hits.id ORDER BY p.price_rials, p.id
             """,
-            ["'23'", "2", "'%a\\_b%'", "1000", "99"])
+            ["'23'", "2", "'%a\\_b%'", "1000", "99", "21"])
     }
 
     // MARK: export figures

@@ -194,4 +194,100 @@ import Testing
             #expect(try await api.get("/v1/products?q=%00").status == .badRequest)
         }
     }
+
+    // MARK: prepared statements per filter shape
+
+    /// Each search shape is a named prepared statement on every pooled connection (PostgreSQL may
+    /// switch it to a generic plan after five runs): results, order and cursors must not change.
+    @Test func repeatedSearchesOfManyShapesKeepTheirResults() async throws {
+        try await withApp { api in
+            let markazi = try await api.producer(province: "IR-00", status: .verified)
+            let isfahan = try await api.producer(province: "IR-10", status: .verified)
+            var all: [(id: Int64, province: String, category: String, price: Int64, capacity: Int)] = []
+            for i in 0..<6 {
+                let (owner, province) = i % 2 == 0 ? (markazi, "IR-00") : (isfahan, "IR-10")
+                let category = i % 3 == 0 ? "food.bakery" : "food.jams_syrups"
+                let price = Int64(1_000_000 * (i + 1))
+                let capacity = 10 * (i + 1)
+                let id = try await api.product(
+                    owner, title: "کیک زعفرانی \(i)", category: category, price: price, capacity: capacity)
+                all.append((id, province, category, price, capacity))
+            }
+            let filters: [(query: String, keep: (Int) -> Bool)] = [
+                ("province_code=IR-00", { all[$0].province == "IR-00" }),
+                ("category_code=food.bakery", { all[$0].category == "food.bakery" }),
+                ("max_price_rials=3000000", { all[$0].price <= 3_000_000 }),
+                ("min_capacity=30", { all[$0].capacity >= 30 }),
+            ]
+            // Every combination of filters, with and without text, in each sort order, three
+            // times over: many shapes on a pool of four connections, each run more than once.
+            for round in 0..<3 {
+                for mask in 0..<(1 << filters.count) {
+                    let chosen = filters.indices.filter { mask & (1 << $0) != 0 }
+                    let expected = all.indices.filter { i in chosen.allSatisfy { filters[$0].keep(i) } }
+                    let base = chosen.map { filters[$0].query }
+                    for extra in ["sort=newest", "sort=price", "q=" + encoded("کیک"), "q=" + encoded("زعفرانی")] {
+                        let query = (base + [extra]).joined(separator: "&")
+                        let found = try await api.searchIDs(query)
+                        if extra == "sort=price" {
+                            #expect(found == expected.map { all[$0].id }, "round \(round): \(query)")
+                        } else {
+                            #expect(found == expected.reversed().map { all[$0].id }, "round \(round): \(query)")
+                        }
+                    }
+                }
+            }
+            // The same search twice returns the same bytes; pages walk every result once, twice.
+            let path = "/v1/products?province_code=IR-10&q=" + encoded("کیک")
+            let first = try await api.get(path)
+            for _ in 0..<7 { #expect(try await api.get(path).text == first.text) }
+            for _ in 0..<2 {
+                for sort in ["newest", "price", "relevance"] {
+                    var seen: [Int64] = []
+                    var cursor: String? = nil
+                    repeat {
+                        let reply = try await api.get(
+                            "/v1/products?limit=2&sort=\(sort)&q=" + encoded("کیک") + (cursor.map { "&cursor=\($0)" } ?? ""))
+                        seen += reply.items.compactMap { ($0["id"] as? NSNumber)?.int64Value }
+                        cursor = reply.json["next_cursor"] as? String
+                    } while cursor != nil && seen.count < 20
+                    let ordered = sort == "price" ? all.map(\.id) : all.reversed().map(\.id)
+                    #expect(seen == ordered, "\(sort)")
+                }
+            }
+        }
+    }
+
+    /// The first shapes get a name, prepared once per connection; beyond the cap, queries run
+    /// unnamed with the same results.
+    @Test func shapesBeyondTheCapRunUnnamed() async throws {
+        try await withApp { api in
+            let producer = try await api.producer(status: .verified)
+            let cheap = try await api.product(producer, title: "مربا", price: 1_000_000)
+            let dear = try await api.product(producer, title: "گلیم", price: 9_000_000)
+            let shapes = PreparedShapes(prefix: "capped_test", limit: 2)
+            let queries: [(SQL, [Int64])] = [
+                ("SELECT id FROM products WHERE price_rials <= \(5_000_000 as Int64) ORDER BY id", [cheap]),
+                ("SELECT id FROM products WHERE price_rials > \(5_000_000 as Int64) ORDER BY id", [dear]),
+                ("SELECT id FROM products WHERE title_fa = \("گلیم") ORDER BY id", [dear]),
+                ("SELECT id FROM products ORDER BY id LIMIT \(1)", [cheap]),
+            ]
+            let prepared = try await api.db.withConnection { connection in
+                for _ in 0..<7 {
+                    for (query, expected) in queries {
+                        let ids = try await connection.run(query, shapes: shapes, logger: api.db.logger).map {
+                            try $0.decode(Int64.self)
+                        }
+                        #expect(ids == expected)
+                    }
+                }
+                return try await connection.query(
+                    "SELECT name FROM pg_prepared_statements WHERE name LIKE 'capped_test%' ORDER BY name", logger: api.db.logger
+                ).collect().map { try $0.decode(String.self) }
+            }
+            #expect(prepared == ["capped_test_1", "capped_test_2"])
+            #expect(shapes.count == 2)
+            #expect(shapes.name(of: "SELECT 1") == nil)
+        }
+    }
 }
