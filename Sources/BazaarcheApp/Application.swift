@@ -179,7 +179,7 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database,
     Invitations(db: db, orders: orders).addRoutes(to: &routes)
     Quotes(db: db, orders: orders).addRoutes(to: &routes)
     Shipments(db: db).addRoutes(to: &routes)
-    Figures(db: readDB).addRoutes(to: &routes)
+    Figures(db: readDB, primary: db).addRoutes(to: &routes)
     Dashboard(db: db).addRoutes(to: &routes)
     EventFeed(db: db).addRoutes(to: &routes)
     Notifications(db: db, settings: config.notificationSettings).addRoutes(to: &routes)

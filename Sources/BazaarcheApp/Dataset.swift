@@ -229,8 +229,8 @@ enum Dataset {
                 """
             ),
             ("triggers on", "ALTER TABLE export_shipments ENABLE TRIGGER USER"),
-            ("rebuild export rollups", "SELECT export_rollups_rebuild()"),
-            ("analyze", "ANALYZE export_shipments, export_rollups, export_figure_rollups"),
+            ("rebuild export rollups", "SELECT export_figure_rollups_rebuild()"),
+            ("analyze", "ANALYZE export_shipments, export_figure_rollups"),
         ]
     }
 

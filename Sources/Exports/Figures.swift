@@ -6,9 +6,19 @@ import Foundation
 /// compared with an earlier period and folded to the top N; from rollups kept in each shipment's
 /// transaction. JSON, CSV or XLSX.
 public struct Figures: Sendable {
+    /// Where figures are computed: a read replica when there is one.
     let db: Database
+    /// Where the version every request checks is read: always the primary, so a clearance it
+    /// acknowledged is in the next answer even while the replica has not replayed it yet.
+    let primary: Database
+    /// This instance's responses, validated against the database on every request.
+    let cache: FiguresCache
 
-    public init(db: Database) { self.db = db }
+    public init(db: Database, primary: Database? = nil) {
+        self.db = db
+        self.primary = primary ?? db
+        self.cache = FiguresCache()
+    }
 
     struct Query {
         var from: CalendarDate
@@ -329,10 +339,12 @@ public struct Figures: Sendable {
         return SQL(stringLiteral: select + joins + "\nORDER BY " + order)
     }
 
-    func rows(_ q: Query, from: CalendarDate? = nil, to: CalendarDate? = nil) async throws -> [Row] {
+    func rows(_ q: Query, on connection: PostgresConnection, from: CalendarDate? = nil, to: CalendarDate? = nil) async throws
+        -> [Row]
+    {
         var result: [Row] = []
         let n = q.groupBy.count
-        for row in try await db.rows(Self.query(q, from: from, to: to).query) {
+        for row in try await connection.query(Self.query(q, from: from, to: to).query, logger: db.logger).collect() {
             let r = row.makeRandomAccess()
             var keys: [Key] = []
             for i in 0..<n {
@@ -504,18 +516,92 @@ public struct Figures: Sendable {
 
     /// The figures as asked: the rows, compared, folded and with shares; and the query as
     /// answered (one bucket for the whole range when the periods do not pair with the base's).
-    func figures(_ asked: Query) async throws -> (Query, [Row]) {
+    func figures(_ asked: Query, on connection: PostgresConnection) async throws -> (Query, [Row]) {
         var q = asked
         var pairs: [Int: Int] = [:]
         if let base = q.base {
             if let p = Self.pairing(q, base: base) { pairs = p } else { q.wholeRange = true }
         }
-        var rows = try await rows(q)
+        var rows = try await rows(q, on: connection)
         if let base = q.base {
-            rows = Self.compare(q, current: rows, base: try await self.rows(q, from: base.from, to: base.to), pairs: pairs)
+            rows = Self.compare(
+                q, current: rows, base: try await self.rows(q, on: connection, from: base.from, to: base.to), pairs: pairs)
         }
         if let n = q.top { rows = Self.top(n, rows, dimensions: q.groupBy.count) }
         return (q, Self.shares(rows))
+    }
+
+    // MARK: cache
+
+    /// What the figures of a request have read: the sum of the versions of the Gregorian months
+    /// its dates fall in (range and base) and of row 0 (sql/0030_export_figures_cache.sql).
+    enum Version: StatementSQL {
+        static let sql =
+            "SELECT coalesce(sum(version), 0)::bigint FROM export_figure_versions WHERE month = 0 OR month BETWEEN $1 AND $2"
+    }
+
+    /// The Gregorian months (yyyymm) from the first to the last day the request reads.
+    static func versionMonths(_ q: Query) -> (Int, Int) {
+        let first = min(q.from, q.base?.from ?? q.from)
+        let last = max(q.to, q.base?.to ?? q.to)
+        return (first.year * 100 + first.month, last.year * 100 + last.month)
+    }
+
+    /// Everything the response depends on besides the data: the request as resolved (the period
+    /// with `to` capped at today, and today itself, which decides what is partial), the caller's
+    /// province scope, the format and the heading language.
+    static func cacheKey(_ q: Query, format: Format, persian: Bool, scope: [String]?) -> String {
+        func list(_ l: [String]?) -> String { l.map { $0.joined(separator: ",") } ?? "*" }
+        return [
+            format.rawValue, persian ? "fa" : "en", "scope=" + list(scope), q.calendar.rawValue, q.period.rawValue,
+            q.scope.rawValue, "\(q.from)", "\(q.to)", "\(q.today)", q.groupBy.map(\.rawValue).joined(separator: ","),
+            list(q.provinces), list(q.hs), list(q.destinations), list(q.categories), list(q.offices), q.compare?.rawValue ?? "-",
+            q.top.map { String($0) } ?? "-", q.inputJalali.map { $0 ? "j" : "g" } ?? "-",
+        ].joined(separator: "|")
+    }
+
+    static func etag(key: String, version: Int64) -> String { "W/\"\(version)-\(FiguresCache.hash(key))\"" }
+
+    /// The version and the figures from one REPEATABLE READ snapshot: a clearance committing in
+    /// between cannot make an older body look current.
+    func computed(_ asked: Query, months: (Int, Int), on db: Database) async throws -> (Int64, Query, [Row]) {
+        try await db.withConnection { connection in
+            let logger = db.logger
+            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            do {
+                let version = try await connection.run(Prepared<Version>(months.0, months.1), logger: logger)[0].decode(Int64.self)
+                let (q, rows) = try await figures(asked, on: connection)
+                try await connection.query("COMMIT", logger: logger)
+                return (version, q, rows)
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    /// The response's headers (without the entity tag) and body.
+    static func render(_ q: Query, _ rows: [Row], format: Format, persian: Bool) throws -> (HTTPFields, ByteBuffer) {
+        let name = "export-figures-\(q.from)-\(q.to)"
+        switch format {
+        case .json:
+            return ([.contentType: "application/json; charset=utf-8"], ByteBuffer(string: try json(q, rows)))
+        case .csv:
+            var headers: HTTPFields = [
+                .contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"\(name).csv\"",
+            ]
+            if persian { headers[.contentLanguage] = "fa" }
+            return (headers, ByteBuffer(string: csv(q, rows, persian: persian)))
+        case .xlsx:
+            let sheet = XLSX.Sheet(
+                name: persian ? "آمار صادرات" : "Export figures", rightToLeft: persian,
+                header: header(q, persian: persian),
+                rows: rows.map { cells(q, $0) } + [totalCells(q, rows, persian: persian)])
+            return (
+                [.contentType: xlsxType, .contentDisposition: "attachment; filename=\"\(name).xlsx\""],
+                ByteBuffer(bytes: try XLSX.workbook(sheet))
+            )
+        }
     }
 
     // MARK: output
@@ -747,25 +833,31 @@ public struct Figures: Sendable {
 
     public func addRoutes(to routes: inout Routes) {
         routes.get("/v1/export-figures") { request, context in
-            let asked = try Self.parse(request, principal: try context.requirePrincipal())
+            let principal = try context.requirePrincipal()
+            let asked = try Self.parse(request, principal: principal)
             let format = try Self.format(request)
-            let (q, rows) = try await figures(asked)
             let persian = CSV.persian(request)
-            let name = "export-figures-\(q.from)-\(q.to)"
-            switch format {
-            case .json: return JSONResponse.raw(try Self.json(q, rows))
-            case .csv:
-                return CSV.response(Self.csv(q, rows, persian: persian), filename: name + ".csv", language: persian ? "fa" : nil)
-            case .xlsx:
-                let sheet = XLSX.Sheet(
-                    name: persian ? "آمار صادرات" : "Export figures", rightToLeft: persian,
-                    header: Self.header(q, persian: persian),
-                    rows: rows.map { Self.cells(q, $0) } + [Self.totalCells(q, rows, persian: persian)])
-                return Response(
-                    status: .ok,
-                    headers: [.contentType: Self.xlsxType, .contentDisposition: "attachment; filename=\"\(name).xlsx\""],
-                    body: .init(byteBuffer: ByteBuffer(bytes: try XLSX.workbook(sheet))))
+            let scope = try principal.access(.provinceRecord).provinceFilter().map { $0.sorted() }
+            let key = Self.cacheKey(asked, format: format, persian: persian, scope: scope)
+            let months = Self.versionMonths(asked)
+            // One prepared read of a tiny table decides whether anything this request reads changed.
+            let version = try await primary.prepared(Prepared<Version>(months.0, months.1))[0].decode(Int64.self)
+            let tag = Self.etag(key: key, version: version)
+            if FiguresCache.matches(request.headers[.ifNoneMatch], tag) {
+                return Response(status: .notModified, headers: [.eTag: tag])
             }
+            let entry = try await cache.entry(key, version: version) {
+                var (read, q, rows) = try await computed(asked, months: months, on: db)
+                if read < version {
+                    // The replica is behind what the primary has acknowledged: answer from the primary.
+                    (read, q, rows) = try await computed(asked, months: months, on: primary)
+                }
+                let (headers, body) = try Self.render(q, rows, format: format, persian: persian)
+                return FiguresCache.Entry(version: read, headers: headers, body: body)
+            }
+            var headers = entry.headers
+            headers[.eTag] = Self.etag(key: key, version: entry.version)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: entry.body))
         }
     }
 }

@@ -93,15 +93,16 @@ import Testing
                 #expect(audit.allSatisfy { $0.3 == "cleared before officer verification existed" })
                 // The figures count none of them, and the rollups are those of a fresh aggregation.
                 let counted = try await client.query(
-                    "SELECT coalesce(sum(shipments), 0)::int, coalesce(sum(fob_cents), 0)::text FROM export_rollups"
+                    "SELECT coalesce(sum(shipments), 0)::int, coalesce(sum(fob_cents), 0)::text FROM export_figure_rollups"
                 ).collect()[0].decode((Int, String).self)
                 #expect(counted.0 == 0 && counted.1 == "0")
                 #expect(
                     try await client.query(
                         """
-                        SELECT (SELECT count(*) FROM (SELECT * FROM export_rollups WHERE shipments <> 0 EXCEPT SELECT * FROM
-                        export_rollups_fresh()) a)
-                             + (SELECT count(*) FROM (SELECT * FROM export_rollups_fresh() EXCEPT SELECT * FROM export_rollups) b)
+                        SELECT (SELECT count(*) FROM (SELECT * FROM export_figure_rollups WHERE shipments <> 0 EXCEPT SELECT *
+                        FROM export_figure_rollups_fresh()) a)
+                             + (SELECT count(*) FROM (SELECT * FROM export_figure_rollups_fresh() EXCEPT SELECT * FROM
+                             export_figure_rollups) b)
                         """
                     ).collect()[0].decode(Int.self) == 0)
                 // The upgraded rows obey the new rules: no counting without a verifier, nor clearing unconfirmed.
@@ -119,8 +120,97 @@ import Testing
                     "UPDATE export_shipments SET status = 'cleared', verified_by = 3, verified_at = now() WHERE id = 4")
                 #expect(
                     try await client.query(
-                        "SELECT shipments::int, fob_cents::text FROM export_rollups WHERE dims = 0 AND calendar = 'gregorian'"
+                        "SELECT shipments::int, fob_cents::text FROM export_figure_rollups WHERE dims = 0 AND calendar = 'gregorian'"
                     ).collect()[0].decode((Int, String).self) == (1, "90000"))
+            })
+    }
+}
+
+/// sql/0030: the contract step of 0027 (the old rollups, their trigger and index go) and the
+/// versions the figures' cache is validated against.
+@Suite struct ExportFiguresCacheMigrationTests {
+    @Test func contractStepDropsTheOldRollupsAndVersionsFollowEveryCountedChange() async throws {
+        try await withUpgrade(
+            from: "0030",
+            seed: { client in
+                try await seedProducer(client)
+                try await client.query(
+                    "INSERT INTO accounts (login, password_hash, role, producer_id) VALUES ('maker', '!', 'producer', 1)")
+                try await client.query(
+                    "INSERT INTO accounts (login, password_hash, role) VALUES ('officer', '!', 'export_officer')")
+                for (n, date) in ["2026-05-10", "2026-07-13", "2026-07-14"].enumerated() {
+                    try await client.query(
+                        """
+                        INSERT INTO export_shipments (producer_id, recorded_by, hs_code, destination_country, customs_declaration_no,
+                          fob_cents, net_weight_kg, export_date, customs_office_code, status, producer_confirmed_at)
+                        VALUES (1, 1, '570110', 'DE', \("V-\(n)"), 1000, 10, \(date)::date, 'bazargan', 'declared', now())
+                        """)
+                }
+                try await client.query(
+                    "UPDATE export_shipments SET status = 'cleared', verified_by = 2, verified_at = now() WHERE id = 1")
+                #expect(
+                    try await client.query(
+                        "SELECT sum(shipments)::int FROM export_rollups WHERE dims = 0 AND calendar = 'gregorian'"
+                    ).collect()[0].decode(Int.self) == 1)
+            },
+            check: { client in
+                func one<T: PostgresDecodable>(_ sql: String, _: T.Type = T.self) async throws -> T {
+                    try await client.query(PostgresQuery(unsafeSQL: sql)).collect()[0].decode(T.self)
+                }
+                func version(_ from: Int, _ to: Int) async throws -> Int64 {
+                    try await one(
+                        """
+                        SELECT coalesce(sum(version), 0)::bigint FROM export_figure_versions
+                        WHERE month = 0 OR month BETWEEN \(from) AND \(to)
+                        """)
+                }
+                func fresh() async throws -> Int {
+                    try await one(
+                        """
+                        SELECT ((SELECT count(*) FROM (SELECT * FROM export_figure_rollups WHERE shipments <> 0 EXCEPT SELECT *
+                          FROM export_figure_rollups_fresh()) a)
+                          + (SELECT count(*) FROM (SELECT * FROM export_figure_rollups_fresh() EXCEPT SELECT * FROM
+                          export_figure_rollups) b))::int
+                        """)
+                }
+                // The contract step: nothing of the old rollups is left.
+                #expect(
+                    try await one(
+                        """
+                        SELECT to_regclass('export_rollups') IS NULL AND to_regclass('export_rollup_dims') IS NULL
+                          AND to_regclass('export_shipments_counted_idx') IS NULL
+                          AND to_regprocedure('export_rollups_fresh()') IS NULL AND to_regprocedure('export_shipments_rollup()') IS NULL
+                          AND NOT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'export_shipments_rollup')
+                        """, Bool.self))
+                #expect(try await fresh() == 0)
+                // A clearance bumps the version of its month, in its own transaction, and no other month's.
+                let (may, july) = (try await version(202605, 202605), try await version(202607, 202607))
+                try await client.query(
+                    "UPDATE export_shipments SET status = 'cleared', verified_by = 2, verified_at = now() WHERE id = 2")
+                #expect(try await version(202607, 202607) > july)
+                #expect(try await version(202605, 202605) == may)
+                #expect(try await fresh() == 0)
+                // A shipment that does not count (declared, corrected) changes nothing the figures read.
+                let before = try await version(202601, 202612)
+                try await client.query("UPDATE export_shipments SET fob_cents = 2000 WHERE id = 3")
+                #expect(try await version(202601, 202612) == before)
+                // Cleared → shipped changes no figure and no version.
+                let counted = try await version(202601, 202612)
+                try await client.query("UPDATE export_shipments SET status = 'shipped' WHERE id = 2")
+                #expect(try await version(202601, 202612) == counted)
+                // Deleted: the month's version moves.
+                try await client.query("DELETE FROM export_shipments WHERE id = 1")
+                #expect(try await version(202605, 202605) > may)
+                #expect(try await fresh() == 0)
+                // The rebuild the previous release calls (oil prefixes) still works and bumps every month.
+                let rebuilt = try await version(190001, 190001)
+                try await client.query("SELECT export_rollups_rebuild()")
+                #expect(try await version(190001, 190001) > rebuilt)
+                #expect(try await fresh() == 0)
+                // So does a renamed customs office (the figures show its name).
+                let renamed = try await version(190001, 190001)
+                try await client.query("UPDATE customs_offices SET name_en = 'Bazargan Border' WHERE code = 'bazargan'")
+                #expect(try await version(190001, 190001) > renamed)
             })
     }
 }

@@ -426,8 +426,8 @@ import Testing
     }
 
     /// A database of 0026 with counted shipments, migrated: the new rollups equal a fresh
-    /// aggregation, the old ones (which the previous release reads) are still there and maintained.
-    @Test func upgradeFrom0026KeepsTheOldRollupsAndFillsTheNew() async throws {
+    /// aggregation (the old ones, kept by 0027 for the previous release, are gone since 0030).
+    @Test func upgradeFrom0026FillsTheNewRollups() async throws {
         try await withUpgrade(
             from: "0027",
             seed: { client in
@@ -467,26 +467,20 @@ import Testing
                     try await client.query(PostgresQuery(unsafeSQL: sql)).collect()[0].decode(String.self)
                 }
                 #expect(try await differences("export_figure_rollups", "export_figure_rollups_fresh") == 0)
-                #expect(try await differences("export_rollups", "export_rollups_fresh") == 0)
-                // The three counted shipments, at hs4 in the new table and by HS chapter in the old.
+                // The three counted shipments, at hs4.
                 #expect(
                     try await total(
                         "SELECT sum(fob_cents)::text FROM export_figure_rollups WHERE calendar = 'jalali' AND dims = 32"
                     ) == "57778")
-                #expect(
-                    try await total(
-                        "SELECT sum(fob_cents)::text FROM export_rollups WHERE calendar = 'jalali' AND dims = 2 AND hs_chapter <> ''"
-                    ) == "57778")
-                // Clearing after the upgrade keeps both tables (both releases' figures) right.
+                // Clearing after the upgrade keeps the rollups right.
                 try await client.query(
                     "UPDATE export_shipments SET status = 'cleared', verified_by = 2, verified_at = now() WHERE id = 2")
                 #expect(try await differences("export_figure_rollups", "export_figure_rollups_fresh") == 0)
-                #expect(try await differences("export_rollups", "export_rollups_fresh") == 0)
                 #expect(
                     try await total(
                         "SELECT sum(quantity)::text FROM export_figure_rollups WHERE calendar = 'gregorian' AND dims = 0")
                         == "1255.500")
-                // The oil-prefix rebuild both releases call rebuilds both tables.
+                // The oil-prefix rebuild the previous release calls still rebuilds them.
                 try await client.query("DELETE FROM export_figure_rollups")
                 try await client.query("SELECT export_rollups_rebuild()")
                 #expect(try await differences("export_figure_rollups", "export_figure_rollups_fresh") == 0)
@@ -518,6 +512,190 @@ import Testing
             #expect(actual(own, ["hs4"]) == expected(Self.set, where: { $0.province == "IR-23" }) { String($0.hs.prefix(4)) })
             #expect(
                 try await api.get("/v1/export-figures?province_code=IR-23,IR-10", token: tehran).status == .forbidden)
+        }
+    }
+}
+
+/// Figures responses are cached per instance (issue 18) and validated against the data version
+/// on every request: a write acknowledged to anyone is in the very next answer, and a cached answer
+/// never reaches a caller with another scope, format or language.
+@Suite struct FiguresCacheTests {
+    static let october = "/v1/export-figures?calendar=gregorian&from=2026-10-01&to=2026-10-31&group_by=province"
+
+    func fob(_ reply: Reply) -> String? { (reply.json["totals"] as? [String: Any])?["fob_value_usd"] as? String }
+
+    func confirm(_ api: API, _ id: Int64) async throws {
+        _ = try await api.db.rows("UPDATE export_shipments SET producer_confirmed_at = now() WHERE id = \(id)")
+    }
+
+    @Test func writesAreInTheVeryNextResponse() async throws {
+        try await withApp { api in
+            let exporter = try await api.exporterToken()
+            let officer = try await api.token(.exportOfficer)
+            let maker = try await api.producer(province: "IR-23", status: .verified)
+            try await api.shipment(exporter, producer: maker.id, fob: "10.00", on: "2026-10-05", officer: officer)
+            let first = try await api.get(Self.october, token: officer)
+            #expect(fob(first) == "10.00")
+            // Unchanged: the same bytes and entity tag (served from the cache).
+            let again = try await api.get(Self.october, token: officer)
+            #expect(again.text == first.text)
+            #expect(again.headers[.eTag] != nil && again.headers[.eTag] == first.headers[.eTag])
+
+            // Cleared one at a time (transition).
+            let one = try await api.shipment(exporter, producer: maker.id, fob: "5.00", on: "2026-10-06", status: "declared")
+            #expect(fob(try await api.get(Self.october, token: officer)) == "10.00")  // declared: not counted
+            try await confirm(api, one)
+            #expect(try await api.clear(one, token: officer).status == .ok)
+            let cleared = try await api.get(Self.october, token: officer)
+            #expect(fob(cleared) == "15.00")
+            #expect(cleared.headers[.eTag] != first.headers[.eTag])
+
+            // Cleared in bulk.
+            let two = try await api.shipment(exporter, producer: maker.id, fob: "2.50", on: "2026-10-31", status: "declared")
+            try await confirm(api, two)
+            #expect(
+                try await api.post("/v1/export-shipments/clearances", try await api.clearanceItems([two]), token: officer).status
+                    == .ok)
+            #expect(fob(try await api.get(Self.october, token: officer)) == "17.50")
+
+            // A shipment that stops counting (an operator's correction in SQL) leaves at once.
+            _ = try await api.db.rows("DELETE FROM export_shipments WHERE id = \(one)")
+            #expect(fob(try await api.get(Self.october, token: officer)) == "12.50")
+
+            // A renamed customs office shows its new name at once.
+            let byOffice = "/v1/export-figures?calendar=gregorian&from=2026-10-01&to=2026-10-31&group_by=customs_office"
+            let before = try await api.get(byOffice, token: officer)
+            #expect(before.text.contains("\"customs_office_code\":\"bazargan\""))
+            let admin = try await api.token(.admin)
+            #expect(
+                try await api.call(.patch, "/v1/customs-offices/bazargan", json: #"{"name_en":"Bazargan Border"}"#, token: admin)
+                    .status == .ok)
+            #expect(try await api.get(byOffice, token: officer).text.contains("Bazargan Border"))
+        }
+    }
+
+    /// Readers racing the cache (and each other's computations) while shipments are cleared one by
+    /// one: whatever they get, a figures request begun after a clearance was acknowledged has it.
+    @Test func concurrentReadersNeverMissAnAcknowledgedClearance() async throws {
+        try await withApp { api in
+            let exporter = try await api.exporterToken()
+            let officer = try await api.token(.exportOfficer)
+            let maker = try await api.producer(province: "IR-23", status: .verified)
+            var declared: [Int64] = []
+            for day in 1...6 {
+                let id = try await api.shipment(
+                    exporter, producer: maker.id, fob: "1.00", on: "2026-10-0\(day)", status: "declared")
+                try await confirm(api, id)
+                declared.append(id)
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        for _ in 0..<12 {
+                            let reply = try await api.get(Self.october, token: officer)
+                            #expect(reply.status == .ok)
+                        }
+                    }
+                }
+                for (n, id) in declared.enumerated() {
+                    #expect(try await api.clear(id, token: officer).status == .ok)
+                    #expect(fob(try await api.get(Self.october, token: officer)) == "\(n + 1).00")
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    /// The cache itself: bounded in entries and bytes, least recently used out first, never an
+    /// entry older than the version asked for.
+    @Test func theCacheIsBoundedAndNeverServesAnOlderVersion() {
+        func entry(_ version: Int64, bytes: Int = 10) -> FiguresCache.Entry {
+            FiguresCache.Entry(version: version, headers: [:], body: ByteBuffer(repeating: 65, count: bytes))
+        }
+        let cache = FiguresCache(maxEntries: 2, maxBytes: 1 << 20)
+        cache.put("a", entry(1))
+        cache.put("b", entry(1))
+        #expect(cache.get("a", version: 1) != nil)  // a is now the more recently used
+        cache.put("c", entry(1))
+        #expect(cache.count == 2)
+        #expect(cache.get("b", version: 1) == nil && cache.get("a", version: 1) != nil && cache.get("c", version: 1) != nil)
+        #expect(cache.get("a", version: 2) == nil)  // older than asked: dropped
+        #expect(cache.get("a", version: 1) == nil)
+        cache.put("c", entry(5))
+        cache.put("c", entry(4))  // a slower computation of an older version does not replace it
+        #expect(cache.get("c", version: 5)?.version == 5)
+        let small = FiguresCache(maxEntries: 100, maxBytes: 4000)
+        small.put("big", entry(1, bytes: 2000))  // over a quarter of the budget: not kept
+        #expect(small.count == 0)
+        for i in 0..<10 { small.put("k\(i)", entry(1, bytes: 500)) }
+        #expect(small.count < 10 && small.get("k9", version: 1) != nil)
+        #expect(FiguresCache.matches("W/\"1-x\"", "W/\"1-x\"") && FiguresCache.matches("\"1-x\"", "W/\"1-x\""))
+        #expect(FiguresCache.matches("*", "W/\"1-x\"") && !FiguresCache.matches("W/\"2-x\"", "W/\"1-x\""))
+    }
+
+    @Test func ifNoneMatchIs304OnlyWhileNothingChanged() async throws {
+        try await withApp { api in
+            let exporter = try await api.exporterToken()
+            let officer = try await api.token(.exportOfficer)
+            let maker = try await api.producer(province: "IR-23", status: .verified)
+            try await api.shipment(exporter, producer: maker.id, fob: "10.00", on: "2026-10-05", officer: officer)
+            let first = try await api.get(Self.october, token: officer)
+            let tag = try #require(first.headers[.eTag])
+            let same = try await api.call(.get, Self.october, token: officer, headers: [.ifNoneMatch: tag])
+            #expect(same.status == .notModified)
+            #expect(same.text.isEmpty && same.headers[.eTag] == tag)
+            // Another request (CSV) does not match this tag.
+            #expect(
+                try await api.call(.get, Self.october + "&format=csv", token: officer, headers: [.ifNoneMatch: tag]).status == .ok)
+            // A shipment cleared in the period: the old tag is no longer current.
+            try await api.shipment(exporter, producer: maker.id, fob: "1.00", on: "2026-10-07", officer: officer)
+            let changed = try await api.call(.get, Self.october, token: officer, headers: [.ifNoneMatch: tag])
+            #expect(changed.status == .ok)
+            #expect(fob(changed) == "11.00")
+            let newTag = try #require(changed.headers[.eTag])
+            #expect(newTag != tag)
+            #expect(
+                try await api.call(.get, Self.october, token: officer, headers: [.ifNoneMatch: "\"x\", " + newTag]).status
+                    == .notModified)
+        }
+    }
+
+    @Test func cachedFiguresNeverCrossScopesFormatsOrLanguages() async throws {
+        try await withApp { api in
+            let exporter = try await api.exporterToken()
+            let officer = try await api.token(.exportOfficer)
+            for (province, fob) in [("IR-23", "10.00"), ("IR-10", "3.00")] {
+                let maker = try await api.producer(province: province, status: .verified)
+                try await api.shipment(exporter, producer: maker.id, fob: fob, on: "2026-10-05", officer: officer)
+            }
+            func provinces(_ reply: Reply) -> [String] {
+                (reply.json["rows"] as? [[String: Any]] ?? []).compactMap { $0["province_code"] as? String }.sorted()
+            }
+            let tehran = try await api.token(.supervisor, province: "IR-23")
+            let markazi = try await api.token(.supervisor, province: "IR-10")
+            // The same URL, one after the other, each twice (the second from the cache).
+            for _ in 0..<2 {
+                let a = try await api.get(Self.october, token: tehran)
+                #expect(provinces(a) == ["IR-23"] && fob(a) == "10.00")
+                let b = try await api.get(Self.october, token: markazi)
+                #expect(provinces(b) == ["IR-10"] && fob(b) == "3.00")
+                let all = try await api.get(Self.october, token: officer)
+                #expect(provinces(all) == ["IR-10", "IR-23"] && fob(all) == "13.00")
+                // One supervisor's tag is no 304 for the other.
+                let tag = try #require(a.headers[.eTag])
+                let other = try await api.call(.get, Self.october, token: markazi, headers: [.ifNoneMatch: tag])
+                #expect(other.status == .ok && provinces(other) == ["IR-10"])
+            }
+            // Format and language are part of what is cached.
+            let csv = Self.october + "&format=csv"
+            let english = try await api.get(csv, token: officer)
+            let persian = try await api.call(.get, csv, token: officer, headers: [.acceptLanguage: "fa-IR"])
+            let english2 = try await api.get(csv, token: officer)
+            #expect(english.text.contains("shipment_count") && !english.text.contains("جمع"))
+            #expect(persian.text.contains("جمع") && persian.headers[.contentLanguage] == "fa")
+            #expect(english2.text == english.text && english2.headers[.contentLanguage] == nil)
+            #expect(english.headers[.contentType]?.hasPrefix("text/csv") == true)
+            #expect(try await api.get(Self.october, token: officer).headers[.contentType]?.hasPrefix("application/json") == true)
         }
     }
 }
