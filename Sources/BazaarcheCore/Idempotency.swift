@@ -34,17 +34,75 @@ public enum Idempotency {
     ) async throws -> Response {
         let key = try Self.key(from: request)
         let valid = try validate(try await JSONBody.decode(Body.self, from: request, context: context))
-        // Not `JSONResponse.encode`: a hash input, not a response; its bytes must stay those of
-        // keys already stored (camelCase names, slashes escaped) for their retries to replay.
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let canonical = String(decoding: try encoder.encode(fingerprint(valid)), as: UTF8.self)
+        let canonical = try canonical(fingerprint(valid))
         return try await run(
             db: db, accountID: principal.accountID, key: key, operation: operation, fingerprint: canonical,
             path: request.uri.path
         ) { connection in
             reply(try await work(valid, connection))
         }
+    }
+
+    /// Who claims which key for which request: what a one-statement keyed POST passes to PostgreSQL.
+    public struct Claim: Sendable {
+        public var accountID: Int64
+        public var key: String
+        public var operation: String
+        public var fingerprint: String
+    }
+
+    /// What a one-statement keyed POST found: it did the work and stored `reply` in the same
+    /// statement, or the key was there already (the stored row, `same` nil when it has gone),
+    /// which is replayed or refused exactly as `run` does.
+    public enum Attempt: Sendable {
+        case done(Reply)
+        case existing(same: Bool?, status: Int?, body: String?, eTag: String?, location: String?, retryAfter: String?)
+    }
+
+    /// A business refusal found by a one-statement attempt, whose statement (key claim included)
+    /// was rolled back: it is stored for retries through `run`, without running the work again.
+    public struct Refused: Error {
+        public var error: APIError
+        public init(_ error: APIError) { self.error = error }
+    }
+
+    /// `post` with the claim, the work and the stored response in ONE statement of its own implicit
+    /// transaction (`attempt`, e.g. a server-side function; no BEGIN/COMMIT round trips). A
+    /// `Refused` attempt falls back to `run`, which stores and replays the refusal as before.
+    public static func postInOneStatement<Body: Decodable, Valid: Encodable & Sendable>(
+        _ request: Request, context: AppRequestContext, db: Database, by principal: Principal, operation: String,
+        decoding: Body.Type, validate: (Body) throws -> Valid,
+        _ attempt: @escaping @Sendable (Valid, Claim, PostgresConnection) async throws -> Attempt
+    ) async throws -> Response {
+        let key = try Self.key(from: request)
+        let valid = try validate(try await JSONBody.decode(Body.self, from: request, context: context))
+        let claim = Claim(accountID: principal.accountID, key: key, operation: operation, fingerprint: try canonical(valid))
+        let outcome: Attempt
+        do {
+            outcome = try await db.withConnection { connection in try await attempt(valid, claim, connection) }
+        } catch let refused as Refused {
+            return try await run(
+                db: db, accountID: claim.accountID, key: key, operation: operation, fingerprint: claim.fingerprint,
+                path: request.uri.path
+            ) { _ in throw refused.error }
+        }
+        switch outcome {
+        case .done(let reply):
+            return response(reply, replayed: false)
+        case .existing(let same, let status, let body, let eTag, let location, let retryAfter):
+            return response(
+                try stored(same: same, status: status, body: body, eTag: eTag, location: location, retryAfter: retryAfter),
+                replayed: true)
+        }
+    }
+
+    /// The fingerprint of a validated body: JSON with sorted keys.
+    static func canonical(_ valid: any Encodable) throws -> String {
+        // Not `JSONResponse.encode`: a hash input, not a response; its bytes must stay those of
+        // keys already stored (camelCase names, slashes escaped) for their retries to replay.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(valid), as: UTF8.self)
     }
 
     /// `post` for a validated body that is its own fingerprint.
@@ -96,27 +154,14 @@ public enum Idempotency {
                     """, logger: logger
                 ).collect()
                 guard let row = rows.first else {
-                    throw APIError(
-                        .conflict, code: "idempotency_in_progress", title: "A request with this key is in progress",
-                        detail: "Retry shortly.", headers: [.retryAfter: "1"])
+                    return (try stored(same: nil, status: nil, body: nil, eTag: nil, location: nil, retryAfter: nil), true)
                 }
                 let (same, status, body, eTag, location, retryAfter) = try row.decode(
                     (Bool, Int?, String?, String?, String?, String?).self)
-                guard same else {
-                    throw APIError(
-                        .unprocessableContent, code: "idempotency_key_reused", title: "Idempotency key reused",
-                        detail: "This Idempotency-Key was used with a different request; use a new key for a new request.")
-                }
-                guard let status, let body else {
-                    throw APIError(
-                        .conflict, code: "idempotency_in_progress", title: "A request with this key is in progress",
-                        detail: "Retry shortly.", headers: [.retryAfter: "1"])
-                }
-                var headers = HTTPFields()
-                headers[.eTag] = eTag
-                headers[.location] = location
-                headers[.retryAfter] = retryAfter
-                return (Reply(status: HTTPResponse.Status(code: status), json: body, headers: headers), true)
+                return (
+                    try stored(same: same, status: status, body: body, eTag: eTag, location: location, retryAfter: retryAfter),
+                    true
+                )
             }
             try await connection.query("SAVEPOINT idempotent_work", logger: logger)
             var result: Reply
@@ -133,10 +178,42 @@ public enum Idempotency {
                 logger: logger)
             return (result, false)
         }
-        var headers = outcome.0.headers
-        headers[.contentType] = outcome.0.status.code >= 400 ? "application/problem+json" : "application/json; charset=utf-8"
-        if outcome.replayed { headers[.idempotentReplayed] = "true" }
-        return Response(status: outcome.0.status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: outcome.0.json)))
+        return response(outcome.0, replayed: outcome.replayed)
+    }
+
+    /// The stored response of an existing key, for a retry: the same request gets it replayed; a
+    /// different one under the same key is refused; a key without a response (its request still
+    /// running, or gone) asks to retry shortly.
+    static func stored(
+        same: Bool?, status: Int?, body: String?, eTag: String?, location: String?, retryAfter: String?
+    ) throws -> Reply {
+        guard let same else {
+            throw APIError(
+                .conflict, code: "idempotency_in_progress", title: "A request with this key is in progress",
+                detail: "Retry shortly.", headers: [.retryAfter: "1"])
+        }
+        guard same else {
+            throw APIError(
+                .unprocessableContent, code: "idempotency_key_reused", title: "Idempotency key reused",
+                detail: "This Idempotency-Key was used with a different request; use a new key for a new request.")
+        }
+        guard let status, let body else {
+            throw APIError(
+                .conflict, code: "idempotency_in_progress", title: "A request with this key is in progress",
+                detail: "Retry shortly.", headers: [.retryAfter: "1"])
+        }
+        var headers = HTTPFields()
+        headers[.eTag] = eTag
+        headers[.location] = location
+        headers[.retryAfter] = retryAfter
+        return Reply(status: HTTPResponse.Status(code: status), json: body, headers: headers)
+    }
+
+    static func response(_ reply: Reply, replayed: Bool) -> Response {
+        var headers = reply.headers
+        headers[.contentType] = reply.status.code >= 400 ? "application/problem+json" : "application/json; charset=utf-8"
+        if replayed { headers[.idempotentReplayed] = "true" }
+        return Response(status: reply.status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: reply.json)))
     }
 }
 

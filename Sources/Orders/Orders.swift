@@ -181,13 +181,10 @@ public struct Orders: Sendable {
           'created_at', api_time(o.created_at), 'updated_at', api_time(o.updated_at))
         """
 
-    /// The order (alias `o`) with its history, as GET /v1/orders/{id} returns it.
-    package static let detailJSON = """
-        (\(json)::jsonb || jsonb_build_object('history', (SELECT json_agg(json_build_object('from', e.from_status,
-           'to', e.to_status, 'at', api_time(e.occurred_at), 'actor_role', e.actor_role, 'reason', e.reason,
-           'reason_code', e.reason_code, 'tracking_code', e.tracking_code) ORDER BY e.id) \
-        FROM order_events e WHERE e.order_id = o.id)))
-        """
+    /// The order (alias `o`) with its history, as GET /v1/orders/{id} returns it (jsonb): one
+    /// definition in sql/0028 shared by the reads, placement (`place_order`) and the outbox events.
+    /// Its fields without `history` must stay those of `json` (the list).
+    package static let detailJSON = "order_detail_json(o)"
 
     static func etag(_ version: Int) -> String { EntityTag.of(version) }
 
@@ -223,69 +220,127 @@ public struct Orders: Sendable {
         return body
     }
 
-    /// Places the order on `connection` (inside the caller's transaction): checks every line,
-    /// locks the products in id order (no deadlocks between orders), reserves stock, writes the order.
-    /// An accepted invitation places through here too, for `buyer` (the inviting partner account)
-    /// at its `agreedPrices` (by product id) instead of the listed ones.
+    #if BAZAARCHE_BENCH_NO_EVENTS
+        // scripts/bench-outbox: the same service without its outbox (EventLog.record returns at once).
+        static let withEvent = false
+    #else
+        static let withEvent = true
+    #endif
+
+    /// Places the order on `connection` (inside the caller's transaction) in one statement,
+    /// `place_order` (sql/0028): checks the producer and every line, locks the products in id order
+    /// (no deadlocks between orders), reserves stock, writes the order, its lines, history, audit
+    /// row and outbox event. An accepted invitation or quote places through here too, for `buyer`
+    /// (the inviting partner account) at its `agreedPrices` (by product id) instead of the listed ones.
+    /// A refusal leaves the caller's transaction aborted: callers roll back (or to a savepoint).
     package func place(
         _ body: OrderRequest, buyer: Int64? = nil, agreedPrices: [Int64: Int64] = [:], by principal: Principal,
         on connection: PostgresConnection
     ) async throws -> PlacedOrder {
-        let logger = db.logger
-        // Every statement of placement is prepared (Placement below): planned once per connection.
-        let producerProvince = try await orderableProducer(body, on: connection)
-        let ids = body.lines.map(\.productId)
-        let products = try await lockProducts(ids, agreedPrices: agreedPrices, on: connection)
-        try Self.checkLines(body, products)
-        try Self.checkStock(body, products)
-        let total = try Self.total(body, products)
-        // The CHECK (stock >= 0) on products is the last line of defence against overselling.
-        _ = try await connection.run(Prepared<Placement.TakeStock>(ids, body.lines.map(\.quantity)), logger: logger)
-        let order = try await insertOrder(
-            body, buyer: buyer ?? principal.accountID, producerProvince: producerProvince, total: total, on: connection)
-        try await insertLines(of: order, body, ids: ids, products, on: connection)
-        _ = try await connection.run(
-            Prepared<Placement.InsertEvent>(order, principal.accountID, principal.role.rawValue), logger: logger)
-        try await Audit.record(
-            on: connection, logger: logger, actor: principal, entityType: "order", entityID: order,
-            provinceCode: producerProvince, action: "order.placed", from: nil, to: "placed")
-        try await EventLog.record(.orderPlaced, subject: "order", from: Self.eventSource([order]), on: connection, logger: logger)
-        let (json, version) = try await connection.run(Prepared<Placement.Detail>(order), logger: logger)[0]
-            .decode((String, Int).self)
-        return PlacedOrder(id: order, version: version, json: json)
+        let agreed = agreedPrices.sorted { $0.key < $1.key }
+        do {
+            let rows = try await connection.run(
+                Prepared<Placement.Place>(
+                    buyer ?? principal.accountID, body.producerId, body.delivery.provinceCode, body.delivery.city,
+                    body.delivery.address, body.delivery.recipient, body.delivery.phone, body.note,
+                    body.lines.map(\.productId), body.lines.map(\.quantity), agreed.map(\.key), agreed.map(\.value),
+                    principal.accountID, principal.role.rawValue, settings.acceptHours, Self.withEvent),
+                logger: db.logger)
+            let (id, version, json) = try rows[0].decode((Int64, Int, String).self)
+            return PlacedOrder(id: id, version: version, json: json)
+        } catch let error as PSQLError {
+            throw Self.refusal(error, body, agreedPrices: agreedPrices)
+        }
     }
 
-    /// The order's producer, if verified (only their products can be ordered), and its province;
-    /// the delivery province must be a known one.
-    private func orderableProducer(_ body: OrderRequest, on connection: PostgresConnection) async throws -> String {
-        let producer = try await connection.run(
-            Prepared<Placement.Producer>(body.producerId, body.delivery.provinceCode), logger: db.logger)
-        guard let producerRow = producer.first else {
-            throw APIError.validation(field: "producer_id", "is not a producer")
+    /// POST /v1/orders: claims the Idempotency-Key, places and stores the 201 response in one
+    /// statement, `place_order_keyed` (sql/0028). A refusal comes back as `Idempotency.Refused`
+    /// (the statement rolled back), which Idempotency stores for retries.
+    func placeKeyed(
+        _ body: OrderRequest, claim: Idempotency.Claim, by principal: Principal, on connection: PostgresConnection
+    ) async throws -> Idempotency.Attempt {
+        let row: PostgresRow
+        do {
+            row = try await connection.run(
+                Prepared<Placement.PlaceKeyed>(
+                    claim.accountID, claim.key, claim.operation, claim.fingerprint, body.producerId,
+                    body.delivery.provinceCode, body.delivery.city, body.delivery.address, body.delivery.recipient,
+                    body.delivery.phone, body.note, body.lines.map(\.productId), body.lines.map(\.quantity),
+                    principal.role.rawValue, settings.acceptHours, Self.withEvent),
+                logger: db.logger)[0]
+        } catch let error as PSQLError {
+            let refusal = Self.refusal(error, body, agreedPrices: [:])
+            if let refusal = refusal as? APIError { throw Idempotency.Refused(refusal) }
+            throw refusal
         }
-        let (producerStatus, producerProvince, knownProvince) = try producerRow.decode((String, String, Bool).self)
-        guard producerStatus == "verified" else {
+        let (claimed, same, status, json, eTag, location, retryAfter) = try row.decode(
+            (Bool, Bool?, Int?, String?, String?, String?, String?).self)
+        guard claimed, let json, let eTag, let location else {
+            return .existing(same: same, status: status, body: json, eTag: eTag, location: location, retryAfter: retryAfter)
+        }
+        return .done(Idempotency.Reply(status: .created, json: json, headers: [.location: location, .eTag: eTag]))
+    }
+
+    /// What `place_order` read when it refused (SQLSTATE BZ001, the DETAIL as JSON): the producer
+    /// and the locked products. The checks below run on them to word the refusal, so the rules'
+    /// messages have one source.
+    private struct Refusal: Decodable {
+        struct Producer: Decodable {
+            var status: String
+            var provinceCode: String
+            var knownProvince: Bool
+        }
+        struct Product: Decodable {
+            var id: Int64
+            var producerId: Int64
+            var searchable: Bool
+            var priceRials: Int64
+            var stock: Int
+            var minOrderQty: Int
+            var titleFa: String
+            var unit: String
+            var priceTiers: [PriceTier]
+            var orderIncrement: Int
+        }
+        var producer: Producer?
+        var products: [Product]
+    }
+
+    static let refusedState = "BZ001"
+
+    /// The APIError a `place_order` refusal stands for; any other database error unchanged.
+    private static func refusal(_ error: PSQLError, _ body: OrderRequest, agreedPrices: [Int64: Int64]) -> any Error {
+        guard error.serverInfo?[.sqlState] == refusedState, let detail = error.serverInfo?[.detail] else { return error }
+        do {
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let refusal = try decoder.decode(Refusal.self, from: Data(detail.utf8))
+            try checkProducer(refusal.producer)
+            var products: [Int64: LockedProduct] = [:]
+            for p in refusal.products {
+                products[p.id] = LockedProduct(
+                    producer: p.producerId, searchable: p.searchable, listPrice: p.priceRials, agreedPrice: agreedPrices[p.id],
+                    tiers: p.priceTiers, increment: p.orderIncrement, stock: p.stock, minOrder: p.minOrderQty, title: p.titleFa,
+                    unit: p.unit)
+            }
+            try checkLines(body, products)
+            try checkStock(body, products)
+            _ = try total(body, products)
+        } catch {
+            return error
+        }
+        // The database refused but no check does: the two disagree, which is a bug of ours.
+        return error
+    }
+
+    /// The order's producer must be verified (only their products can be ordered) and the delivery
+    /// province a known one.
+    private static func checkProducer(_ producer: Refusal.Producer?) throws {
+        guard let producer else { throw APIError.validation(field: "producer_id", "is not a producer") }
+        guard producer.status == "verified" else {
             throw APIError.validation(field: "producer_id", "is not a producer whose products can be ordered")
         }
-        if !knownProvince { throw APIError.validation(field: "delivery.province_code", "is not a known province") }
-        return producerProvince
-    }
-
-    /// Locks the ordered products (in id order) and reads them with their wholesale terms and the
-    /// agreed price where there is one; the line's price is worked out here (`LockedProduct.charge`).
-    private func lockProducts(
-        _ ids: [Int64], agreedPrices: [Int64: Int64], on connection: PostgresConnection
-    ) async throws -> [Int64: LockedProduct] {
-        var products: [Int64: LockedProduct] = [:]
-        for row in try await connection.run(Prepared<Placement.LockProducts>(ids), logger: db.logger) {
-            let (id, producer, searchable, price, stock, minOrder, title, unit, tiers, increment) =
-                try row.decode((Int64, Int64, Bool, Int64, Int, Int, String, String, String, Int).self)
-            products[id] = LockedProduct(
-                producer: producer, searchable: searchable, listPrice: price, agreedPrice: agreedPrices[id],
-                tiers: try PriceTiers.decode(tiers), increment: increment, stock: stock, minOrder: minOrder, title: title,
-                unit: unit)
-        }
-        return products
+        if !producer.knownProvince { throw APIError.validation(field: "delivery.province_code", "is not a known province") }
     }
 
     /// Every line names a listed product of the order's producer, at least its minimum order quantity
@@ -341,82 +396,22 @@ public struct Orders: Sendable {
         return total
     }
 
-    private func insertOrder(
-        _ body: OrderRequest, buyer: Int64, producerProvince: String, total: Int64, on connection: PostgresConnection
-    ) async throws -> Int64 {
-        try await connection.run(
-            Prepared<Placement.InsertOrder>(
-                buyer, body.producerId, producerProvince, total, body.delivery.provinceCode,
-                body.delivery.city, body.delivery.address, body.delivery.recipient, body.delivery.phone, body.note,
-                settings.acceptHours),
-            logger: db.logger
-        )[0].decode(Int64.self)
-    }
-
-    /// The lines as ordered, with the titles, units and prices of the locked products.
-    private func insertLines(
-        of order: Int64, _ body: OrderRequest, ids: [Int64], _ products: [Int64: LockedProduct],
-        on connection: PostgresConnection
-    ) async throws {
-        let titles = body.lines.map { products[$0.productId]!.title }
-        let units = body.lines.map { products[$0.productId]!.unit }
-        let charges = body.lines.map { products[$0.productId]!.charge(for: $0.quantity) }
-        let lists = body.lines.map { products[$0.productId]!.listPrice }
-        _ = try await connection.run(
-            Prepared<Placement.InsertLines>(
-                order, ids, titles, units, body.lines.map(\.quantity), charges.map(\.price), lists, charges.map(\.source)),
-            logger: db.logger)
-    }
-
-    /// The statements of order placement, in the order it runs them.
+    /// The statements of order placement (sql/0028). Every parameter is cast: the function's
+    /// signature must resolve whatever types the bindings carry (NULL note included).
     enum Placement {
-        enum Producer: StatementSQL {
+        enum Place: StatementSQL {
             static let sql = """
-                SELECT p.status, p.province_code, EXISTS (SELECT 1 FROM provinces WHERE code = $2)
-                FROM producers p WHERE p.id = $1
+                SELECT placed_id, placed_version, placed_json
+                FROM place_order($1::bigint, $2::bigint, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text,
+                  $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint, $14::text, $15::int, $16::boolean)
                 """
         }
-        /// Locked in id order, as every path that takes several product locks does (no deadlocks).
-        enum LockProducts: StatementSQL {
+        enum PlaceKeyed: StatementSQL {
             static let sql = """
-                SELECT id, producer_id, searchable, price_rials, stock, min_order_qty, title_fa, unit, price_tiers::text,
-                  order_increment
-                FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE
+                SELECT claimed, same_request, response_status, response_body, etag, location, retry_after
+                FROM place_order_keyed($1::bigint, $2::text, $3::text, $4::text, $5::bigint, $6::text, $7::text, $8::text,
+                  $9::text, $10::text, $11::text, $12::bigint[], $13::bigint[], $14::text, $15::int, $16::boolean)
                 """
-        }
-        /// The CHECK (stock >= 0) on products is the last line of defence against overselling.
-        enum TakeStock: StatementSQL {
-            static let sql = """
-                UPDATE products p SET stock = p.stock - l.quantity, version = p.version + 1
-                FROM unnest($1::bigint[], $2::bigint[]) AS l(id, quantity) WHERE p.id = l.id
-                """
-        }
-        enum InsertOrder: StatementSQL {
-            static let sql = """
-                INSERT INTO orders (partner_account_id, producer_id, province_code, total_rials, delivery_province_code,
-                  delivery_city, delivery_address, delivery_recipient, delivery_phone, note, expires_at, partner_id)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(hours => $11::int),
-                  (SELECT partner_id FROM accounts WHERE id = $1))
-                RETURNING id
-                """
-        }
-        enum InsertLines: StatementSQL {
-            static let sql = """
-                INSERT INTO order_lines (order_id, line_no, product_id, title_fa, unit, quantity, unit_price_rials, \
-                line_total_rials, list_price_rials, price_source)
-                SELECT $1, l.n, l.id, l.title, l.unit, l.quantity, l.price, l.quantity * l.price, l.list, l.source
-                FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[])
-                  WITH ORDINALITY AS l(id, title, unit, quantity, price, list, source, n)
-                """
-        }
-        enum InsertEvent: StatementSQL {
-            static let sql = """
-                INSERT INTO order_events (order_id, actor_account_id, actor_role, from_status, to_status)
-                VALUES ($1, $2, $3, NULL, 'placed')
-                """
-        }
-        enum Detail: StatementSQL {
-            static let sql = "SELECT \(Orders.detailJSON)::text, o.version FROM orders o WHERE o.id = $1"
         }
     }
 
@@ -789,15 +784,11 @@ public struct Orders: Sendable {
         routes.post("/v1/orders") { request, context in
             let principal = try context.require(.partner)
             try principal.requireBuyer()
-            return try await Idempotency.post(
+            return try await Idempotency.postInOneStatement(
                 request, context: context, db: db, by: principal, operation: "POST /v1/orders", decoding: OrderRequest.self,
                 validate: Self.validate
-            ) { body, connection in
-                try await place(body, by: principal, on: connection)
-            } reply: { placed in
-                Idempotency.Reply(
-                    status: .created, json: placed.json,
-                    headers: [.location: "/v1/orders/\(placed.id)", .eTag: Self.etag(placed.version)])
+            ) { body, claim, connection in
+                try await placeKeyed(body, claim: claim, by: principal, on: connection)
             }
         }
         routes.get("/v1/orders") { request, context in
