@@ -26,11 +26,23 @@ struct Matches: Sendable {
         ).render().sql
     }
 
+    /// The bound form: each required kind is its own condition (no per-candidate unnest).
+    static func hardFilters(categories: SQL, unit: SQL, minPackaging: SQL, required: [String], today: SQL) -> SQL {
+        let certificates: [SQL] = Array(Set(required)).sorted().map { "\nAND coalesce(p.cert_expiry ->> \($0), '') >= \(today)" }
+        return hardFilters(categories: categories, unit: unit, minPackaging: minPackaging, certificates: certificates.joined())
+    }
+
     static func hardFilters(categories: SQL, unit: SQL, minPackaging: SQL, required: SQL, today: SQL) -> SQL {
+        hardFilters(
+            categories: categories, unit: unit, minPackaging: minPackaging,
+            certificates:
+                "\nAND NOT EXISTS (SELECT 1 FROM unnest(\(required)::text[]) k WHERE coalesce(p.cert_expiry ->> k, '') < \(today))")
+    }
+
+    static func hardFilters(categories: SQL, unit: SQL, minPackaging: SQL, certificates: SQL) -> SQL {
         """
         p.searchable AND p.unit = \(unit) AND p.packaging_level >= \(minPackaging)
-        AND p.category_code = ANY(\(categories))
-        AND NOT EXISTS (SELECT 1 FROM unnest(\(required)::text[]) k WHERE coalesce(p.cert_expiry ->> k, '') < \(today))
+        AND p.category_code = ANY(\(categories))\(certificates)
         """
     }
 
@@ -79,10 +91,23 @@ struct Matches: Sendable {
         case quotes(demand: Int64)
     }
 
-    /// Scoring SQL for every candidate of `demand` (wrapped as `base`), every value bound. Columns:
-    /// product id, producer id, supply, the seven parts, unit_price; quotes add quote_id and
-    /// meets_requirements.
-    static func scoredCandidates(_ demand: Demand, offers: Offers = .listed) -> SQL {
+    /// How one candidate is scored, as SQL over product `p` and its producer's `s`
+    /// (producer_order_stats): its supply by needed_by, its unit price, the seven weighted parts in
+    /// the order of `partNames`, and the FROM and WHERE that find the candidates.
+    struct Scoring {
+        var supply: SQL
+        var price: SQL
+        var parts: [SQL]
+        var from: SQL
+        var extra: SQL
+        var condition: SQL
+
+        /// The score as one expression: the parts added in `partNames` order, so it is the very
+        /// float8 that sorting by the sum of the parts' columns compares.
+        var score: SQL { parts.map { "(\($0))" }.joined(separator: " + ") }
+    }
+
+    static func scoring(_ demand: Demand, offers: Offers = .listed) -> Scoring {
         let words = MatchKeywords.words(demand.keywords)
         let found: [SQL] = words.map { "(strpos(p.search_text, \($0)) > 0)::int" }
         let keywordShare: SQL = words.isEmpty ? "1.0" : "(\(found.joined(separator: " + ")))::float8 / \(literal: words.count)"
@@ -106,7 +131,7 @@ struct Matches: Sendable {
             : "0"
         let filters = hardFilters(
             categories: "\(demand.categories)", unit: "\(demand.unit)", minPackaging: "\(demand.minPackaging)",
-            required: "\(demand.required)", today: today)
+            required: demand.required, today: today)
         let supply: SQL
         let price: SQL
         let from: SQL
@@ -115,10 +140,12 @@ struct Matches: Sendable {
         switch offers {
         case .listed:
             supply = "(p.stock + (p.monthly_capacity::bigint * \(days)) / 30)"
-            // tier_unit_price unpacks the tiers per call (~9 µs); most products have none.
+            // tier_unit_price unpacks the tiers per call (~9 µs); most products have none. An empty
+            // jsonb array or object is 8 bytes (5 stored) and any other larger: testing the size
+            // reads no jsonb, where `= '[]'` detoasts a copy per candidate (docs/decisions.md 104).
             let quantity = SQL.bind(demand.quantity)
             price = """
-                (CASE WHEN p.price_tiers = '[]' THEN p.price_rials
+                (CASE WHEN pg_column_size(p.price_tiers) <= 8 THEN p.price_rials
                   ELSE tier_unit_price(p.price_rials, p.price_tiers, \(quantity)::int) END)
                 """
             from = "products p"
@@ -131,26 +158,41 @@ struct Matches: Sendable {
             extra = ", q.id AS quote_id, (\(filters)) AS meets_requirements"
             condition = "q.demand_id = \(id)"
         }
-        return """
-            SELECT p.id, p.producer_id, \(supply) AS supply,
-              \(w.price) * greatest(0, 1 - (\(price))::float8 / \(demand.maxPrice)) AS price,
-              \(w.capacity) * least(1, \(supply)::float8 / \(demand.quantity)) AS capacity,
-              \(province)::float8 AS province,
-              \(w.deliveryRecord)
-                * coalesce(s.delivered::float8 / nullif(s.delivered + s.failed, 0), \(MatchWeights.deliveryRecordWithoutHistory))
-                AS delivery_record,
-              \(w.certificates)
-                * least(1, (CASE WHEN p.cert_expiry = '{}' THEN 0 ELSE \(extraCount) END)::float8
-                           / \(Double(MatchWeights.extraCertificatesForFull))) AS certificates,
-              \(w.keywords) * \(keywordShare) AS keywords,
-              (\(priority))::float8 AS province_priority,
-              \(price) AS unit_price\(extra)
-            FROM \(from) LEFT JOIN producer_order_stats s ON s.producer_id = p.producer_id
-            WHERE \(condition)
+        let parts: [SQL] = [
+            "\(w.price) * greatest(0, 1 - (\(price))::float8 / \(demand.maxPrice))",
+            "\(w.capacity) * least(1, \(supply)::float8 / \(demand.quantity))",
+            "(\(province))::float8",
             """
+            \(w.deliveryRecord)
+              * coalesce(s.delivered::float8 / nullif(s.delivered + s.failed, 0), \(MatchWeights.deliveryRecordWithoutHistory))
+            """,
+            """
+            \(w.certificates)
+              * least(1, (CASE WHEN pg_column_size(p.cert_expiry) <= 8 THEN 0 ELSE \(extraCount) END)::float8
+                         / \(Double(MatchWeights.extraCertificatesForFull)))
+            """,
+            "\(w.keywords) * \(keywordShare)",
+            "(\(priority))::float8",
+        ]
+        return Scoring(supply: supply, price: price, parts: parts, from: from, extra: extra, condition: condition)
     }
 
-    static let scoreSum: SQL = "price + capacity + province + delivery_record + certificates + keywords + province_priority"
+    static let partNames = ["price", "capacity", "province", "delivery_record", "certificates", "keywords", "province_priority"]
+
+    /// Scoring SQL for every candidate of `demand` (wrapped as `base`), every value bound. Columns:
+    /// product id, producer id, supply, the seven parts, unit_price; quotes add quote_id and
+    /// meets_requirements.
+    static func scoredCandidates(_ demand: Demand, offers: Offers = .listed) -> SQL {
+        let scoring = scoring(demand, offers: offers)
+        let parts: [SQL] = zip(scoring.parts, partNames).map { "\($0) AS \(unescaped: $1)" }
+        return """
+            SELECT p.id, p.producer_id, \(scoring.supply) AS supply,
+              \(parts.joined(separator: ",\n  ")),
+              \(scoring.price) AS unit_price\(scoring.extra)
+            FROM \(scoring.from) LEFT JOIN producer_order_stats s ON s.producer_id = p.producer_id
+            WHERE \(scoring.condition)
+            """
+    }
 
     func demand(_ id: Int64, principal: Principal) async throws -> Demand {
         try principal.require(.admin, .partner)
@@ -200,27 +242,34 @@ struct Matches: Sendable {
 
     /// One statement scores every candidate once and returns the count, best single supply and
     /// total supply, the first `limit` by score and, when no one candidate covers the quantity,
-    /// the `poolCandidates` largest suppliers.
+    /// the `poolCandidates` largest suppliers. Only id, supply and score are kept per candidate
+    /// (a narrow row is cheap to store and sort); the breakdown is recomputed, by the same
+    /// expressions on the same snapshot, for the rows returned, which are read from the table anyway.
     static func rankQuery(_ demand: Demand, limit: Int) -> SQL {
-        """
-        WITH base AS MATERIALIZED (\(scoredCandidates(demand))),
-        a AS (SELECT count(*)::int AS n, coalesce(max(supply), 0)::bigint AS best, coalesce(sum(supply), 0)::bigint AS total
-          FROM base),
-        t AS ((SELECT true AS by_score, * FROM base ORDER BY \(scoreSum) DESC, id LIMIT \(literal: limit))
-              UNION ALL
-              (SELECT false, * FROM base WHERE (SELECT best FROM a) < \(demand.quantity)
-               ORDER BY supply DESC, id LIMIT \(literal: poolCandidates)))
-        SELECT a.n, a.best, a.total, t.by_score, t.id, t.producer_id, p.title_fa, p.province_code, t.unit_price, p.stock,
-          p.monthly_capacity, p.min_order_qty, t.supply, t.price, t.capacity, t.province, t.delivery_record,
-          t.certificates, t.keywords, t.province_priority
-        FROM a LEFT JOIN t ON true LEFT JOIN products p ON p.id = t.id
-        """
+        let scoring = scoring(demand)
+        return """
+            WITH base AS MATERIALIZED (SELECT p.id, \(scoring.supply) AS supply, \(scoring.score) AS score
+              FROM products p LEFT JOIN producer_order_stats s ON s.producer_id = p.producer_id
+              WHERE \(scoring.condition)),
+            a AS (SELECT count(*)::int AS n, coalesce(max(supply), 0)::bigint AS best, coalesce(sum(supply), 0)::bigint AS total
+              FROM base),
+            t AS ((SELECT true AS by_score, id FROM base ORDER BY score DESC, id LIMIT \(literal: limit))
+                  UNION ALL
+                  (SELECT false, id FROM base WHERE (SELECT best FROM a) < \(demand.quantity)
+                   ORDER BY supply DESC, id LIMIT \(literal: poolCandidates)))
+            SELECT a.n, a.best, a.total, t.by_score, p.id, p.producer_id, p.title_fa, p.province_code, \(scoring.price),
+              p.stock, p.monthly_capacity, p.min_order_qty, \(scoring.supply),
+              \(scoring.parts.joined(separator: ",\n  "))
+            FROM a LEFT JOIN t ON true LEFT JOIN products p ON p.id = t.id
+              LEFT JOIN producer_order_stats s ON s.producer_id = p.producer_id
+            """
     }
 
     func rank(_ demand: Demand, limit: Int) async throws -> Ranking {
         let query = Self.rankQuery(demand, limit: limit).query
         let rows = try await db.transaction { connection in
-            // The scored candidates of a whole top-level category (100k+ rows) sort in memory.
+            // The scored candidates of a whole top-level category (100k+ rows) are kept and sorted
+            // in memory. (JIT, which would cost more than the query, is off for every session.)
             try await connection.query("SET LOCAL work_mem = '64MB'", logger: db.logger)
             return try await connection.query(query, logger: db.logger).collect()
         }

@@ -127,6 +127,55 @@ func units(_ value: Any?) -> Int { Int((((value as? NSNumber)?.doubleValue ?? .n
         }
     }
 
+    /// Several required kinds are each a filter of their own; candidates with equal scores come in
+    /// product id order, on the page and in the breakdowns recomputed for it; a product with volume
+    /// tiers is scored at its tier price beside products without.
+    @Test func everyRequiredKindFiltersAndEqualScoresGoByID() async throws {
+        try await withApp { api in
+            let partner = try await api.token(.partner)
+            let p = try await api.producer(status: .verified)
+            // Two identical candidates (equal scores), each with both kinds and one extra.
+            var twins: [Int64] = []
+            for _ in 0..<2 {
+                let twin = try await api.product(p, price: 1_000_000, stock: 50, capacity: 0)
+                for kind in ["halal", "organic", "inso"] { try await api.grantedCertificate(twin, p.token, kind: kind) }
+                twins.append(twin)
+            }
+            // Organic expired, or missing: filtered out.
+            let expired = try await api.product(p, price: 1_000_000, stock: 50, capacity: 0)
+            try await api.grantedCertificate(expired, p.token, kind: "halal")
+            try await api.grantedCertificate(expired, p.token, kind: "organic", expires: "2021-01-01")
+            let halalOnly = try await api.product(p, price: 1_000_000, stock: 50, capacity: 0)
+            try await api.grantedCertificate(halalOnly, p.token, kind: "halal")
+            // Tiered: 500,000 from 10 units, so cheaper than the twins for this demand's 20.
+            let tiered = try await api.product(
+                p, price: 1_000_000, stock: 50, capacity: 0,
+                extra: #","price_tiers":[{"min_quantity":10,"unit_price_rials":500000}]"#)
+            for kind in ["halal", "organic"] { try await api.grantedCertificate(tiered, p.token, kind: kind) }
+            let demand = try await api.demand(
+                partner,
+                #"""
+                "category_code":"food","quantity":20,"max_unit_price_rials":2000000,"required_certificates":["organic","halal"]
+                """#
+            )
+            let response = try await api.matches(demand, token: partner)
+            #expect(matchedProducts(response) == [tiered] + twins.sorted())
+            #expect((response["candidate_count"] as? NSNumber)?.intValue == 3)
+            let matches = try #require(response["matches"] as? [[String: Any]])
+            let tieredMatch = try #require(matches.first)
+            #expect((tieredMatch["unit_price_rials"] as? NSNumber)?.intValue == 500_000)
+            let tieredParts = try #require(tieredMatch["breakdown"] as? [String: Any])
+            #expect(units(tieredParts["price"]) == 1875)  // 0.25 × (1 − 500,000 / 2,000,000)
+            #expect(units(tieredParts["certificates"]) == 0)  // nothing beyond the required kinds
+            for twin in matches.dropFirst() {
+                let parts = try #require(twin["breakdown"] as? [String: Any])
+                #expect(units(parts["price"]) == 1250)
+                #expect(units(parts["certificates"]) == 500)  // inso beyond the required: 0.10 × 1 / 2
+                #expect(units(twin["score"]) == units(matches[1]["score"]))
+            }
+        }
+    }
+
     @Test func poolingCoversWhatNoSingleProducerCanAndReportsShortfalls() async throws {
         try await withApp { api in
             let partner = try await api.token(.partner)

@@ -170,43 +170,47 @@ import Testing
             partnerID: 1, categories: ["food.honey"], unit: "kg", minPackaging: 1, required: ["halal", "organic"], quantity: 500,
             maxPrice: 2_000_000, preferred: ["23"], days: 30, today: "2025-07-23", keywords: "honey comb")
         let supply = "(p.stock + (p.monthly_capacity::bigint * $1) / 30)"
+        let price = """
+            (CASE WHEN pg_column_size(p.price_tiers) <= 8 THEN p.price_rials
+              ELSE tier_unit_price(p.price_rials, p.price_tiers, $3::int) END)
+            """
+        let parts = [
+            "$2 * greatest(0, 1 - (\(price))::float8 / $4)",
+            "$5 * least(1, \(supply)::float8 / $6)",
+            "(CASE WHEN p.province_code = ANY($7) THEN $8 ELSE 0 END)::float8",
+            "$9 * coalesce(s.delivered::float8 / nullif(s.delivered + s.failed, 0), $10)",
+            """
+            $11 * least(1, (CASE WHEN pg_column_size(p.cert_expiry) <= 8 THEN 0 ELSE
+                (coalesce(p.cert_expiry ->> $12, '') >= $13)::int + (coalesce(p.cert_expiry ->> $14, '') >= $13)::int
+                + (coalesce(p.cert_expiry ->> $15, '') >= $13)::int + (coalesce(p.cert_expiry ->> $16, '') >= $13)::int
+                + (coalesce(p.cert_expiry ->> $17, '') >= $13)::int END)::float8 / $18)
+            """,
+            "$19 * ((strpos(p.search_text, $20) > 0)::int + (strpos(p.search_text, $21) > 0)::int)::float8 / 2",
+            "(0)::float8",
+        ]
+        // Only id, supply and score (the parts' sum, in their order) per candidate; the parts again for the rows returned.
         Self.expectSQL(
             Matches.rankQuery(demand, limit: 30),
             """
-            WITH base AS MATERIALIZED (SELECT p.id, p.producer_id, \(supply) AS supply,
-              $2 * greatest(0, 1 - ((CASE WHEN p.price_tiers = '[]' THEN p.price_rials
-                ELSE tier_unit_price(p.price_rials, p.price_tiers, $3::int) END))::float8 / $4) AS price,
-              $5 * least(1, \(supply)::float8 / $6) AS capacity,
-              CASE WHEN p.province_code = ANY($7) THEN $8 ELSE 0 END::float8 AS province,
-              $9 * coalesce(s.delivered::float8 / nullif(s.delivered + s.failed, 0), $10) AS delivery_record,
-              $11 * least(1, (CASE WHEN p.cert_expiry = '{}' THEN 0 ELSE
-                  (coalesce(p.cert_expiry ->> $12, '') >= $13)::int + (coalesce(p.cert_expiry ->> $14, '') >= $13)::int
-                  + (coalesce(p.cert_expiry ->> $15, '') >= $13)::int + (coalesce(p.cert_expiry ->> $16, '') >= $13)::int
-                  + (coalesce(p.cert_expiry ->> $17, '') >= $13)::int END)::float8 / $18) AS certificates,
-              $19 * ((strpos(p.search_text, $20) > 0)::int + (strpos(p.search_text, $21) > 0)::int)::float8 / 2 AS keywords,
-              (0)::float8 AS province_priority,
-              (CASE WHEN p.price_tiers = '[]' THEN p.price_rials
-                ELSE tier_unit_price(p.price_rials, p.price_tiers, $3::int) END) AS unit_price
+            WITH base AS MATERIALIZED (SELECT p.id, \(supply) AS supply, \(parts.map { "(\($0))" }.joined(separator: " + ")) AS score
             FROM products p LEFT JOIN producer_order_stats s ON s.producer_id = p.producer_id
             WHERE p.searchable AND p.unit = $22 AND p.packaging_level >= $23
               AND p.category_code = ANY($24)
-              AND NOT EXISTS (SELECT 1 FROM unnest($25::text[]) k WHERE coalesce(p.cert_expiry ->> k, '') < $13)),
+              AND coalesce(p.cert_expiry ->> $25, '') >= $13 AND coalesce(p.cert_expiry ->> $26, '') >= $13),
             a AS (SELECT count(*)::int AS n, coalesce(max(supply), 0)::bigint AS best, coalesce(sum(supply), 0)::bigint AS total
             FROM base),
-            t AS ((SELECT true AS by_score, * FROM base
-                   ORDER BY price + capacity + province + delivery_record + certificates + keywords + province_priority DESC,
-                     id LIMIT 30)
+            t AS ((SELECT true AS by_score, id FROM base ORDER BY score DESC, id LIMIT 30)
                   UNION ALL
-                  (SELECT false, * FROM base WHERE (SELECT best FROM a) < $26 ORDER BY supply DESC, id LIMIT 1000))
-            SELECT a.n, a.best, a.total, t.by_score, t.id, t.producer_id, p.title_fa, p.province_code, t.unit_price, p.stock,
-              p.monthly_capacity, p.min_order_qty, t.supply, t.price, t.capacity, t.province, t.delivery_record,
-              t.certificates, t.keywords, t.province_priority
+                  (SELECT false, id FROM base WHERE (SELECT best FROM a) < $27 ORDER BY supply DESC, id LIMIT 1000))
+            SELECT a.n, a.best, a.total, t.by_score, p.id, p.producer_id, p.title_fa, p.province_code, \(price), p.stock,
+              p.monthly_capacity, p.min_order_qty, \(supply), \(parts.joined(separator: ", "))
             FROM a LEFT JOIN t ON true LEFT JOIN products p ON p.id = t.id
+              LEFT JOIN producer_order_stats s ON s.producer_id = p.producer_id
             """,
             [
                 "30", "0.25", "500", "2000000", "0.25", "500", "[\"23\"]", "0.1", "0.15", "0.5", "0.1",
                 "'inso'", "'2025-07-23'", "'health_license'", "'iso22000'", "'handicraft_seal'", "'other'", "2.0",
-                "0.15", "'honey'", "'comb'", "'kg'", "1", "[\"food.honey\"]", "[\"halal\", \"organic\"]", "500",
+                "0.15", "'honey'", "'comb'", "'kg'", "1", "[\"food.honey\"]", "'halal'", "'organic'", "500",
             ])
         // Preferring priority activities: nine tenths of each weight, and the qualifying
         // province|category pairs bound as one array.
