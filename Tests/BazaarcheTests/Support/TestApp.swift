@@ -232,7 +232,10 @@ func withApp(
     // take longer than a production probe allows.
     config.readinessTimeoutSeconds = 10
     // Hundreds of apps run at once: their background workers would each hold connections. Tests
-    // that need one drive it directly (WebhookTests, NotificationTests, EventRetentionTests).
+    // that need one drive it directly (WebhookTests, NotificationTests, EventRetentionTests,
+    // `api.sweep()`): a test that outlives the order sweeper's 30 s on a loaded machine must not
+    // find its due orders already swept.
+    config.orderSweepSeconds = 0
     config.webhookPollSeconds = 0
     config.notificationPollSeconds = 0
     config.quoteSweepSeconds = 0
