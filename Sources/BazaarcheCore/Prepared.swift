@@ -75,33 +75,50 @@ extension PostgresConnection {
 /// pooled connection and may keep its plan. The text must depend only on which clauses are
 /// present, never on values: values are bound (`SQL` does that), or every request is a new shape.
 ///
-/// At most `limit` shapes per process get a name (the first ones seen); any other runs unnamed,
-/// as before, so a caller cannot grow every connection's statement cache without bound. Every run
-/// of one text must bind the same types: PostgresNIO prepares with the first run's types.
+/// At most `limit` shapes per process get a name, each on its `sightings`-th run (3): rare
+/// combinations that one client tries once cannot take the names before the common shapes repeat.
+/// Any other shape runs unnamed, as before, so a caller cannot grow every connection's statement
+/// cache without bound. Every run of one text must bind the same types: PostgresNIO prepares with
+/// the first run's types.
 public final class PreparedShapes: Sendable {
     public let prefix: String
     public let limit: Int
-    private let names = Mutex<[String: String]>([:])
+    public let sightings: Int
+    private struct State {
+        var names: [String: String] = [:]
+        var seen: [String: Int] = [:]
+    }
+    private let state = Mutex(State())
 
-    public init(prefix: String, limit: Int) {
+    public init(prefix: String, limit: Int, sightings: Int = 3) {
         self.prefix = prefix
         self.limit = limit
+        self.sightings = max(1, sightings)
     }
 
-    /// The statement name of `sql`, or nil once `limit` other shapes have taken a name. Names are
-    /// numbered in order of first sight: unlike a hash, two texts can never share one.
+    /// The statement name of `sql`, or nil while it has been seen fewer than `sightings` times
+    /// and once `limit` other shapes have taken a name. Names are numbered in order: unlike a
+    /// hash, two texts can never share one.
     public func name(of sql: String) -> String? {
-        names.withLock { names in
-            if let name = names[sql] { return name }
-            guard names.count < limit else { return nil }
-            let name = "\(prefix)_\(names.count + 1)"
-            names[sql] = name
+        state.withLock { state in
+            if let name = state.names[sql] { return name }
+            guard state.names.count < limit else { return nil }
+            let seen = (state.seen[sql] ?? 0) + 1
+            guard seen >= sightings else {
+                // Counting is bounded too: a flood of one-off shapes restarts it.
+                if state.seen.count >= 64 * limit { state.seen.removeAll() }
+                state.seen[sql] = seen
+                return nil
+            }
+            state.seen[sql] = nil
+            let name = "\(prefix)_\(state.names.count + 1)"
+            state.names[sql] = name
             return name
         }
     }
 
     /// How many shapes have a name (for tests).
-    public var count: Int { names.withLock { $0.count } }
+    public var count: Int { state.withLock { $0.names.count } }
 }
 
 /// A prepared statement whose name and text are bound for the duration of one `execute`.

@@ -14,9 +14,13 @@ public struct Figures: Sendable {
     /// This instance's responses, validated against the database on every request.
     let cache: FiguresCache
 
+    /// Whether `db` is a read replica (figures then survive an unreachable primary, uncached).
+    let replica: Bool
+
     public init(db: Database, primary: Database? = nil) {
         self.db = db
         self.primary = primary ?? db
+        self.replica = primary != nil
         self.cache = FiguresCache()
     }
 
@@ -841,7 +845,16 @@ public struct Figures: Sendable {
             let key = Self.cacheKey(asked, format: format, persian: persian, scope: scope)
             let months = Self.versionMonths(asked)
             // One prepared read of a tiny table decides whether anything this request reads changed.
-            let version = try await primary.prepared(Prepared<Version>(months.0, months.1))[0].decode(Int64.self)
+            let version: Int64
+            do {
+                version = try await primary.prepared(Prepared<Version>(months.0, months.1))[0].decode(Int64.self)
+            } catch let error as APIError where replica && error.code == APIError.unavailable.code {
+                // The primary cannot be reached but the replica can: its figures, as fresh as it
+                // is, neither cached nor tagged (nothing to validate them against).
+                let (_, q, rows) = try await computed(asked, months: months, on: db)
+                let (headers, body) = try Self.render(q, rows, format: format, persian: persian)
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+            }
             let tag = Self.etag(key: key, version: version)
             if FiguresCache.matches(request.headers[.ifNoneMatch], tag) {
                 return Response(status: .notModified, headers: [.eTag: tag])

@@ -288,6 +288,14 @@ import Testing
             #expect(prepared == ["capped_test_1", "capped_test_2"])
             #expect(shapes.count == 2)
             #expect(shapes.name(of: "SELECT 1") == nil)
+            // A shape is named on its third run: one-off combinations never take a name.
+            let fresh = PreparedShapes(prefix: "fresh_test", limit: 2)
+            #expect(fresh.name(of: "SELECT 1") == nil)
+            #expect(fresh.name(of: "SELECT 2") == nil)
+            #expect(fresh.name(of: "SELECT 1") == nil)
+            #expect(fresh.name(of: "SELECT 1") == "fresh_test_1")
+            #expect(fresh.name(of: "SELECT 1") == "fresh_test_1")
+            #expect(fresh.count == 1)
         }
     }
 }
