@@ -573,7 +573,8 @@ public struct Figures: Sendable {
             let logger = db.logger
             try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
             do {
-                let version = try await connection.run(Prepared<Version>(months.0, months.1), logger: logger)[0].decode(Int64.self)
+                let version = try await connection.run(Prepared<Version>(months.0, months.1), logger: logger)[0].decode(
+                    Int64.self)
                 let (q, rows) = try await figures(asked, on: connection)
                 try await connection.query("COMMIT", logger: logger)
                 return (version, q, rows)

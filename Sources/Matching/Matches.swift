@@ -36,7 +36,8 @@ struct Matches: Sendable {
         hardFilters(
             categories: categories, unit: unit, minPackaging: minPackaging,
             certificates:
-                "\nAND NOT EXISTS (SELECT 1 FROM unnest(\(required)::text[]) k WHERE coalesce(p.cert_expiry ->> k, '') < \(today))")
+                "\nAND NOT EXISTS (SELECT 1 FROM unnest(\(required)::text[]) k WHERE coalesce(p.cert_expiry ->> k, '') < \(today))"
+        )
     }
 
     static func hardFilters(categories: SQL, unit: SQL, minPackaging: SQL, certificates: SQL) -> SQL {

@@ -273,7 +273,8 @@ func totals(_ figures: [String: Any]) -> String {
                 try await api.get("/v1/export-settings/oil-hs-prefixes", token: try await api.token(.exportOfficer)).status
                     == .forbidden)
             let stale = try await api.db.rows(
-                "SELECT count(*)::int FROM (SELECT * FROM export_figure_rollups EXCEPT SELECT * FROM export_figure_rollups_fresh()) d")
+                "SELECT count(*)::int FROM (SELECT * FROM export_figure_rollups EXCEPT SELECT * FROM export_figure_rollups_fresh()) d"
+            )
             #expect(try stale[0].decode(Int.self) == 0)
         }
     }

@@ -7,7 +7,9 @@ import Testing
 @Suite struct OrderPlacementPathTests {
     /// "field: message" for each field error of a problem response.
     static func problems(_ reply: Reply) -> [String] {
-        (reply.json["errors"] as? [[String: Any]] ?? []).map { "\($0["field"] as? String ?? ""): \($0["message"] as? String ?? "")" }
+        (reply.json["errors"] as? [[String: Any]] ?? []).map {
+            "\($0["field"] as? String ?? ""): \($0["message"] as? String ?? "")"
+        }
     }
 
     static func parsed(_ text: String) -> NSDictionary {
@@ -97,22 +99,38 @@ import Testing
                 try $0.decode((Int64, Int, Int).self)
             }
 
-            let cases: [(lines: [(Int64, Int)], producer: Int64, status: HTTPResponse.Status, code: String, problems: [String])] = [
-                ([(cake, 2)], screened.id, .unprocessableContent, "validation_failed",
-                 ["producer_id: is not a producer whose products can be ordered"]),
-                ([(cake, 2)], 999_999_999, .unprocessableContent, "validation_failed", ["producer_id: is not a producer"]),
-                ([(cake, 2), (foreign, 1)], producer.id, .unprocessableContent, "validation_failed",
-                 ["lines[1].product_id: is not a listed product of producer \(producer.id)"]),
-                ([(draft, 1)], producer.id, .unprocessableContent, "validation_failed",
-                 ["lines[0].product_id: is not a listed product of producer \(producer.id)"]),
-                ([(cake, 1)], producer.id, .unprocessableContent, "validation_failed",
-                 ["lines[0].quantity: is below the minimum order quantity 2"]),
-                ([(packs, 8)], producer.id, .unprocessableContent, "validation_failed",
-                 ["lines[0].quantity: must be a multiple of the order increment 6 (for example 6 or 12)"]),
-                ([(packs, 6), (cake, 6)], producer.id, .conflict, "insufficient_stock", ["lines[1].quantity: only 5 available"]),
-                (dear.map { ($0, 1_000_000) }, producer.id, .unprocessableContent, "validation_failed",
-                 ["lines: the order total is too large"]),
-            ]
+            let cases: [(lines: [(Int64, Int)], producer: Int64, status: HTTPResponse.Status, code: String, problems: [String])] =
+                [
+                    (
+                        [(cake, 2)], screened.id, .unprocessableContent, "validation_failed",
+                        ["producer_id: is not a producer whose products can be ordered"]
+                    ),
+                    ([(cake, 2)], 999_999_999, .unprocessableContent, "validation_failed", ["producer_id: is not a producer"]),
+                    (
+                        [(cake, 2), (foreign, 1)], producer.id, .unprocessableContent, "validation_failed",
+                        ["lines[1].product_id: is not a listed product of producer \(producer.id)"]
+                    ),
+                    (
+                        [(draft, 1)], producer.id, .unprocessableContent, "validation_failed",
+                        ["lines[0].product_id: is not a listed product of producer \(producer.id)"]
+                    ),
+                    (
+                        [(cake, 1)], producer.id, .unprocessableContent, "validation_failed",
+                        ["lines[0].quantity: is below the minimum order quantity 2"]
+                    ),
+                    (
+                        [(packs, 8)], producer.id, .unprocessableContent, "validation_failed",
+                        ["lines[0].quantity: must be a multiple of the order increment 6 (for example 6 or 12)"]
+                    ),
+                    (
+                        [(packs, 6), (cake, 6)], producer.id, .conflict, "insufficient_stock",
+                        ["lines[1].quantity: only 5 available"]
+                    ),
+                    (
+                        dear.map { ($0, 1_000_000) }, producer.id, .unprocessableContent, "validation_failed",
+                        ["lines: the order total is too large"]
+                    ),
+                ]
             for (i, c) in cases.enumerated() {
                 let reply = try await api.order(partner, producer: c.producer, lines: c.lines, key: "refused-\(i)")
                 #expect(reply.status == c.status, "case \(i): \(reply.text)")
@@ -185,8 +203,11 @@ import Testing
                 #expect(again.headers[.idempotentReplayed] == "true")
             }
             #expect(try await api.stock(cake) == 8)
-            for table in ["orders", "order_events", "events WHERE subject_type = 'order'", "audit_events WHERE entity_type = 'order'"] {
-                #expect(try await api.db.rows("SELECT count(*)::int FROM \(unescaped: table)")[0].decode(Int.self) == 1, "\(table)")
+            for table in [
+                "orders", "order_events", "events WHERE subject_type = 'order'", "audit_events WHERE entity_type = 'order'",
+            ] {
+                #expect(
+                    try await api.db.rows("SELECT count(*)::int FROM \(unescaped: table)")[0].decode(Int.self) == 1, "\(table)")
             }
         }
     }

@@ -646,7 +646,8 @@ import Testing
             #expect(same.text.isEmpty && same.headers[.eTag] == tag)
             // Another request (CSV) does not match this tag.
             #expect(
-                try await api.call(.get, Self.october + "&format=csv", token: officer, headers: [.ifNoneMatch: tag]).status == .ok)
+                try await api.call(.get, Self.october + "&format=csv", token: officer, headers: [.ifNoneMatch: tag]).status == .ok
+            )
             // A shipment cleared in the period: the old tag is no longer current.
             try await api.shipment(exporter, producer: maker.id, fob: "1.00", on: "2026-10-07", officer: officer)
             let changed = try await api.call(.get, Self.october, token: officer, headers: [.ifNoneMatch: tag])
