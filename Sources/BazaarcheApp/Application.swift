@@ -117,7 +117,9 @@ func buildRouter(config: AppConfig, dependencies: AppDependencies, db: Database,
         middleware: AuthMiddleware(
             db: db, limiter: config.rateLimitPerMinute > 0 ? RateLimiter(perMinute: config.rateLimitPerMinute) : nil,
             keys: apiKeys))
-    router.add(middleware: AnonymousLimitMiddleware(limits: AnonymousLimits(scale: config.anonymousRateScale), db: db))
+    router.add(
+        middleware: AnonymousLimitMiddleware(
+            limits: AnonymousLimits(scale: config.anonymousRateScale), db: db, gate: LeaseGate(permits: config.poolSize / 2)))
 
     var routes = Routes(router: router)
     let accounts = Accounts(

@@ -92,13 +92,26 @@ public struct AnonymousLimitMiddleware: RouterMiddleware {
     public typealias Context = AppRequestContext
     let limits: AnonymousLimits
     let db: Database
+    let gate: LeaseGate?
 
-    public init(limits: AnonymousLimits, db: Database) {
+    /// `gate`: what the database connections of a write without a principal wait for.
+    public init(limits: AnonymousLimits, db: Database, gate: LeaseGate? = nil) {
         self.limits = limits
         self.db = db
+        self.gate = gate
     }
 
     public func handle(
+        _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
+        // Public reads (search, products) stay ungated: they are the marketplace's main traffic.
+        guard let gate, context.principal == nil, request.method != .get, request.method != .head else {
+            return try await limited(request, context: context, next: next)
+        }
+        return try await Database.$gate.withValue(gate) { try await limited(request, context: context, next: next) }
+    }
+
+    func limited(
         _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
     ) async throws -> Response {
         guard let budget = limits.budget(method: request.method.rawValue, path: request.uri.path),

@@ -82,6 +82,13 @@ public struct Database: Sendable {
     }
 
     private func leasing<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        // A request without a principal waits for a permit first (`LeaseGate`); a lease nested in
+        // one it already holds does not wait again.
+        if let gate = Database.gate, !Database.holdsPermit {
+            await gate.acquire()
+            defer { gate.release() }
+            return try await Database.$holdsPermit.withValue(true) { try await leasing(body) }
+        }
         usage.lease()
         defer { usage.release() }
         // The work runs in its own task and a watchdog may answer for it: the request must end even
@@ -143,6 +150,59 @@ public struct Database: Sendable {
             }
         }
     }
+}
+
+extension Database {
+    /// Set around the handling of a request that may be gated (see `LeaseGate`).
+    @TaskLocal public static var gate: LeaseGate?
+    @TaskLocal static var holdsPermit = false
+}
+
+/// How many pooled connections requests without a principal may hold at once (half the pool):
+/// a flood of anonymous writes (applications, sign-ins) passing their per-address budgets from
+/// many addresses would otherwise take every connection, and signed-in requests would queue
+/// behind them (docs/performance.md). Permits are per lease, not per request, so a sign-in's
+/// password hash holds none.
+public final class LeaseGate: Sendable {
+    public let permits: Int
+    private struct State {
+        var free: Int
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state: Mutex<State>
+
+    public init(permits: Int) {
+        self.permits = max(1, permits)
+        self.state = Mutex(State(free: max(1, permits)))
+    }
+
+    func acquire() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state in
+                if state.free > 0 {
+                    state.free -= 1
+                    return true
+                }
+                state.waiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let next: CheckedContinuation<Void, Never>? = state.withLock { state in
+            if state.waiters.isEmpty {
+                state.free += 1
+                return nil
+            }
+            return state.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+
+    /// Permits free now (for tests).
+    public var free: Int { state.withLock { $0.free } }
 }
 
 final class Fallback: Sendable {

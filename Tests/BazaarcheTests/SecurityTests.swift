@@ -2,6 +2,7 @@ import BazaarcheApp
 import BazaarcheCore
 import Foundation
 import HummingbirdTesting
+import Synchronization
 import Testing
 
 @Suite struct SecurityTests {
@@ -161,6 +162,37 @@ import Testing
             let error = await #expect(throws: APIError.self) { try await db.execute("SELECT 1") }
             #expect(error?.code == APIError.unavailable.code, "a refused connection is a 503, not another error")
             #expect(health.connectFailedSinceLastLease)
+        }
+    }
+
+    /// Writes without a principal hold at most the gate's permits of the pool at once, however
+    /// many run; a lease nested in one already held does not wait again (no self-deadlock).
+    @Test func anonymousWritesHoldAtMostTheGatesConnections() async throws {
+        try await withApp { api in
+            let gate = LeaseGate(permits: 2)
+            final class Peak: Sendable { let counts = Mutex((now: 0, most: 0)) }
+            let peak = Peak()
+            try await Database.$gate.withValue(gate) {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<12 {
+                        group.addTask {
+                            try await api.db.withConnection { connection in
+                                peak.counts.withLock {
+                                    $0.now += 1
+                                    $0.most = max($0.most, $0.now)
+                                }
+                                _ = try await connection.query("SELECT pg_sleep(0.02)", logger: api.db.logger).collect()
+                                // Nested: runs on its own lease without waiting for a permit.
+                                try await api.db.execute("SELECT 1")
+                                peak.counts.withLock { $0.now -= 1 }
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            #expect(peak.counts.withLock { $0.most } == 2)
+            #expect(gate.free == 2)
         }
     }
 }
